@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+
+class Plan(models.TextChoices):
+    LITE = "lite", "Lite"
+    GROWTH = "growth", "Growth"
+    PREMIUM = "premium", "Premium"
+    ULTIMATE = "ultimate", "Ultimate"
+
+
+PLAN_ORDER = [Plan.LITE, Plan.GROWTH, Plan.PREMIUM, Plan.ULTIMATE]
+
+
+class Company(models.Model):
+    name = models.CharField(max_length=200)
+    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.GROWTH)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "companies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_email_sync(self) -> bool:
+        """Email sync exists only on Growth and higher."""
+        return PLAN_ORDER.index(Plan(self.plan)) >= PLAN_ORDER.index(Plan.GROWTH)
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    REGULAR = "regular", "Regular user"
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> User:
+        if not email:
+            raise ValueError("Users need an e-mail address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        extra.setdefault("role", Role.ADMIN)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in with an e-mail address and belongs to one company."""
+
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    company = models.ForeignKey(
+        Company, on_delete=models.CASCADE, related_name="users", null=True, blank=True
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.REGULAR)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects: ClassVar[UserManager] = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    def __str__(self) -> str:
+        return self.name or self.email
+
+    @property
+    def is_company_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def get_full_name(self) -> str:
+        return self.name or self.email
+
+    def get_short_name(self) -> str:
+        return (self.name or self.email).split(" ")[0]
+
+
+class Team(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=200)
+    members = models.ManyToManyField(User, related_name="teams", blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="team_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name

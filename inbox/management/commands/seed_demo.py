@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from inbox.demo_data import DEMO_PASSWORD, seed_demo
+
+
+class Command(BaseCommand):
+    help = "Create the demo company (Premium) with alice (admin) and bob, CRM records and demo mail."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--conversations", type=int, default=300)
+        parser.add_argument("--password", default=DEMO_PASSWORD)
+
+    def handle(self, *args: Any, conversations: int, password: str, **options: Any) -> None:
+        started = time.perf_counter()
+        summary = seed_demo(conversations=conversations, password=password)
+        took = time.perf_counter() - started
+        if summary.created:
+            self.stdout.write(f"Seeded {summary.conversations} conversations in {took:.1f}s.")
+        else:
+            self.stdout.write(f"Demo company already there ({summary.conversations} conversations).")
+        self.stdout.write(f"Log in as alice@demo.test (admin) or bob@demo.test with password: {password}")

@@ -1,0 +1,342 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Company
+from crm.models import Deal, Lead, Person, Project
+from inbox.fields import EncryptedJSONField
+
+
+class AccountKind(models.TextChoices):
+    PERSONAL = "personal", "Personal"
+    TEAM = "team", "Team (shared)"
+
+
+class Provider(models.TextChoices):
+    IMAP = "imap", "IMAP"
+    GMAIL = "gmail", "Gmail"
+    OUTLOOK = "outlook", "Microsoft 365 / Outlook"
+    # Demo mailboxes hold seeded mail and are connected to nothing: sync and push skip them.
+    DEMO = "demo", "Demo (not connected)"
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    NEEDS_REAUTH = "needs_reauth", "Needs re-authentication"
+    PAUSED = "paused", "Paused"
+    ERROR = "error", "Error"
+
+
+class MailAccount(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="mail_accounts")
+    kind = models.CharField(max_length=10, choices=AccountKind.choices, default=AccountKind.PERSONAL)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="personal_mail_accounts",
+        help_text="The user a personal account belongs to.",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="team_mail_accounts",
+        help_text="Users who see a team account's mail.",
+    )
+    name = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=10, choices=Provider.choices)
+    address = models.EmailField()
+    credentials = EncryptedJSONField(blank=True, default=dict)
+    # Provider-specific, non-secret configuration (IMAP host/port, folder map, ...).
+    config = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
+    status_reason = models.TextField(blank=True)
+    # The two switches for a team account (personal accounts use their owner's settings).
+    archive_in_provider = models.BooleanField(default=False)
+    delete_in_provider = models.BooleanField(default=False)
+    sync_past_days = models.PositiveIntegerField(default=90)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_sync_error = models.TextField(blank=True)
+    next_sync_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="team") | Q(owner__isnull=False), name="personal_account_has_owner"
+            ),
+            models.UniqueConstraint(fields=["company", "address"], name="mail_account_address_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.address
+
+    @property
+    def is_team(self) -> bool:
+        return self.kind == AccountKind.TEAM
+
+    @property
+    def is_connected(self) -> bool:
+        return self.provider != Provider.DEMO
+
+    @property
+    def syncs_with_provider(self) -> bool:
+        """Whether sync and push may touch this account's provider at all."""
+        return self.is_connected and self.company.has_email_sync
+
+
+class UserSyncSettings(models.Model):
+    """The two switches of Personal settings > Email sync > General settings."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sync_settings"
+    )
+    archive_in_provider = models.BooleanField(default=False)
+    delete_in_provider = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"sync settings of {self.user}"
+
+
+class ConversationState(models.TextChoices):
+    INBOX = "inbox", "Inbox"
+    ARCHIVED = "archived", "Archived"
+
+
+class Conversation(models.Model):
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="conversations")
+    subject = models.CharField(max_length=998, blank=True)
+    normalized_subject = models.CharField(max_length=998, blank=True)
+    snippet = models.CharField(max_length=300, blank=True)
+    state = models.CharField(
+        max_length=10, choices=ConversationState.choices, default=ConversationState.INBOX
+    )
+    first_message_at = models.DateTimeField(default=timezone.now)
+    last_message_at = models.DateTimeField(default=timezone.now)
+    message_count = models.PositiveIntegerField(default=0)
+    has_incoming = models.BooleanField(default=False)
+    has_outgoing = models.BooleanField(default=False)
+    has_attachments = models.BooleanField(default=False)
+    is_read = models.BooleanField(default=False)
+    shared = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    deal = models.ForeignKey(
+        Deal, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
+    )
+    lead = models.ForeignKey(
+        Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
+    )
+    projects = models.ManyToManyField(Project, blank=True, related_name="conversations")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(deal__isnull=True) | Q(lead__isnull=True), name="conversation_deal_or_lead"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["account", "state", "-last_message_at", "-id"], name="conv_folder_idx"),
+            models.Index(fields=["account", "has_outgoing", "-last_message_at", "-id"], name="conv_sent_idx"),
+            models.Index(fields=["account", "normalized_subject"], name="conv_subject_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or "(no subject)"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.state == ConversationState.ARCHIVED
+
+
+class Direction(models.TextChoices):
+    INCOMING = "in", "Received"
+    OUTGOING = "out", "Sent"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=998, blank=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    from_address = models.CharField(max_length=320, blank=True)
+    from_name = models.CharField(max_length=300, blank=True)
+    to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    sent_at = models.DateTimeField(default=timezone.now)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    attachments = models.JSONField(default=list, blank=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.INCOMING)
+    parse_problems = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["conversation", "sent_at"], name="msg_conv_time_idx"),
+            models.Index(fields=["account", "message_id"], name="msg_account_mid_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or self.message_id
+
+
+class ProviderRef(models.Model):
+    """Where one message lives at the provider: the handle a push needs.
+
+    ``key`` is unique per account and provider-shaped: ``imap:<folder>:<uidvalidity>:<uid>``,
+    a Gmail message id, a Graph immutable id.
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="refs")
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=500)
+    folder = models.CharField(max_length=500, blank=True)
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    uid = models.BigIntegerField(null=True, blank=True)
+    thread_id = models.CharField(max_length=200, blank=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "key"], name="provider_ref_unique")]
+        indexes = [models.Index(fields=["account", "folder", "uid"], name="ref_folder_uid_idx")]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def snapshot(self) -> dict[str, object]:
+        """What a provider change needs to find the message after it is gone from our database."""
+        return {
+            "key": self.key,
+            "folder": self.folder,
+            "uidvalidity": self.uidvalidity,
+            "uid": self.uid,
+            "thread_id": self.thread_id,
+            "message_id": self.message.message_id,
+        }
+
+
+class Participant(models.Model):
+    """An address seen on a conversation; linked to a Person when one has that address."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="participants")
+    address = models.CharField(max_length=320)
+    name = models.CharField(max_length=300, blank=True)
+    person = models.ForeignKey(
+        Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="participations"
+    )
+    is_sender = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "address"], name="participant_unique")]
+        indexes = [models.Index(fields=["address"], name="participant_address_idx")]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class Tombstone(models.Model):
+    """A message deleted in the app: a later sync must never import it again."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="tombstones")
+    provider_key = models.CharField(max_length=500, blank=True)
+    message_id = models.CharField(max_length=998, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "provider_key"], name="tomb_key_idx"),
+            models.Index(fields=["account", "message_id"], name="tomb_mid_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.message_id or self.provider_key
+
+
+class AuditAction(models.TextChoices):
+    ARCHIVE = "archive", "Archived"
+    UNARCHIVE = "unarchive", "Unarchived"
+    DELETE = "delete", "Deleted"
+    DELETE_MESSAGE = "delete_message", "Deleted an email"
+    EXTERNAL_DELETE = "external_delete", "Deleted in the external mailbox"
+    LINK = "link", "Linked"
+    UNLINK = "unlink", "Unlinked"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which mail, and (through its changes) what the provider said."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    account = models.ForeignKey(
+        MailAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=20, choices=AuditAction.choices)
+    conversation_ids = models.JSONField(default=list)
+    message_count = models.PositiveIntegerField(default=0)
+    summary = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class ChangeKind(models.TextChoices):
+    ARCHIVE = "archive", "Archive"
+    UNARCHIVE = "unarchive", "Move back to Inbox"
+    TRASH = "trash", "Move to Trash"
+
+
+class ChangeStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ProviderChange(models.Model):
+    """The outbox: one user action that must reach one external mailbox.
+
+    ``refs`` is a snapshot, because a delete removes the messages from our database in
+    the same transaction that writes this row.
+    """
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="changes")
+    kind = models.CharField(max_length=10, choices=ChangeKind.choices)
+    refs = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=ChangeStatus.choices, default=ChangeStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    audit = models.ForeignKey(
+        AuditEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="change_due_idx"),
+            models.Index(fields=["account", "status", "id"], name="change_account_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({len(self.refs)} messages) — {self.status}"

@@ -1,0 +1,234 @@
+"""All permission-checked reads of the user's mail.
+
+A user sees the conversations of their own personal accounts and of the team accounts
+they are a member of; conversations marked shared are also visible (read-only) to the
+rest of their company. Anything else is ``NotFound`` — the same answer as "does not exist".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from accounts.models import User
+from crm.models import Deal, Lead, Organization, Person, Project
+from inbox.errors import InvalidRequest, NotFound
+from inbox.models import (
+    AuditEvent,
+    Conversation,
+    ConversationState,
+    MailAccount,
+    Message,
+    Participant,
+    UserSyncSettings,
+)
+
+Folder = Literal["inbox", "archive", "sent"]
+FOLDERS: tuple[Folder, ...] = ("inbox", "sent", "archive")
+PAGE_SIZE = 50
+
+
+def accessible_accounts(user: User) -> QuerySet[MailAccount]:
+    if not user.is_authenticated or user.company_id is None:
+        return MailAccount.objects.none()
+    member_of = MailAccount.members.through.objects.filter(user_id=user.pk).values("mailaccount_id")
+    return MailAccount.objects.filter(company_id=user.company_id).filter(
+        Q(kind="personal", owner_id=user.pk) | Q(kind="team", id__in=member_of)
+    )
+
+
+def actionable_conversations(user: User) -> QuerySet[Conversation]:
+    """Conversations the user may archive, delete and link: those of their accounts."""
+    return Conversation.objects.filter(account_id__in=accessible_accounts(user).values("id"))
+
+
+def visible_conversations(user: User) -> QuerySet[Conversation]:
+    if user.company_id is None:
+        return Conversation.objects.none()
+    return Conversation.objects.filter(
+        Q(account_id__in=accessible_accounts(user).values("id")) | Q(shared=True, company_id=user.company_id)
+    )
+
+
+def get_account(user: User, account_id: int) -> MailAccount:
+    account = accessible_accounts(user).select_related("company", "owner").filter(pk=account_id).first()
+    if account is None:
+        raise NotFound("No such mailbox.")
+    return account
+
+
+def sync_switches(account: MailAccount) -> tuple[bool, bool]:
+    """(archive in provider, delete in provider) in force for an account."""
+    if account.is_team:
+        return account.archive_in_provider, account.delete_in_provider
+    settings_row = UserSyncSettings.objects.filter(user_id=account.owner_id).first()
+    if settings_row is None:
+        return False, False
+    return settings_row.archive_in_provider, settings_row.delete_in_provider
+
+
+@dataclass(frozen=True)
+class Cursor:
+    last_message_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        return f"{self.last_message_at.timestamp():.6f}_{self.id}"
+
+    @classmethod
+    def decode(cls, raw: str) -> Cursor:
+        from datetime import UTC
+
+        try:
+            stamp, ident = raw.split("_", 1)
+            return cls(datetime.fromtimestamp(float(stamp), tz=UTC), int(ident))
+        except (ValueError, OverflowError) as exc:
+            raise InvalidRequest("Bad page cursor.") from exc
+
+
+@dataclass(frozen=True)
+class FolderPage:
+    conversations: list[Conversation]
+    next_cursor: str | None
+
+
+def _folder_filter(folder: Folder) -> Q:
+    if folder == "inbox":
+        return Q(state=ConversationState.INBOX, has_incoming=True)
+    if folder == "archive":
+        return Q(state=ConversationState.ARCHIVED)
+    if folder == "sent":
+        return Q(has_outgoing=True)
+    raise InvalidRequest(f"Unknown folder {folder!r}.")
+
+
+def folder_page(
+    user: User,
+    folder: Folder,
+    *,
+    account_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+    search: str = "",
+) -> FolderPage:
+    """One page of a folder, newest first, by keyset on (last_message_at, id).
+
+    Three queries whatever the page size: accessible accounts are a subquery, then the
+    page with its deal/lead/account, then the participants of the page.
+    """
+    accounts = accessible_accounts(user)
+    if account_id is not None:
+        accounts = accounts.filter(pk=account_id)
+    qs = Conversation.objects.filter(account_id__in=accounts.values("id")).filter(_folder_filter(folder))
+    if search:
+        qs = qs.filter(
+            Q(subject__icontains=search)
+            | Q(participants__address__icontains=search)
+            | Q(participants__name__icontains=search)
+        ).distinct()
+    if cursor:
+        after = Cursor.decode(cursor)
+        qs = qs.filter(
+            Q(last_message_at__lt=after.last_message_at)
+            | Q(last_message_at=after.last_message_at, id__lt=after.id)
+        )
+    rows = list(
+        qs.select_related("deal", "lead", "account")
+        .prefetch_related(Prefetch("participants", queryset=Participant.objects.order_by("id")))
+        .order_by("-last_message_at", "-id")[: limit + 1]
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = Cursor(last.last_message_at, last.id).encode()
+    return FolderPage(rows, next_cursor)
+
+
+def folder_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
+    """Unread in Inbox, and totals for Sent and Archive, in one query."""
+    accounts = accessible_accounts(user)
+    if account_id is not None:
+        accounts = accounts.filter(pk=account_id)
+    return Conversation.objects.filter(account_id__in=accounts.values("id")).aggregate(
+        inbox=Count("id", filter=_folder_filter("inbox")),
+        inbox_unread=Count("id", filter=_folder_filter("inbox") & Q(is_read=False)),
+        sent=Count("id", filter=_folder_filter("sent")),
+        archive=Count("id", filter=_folder_filter("archive")),
+    )
+
+
+def get_conversation(user: User, conversation_id: int) -> Conversation:
+    conversation = (
+        visible_conversations(user)
+        .select_related("account", "deal", "lead")
+        .prefetch_related(
+            "projects",
+            Prefetch("participants", queryset=Participant.objects.select_related("person__organization")),
+        )
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def conversation_messages(user: User, conversation_id: int) -> list[Message]:
+    get_conversation(user, conversation_id)
+    return list(Message.objects.filter(conversation_id=conversation_id).order_by("sent_at", "id"))
+
+
+HistoryKind = Literal["deal", "lead", "project", "person", "organization"]
+_CRM_MODELS: dict[str, type[Deal | Lead | Project | Person | Organization]] = {
+    "deal": Deal,
+    "lead": Lead,
+    "project": Project,
+    "person": Person,
+    "organization": Organization,
+}
+
+
+def crm_object(user: User, kind: str, object_id: int) -> Deal | Lead | Project | Person | Organization:
+    model = _CRM_MODELS.get(kind)
+    if model is None or user.company_id is None:
+        raise NotFound("No such record.")
+    obj = model.objects.filter(company_id=user.company_id, pk=object_id).first()
+    if obj is None:
+        raise NotFound("No such record.")
+    return obj
+
+
+def _history_filter(kind: str, object_id: int) -> Q:
+    return {
+        "deal": Q(deal_id=object_id),
+        "lead": Q(lead_id=object_id),
+        "project": Q(projects__id=object_id),
+        "person": Q(participants__person_id=object_id),
+        "organization": Q(participants__person__organization_id=object_id),
+    }[kind]
+
+
+def history_emails(user: User, kind: str, object_id: int, *, limit: int = 100) -> list[Message]:
+    """The emails linked to a CRM record, newest first — archived ones included."""
+    crm_object(user, kind, object_id)
+    conversations = visible_conversations(user).filter(_history_filter(kind, object_id)).values("id")
+    return list(
+        Message.objects.filter(conversation_id__in=conversations)
+        .select_related("conversation")
+        .order_by("-sent_at", "-id")[:limit]
+    )
+
+
+def recent_audit(user: User, *, limit: int = 50) -> list[AuditEvent]:
+    """What the user did (and what happened in their mailboxes), with push results."""
+    accounts = accessible_accounts(user).values("id")
+    return list(
+        AuditEvent.objects.filter(company_id=user.company_id)
+        .filter(Q(actor_id=user.pk) | Q(account_id__in=accounts))
+        .prefetch_related("changes")
+        .order_by("-created_at", "-id")[:limit]
+    )

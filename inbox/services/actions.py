@@ -1,0 +1,336 @@
+"""Archive, unarchive and delete — the only code that changes a conversation's state.
+
+Each call checks permission, changes the app, writes the audit record and (when the
+applicable switch is on) the outbox rows, all in one transaction; the worker is nudged
+after commit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Count, Max, Min, Q
+from django.utils import timezone
+
+from accounts.models import User
+from inbox.errors import NotFound
+from inbox.models import (
+    AuditAction,
+    AuditEvent,
+    ChangeKind,
+    Conversation,
+    ConversationState,
+    Direction,
+    MailAccount,
+    Message,
+    ProviderChange,
+    ProviderRef,
+    Tombstone,
+)
+from inbox.selectors import actionable_conversations, sync_switches
+from inbox.services.outbox import enqueue_change, ref_snapshots
+
+
+@dataclass
+class ActionResult:
+    audit: AuditEvent | None
+    conversation_ids: list[int]
+    changes: list[ProviderChange] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.conversation_ids)
+
+
+def _lock_conversations(actor: User, ids: Iterable[int]) -> list[Conversation]:
+    wanted = {int(i) for i in ids}
+    if not wanted:
+        return []
+    rows = list(
+        actionable_conversations(actor)
+        .filter(pk__in=wanted)
+        .select_related("account__company")
+        .select_for_update(of=("self",))
+        .order_by("id")
+    )
+    if len(rows) != len(wanted):
+        # One unknown id fails the whole call: acting on "some of what you asked" surprises.
+        raise NotFound("One or more conversations do not exist or are not yours.")
+    return rows
+
+
+def _by_account(conversations: Iterable[Conversation]) -> dict[MailAccount, list[Conversation]]:
+    grouped: dict[MailAccount, list[Conversation]] = defaultdict(list)
+    for conversation in conversations:
+        grouped[conversation.account].append(conversation)
+    return grouped
+
+
+def _subjects(conversations: list[Conversation], limit: int = 10) -> list[str]:
+    return [c.subject or "(no subject)" for c in conversations[:limit]]
+
+
+def _set_state(
+    actor: User, ids: Iterable[int], *, target: ConversationState, action: AuditAction, kind: ChangeKind
+) -> ActionResult:
+    with transaction.atomic():
+        conversations = [c for c in _lock_conversations(actor, ids) if c.state != target]
+        if not conversations:
+            return ActionResult(None, [])
+        now = timezone.now()
+        Conversation.objects.filter(pk__in=[c.pk for c in conversations]).update(
+            state=target, archived_at=now if target == ConversationState.ARCHIVED else None, updated_at=now
+        )
+        grouped = _by_account(conversations)
+        n = len(conversations)
+        noun = "conversation" if n == 1 else "conversations"
+        audit = AuditEvent.objects.create(
+            company_id=actor.company_id,
+            actor=actor,
+            account=next(iter(grouped)) if len(grouped) == 1 else None,
+            action=action,
+            conversation_ids=[c.pk for c in conversations],
+            message_count=sum(c.message_count for c in conversations),
+            summary=f"{action.label} {n} {noun}",
+            details={"subjects": _subjects(conversations)},
+        )
+        changes = []
+        for account, items in grouped.items():
+            archive_on, _ = sync_switches(account)
+            if not archive_on:
+                continue
+            refs = ref_snapshots(account.pk, {"message__conversation_id__in": [c.pk for c in items]})
+            change = enqueue_change(account, kind, refs, actor=actor, audit=audit)
+            if change is not None:
+                changes.append(change)
+    return ActionResult(audit, [c.pk for c in conversations], changes)
+
+
+def archive_conversations(actor: User, ids: Iterable[int]) -> ActionResult:
+    """Leave the Inbox for the Archive folder; links and History stay."""
+    return _set_state(
+        actor, ids, target=ConversationState.ARCHIVED, action=AuditAction.ARCHIVE, kind=ChangeKind.ARCHIVE
+    )
+
+
+def unarchive_conversations(actor: User, ids: Iterable[int]) -> ActionResult:
+    """Back to the Inbox (and to the external Inbox when the archive switch is on)."""
+    return _set_state(
+        actor, ids, target=ConversationState.INBOX, action=AuditAction.UNARCHIVE, kind=ChangeKind.UNARCHIVE
+    )
+
+
+def mark_read(actor: User, ids: Iterable[int], *, read: bool = True) -> int:
+    """Read state lives in the app only; it never writes to a provider."""
+    return actionable_conversations(actor).filter(pk__in=list(ids)).update(is_read=read)
+
+
+@dataclass(frozen=True)
+class DeletePreview:
+    """What a delete will do, for the confirmation dialog (decision 5)."""
+
+    conversation_count: int
+    message_count: int
+    deal_titles: list[str]
+    lead_titles: list[str]
+    project_titles: list[str]
+    trash_by_provider: dict[str, int]
+
+    def sentence(self) -> str:
+        n = self.conversation_count
+        parts = [f"Delete {n} conversation{'s' if n != 1 else ''} ({self.message_count} messages) for good"]
+        links = []
+        if self.deal_titles:
+            links.append("deal " + ", ".join(self.deal_titles))
+        if self.lead_titles:
+            links.append("lead " + ", ".join(self.lead_titles))
+        if self.project_titles:
+            links.append("project " + ", ".join(self.project_titles))
+        if links:
+            parts.append("and remove the links to " + "; ".join(links))
+        for provider, count in sorted(self.trash_by_provider.items()):
+            parts.append(f"and move {count} message{'s' if count != 1 else ''} to Trash in {provider}")
+        return " ".join(parts) + ". This cannot be undone."
+
+
+def preview_delete(actor: User, ids: Iterable[int]) -> DeletePreview:
+    wanted = {int(i) for i in ids}
+    conversations = list(
+        actionable_conversations(actor)
+        .filter(pk__in=wanted)
+        .select_related("account__company", "deal", "lead")
+        .prefetch_related("projects")
+    )
+    if len(conversations) != len(wanted):
+        raise NotFound("One or more conversations do not exist or are not yours.")
+    trash: dict[str, int] = defaultdict(int)
+    for account, items in _by_account(conversations).items():
+        _, delete_on = sync_switches(account)
+        if delete_on and account.syncs_with_provider:
+            count = ProviderRef.objects.filter(
+                account_id=account.pk, message__conversation_id__in=[c.pk for c in items]
+            ).count()
+            if count:
+                trash[account.get_provider_display()] += count
+    return DeletePreview(
+        conversation_count=len(conversations),
+        message_count=sum(c.message_count for c in conversations),
+        deal_titles=sorted({c.deal.title for c in conversations if c.deal}),
+        lead_titles=sorted({c.lead.title for c in conversations if c.lead}),
+        project_titles=sorted({p.title for c in conversations for p in c.projects.all()}),
+        trash_by_provider=dict(trash),
+    )
+
+
+def write_tombstones(account_id: int, message_pks: list[int]) -> None:
+    """Block re-import of these messages by provider key and by Message-ID (decision 2)."""
+    stones = [
+        Tombstone(account_id=account_id, provider_key=key, message_id=mid)
+        for key, mid in ProviderRef.objects.filter(message_id__in=message_pks).values_list(
+            "key", "message__message_id"
+        )
+    ]
+    without_refs = (
+        Message.objects.filter(pk__in=message_pks, refs__isnull=True)
+        .exclude(message_id="")
+        .values_list("message_id", flat=True)
+    )
+    stones += [Tombstone(account_id=account_id, message_id=mid) for mid in without_refs]
+    Tombstone.objects.bulk_create(stones, batch_size=1000)
+
+
+def refresh_conversations(conversation_ids: Iterable[int]) -> list[int]:
+    """Recompute summaries after messages left; delete conversations left empty.
+
+    Returns the ids of the conversations that went with their last message.
+    """
+    ids = list(conversation_ids)
+    stats = {
+        row["conversation_id"]: row
+        for row in Message.objects.filter(conversation_id__in=ids)
+        .values("conversation_id")
+        .annotate(
+            n=Count("id"),
+            first=Min("sent_at"),
+            last=Max("sent_at"),
+            incoming=Count("id", filter=Q(direction=Direction.INCOMING)),
+            outgoing=Count("id", filter=Q(direction=Direction.OUTGOING)),
+        )
+    }
+    empty = [cid for cid in ids if cid not in stats]
+    for cid, row in stats.items():
+        Conversation.objects.filter(pk=cid).update(
+            message_count=row["n"],
+            first_message_at=row["first"],
+            last_message_at=row["last"],
+            has_incoming=row["incoming"] > 0,
+            has_outgoing=row["outgoing"] > 0,
+        )
+    if empty:
+        Conversation.objects.filter(pk__in=empty).delete()
+    return empty
+
+
+def _link_details(conversations: list[Conversation]) -> dict[str, object]:
+    ids = [c.pk for c in conversations]
+    linked = (
+        Conversation.objects.filter(pk__in=ids).select_related("deal", "lead").prefetch_related("projects")
+    )
+    return {
+        "subjects": _subjects(conversations),
+        "deals": sorted({c.deal.title for c in linked if c.deal}),
+        "leads": sorted({c.lead.title for c in linked if c.lead}),
+        "projects": sorted({p.title for c in linked for p in c.projects.all()}),
+    }
+
+
+def delete_conversations(actor: User, ids: Iterable[int]) -> ActionResult:
+    """Remove conversations completely: messages, links, History. Cannot be undone.
+
+    Provider references are snapshotted into the outbox first (when the delete switch is
+    on) and tombstones keep any later sync from bringing the messages back.
+    """
+    with transaction.atomic():
+        conversations = _lock_conversations(actor, ids)
+        if not conversations:
+            return ActionResult(None, [])
+        grouped = _by_account(conversations)
+        n = len(conversations)
+        audit = AuditEvent.objects.create(
+            company_id=actor.company_id,
+            actor=actor,
+            account=next(iter(grouped)) if len(grouped) == 1 else None,
+            action=AuditAction.DELETE,
+            conversation_ids=[c.pk for c in conversations],
+            message_count=sum(c.message_count for c in conversations),
+            summary=f"Deleted {n} conversation{'s' if n != 1 else ''}",
+            details=_link_details(conversations),
+        )
+        changes = []
+        for account, items in grouped.items():
+            message_pks = list(
+                Message.objects.filter(conversation_id__in=[c.pk for c in items]).values_list("pk", flat=True)
+            )
+            change = _trash_if_switched_on(actor, account, message_pks, audit)
+            if change is not None:
+                changes.append(change)
+            write_tombstones(account.pk, message_pks)
+        Conversation.objects.filter(pk__in=[c.pk for c in conversations]).delete()
+    return ActionResult(audit, [c.pk for c in conversations], changes)
+
+
+def _trash_if_switched_on(
+    actor: User | None, account: MailAccount, message_pks: list[int], audit: AuditEvent
+) -> ProviderChange | None:
+    _, delete_on = sync_switches(account)
+    if not delete_on:
+        return None
+    refs = ref_snapshots(account.pk, {"message_id__in": message_pks})
+    return enqueue_change(account, ChangeKind.TRASH, refs, actor=actor, audit=audit)
+
+
+def delete_messages(actor: User, message_ids: Iterable[int]) -> ActionResult:
+    """ "Delete this email" from a detail view's History: one email, not its whole thread.
+
+    The conversation goes too when this was its last message.
+    """
+    wanted = {int(i) for i in message_ids}
+    with transaction.atomic():
+        messages = list(
+            Message.objects.filter(
+                pk__in=wanted, conversation_id__in=actionable_conversations(actor).values("id")
+            )
+            .select_related("account__company", "conversation")
+            .select_for_update(of=("self",))
+        )
+        if len(messages) != len(wanted):
+            raise NotFound("One or more emails do not exist or are not yours.")
+        if not messages:
+            return ActionResult(None, [])
+        by_account: dict[MailAccount, list[Message]] = defaultdict(list)
+        for message in messages:
+            by_account[message.account].append(message)
+        conversation_ids = sorted({m.conversation_id for m in messages})
+        audit = AuditEvent.objects.create(
+            company_id=actor.company_id,
+            actor=actor,
+            account=next(iter(by_account)) if len(by_account) == 1 else None,
+            action=AuditAction.DELETE_MESSAGE,
+            conversation_ids=conversation_ids,
+            message_count=len(messages),
+            summary=f"Deleted {len(messages)} email{'s' if len(messages) != 1 else ''}",
+            details={"subjects": [m.subject or "(no subject)" for m in messages[:10]]},
+        )
+        changes = []
+        for account, items in by_account.items():
+            pks = [m.pk for m in items]
+            change = _trash_if_switched_on(actor, account, pks, audit)
+            if change is not None:
+                changes.append(change)
+            write_tombstones(account.pk, pks)
+        Message.objects.filter(pk__in=[m.pk for m in messages]).delete()
+        refresh_conversations(conversation_ids)
+    return ActionResult(audit, conversation_ids, changes)

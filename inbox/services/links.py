@@ -1,0 +1,107 @@
+"""Linking conversations to deals, leads and projects; persons through participants."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.models import User
+from crm.models import Deal, Lead, PersonEmail, Project
+from inbox.errors import InvalidRequest, NotFound
+from inbox.models import AuditAction, AuditEvent, Conversation, Participant
+from inbox.selectors import actionable_conversations
+
+
+def _locked(actor: User, conversation_id: int) -> Conversation:
+    conversation = (
+        actionable_conversations(actor).select_for_update(of=("self",)).filter(pk=conversation_id).first()
+    )
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def _audit(actor: User, conversation: Conversation, action: AuditAction, summary: str) -> None:
+    AuditEvent.objects.create(
+        company_id=actor.company_id,
+        actor=actor,
+        account_id=conversation.account_id,
+        action=action,
+        conversation_ids=[conversation.pk],
+        summary=summary,
+    )
+
+
+def _company_object(model: type[Deal | Lead | Project], actor: User, object_id: int) -> Deal | Lead | Project:
+    obj = model.objects.filter(company_id=actor.company_id, pk=object_id).first()
+    if obj is None:
+        raise NotFound(f"No such {model._meta.verbose_name}.")
+    return obj
+
+
+@transaction.atomic
+def link_deal(actor: User, conversation_id: int, deal_id: int) -> Conversation:
+    """A conversation has at most one deal or lead: linking a deal replaces a lead."""
+    conversation = _locked(actor, conversation_id)
+    deal = _company_object(Deal, actor, deal_id)
+    conversation.deal_id, conversation.lead_id = deal.pk, None
+    conversation.save(update_fields=["deal", "lead", "updated_at"])
+    _audit(actor, conversation, AuditAction.LINK, f"Linked to deal {deal.title}")
+    return conversation
+
+
+@transaction.atomic
+def link_lead(actor: User, conversation_id: int, lead_id: int) -> Conversation:
+    conversation = _locked(actor, conversation_id)
+    lead = _company_object(Lead, actor, lead_id)
+    conversation.lead_id, conversation.deal_id = lead.pk, None
+    conversation.save(update_fields=["deal", "lead", "updated_at"])
+    _audit(actor, conversation, AuditAction.LINK, f"Linked to lead {lead.title}")
+    return conversation
+
+
+@transaction.atomic
+def unlink_deal_or_lead(actor: User, conversation_id: int) -> Conversation:
+    conversation = _locked(actor, conversation_id)
+    if conversation.deal_id is None and conversation.lead_id is None:
+        return conversation
+    conversation.deal_id = conversation.lead_id = None
+    conversation.save(update_fields=["deal", "lead", "updated_at"])
+    _audit(actor, conversation, AuditAction.UNLINK, "Unlinked from its deal or lead")
+    return conversation
+
+
+@transaction.atomic
+def link_project(actor: User, conversation_id: int, project_id: int) -> Conversation:
+    conversation = _locked(actor, conversation_id)
+    project = _company_object(Project, actor, project_id)
+    conversation.projects.add(project)
+    _audit(actor, conversation, AuditAction.LINK, f"Linked to project {project.title}")
+    return conversation
+
+
+@transaction.atomic
+def unlink_project(actor: User, conversation_id: int, project_id: int) -> Conversation:
+    conversation = _locked(actor, conversation_id)
+    project = _company_object(Project, actor, project_id)
+    conversation.projects.remove(project)
+    _audit(actor, conversation, AuditAction.UNLINK, f"Unlinked from project {project.title}")
+    return conversation
+
+
+def set_shared(actor: User, conversation_id: int, shared: bool) -> Conversation:
+    with transaction.atomic():
+        conversation = _locked(actor, conversation_id)
+        conversation.shared = shared
+        conversation.save(update_fields=["shared", "updated_at"])
+    return conversation
+
+
+def link_participants_to_person(person_email: PersonEmail) -> int:
+    """A person got an address: link the conversations already carrying it."""
+    if not person_email.email:
+        raise InvalidRequest("An empty address links nothing.")
+    return Participant.objects.filter(
+        conversation__company_id=person_email.company_id,
+        address=person_email.email.lower(),
+        person__isnull=True,
+    ).update(person_id=person_email.person_id)

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from crm.models import PersonEmail
+from inbox.services.links import link_participants_to_person
+
+
+@receiver(post_save, sender=PersonEmail)
+def _link_new_person_address(sender: type[PersonEmail], instance: PersonEmail, **kwargs: Any) -> None:
+    link_participants_to_person(instance)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Makes sure what the test suite talks to is there: PostgreSQL and Redis running, and
+# the Debian packages for Dovecot (IMAP tests) and Chromium (browser tests) installed.
+# The suite starts its own Dovecot instances; this only installs the binaries.
+set -euo pipefail
+
+need_apt=()
+command -v dovecot >/dev/null 2>&1 || need_apt+=(dovecot-imapd)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v pg_isready >/dev/null 2>&1 || need_apt+=(postgresql-client)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "Installing ${need_apt[*]} from Debian packages…"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# Debian starts a system-wide Dovecot on install; the tests run their own on other ports.
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "Starting PostgreSQL…"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+fi
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "Starting Redis…"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+fi
+for _ in $(seq 1 30); do
+  pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0
+  sleep 1
+done
+echo "PostgreSQL or Redis did not come up." >&2
+exit 1

@@ -1,0 +1,61 @@
+"""The small interface every provider adapter implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from inbox.models import MailAccount
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    """One outbox change as the adapter sees it: what to do to which messages."""
+
+    change_id: int
+    kind: str  # archive | unarchive | trash
+    refs: list[dict[str, object]]
+
+
+@dataclass
+class PushResult:
+    change_id: int
+    outcome: Outcome
+    error: str = ""
+    retry_after: float | None = None
+    # Per message notes (moved, already there, skipped and why) shown with the change.
+    details: dict[str, object] = field(default_factory=dict)
+    # New provider locations after a move: old key -> new ref fields.
+    relocated: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+@dataclass
+class PullReport:
+    created: int = 0
+    duplicates: int = 0
+    tombstoned: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    paused: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class ProviderAdapter(Protocol):
+    account: MailAccount
+
+    def push(self, requests: Sequence[PushRequest]) -> list[PushResult]:
+        """Apply changes in order; raise ProviderAuthError / ProviderTemporaryError for
+        failures of the whole batch, return per-change outcomes otherwise. Idempotent."""
+        ...
+
+    def pull(self) -> PullReport:
+        """Bring new messages and positive-evidence deletions since the stored cursor."""
+        ...

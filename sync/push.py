@@ -1,0 +1,120 @@
+"""Draining the outbox of one account: claim, call the adapter, record the outcome."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from inbox.models import AccountStatus, ChangeStatus, MailAccount, ProviderChange
+from inbox.services.outbox import (
+    claim_changes,
+    complete_change,
+    fail_change,
+    release_changes,
+    retry_change,
+    set_account_status,
+)
+from inbox.services.refs import relocate_refs
+from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
+from sync.providers import adapter_for
+from sync.providers.base import Outcome, PushRequest, PushResult
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+LITE_REASON = "Email sync is not available on the Lite plan; upgrade to Growth or higher, then retry."
+
+
+@dataclass
+class PushSummary:
+    done: int = 0
+    retrying: int = 0
+    failed: int = 0
+    skipped_reason: str = ""
+
+    def line(self) -> str:
+        text = f"{self.done} done, {self.retrying} retrying, {self.failed} failed"
+        return f"{text} ({self.skipped_reason})" if self.skipped_reason else text
+
+
+def push_account(account_id: int) -> PushSummary:
+    summary = PushSummary()
+    account = MailAccount.objects.select_related("company").filter(pk=account_id).first()
+    if account is None:
+        summary.skipped_reason = "no such account"
+        return summary
+    if not account.syncs_with_provider:
+        _fail_all_pending(account, summary)
+        return summary
+    if account.status == AccountStatus.NEEDS_REAUTH:
+        summary.skipped_reason = "the account needs to be reconnected"
+        return summary
+    adapter = adapter_for(account)
+    while True:
+        changes = claim_changes(account.pk, limit=BATCH_SIZE)
+        if not changes:
+            break
+        by_id = {change.pk: change for change in changes}
+        requests = [PushRequest(c.pk, c.kind, list(c.refs)) for c in changes]
+        try:
+            results = adapter.push(requests)
+        except ProviderAuthError as exc:
+            release_changes(changes, f"waiting for the account to be reconnected: {exc}")
+            set_account_status(account, AccountStatus.NEEDS_REAUTH, str(exc))
+            summary.skipped_reason = "the account needs to be reconnected"
+            break
+        except ProviderTemporaryError as exc:
+            for change in changes:
+                retry_change(change, str(exc), retry_after=exc.retry_after)
+            summary.retrying += len(changes)
+            break
+        except ProviderPermanentError as exc:
+            for change in changes:
+                fail_change(change, str(exc))
+            summary.failed += len(changes)
+            continue
+        except Exception as exc:
+            # An adapter bug must not lose the change: keep it for a later attempt.
+            logger.exception("push for account %s failed unexpectedly", account.pk)
+            for change in changes:
+                retry_change(change, f"unexpected error: {exc!r}")
+            summary.retrying += len(changes)
+            break
+        _record(account, by_id, results, summary)
+        if summary.retrying:
+            break
+    return summary
+
+
+def _record(
+    account: MailAccount, by_id: dict[int, ProviderChange], results: list[PushResult], summary: PushSummary
+) -> None:
+    reported = set()
+    for result in results:
+        change = by_id[result.change_id]
+        reported.add(result.change_id)
+        if result.relocated:
+            relocate_refs(account, result.relocated)
+        if result.outcome == Outcome.DONE:
+            complete_change(change, result.details)
+            summary.done += 1
+        elif result.outcome == Outcome.RETRY:
+            retry_change(change, result.error, retry_after=result.retry_after)
+            summary.retrying += 1
+        else:
+            fail_change(change, result.error, result.details)
+            summary.failed += 1
+    for change_id, change in by_id.items():
+        if change_id not in reported:
+            retry_change(change, "the adapter did not report on this change")
+            summary.retrying += 1
+
+
+def _fail_all_pending(account: MailAccount, summary: PushSummary) -> None:
+    reason = LITE_REASON if account.is_connected else "this mailbox is not connected to a provider"
+    for change in ProviderChange.objects.filter(
+        account_id=account.pk, status__in=[ChangeStatus.PENDING, ChangeStatus.RUNNING]
+    ):
+        fail_change(change, reason)
+        summary.failed += 1
+    summary.skipped_reason = reason

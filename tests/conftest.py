@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import Company, Plan, Role, User
+from inbox.models import MailAccount
+from tests.factories import CompanyFactory, UserFactory, personal_account, team_account
+
+
+@pytest.fixture
+def acme(db) -> Company:  # type: ignore[no-untyped-def]
+    return CompanyFactory(name="Acme", plan=Plan.PREMIUM)
+
+
+@pytest.fixture
+def alice(acme: Company) -> User:
+    """Company admin at Acme."""
+    return UserFactory(email="alice@acme.test", company=acme, role=Role.ADMIN)
+
+
+@pytest.fixture
+def bob(acme: Company) -> User:
+    """Alice's teammate, a regular user."""
+    return UserFactory(email="bob@acme.test", company=acme, role=Role.REGULAR)
+
+
+@pytest.fixture
+def carol(db) -> User:  # type: ignore[no-untyped-def]
+    """Works for another company: must never see Acme's data."""
+    return UserFactory(email="carol@globex.test", company=CompanyFactory(name="Globex"), role=Role.ADMIN)
+
+
+@pytest.fixture
+def alice_mailbox(alice: User) -> MailAccount:
+    return personal_account(alice)
+
+
+@pytest.fixture
+def bob_mailbox(bob: User) -> MailAccount:
+    return personal_account(bob)
+
+
+@pytest.fixture
+def carol_mailbox(carol: User) -> MailAccount:
+    return personal_account(carol)
+
+
+@pytest.fixture
+def sales_mailbox(acme: Company, alice: User, bob: User) -> MailAccount:
+    return team_account(acme, [alice, bob])
