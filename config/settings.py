@@ -174,6 +174,8 @@ CELERY_BEAT_SCHEDULE = {
 # Provider adapters by provider name (dotted paths); tests add a recording adapter.
 SYNC_ADAPTERS: dict[str, str] = {
     "imap": "sync.providers.imap.ImapAdapter",
+    "gmail": "sync.providers.gmail.GmailAdapter",
+    "outlook": "sync.providers.outlook.OutlookAdapter",
 }
 SYNC_INTERVAL = timedelta(seconds=env_int("SYNC_INTERVAL_SECONDS", 120))
 SYNC_PAST_DAYS = env_int("SYNC_PAST_DAYS", 90)

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from inbox.models import MailAccount
+
+
+class FolderState(models.Model):
+    """Where the last pull of one folder (or whole mailbox) stopped.
+
+    IMAP: uidvalidity / uidnext / highestmodseq per folder. Gmail: the account's
+    historyId in ``cursor`` (folder ""). Graph: the folder's deltaLink in ``cursor``.
+    """
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="folder_states")
+    folder = models.CharField(max_length=500, blank=True)
+    role = models.CharField(max_length=20, blank=True, help_text="inbox, sent, archive, trash or empty")
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    uidnext = models.BigIntegerField(null=True, blank=True)
+    highestmodseq = models.BigIntegerField(null=True, blank=True)
+    cursor = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "folder"], name="folder_state_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.folder or '(mailbox)'}"
+
+
+class QuarantinedMessage(models.Model):
+    """A message that could not be stored: kept with the reason so nothing is lost silently."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="quarantined")
+    provider_key = models.CharField(max_length=500)
+    reason = models.TextField()
+    size = models.PositiveBigIntegerField(default=0)
+    raw = models.BinaryField(blank=True, default=b"")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "provider_key"], name="quarantine_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_key}: {self.reason}"
