@@ -1,0 +1,64 @@
+"""List reads are pinned: the same number of queries for 1 and for 50 conversations."""
+
+from __future__ import annotations
+
+import pytest
+
+from inbox import selectors, services
+from tests.factories import DealFactory, ProjectFactory, receive
+
+pytestmark = pytest.mark.django_db
+
+FOLDER_PAGE_QUERIES = 2  # the page with deal/lead/account, then its participants
+
+
+def _fill(alice, account, acme, n):  # type: ignore[no-untyped-def]
+    deal = DealFactory(company=acme)
+    project = ProjectFactory(company=acme)
+    for i in range(n):
+        result = receive(account, subject=f"Thread {i}")
+        services.link_deal(alice, result.conversation_id, deal.pk)
+        services.link_project(alice, result.conversation_id, project.pk)
+    return deal
+
+
+@pytest.mark.parametrize("n", [1, 50])
+def test_inbox_page_query_count_does_not_grow_with_rows(
+    alice, alice_mailbox, acme, n, django_assert_num_queries
+):
+    _fill(alice, alice_mailbox, acme, n)
+    with django_assert_num_queries(FOLDER_PAGE_QUERIES):
+        page = selectors.folder_page(alice, "inbox")
+        for conversation in page.conversations:
+            _ = (conversation.deal.title, conversation.account.address, list(conversation.participants.all()))
+    assert len(page.conversations) == n
+
+
+@pytest.mark.parametrize("n", [1, 50])
+def test_history_query_count_does_not_grow_with_rows(
+    alice, alice_mailbox, acme, n, django_assert_num_queries
+):
+    deal = _fill(alice, alice_mailbox, acme, n)
+    with django_assert_num_queries(2):  # the record's company check, then the emails
+        emails = selectors.history_emails(alice, "deal", deal.pk)
+        for message in emails:
+            _ = message.conversation.state
+    assert len(emails) == n
+
+
+def test_keyset_pagination_walks_every_conversation_once_even_with_equal_times(alice, alice_mailbox):
+    from django.utils import timezone
+
+    from inbox.models import Conversation
+
+    ids = {receive(alice_mailbox, subject=f"S{i}").conversation_id for i in range(7)}
+    Conversation.objects.filter(pk__in=list(ids)[:4]).update(last_message_at=timezone.now())
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = selectors.folder_page(alice, "inbox", cursor=cursor, limit=3)
+        seen += [c.pk for c in page.conversations]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert sorted(seen) == sorted(ids) and len(seen) == 7
