@@ -9,7 +9,7 @@ from tests.factories import DealFactory, ProjectFactory, receive
 
 pytestmark = pytest.mark.django_db
 
-FOLDER_PAGE_QUERIES = 2  # the page with deal/lead/account, then its participants
+FOLDER_PAGE_QUERIES = 4  # mailbox ids, merged page keys, rows with deal/lead/account, participants
 
 
 def _fill(alice, account, acme, n):  # type: ignore[no-untyped-def]
@@ -62,3 +62,18 @@ def test_keyset_pagination_walks_every_conversation_once_even_with_equal_times(a
             break
         cursor = page.next_cursor
     assert sorted(seen) == sorted(ids) and len(seen) == 7
+
+
+@pytest.mark.parametrize("n", [1, 50])
+def test_page_across_personal_and_team_mailboxes_is_pinned_and_merged_newest_first(
+    alice, alice_mailbox, sales_mailbox, n, django_assert_num_queries
+):
+    for i in range(n):
+        receive(alice_mailbox if i % 2 else sales_mailbox, subject=f"Mixed {i}")
+    with django_assert_num_queries(FOLDER_PAGE_QUERIES):
+        page = selectors.folder_page(alice, "inbox")
+        _ = [list(c.participants.all()) for c in page.conversations]
+    times = [c.last_message_at for c in page.conversations]
+    assert len(page.conversations) == n and times == sorted(times, reverse=True)
+    if n > 1:
+        assert {c.account_id for c in page.conversations} == {alice_mailbox.pk, sales_mailbox.pk}
