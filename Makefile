@@ -36,7 +36,7 @@ typecheck: install
 
 test: install services
 	$(BIN)/ruff check .
-	$(BIN)/python manage.py makemigrations --check --dry-run -v0 || (echo "Missing migrations" && exit 1)
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run -v0 || (echo "Missing migrations" && exit 1)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install services
