@@ -28,6 +28,7 @@ class AccountStatus(models.TextChoices):
     NEEDS_REAUTH = "needs_reauth", "Needs re-authentication"
     PAUSED = "paused", "Paused"
     ERROR = "error", "Error"
+    DISCONNECTED = "disconnected", "Disconnected"
 
 
 class MailAccount(models.Model):
@@ -86,7 +87,7 @@ class MailAccount(models.Model):
     @property
     def syncs_with_provider(self) -> bool:
         """Whether sync and push may touch this account's provider at all."""
-        return self.is_connected and self.company.has_email_sync
+        return self.is_connected and self.status != AccountStatus.DISCONNECTED and self.company.has_email_sync
 
 
 class UserSyncSettings(models.Model):

@@ -20,6 +20,15 @@ from inbox.services.links import (
     unlink_deal_or_lead,
     unlink_project,
 )
+from inbox.services.mailboxes import (
+    connect_personal_mailbox,
+    connect_team_mailbox,
+    disconnect_mailbox,
+    resume_mailbox,
+    set_personal_switches,
+    set_team_members,
+    set_team_switches,
+)
 from inbox.services.outbox import retry_failed_change
 
 __all__ = [
@@ -27,8 +36,11 @@ __all__ = [
     "DeletePreview",
     "apply_external_deletions",
     "archive_conversations",
+    "connect_personal_mailbox",
+    "connect_team_mailbox",
     "delete_conversations",
     "delete_messages",
+    "disconnect_mailbox",
     "ingest_message",
     "link_deal",
     "link_lead",
@@ -36,8 +48,12 @@ __all__ = [
     "mark_read",
     "pause_for_mass_delete",
     "preview_delete",
+    "resume_mailbox",
     "retry_failed_change",
+    "set_personal_switches",
     "set_shared",
+    "set_team_members",
+    "set_team_switches",
     "unarchive_conversations",
     "unlink_deal_or_lead",
     "unlink_project",

@@ -1,0 +1,196 @@
+"""Connecting, configuring and disconnecting mailboxes — with the plan's rules.
+
+Email sync exists only on Growth and higher. Mailboxes a user may have connected (their
+personal ones plus the team ones they belong to): Growth 1 (personal only), Premium 3,
+Ultimate 5. Demo mailboxes are connected to nothing and do not count.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.models import Plan, User
+from inbox.errors import InvalidRequest, NotAllowed, PlanLimitReached
+from inbox.models import (
+    AccountKind,
+    AccountStatus,
+    MailAccount,
+    Provider,
+    UserSyncSettings,
+)
+from inbox.selectors import accessible_accounts, get_account
+from inbox.services.nudge import nudge_sync_after_commit
+
+MAILBOX_LIMITS = {Plan.LITE: 0, Plan.GROWTH: 1, Plan.PREMIUM: 3, Plan.ULTIMATE: 5}
+UPGRADE_NOTICE = "Email sync is available on the Growth plan and higher. Upgrade to connect a mailbox."
+
+
+def connected_mailbox_count(user: User) -> int:
+    return (
+        accessible_accounts(user)
+        .exclude(provider=Provider.DEMO)
+        .exclude(status=AccountStatus.DISCONNECTED)
+        .count()
+    )
+
+
+def _check_plan(user: User, *, kind: str) -> None:
+    company = user.company
+    if company is None or not company.has_email_sync:
+        raise PlanLimitReached(UPGRADE_NOTICE)
+    plan = Plan(company.plan)
+    if kind == AccountKind.TEAM and plan == Plan.GROWTH:
+        raise PlanLimitReached("Shared team mailboxes are available on the Premium plan and higher.")
+    limit = MAILBOX_LIMITS[plan]
+    if connected_mailbox_count(user) >= limit:
+        raise PlanLimitReached(
+            f"{user.email} already has {limit} connected mailbox{'es' if limit != 1 else ''}, "
+            f"the most the {plan.label} plan allows."
+        )
+
+
+@transaction.atomic
+def connect_personal_mailbox(
+    actor: User, *, provider: str, address: str, credentials: dict[str, object], config: dict[str, object]
+) -> MailAccount:
+    """The actor's own mailbox. Reconnecting an address they already had refreshes it."""
+    if provider == Provider.DEMO:
+        raise InvalidRequest("Demo mailboxes are created by seed_demo only.")
+    existing = MailAccount.objects.filter(company_id=actor.company_id, address__iexact=address).first()
+    if existing is not None:
+        if existing.kind != AccountKind.PERSONAL or existing.owner_id != actor.pk:
+            raise InvalidRequest(f"{address} is already connected in your company by someone else.")
+        return _reconnect(existing, provider=provider, credentials=credentials, config=config)
+    _check_plan(actor, kind=AccountKind.PERSONAL)
+    account = MailAccount.objects.create(
+        company_id=actor.company_id,
+        kind=AccountKind.PERSONAL,
+        owner=actor,
+        provider=provider,
+        address=address.lower(),
+        name=address.lower(),
+        credentials=credentials,
+        config=config,
+    )
+    nudge_sync_after_commit(account.pk)
+    return account
+
+
+@transaction.atomic
+def connect_team_mailbox(
+    actor: User,
+    *,
+    provider: str,
+    address: str,
+    name: str,
+    members: list[User],
+    credentials: dict[str, object],
+    config: dict[str, object],
+) -> MailAccount:
+    """A shared mailbox: only company admins create one, and pick its members."""
+    if not actor.is_company_admin:
+        raise NotAllowed("Only company admins can connect a shared team mailbox.")
+    if any(m.company_id != actor.company_id for m in members):
+        raise InvalidRequest("Team mailbox members must belong to your company.")
+    existing = MailAccount.objects.filter(company_id=actor.company_id, address__iexact=address).first()
+    if existing is not None:
+        if existing.kind != AccountKind.TEAM:
+            raise InvalidRequest(f"{address} is already connected as a personal mailbox.")
+        account = _reconnect(existing, provider=provider, credentials=credentials, config=config)
+        account.members.set(members)
+        return account
+    _check_plan(actor, kind=AccountKind.TEAM)
+    account = MailAccount.objects.create(
+        company_id=actor.company_id,
+        kind=AccountKind.TEAM,
+        provider=provider,
+        address=address.lower(),
+        name=name or address.lower(),
+        credentials=credentials,
+        config=config,
+    )
+    account.members.set(members)
+    nudge_sync_after_commit(account.pk)
+    return account
+
+
+def _reconnect(
+    account: MailAccount, *, provider: str, credentials: dict[str, object], config: dict[str, object]
+) -> MailAccount:
+    account.provider = provider
+    account.credentials = credentials
+    account.config = {**account.config, **config}
+    account.status = AccountStatus.ACTIVE
+    account.status_reason = ""
+    account.save()
+    nudge_sync_after_commit(account.pk)
+    return account
+
+
+def _manageable(actor: User, account_id: int) -> MailAccount:
+    account = get_account(actor, account_id)
+    if account.is_team and not actor.is_company_admin:
+        raise NotAllowed("Only company admins can change a shared team mailbox.")
+    return account
+
+
+@transaction.atomic
+def set_team_members(actor: User, account_id: int, members: list[User]) -> MailAccount:
+    if not actor.is_company_admin:
+        raise NotAllowed("Only company admins can change who sees a team mailbox.")
+    account = MailAccount.objects.filter(company_id=actor.company_id, pk=account_id, kind="team").first()
+    if account is None:
+        from inbox.errors import NotFound
+
+        raise NotFound("No such team mailbox.")
+    if any(m.company_id != actor.company_id for m in members):
+        raise InvalidRequest("Team mailbox members must belong to your company.")
+    account.members.set(members)
+    return account
+
+
+@transaction.atomic
+def set_personal_switches(actor: User, *, archive: bool, delete: bool) -> UserSyncSettings:
+    """Personal settings › Email sync › General settings: applies to the actor's own mailboxes."""
+    row, _ = UserSyncSettings.objects.update_or_create(
+        user=actor, defaults={"archive_in_provider": archive, "delete_in_provider": delete}
+    )
+    return row
+
+
+@transaction.atomic
+def set_team_switches(actor: User, account_id: int, *, archive: bool, delete: bool) -> MailAccount:
+    """Personal settings › Email sync › Account: a team mailbox's switches, admins only."""
+    account = _manageable(actor, account_id)
+    if not account.is_team:
+        raise InvalidRequest("Personal mailboxes use your general Email sync settings.")
+    account.archive_in_provider = archive
+    account.delete_in_provider = delete
+    account.save(update_fields=["archive_in_provider", "delete_in_provider"])
+    return account
+
+
+@transaction.atomic
+def resume_mailbox(actor: User, account_id: int) -> MailAccount:
+    """Lift a pause (e.g. by the mass-delete guard) after the user checked the mailbox."""
+    account = _manageable(actor, account_id)
+    if account.status == AccountStatus.PAUSED:
+        account.status = AccountStatus.ACTIVE
+        account.status_reason = ""
+        account.save(update_fields=["status", "status_reason"])
+        nudge_sync_after_commit(account.pk)
+    return account
+
+
+@transaction.atomic
+def disconnect_mailbox(actor: User, account_id: int, *, keep_mail: bool) -> MailAccount | None:
+    """Stop syncing. Keep the synced mail (read-only history) or remove it with the account."""
+    account = _manageable(actor, account_id)
+    if not keep_mail:
+        account.delete()
+        return None
+    account.status = AccountStatus.DISCONNECTED
+    account.status_reason = "Disconnected by " + actor.email
+    account.credentials = {}
+    account.save(update_fields=["status", "status_reason", "credentials"])
+    return account
