@@ -187,6 +187,12 @@ OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 600)
 # A pull that would delete more than this share of an account's messages pauses it.
 MASS_DELETE_MAX_SHARE = float(env_str("MASS_DELETE_MAX_SHARE", "0.2"))
 MASS_DELETE_MIN_COUNT = env_int("MASS_DELETE_MIN_COUNT", 25)
+# Gmail through the Gmail API: the OAuth client the app was registered with at Google, and
+# the endpoints (tests point them at a local fake server).
+GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID", "")
+GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET", "")
+GMAIL_API_ENDPOINT = env_str("GMAIL_API_ENDPOINT", "https://gmail.googleapis.com/")
+GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
 
 LOGGING = {
     "version": 1,
