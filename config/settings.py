@@ -193,6 +193,14 @@ GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID", "")
 GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET", "")
 GMAIL_API_ENDPOINT = env_str("GMAIL_API_ENDPOINT", "https://gmail.googleapis.com/")
 GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
+# Outlook / Microsoft 365 through Microsoft Graph: the app registration (Entra ID), the
+# identity authority msal signs in against, the Graph root (version included) and, only for
+# tests or a TLS-inspecting proxy, a CA bundle that then replaces the environment's trust.
+MS_CLIENT_ID = env_str("MS_CLIENT_ID", "")
+MS_CLIENT_SECRET = env_str("MS_CLIENT_SECRET", "")
+MS_AUTHORITY = env_str("MS_AUTHORITY", "https://login.microsoftonline.com/common")
+GRAPH_API_ENDPOINT = env_str("GRAPH_API_ENDPOINT", "https://graph.microsoft.com/v1.0")
+MS_CA_BUNDLE = env_str("MS_CA_BUNDLE", "")
 
 LOGGING = {
     "version": 1,
