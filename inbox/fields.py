@@ -4,21 +4,37 @@ import json
 from typing import Any
 
 from django.db import models
+from django.db.models.query_utils import DeferredAttribute
 
 from inbox import crypto
 
 
 class EncryptedToken(str):
-    """A value that is already a Fernet token (key rotation): stored as it is."""
+    """A value that is still a Fernet token: stored as it is, decrypted only when read."""
+
+
+class _DecryptOnAccess(DeferredAttribute):
+    """Rows carry their token; only code that reads the secret pays for (and sees) it."""
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        value = super().__get__(instance, cls)
+        if instance is not None and isinstance(value, EncryptedToken):
+            value = json.loads(crypto.decrypt(value)) if value else {}
+            instance.__dict__[self.field.attname] = value
+        return value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        # Being a data descriptor keeps __get__ in the path even once the value is loaded.
+        instance.__dict__[self.field.attname] = value
 
 
 class EncryptedJSONField(models.TextField):
     """A JSON value stored as a Fernet token; the database never sees the plaintext."""
 
+    descriptor_class = _DecryptOnAccess
+
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
-        if value is None or value == "":
-            return {}
-        return json.loads(crypto.decrypt(value))
+        return EncryptedToken(value or "")
 
     def to_python(self, value: Any) -> Any:
         if isinstance(value, dict):

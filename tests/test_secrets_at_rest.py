@@ -53,4 +53,18 @@ def test_secret_under_an_unknown_key_is_a_clear_error(alice, settings):
     account.save()
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(crypto.SecretUnreadable):
-        MailAccount.objects.get(pk=account.pk)
+        _ = MailAccount.objects.get(pk=account.pk).credentials
+
+
+def test_secrets_are_decrypted_only_by_code_that_reads_them(alice, settings):
+    from inbox import selectors
+    from tests.factories import receive
+
+    account = personal_account(alice)
+    account.credentials = {"password": SECRET}
+    account.save()
+    receive(account)
+    # A lost key breaks connecting to the provider, not reading mail already synced.
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    page = selectors.folder_page(alice, "inbox")
+    assert [c.account.address for c in page.conversations] == [account.address]

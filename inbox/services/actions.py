@@ -52,14 +52,22 @@ def _lock_conversations(actor: User, ids: Iterable[int]) -> list[Conversation]:
     rows = list(
         actionable_conversations(actor)
         .filter(pk__in=wanted)
-        .select_related("account__company")
+        .only("id", "account_id", "state", "subject", "message_count")
         .select_for_update(of=("self",))
         .order_by("id")
     )
     if len(rows) != len(wanted):
         # One unknown id fails the whole call: acting on "some of what you asked" surprises.
         raise NotFound("One or more conversations do not exist or are not yours.")
+    _attach_accounts(rows)
     return rows
+
+
+def _attach_accounts(items: list[Conversation] | list[Message]) -> None:
+    """One query for the few mailboxes involved, instead of a join repeated on every row."""
+    accounts = MailAccount.objects.select_related("company").in_bulk({item.account_id for item in items})
+    for item in items:
+        item.account = accounts[item.account_id]
 
 
 def _by_account(conversations: Iterable[Conversation]) -> dict[MailAccount, list[Conversation]]:
@@ -161,11 +169,12 @@ def preview_delete(actor: User, ids: Iterable[int]) -> DeletePreview:
     conversations = list(
         actionable_conversations(actor)
         .filter(pk__in=wanted)
-        .select_related("account__company", "deal", "lead")
+        .select_related("deal", "lead")
         .prefetch_related("projects")
     )
     if len(conversations) != len(wanted):
         raise NotFound("One or more conversations do not exist or are not yours.")
+    _attach_accounts(conversations)
     trash: dict[str, int] = defaultdict(int)
     for account, items in _by_account(conversations).items():
         _, delete_on = sync_switches(account)
@@ -303,13 +312,14 @@ def delete_messages(actor: User, message_ids: Iterable[int]) -> ActionResult:
             Message.objects.filter(
                 pk__in=wanted, conversation_id__in=actionable_conversations(actor).values("id")
             )
-            .select_related("account__company", "conversation")
+            .only("id", "account_id", "conversation_id", "subject")
             .select_for_update(of=("self",))
         )
         if len(messages) != len(wanted):
             raise NotFound("One or more emails do not exist or are not yours.")
         if not messages:
             return ActionResult(None, [])
+        _attach_accounts(messages)
         by_account: dict[MailAccount, list[Message]] = defaultdict(list)
         for message in messages:
             by_account[message.account].append(message)
