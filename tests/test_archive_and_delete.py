@@ -195,6 +195,7 @@ def test_delete_preview_states_count_links_and_provider_trash(alice, alice_mailb
     sentence = preview.sentence()
     assert "Delete 2 conversations (2 messages)" in sentence
     assert "lead Inbound Dana" in sentence
+    assert preview.lead_titles == ["Inbound Dana"]
     assert "move 2 messages to Trash in IMAP" in sentence
     switches(alice, delete=False)
     assert "Trash" not in services.preview_delete(alice, [one.conversation_id]).sentence()

@@ -16,6 +16,7 @@ from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from accounts.models import User
+from crm.models import Deal, Lead, Project
 from inbox.errors import NotFound
 from inbox.models import (
     AuditAction,
@@ -150,13 +151,15 @@ class DeletePreview:
     def sentence(self) -> str:
         n = self.conversation_count
         parts = [f"Delete {n} conversation{'s' if n != 1 else ''} ({self.message_count} messages) for good"]
-        links = []
-        if self.deal_titles:
-            links.append("deal " + ", ".join(self.deal_titles))
-        if self.lead_titles:
-            links.append("lead " + ", ".join(self.lead_titles))
-        if self.project_titles:
-            links.append("project " + ", ".join(self.project_titles))
+        links = [
+            _named(noun, titles)
+            for noun, titles in (
+                ("deal", self.deal_titles),
+                ("lead", self.lead_titles),
+                ("project", self.project_titles),
+            )
+            if titles
+        ]
         if links:
             parts.append("and remove the links to " + "; ".join(links))
         for provider, count in sorted(self.trash_by_provider.items()):
@@ -164,13 +167,16 @@ class DeletePreview:
         return " ".join(parts) + ". This cannot be undone."
 
 
+def _named(noun: str, titles: list[str], most: int = 3) -> str:
+    shown = ", ".join(titles[:most])
+    more = f" and {len(titles) - most} more" if len(titles) > most else ""
+    return f"{noun}{'s' if len(titles) > 1 else ''} {shown}{more}"
+
+
 def preview_delete(actor: User, ids: Iterable[int]) -> DeletePreview:
     wanted = {int(i) for i in ids}
     conversations = list(
-        actionable_conversations(actor)
-        .filter(pk__in=wanted)
-        .select_related("deal", "lead")
-        .prefetch_related("projects")
+        actionable_conversations(actor).filter(pk__in=wanted).only("id", "account_id", "message_count")
     )
     if len(conversations) != len(wanted):
         raise NotFound("One or more conversations do not exist or are not yours.")
@@ -184,12 +190,13 @@ def preview_delete(actor: User, ids: Iterable[int]) -> DeletePreview:
             ).count()
             if count:
                 trash[account.get_provider_display()] += count
+    titles = _linked_titles([c.pk for c in conversations])
     return DeletePreview(
         conversation_count=len(conversations),
         message_count=sum(c.message_count for c in conversations),
-        deal_titles=sorted({c.deal.title for c in conversations if c.deal}),
-        lead_titles=sorted({c.lead.title for c in conversations if c.lead}),
-        project_titles=sorted({p.title for c in conversations for p in c.projects.all()}),
+        deal_titles=titles["deals"],
+        lead_titles=titles["leads"],
+        project_titles=titles["projects"],
         trash_by_provider=dict(trash),
     )
 
@@ -243,17 +250,23 @@ def refresh_conversations(conversation_ids: Iterable[int]) -> list[int]:
     return empty
 
 
-def _link_details(conversations: list[Conversation]) -> dict[str, object]:
-    ids = [c.pk for c in conversations]
-    linked = (
-        Conversation.objects.filter(pk__in=ids).select_related("deal", "lead").prefetch_related("projects")
-    )
+def _linked_titles(conversation_ids: list[int]) -> dict[str, list[str]]:
+    """The deals, leads and projects a set of conversations is linked to (three queries)."""
     return {
-        "subjects": _subjects(conversations),
-        "deals": sorted({c.deal.title for c in linked if c.deal}),
-        "leads": sorted({c.lead.title for c in linked if c.lead}),
-        "projects": sorted({p.title for c in linked for p in c.projects.all()}),
+        "deals": sorted(
+            set(Deal.objects.filter(conversations__in=conversation_ids).values_list("title", flat=True))
+        ),
+        "leads": sorted(
+            set(Lead.objects.filter(conversations__in=conversation_ids).values_list("title", flat=True))
+        ),
+        "projects": sorted(
+            set(Project.objects.filter(conversations__in=conversation_ids).values_list("title", flat=True))
+        ),
     }
+
+
+def _link_details(conversations: list[Conversation]) -> dict[str, object]:
+    return {"subjects": _subjects(conversations), **_linked_titles([c.pk for c in conversations])}
 
 
 def delete_conversations(actor: User, ids: Iterable[int]) -> ActionResult:
