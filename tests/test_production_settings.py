@@ -59,3 +59,8 @@ def test_celery_settings_never_lose_a_task():
     assert settings.CELERY_ACCEPT_CONTENT == ["json"]
     # Redis redelivers unacked messages after the visibility timeout: it must outlast any task.
     assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > settings.CELERY_TASK_TIME_LIMIT
+
+
+def test_health_endpoint_answers_without_login(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.content == b"ok"
