@@ -23,7 +23,7 @@ def compose() -> dict:  # type: ignore[type-arg]
 
 def test_compose_file_validates_against_the_compose_spec(compose):
     schema = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text())
-    jsonschema.validate(compose, schema)
+    jsonschema.Draft201909Validator(schema).validate(compose)
 
 
 def test_compose_runs_every_service_with_a_health_check(compose):
