@@ -63,6 +63,10 @@ class MailAccount(models.Model):
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_sync_error = models.TextField(blank=True)
     next_sync_at = models.DateTimeField(default=timezone.now)
+    # Progress of the initial sync, for the status page's progress bar (0/0 when idle).
+    initial_sync_done = models.PositiveIntegerField(default=0)
+    initial_sync_total = models.PositiveIntegerField(default=0)
+    initial_sync_finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

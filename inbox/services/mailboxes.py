@@ -194,3 +194,16 @@ def disconnect_mailbox(actor: User, account_id: int, *, keep_mail: bool) -> Mail
     account.credentials = {}
     account.save(update_fields=["status", "status_reason", "credentials"])
     return account
+
+
+def report_initial_sync_progress(
+    account: MailAccount, *, done: int, total: int, finished: bool = False
+) -> None:
+    """Called by the sync while it imports a new mailbox; read by the status page."""
+    from django.utils import timezone
+
+    MailAccount.objects.filter(pk=account.pk).update(
+        initial_sync_done=done,
+        initial_sync_total=total,
+        initial_sync_finished_at=timezone.now() if finished else None,
+    )
