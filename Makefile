@@ -40,6 +40,7 @@ test: install services
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install services
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
 
 clean:

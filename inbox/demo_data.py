@@ -113,7 +113,10 @@ def _users(company: Company, password: str) -> tuple[User, User]:
 
 
 @transaction.atomic
-def seed_demo(*, conversations: int = 300, password: str = DEMO_PASSWORD, seed: int = 7) -> DemoSummary:
+def seed_demo(
+    *, conversations: int = 300, password: str = DEMO_PASSWORD, seed: int = 7, messages: int | None = None
+) -> DemoSummary:
+    """``messages`` fixes the messages per conversation (benchmarks); default 1-3 at random."""
     existing = Company.objects.filter(name=DEMO_COMPANY).first()
     if existing is not None:
         return DemoSummary(existing, False, Conversation.objects.filter(company=existing).count())
@@ -213,19 +216,21 @@ def seed_demo(*, conversations: int = 300, password: str = DEMO_PASSWORD, seed: 
     made = 0
     while made < conversations:
         batch = min(CHUNK, conversations - made)
-        _seed_chunk(rng, company, accounts, persons, email_of, deals, leads, projects, batch, made, now)
+        _seed_chunk(
+            rng, company, accounts, persons, email_of, deals, leads, projects, batch, made, now, messages
+        )
         made += batch
     return DemoSummary(company, True, made)
 
 
-def _seed_chunk(rng, company, accounts, persons, email_of, deals, leads, projects, n, offset, now):  # type: ignore[no-untyped-def]
+def _seed_chunk(rng, company, accounts, persons, email_of, deals, leads, projects, n, offset, now, messages):  # type: ignore[no-untyped-def]
     convs: list[Conversation] = []
     plans: list[tuple[MailAccount, Person, int, list]] = []
     for i in range(n):
         account = rng.choices(accounts, weights=[45, 35, 20])[0]
         person = rng.choice(persons)
         subject = rng.choice(_TOPICS)
-        count = rng.choice([1, 2, 3, 3])
+        count = messages or rng.choice([1, 2, 3, 3])
         start = now - timedelta(minutes=7 * (offset + i) + rng.randrange(0, 7))
         times = [start + timedelta(minutes=37 * k) for k in range(count)]
         directions = [Direction.INCOMING if k % 2 == 0 else Direction.OUTGOING for k in range(count)]

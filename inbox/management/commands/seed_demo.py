@@ -14,10 +14,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--conversations", type=int, default=300)
         parser.add_argument("--password", default=DEMO_PASSWORD)
+        parser.add_argument(
+            "--messages", type=int, default=None, help="messages per conversation (default 1-3)"
+        )
 
-    def handle(self, *args: Any, conversations: int, password: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, conversations: int, password: str, messages: int | None, **options: Any
+    ) -> None:
         started = time.perf_counter()
-        summary = seed_demo(conversations=conversations, password=password)
+        summary = seed_demo(conversations=conversations, password=password, messages=messages)
         took = time.perf_counter() - started
         if summary.created:
             self.stdout.write(f"Seeded {summary.conversations} conversations in {took:.1f}s.")

@@ -1,0 +1,69 @@
+"""`make bench`: builds its own data, runs every benchmark, writes bench/results/latest.json
+and docs/bench/README.md with PNG plots. Not part of `make test`.
+
+Each figure is measured next to its reference in the same run (raw SQL, raw imapclient, …).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, fresh_database, machine, manage
+
+SIZES = [1_000, 10_000, 100_000]
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+DOCS = ROOT / "docs" / "bench"
+
+
+def run_json(script: str, *args: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    results: dict[str, object] = {
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+    inbox: list[dict[str, object]] = []
+    url = ""
+    for size in SIZES:
+        url = fresh_database("salesinbox_bench")
+        started = time.perf_counter()
+        manage("seed_demo", "--conversations", str(size), "--messages", "3", database_url=url)
+        seeded = round(time.perf_counter() - started, 1)
+        row = run_json("inbox_list.py", "--size", str(size), "--database-url", url)
+        row["seed_demo_s"] = seeded
+        inbox.append(row)
+        print(f"inbox list at {size}: {row['inbox_page']}", flush=True)
+    results["inbox_list"] = inbox
+    results["bulk_archive"] = run_json("bulk_archive.py", "--database-url", url)
+    print(f"bulk archive: {results['bulk_archive']}", flush=True)
+    for extra in sorted((ROOT / "bench").glob("imap_*.py")):
+        try:
+            results[extra.stem] = run_json(extra.name)
+            print(f"{extra.stem}: {results[extra.stem]}", flush=True)
+        except subprocess.CalledProcessError as exc:
+            results[extra.stem] = {"error": (exc.stderr or "")[-2000:]}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    from bench.report import write_report
+
+    write_report(results, DOCS)
+    print(f"wrote {RESULTS} and {DOCS / 'README.md'}")
+
+
+if __name__ == "__main__":
+    main()
