@@ -19,4 +19,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("inbox/", include("inbox.urls")),
     path("crm/", include("crm.urls")),
+    path("api/v1/", include("api.urls")),
+    path("settings/api/", include("api.settings_urls")),
 ]

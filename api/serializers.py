@@ -1,0 +1,276 @@
+"""Model → Pipedrive v1 object shapes. Pure functions over prefetched rows: no queries.
+
+Flags are 0/1 integers and timestamps "YYYY-MM-DD HH:MM:SS" in UTC, as Pipedrive sends
+them. Lead ids are strings (Pipedrive's are UUID strings; ours are numbers in a string)
+so clients typed against Pipedrive keep working.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from accounts.models import User
+from crm.models import Deal, Lead, Organization, Person
+from inbox.models import Conversation, ConversationState, Direction, Message, Participant
+from inbox.services.ingest import snippet_of
+
+JSON = dict[str, Any]
+
+
+def timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def flag(value: bool) -> int:
+    return 1 if value else 0
+
+
+def number(value: Decimal | None) -> float | None:
+    # DjangoJSONEncoder would write a Decimal as a string; Pipedrive sends numbers.
+    return None if value is None else float(value)
+
+
+def user_ref(user: User | None) -> JSON | None:
+    if user is None:
+        return None
+    return {
+        "id": user.pk,
+        "name": user.get_full_name(),
+        "email": user.email,
+        "has_pic": 0,
+        "pic_hash": None,
+        "active_flag": user.is_active,
+        "value": user.pk,
+    }
+
+
+def _emails(person: Person) -> list[JSON]:
+    rows = sorted(person.emails.all(), key=lambda e: (not e.primary, e.pk))
+    return [{"label": "work", "value": e.email, "primary": i == 0} for i, e in enumerate(rows)]
+
+
+def _phones(person: Person) -> list[JSON]:
+    return [{"label": "work", "value": person.phone, "primary": True}] if person.phone else []
+
+
+def person_ref(person: Person | None) -> JSON | None:
+    if person is None:
+        return None
+    return {
+        "active_flag": True,
+        "name": person.name,
+        "email": _emails(person),
+        "phone": _phones(person),
+        "owner_id": person.owner_id,
+        "value": person.pk,
+    }
+
+
+def org_ref(org: Organization | None) -> JSON | None:
+    if org is None:
+        return None
+    return {
+        "name": org.name,
+        "owner_id": org.owner_id,
+        "address": org.address or None,
+        "active_flag": True,
+        "value": org.pk,
+    }
+
+
+# --- mailbox ---------------------------------------------------------------------------
+
+
+def _party(participant: Participant | None, address: str, name: str) -> JSON:
+    person = participant.person if participant is not None else None
+    party_id = participant.pk if participant is not None else None
+    return {
+        "id": party_id,
+        "email_address": address,
+        "name": name or (participant.name if participant is not None else ""),
+        "linked_person_id": person.pk if person is not None else None,
+        "linked_person_name": person.name if person is not None else None,
+        "mail_message_party_id": party_id,
+    }
+
+
+def thread_folders(conversation: Conversation) -> list[str]:
+    folders = []
+    if conversation.state == ConversationState.INBOX and conversation.has_incoming:
+        folders.append("inbox")
+    if conversation.has_outgoing:
+        folders.append("sent")
+    if conversation.state == ConversationState.ARCHIVED:
+        folders.append("archive")
+    return folders
+
+
+def thread(conversation: Conversation) -> JSON:
+    """Needs ``account``, ``deal``, ``lead`` and ``participants__person`` loaded."""
+    account = conversation.account
+    participants = list(conversation.participants.all())
+    return {
+        "id": conversation.pk,
+        "account_id": str(conversation.account_id),
+        "user_id": account.owner_id,
+        "subject": conversation.subject,
+        "snippet": conversation.snippet,
+        "read_flag": flag(conversation.is_read),
+        "has_attachments_flag": flag(conversation.has_attachments),
+        "deleted_flag": 0,  # a deleted conversation is gone from the app: never listed
+        "synced_flag": flag(account.is_connected),
+        "shared_flag": flag(conversation.shared),
+        "archived_flag": flag(conversation.state == ConversationState.ARCHIVED),
+        "external_deleted_flag": 0,  # deleted externally → deleted here too, so never seen
+        "has_sent_flag": flag(conversation.has_outgoing),
+        "has_draft_flag": 0,
+        "parties": {
+            "to": [_party(p, p.address, p.name) for p in participants if not p.is_sender],
+            "from": [_party(p, p.address, p.name) for p in participants if p.is_sender],
+        },
+        "folders": thread_folders(conversation),
+        "message_count": conversation.message_count,
+        "first_message_timestamp": timestamp(conversation.first_message_at),
+        "last_message_timestamp": timestamp(conversation.last_message_at),
+        "add_time": timestamp(conversation.created_at),
+        "update_time": timestamp(conversation.updated_at),
+        "deal_id": conversation.deal_id,
+        "deal_status": conversation.deal.status if conversation.deal is not None else None,
+        "lead_id": str(conversation.lead_id) if conversation.lead_id is not None else None,
+    }
+
+
+def message(msg: Message, conversation: Conversation, *, include_body: bool = False) -> JSON:
+    """Needs the conversation with ``account`` and ``participants__person`` loaded."""
+    by_address = {p.address: p for p in conversation.participants.all()}
+
+    def parties(entries: list[dict[str, str]]) -> list[JSON]:
+        out = []
+        for entry in entries:
+            address = (entry.get("email") or "").lower()
+            out.append(_party(by_address.get(address), address, entry.get("name") or ""))
+        return out
+
+    sender = [{"email": msg.from_address, "name": msg.from_name}] if msg.from_address else []
+    data: JSON = {
+        "id": msg.pk,
+        "mail_thread_id": msg.conversation_id,
+        "account_id": str(msg.account_id),
+        "user_id": conversation.account.owner_id,
+        "subject": msg.subject,
+        "snippet": snippet_of(msg.text),
+        "from": parties(sender),
+        "to": parties(msg.to),
+        "cc": parties(msg.cc),
+        "bcc": [],
+        "read_flag": flag(conversation.is_read),
+        "draft_flag": 0,
+        "synced_flag": flag(conversation.account.is_connected),
+        "deleted_flag": 0,
+        "external_deleted_flag": 0,
+        "has_body_flag": flag(bool(msg.text or msg.html)),
+        "sent_flag": flag(msg.direction == Direction.OUTGOING),
+        "sent_from_pipedrive_flag": 0,
+        "smart_bcc_flag": 0,
+        "has_attachments_flag": flag(bool(msg.attachments)),
+        "has_inline_attachments_flag": 0,
+        "has_real_attachments_flag": flag(bool(msg.attachments)),
+        "mua_message_id": msg.message_id,
+        "message_time": timestamp(msg.sent_at),
+        "add_time": timestamp(msg.created_at),
+        "update_time": timestamp(msg.created_at),  # messages never change once stored
+        "item_type": "mailMessage",
+    }
+    if include_body:
+        # The stored body as received (Pipedrive also returns it raw); the text part
+        # when the mail had no HTML.
+        data["body"] = msg.html or msg.text
+    return data
+
+
+def flow_item(data: JSON) -> JSON:
+    """The wrapper Pipedrive uses in /deals/{id}/mailMessages and /persons/{id}/mailMessages."""
+    return {"object": "mailMessage", "timestamp": data["message_time"], "data": data}
+
+
+# --- CRM -------------------------------------------------------------------------------
+
+
+def deal(d: Deal) -> JSON:
+    """Needs ``owner``, ``organization`` and ``person__emails`` loaded."""
+    return {
+        "id": d.pk,
+        "title": d.title,
+        "value": number(d.value),
+        "currency": d.currency,
+        "status": d.status,
+        "active": d.status == "open",
+        "deleted": False,
+        "user_id": user_ref(d.owner),
+        "owner_name": d.owner.get_full_name() if d.owner else None,
+        "person_id": person_ref(d.person),
+        "person_name": d.person.name if d.person else None,
+        "org_id": org_ref(d.organization),
+        "org_name": d.organization.name if d.organization else None,
+        "add_time": timestamp(d.created_at),
+        "update_time": timestamp(d.updated_at),
+    }
+
+
+def person(p: Person) -> JSON:
+    """Needs ``owner``, ``organization`` and ``emails`` loaded."""
+    first, _, last = p.name.partition(" ")
+    emails = _emails(p)
+    return {
+        "id": p.pk,
+        "name": p.name,
+        "first_name": first,
+        "last_name": last,
+        "active_flag": True,
+        "email": emails,
+        "primary_email": emails[0]["value"] if emails else None,
+        "phone": _phones(p),
+        "owner_id": user_ref(p.owner),
+        "owner_name": p.owner.get_full_name() if p.owner else None,
+        "org_id": org_ref(p.organization),
+        "org_name": p.organization.name if p.organization else None,
+        "add_time": timestamp(p.created_at),
+        "update_time": timestamp(p.updated_at),
+    }
+
+
+def organization(o: Organization) -> JSON:
+    """Needs ``owner`` loaded and ``people_count`` annotated."""
+    return {
+        "id": o.pk,
+        "name": o.name,
+        "address": o.address or None,
+        "active_flag": True,
+        "people_count": getattr(o, "people_count", 0),
+        "owner_id": user_ref(o.owner),
+        "owner_name": o.owner.get_full_name() if o.owner else None,
+        "add_time": timestamp(o.created_at),
+        "update_time": timestamp(o.updated_at),
+    }
+
+
+def lead(ld: Lead) -> JSON:
+    return {
+        "id": str(ld.pk),
+        "title": ld.title,
+        "owner_id": ld.owner_id,
+        "creator_id": ld.owner_id,
+        "person_id": ld.person_id,
+        "organization_id": ld.organization_id,
+        "value": {"amount": number(ld.value), "currency": ld.currency} if ld.value is not None else None,
+        "is_archived": ld.is_archived,
+        "was_seen": True,
+        "label_ids": [],
+        "expected_close_date": None,
+        "add_time": timestamp(ld.created_at),
+        "update_time": timestamp(ld.updated_at),
+    }

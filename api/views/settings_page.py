@@ -1,0 +1,42 @@
+"""Personal settings › API: see whether you have a token, make a new one, or revoke it.
+
+An ordinary signed-in page (session cookie + CSRF), deliberately outside /api/v1/ where
+only tokens count. The plaintext appears once, in the response to "Generate"; it is
+stored nowhere, so a reload shows only its last four characters.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from api.models import ApiToken
+from api.tokens import issue_token, revoke_token
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_settings(request: HttpRequest) -> HttpResponse:
+    new_token = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "generate":
+            new_token = issue_token(request.user)
+        elif action == "revoke":
+            if revoke_token(request.user):
+                messages.success(request, "Your API token was revoked; scripts using it now get 401.")
+            return redirect("api_settings:page")
+        else:
+            return HttpResponse("Unknown action.", status=400)
+    token = ApiToken.objects.filter(user=request.user).first()
+    base_url = request.build_absolute_uri("/api/v1")
+    return render(
+        request,
+        "api/settings.html",
+        {"token": token, "new_token": new_token, "base_url": base_url},
+    )
