@@ -1,0 +1,291 @@
+"""Raw RFC 5322 bytes → ``inbox.types.ParsedMessage``, with the standard ``email`` package.
+
+Real mailboxes hold everything: unknown charsets, raw 8-bit headers, NUL bytes, broken
+dates, missing Message-IDs, 40 MB attachments. Parsing never raises for such input: what
+can be read is returned and every shortcut taken is listed in ``problems`` so the app can
+say "this message was imported with problems". Only a bug (or input so broken that the
+``email`` package itself fails) raises, and the caller quarantines the message then.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser, BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+from html.parser import HTMLParser
+
+from django.utils import timezone
+
+from inbox.types import Address, ParsedMessage
+
+# Bodies above this are cut (the full message stays at the provider); keeps rows sane.
+MAX_BODY_CHARS = 1_000_000
+MAX_ATTACHMENTS = 200
+_MSGID = re.compile(r"<[^<>\s]+>")
+_SPACE = re.compile(r"[ \t\r\f\v]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def clean_text(value: object) -> str:
+    """A str PostgreSQL accepts: no NUL bytes, no lone surrogates from undecodable bytes."""
+    text = value if isinstance(value, str) else str(value or "")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Raw 8-bit header bytes come back as surrogate escapes: most are UTF-8, the rest
+        # are usually Latin-1 — never fail the message over it.
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def message_ids(value: str) -> list[str]:
+    """All ``<id>`` tokens of a Message-ID / In-Reply-To / References header, in order."""
+    return _MSGID.findall(value or "")
+
+
+def normalize_message_id(value: str) -> str:
+    """The first ``<id>`` token; a bare id gets its angle brackets back."""
+    found = message_ids(value)
+    if found:
+        return found[0]
+    bare = (value or "").strip()
+    return f"<{bare}>" if bare and " " not in bare else ""
+
+
+class _TextFromHtml(HTMLParser):
+    """Visible text of an HTML body: enough for a snippet and search, not for display."""
+
+    _SKIP = {"script", "style", "head", "title"}
+    _BREAK = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self.skipping += 1
+        elif tag in self._BREAK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self.skipping:
+            self.skipping -= 1
+        elif tag in self._BREAK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def text_from_html(html: str) -> str:
+    extractor = _TextFromHtml()
+    try:
+        extractor.feed(html)
+        extractor.close()
+    except Exception:  # HTMLParser is lenient; this is only a last line of defence
+        return ""
+    lines = (_SPACE.sub(" ", line).strip() for line in "".join(extractor.parts).splitlines())
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _header(msg: Message, name: str, problems: list[str]) -> str:
+    try:
+        value = msg.get(name)
+    except Exception as exc:  # policy.default parses lazily and may choke on a header
+        problems.append(f"unreadable {name} header ({exc.__class__.__name__})")
+        raw = msg.get_all(name, failobj=[]) if hasattr(msg, "get_all") else []
+        value = raw[0] if raw else ""
+    return clean_text(value or "").strip()
+
+
+def _addresses(msg: Message, name: str, problems: list[str]) -> list[Address]:
+    try:
+        header = msg.get(name)
+        if header is None:
+            return []
+        found = getattr(header, "addresses", None)
+        if found is not None and not getattr(header, "defects", None):
+            return [_address(a) for a in found if isinstance(a, HeaderAddress) and a.addr_spec]
+        raw = str(header)
+    except Exception as exc:
+        problems.append(f"unreadable {name} header ({exc.__class__.__name__})")
+        raw = " ".join(str(v) for v in msg.get_all(name, failobj=[]))
+    # Lenient second try for headers the strict parser flagged as defective.
+    result = [
+        Address(clean_text(email).strip().lower(), clean_text(name_).strip())
+        for name_, email in getaddresses([clean_text(raw)])
+        if email and "@" in email
+    ]
+    if not result and raw.strip():
+        problems.append(f"no address could be read from the {name} header")
+    return result
+
+
+def _address(a: HeaderAddress) -> Address:
+    return Address(clean_text(a.addr_spec).strip().lower(), clean_text(a.display_name).strip())
+
+
+def _date(msg: Message, fallback: datetime | None, problems: list[str]) -> datetime:
+    raw = ""
+    try:
+        raw = str(msg.get("Date") or "")
+        when = parsedate_to_datetime(raw) if raw else None
+    except Exception:
+        when = None
+    if when is None:
+        problems.append(f"unreadable Date header {raw[:60]!r}" if raw else "no Date header")
+        when = fallback or timezone.now()
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if when.year < 1970 or when.year > 9999:
+        problems.append(f"implausible date {when.isoformat()}")
+        when = fallback or timezone.now()
+    return when
+
+
+def _content(part: Message, problems: list[str]) -> str:
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]
+        if isinstance(content, bytes):
+            content = content.decode("utf-8", "replace")
+        return clean_text(content)
+    except Exception as exc:
+        # Unknown charsets (LookupError) and broken transfer encodings end up here.
+        problems.append(f"{part.get_content_type()} part decoded leniently ({exc.__class__.__name__})")
+        payload = part.get_payload(decode=True) or b""
+        if not isinstance(payload, bytes):
+            payload = str(payload).encode("utf-8", "surrogateescape")
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            return clean_text(payload.decode(charset, "replace"))
+        except LookupError:
+            return clean_text(payload.decode("utf-8", "replace"))
+
+
+def _filename(part: Message) -> str:
+    try:
+        return clean_text(part.get_filename() or "")
+    except Exception:
+        return ""
+
+
+def _attachment(part: Message) -> dict[str, object]:
+    payload = part.get_payload(decode=True)
+    size = len(payload) if isinstance(payload, bytes) else 0
+    try:
+        disposition = part.get_content_disposition() or ""
+    except Exception:
+        disposition = ""
+    content_id = clean_text(part.get("Content-ID", "") or "").strip().strip("<>")
+    return {
+        "filename": _filename(part) or "(unnamed)",
+        "content_type": part.get_content_type(),
+        "size": size,
+        "inline": disposition == "inline",
+        "content_id": content_id,
+    }
+
+
+def _walk_body(msg: Message, problems: list[str]) -> tuple[str, str, list[dict[str, object]]]:
+    texts: list[str] = []
+    htmls: list[str] = []
+    attachments: list[dict[str, object]] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        content_type = part.get_content_type()
+        try:
+            disposition = part.get_content_disposition()
+        except Exception:
+            disposition = None
+        named = bool(_filename(part))
+        is_attachment = (
+            disposition == "attachment"
+            or (named and disposition != "inline")
+            or (content_type not in ("text/plain", "text/html") and content_type != "message/delivery-status")
+        )
+        if part is not msg and content_type == "message/rfc822":
+            is_attachment = True
+        if not is_attachment and content_type == "text/plain":
+            texts.append(_content(part, problems))
+        elif not is_attachment and content_type == "text/html":
+            htmls.append(_content(part, problems))
+        elif len(attachments) < MAX_ATTACHMENTS:
+            attachments.append(_attachment(part))
+        elif len(attachments) == MAX_ATTACHMENTS:
+            problems.append(f"more than {MAX_ATTACHMENTS} attachments: the rest are not listed")
+            attachments.append({"filename": "(more not listed)", "content_type": "", "size": 0})
+    return "\n\n".join(t for t in texts if t), "\n".join(h for h in htmls if h), attachments
+
+
+def _cut(value: str, what: str, problems: list[str]) -> str:
+    if len(value) > MAX_BODY_CHARS:
+        problems.append(f"{what} body cut at {MAX_BODY_CHARS:,} characters (it had {len(value):,})")
+        return value[:MAX_BODY_CHARS]
+    return value
+
+
+def parse_message(
+    raw: bytes,
+    *,
+    own_addresses: list[str] | tuple[str, ...] = (),
+    fallback_date: datetime | None = None,
+    headers_only: bool = False,
+    is_read: bool = False,
+) -> ParsedMessage:
+    """Parse one message. ``own_addresses`` decide the direction: From one of them = sent.
+
+    ``headers_only`` is for messages too large to fetch whole: the caller passes just the
+    header block and says so in ``problems`` itself.
+    """
+    problems: list[str] = []
+    parser = BytesHeaderParser(policy=policy.default) if headers_only else BytesParser(policy=policy.default)
+    msg: EmailMessage = parser.parsebytes(raw)  # type: ignore[assignment]
+    defects = [d.__class__.__name__ for d in getattr(msg, "defects", [])]
+    if defects:
+        problems.append("MIME structure defects: " + ", ".join(sorted(set(defects))[:5]))
+
+    message_id = normalize_message_id(_header(msg, "Message-ID", problems))
+    if not message_id:
+        problems.append("no Message-ID header")
+    senders = _addresses(msg, "From", problems)
+    sender = senders[0] if senders else None
+    own = {a.lower() for a in own_addresses if a}
+    text = html = ""
+    attachments: list[dict[str, object]] = []
+    if not headers_only:
+        text, html, attachments = _walk_body(msg, problems)
+        if not text and html:
+            text = text_from_html(html)
+        text = _cut(text, "text", problems)
+        html = _cut(html, "HTML", problems)
+    return ParsedMessage(
+        message_id=message_id[:998],
+        subject=_header(msg, "Subject", problems)[:998],
+        sender=sender,
+        to=_addresses(msg, "To", problems),
+        cc=_addresses(msg, "Cc", problems),
+        date=_date(msg, fallback_date, problems),
+        text=text,
+        html=html,
+        in_reply_to=(message_ids(_header(msg, "In-Reply-To", problems)) or [""])[0][:998],
+        references=[r[:998] for r in message_ids(_header(msg, "References", problems))][-100:],
+        attachments=attachments,
+        incoming=not (sender is not None and sender.email.lower() in own),
+        is_read=is_read,
+        problems=problems,
+    )

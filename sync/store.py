@@ -1,0 +1,98 @@
+"""The shared parse → ingest → quarantine step every provider's pull ends in.
+
+A message that cannot be parsed or stored is kept in ``QuarantinedMessage`` with the
+reason (and its bytes, up to a cap) and the sync goes on: one bad message must never
+stop a mailbox from syncing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from enum import StrEnum
+
+from django.db import DatabaseError, transaction
+
+from inbox.models import MailAccount
+from inbox.services import ingest_message
+from inbox.types import IngestOutcome, ParsedMessage, RefData
+from sync.mime import parse_message
+from sync.models import QuarantinedMessage
+
+logger = logging.getLogger(__name__)
+
+# Bytes of a quarantined message kept for a later look (the provider keeps the whole).
+QUARANTINE_RAW_LIMIT = 5 * 1024 * 1024
+
+
+class StoreOutcome(StrEnum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    TOMBSTONED = "tombstoned"
+    QUARANTINED = "quarantined"
+
+
+def own_addresses(account: MailAccount) -> list[str]:
+    """The account's address plus any aliases in its config: From one of them = sent mail."""
+    aliases = account.config.get("aliases") if isinstance(account.config, dict) else None
+    return [account.address.lower(), *[str(a).lower() for a in (aliases or [])]]
+
+
+def store_raw_message(
+    account: MailAccount,
+    raw: bytes,
+    ref: RefData,
+    *,
+    incoming: bool | None = None,
+    is_read: bool = False,
+    fallback_date: datetime | None = None,
+    headers_only_reason: str = "",
+) -> StoreOutcome:
+    """Parse and ingest one message; quarantine it with the reason when that fails.
+
+    ``incoming`` overrides the From-address rule when the provider knows better (Gmail's
+    SENT label). ``headers_only_reason`` marks a message whose body was not fetched (too
+    large): it is stored from its headers with that reason among its problems.
+    """
+    try:
+        parsed = parse_message(
+            raw,
+            own_addresses=own_addresses(account),
+            fallback_date=fallback_date,
+            headers_only=bool(headers_only_reason),
+            is_read=is_read,
+        )
+    except Exception as exc:
+        logger.warning("quarantined %s for account %s: %r", ref.key, account.pk, exc)
+        quarantine(account, ref.key, raw, f"could not be parsed: {exc.__class__.__name__}: {exc}")
+        return StoreOutcome.QUARANTINED
+    if headers_only_reason:
+        parsed.problems.insert(0, headers_only_reason)
+    if incoming is not None:
+        parsed.incoming = incoming
+    return store_parsed_message(account, parsed, ref, raw=raw)
+
+
+def store_parsed_message(
+    account: MailAccount, parsed: ParsedMessage, ref: RefData, *, raw: bytes = b""
+) -> StoreOutcome:
+    try:
+        result = ingest_message(account, parsed, ref)
+    except (DatabaseError, ValueError, TypeError) as exc:
+        # ingest_message is atomic: nothing of the message was written.
+        logger.warning("quarantined %s for account %s: %r", ref.key, account.pk, exc)
+        quarantine(account, ref.key, raw, f"could not be stored: {exc.__class__.__name__}: {exc}")
+        return StoreOutcome.QUARANTINED
+    if result.outcome == IngestOutcome.CREATED:
+        # A message quarantined by an earlier (buggier) run that now went in is no longer stuck.
+        QuarantinedMessage.objects.filter(account=account, provider_key=ref.key).delete()
+    return StoreOutcome(result.outcome.value)
+
+
+def quarantine(account: MailAccount, key: str, raw: bytes, reason: str) -> None:
+    with transaction.atomic():
+        QuarantinedMessage.objects.update_or_create(
+            account=account,
+            provider_key=key[:500],
+            defaults={"reason": reason[:5000], "size": len(raw), "raw": bytes(raw[:QUARANTINE_RAW_LIMIT])},
+        )
