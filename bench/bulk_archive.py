@@ -21,7 +21,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     args = parser.parse_args()
     os.environ.update(
-        {"DATABASE_URL": args.database_url, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "config.settings"}
+        {
+            "DATABASE_URL": args.database_url,
+            "DEBUG": "1",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "ALLOWED_HOSTS": "testserver,localhost",
+        }
     )
     import django
 
