@@ -69,7 +69,9 @@ class Api:
         else:
             body, content_type = json.dumps(data), "application/json"
         send = getattr(self.client, method)
-        return self._reply(send(self._url(path, None), body, content_type=content_type, headers=self._headers()))
+        return self._reply(
+            send(self._url(path, None), body, content_type=content_type, headers=self._headers())
+        )
 
 
 def api_for(user: User, **kwargs: Any) -> Api:

@@ -38,7 +38,9 @@ def test_token_works_as_query_parameter_and_as_bearer_header(alice, bearer):
 
 def test_other_authorization_schemes_are_not_a_fallback(alice):
     token = issue_token(alice)
-    response = Client().get(f"/api/v1/deals?api_token={token}", headers={"Authorization": "Basic Zm9vOmJhcg=="})
+    response = Client().get(
+        f"/api/v1/deals?api_token={token}", headers={"Authorization": "Basic Zm9vOmJhcg=="}
+    )
     assert response.status_code == 401
 
 
