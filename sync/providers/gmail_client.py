@@ -1,0 +1,284 @@
+"""Talking to the Gmail API: OAuth credentials, the HTTP transport, calls and HTTP batches.
+
+Everything goes through the real google-api-python-client (static discovery, so no network
+is needed to build the service) and google-auth's ``Credentials`` with the stored refresh
+token. Errors come out as the typed errors of ``sync.errors``, which decide what happens
+to a change or a sync: 429 / 5xx / rateLimitExceeded → temporary (with Retry-After),
+``invalid_grant`` / 401 → the account needs to be reconnected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from django.conf import settings
+from django.db import transaction
+from google.auth.exceptions import RefreshError, TransportError
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+from googleapiclient.errors import BatchError, HttpError
+from googleapiclient.http import BatchHttpRequest, HttpRequest
+
+from inbox.models import MailAccount
+from sync.errors import ProviderAuthError, ProviderError, ProviderPermanentError, ProviderTemporaryError
+
+logger = logging.getLogger(__name__)
+
+HTTP_TIMEOUT_SECONDS = 60
+# Google allows 100 calls per HTTP batch but advises at most 50 for Gmail: larger batches
+# trip the per-user rate limit (250 quota units a second; a trash costs 5).
+BATCH_LIMIT = 50
+SCOPES = ["https://www.googleapis.com/auth/gmail.modify"]
+
+# 403 reasons that mean "slow down", not "you may not".
+_RATE_REASONS = {
+    "rateLimitExceeded",
+    "userRateLimitExceeded",
+    "concurrentLimitExceeded",
+    "quotaExceeded",
+    "dailyLimitExceeded",
+    "backendError",
+}
+_AUTH_REASONS = {"authError", "insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
+
+
+class GmailNotFound(ProviderPermanentError):
+    """404: the message (or the history start point) does not exist any more."""
+
+
+class GmailBadRequest(ProviderPermanentError):
+    """400: Gmail refused the request as such (e.g. an id it does not know)."""
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After is either seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _error_info(exc: HttpError) -> tuple[str, str]:
+    """(first reason, message) from Google's JSON error body, as far as it has them."""
+    try:
+        body = json.loads(
+            exc.content.decode("utf-8", "replace") if isinstance(exc.content, bytes) else exc.content
+        )
+        error = body.get("error", {})
+        reasons = [e.get("reason", "") for e in error.get("errors", []) if isinstance(e, dict)]
+        details = [d.get("reason", "") for d in error.get("details", []) if isinstance(d, dict)]
+        reason = next((r for r in [*reasons, *details] if r), "") or error.get("status", "")
+        return reason, str(error.get("message", ""))[:300]
+    except (ValueError, AttributeError):
+        return "", ""
+
+
+def classify(exc: HttpError) -> ProviderError:
+    status = int(exc.resp.status)
+    reason, message = _error_info(exc)
+    text = f"Gmail answered {status}" + (f" {reason}" if reason else "") + (f": {message}" if message else "")
+    retry_after = retry_after_seconds(exc.resp.get("retry-after"))
+    if status == 401:
+        return ProviderAuthError(f"{text}. Reconnect the mailbox.")
+    if status == 429 or status == 408 or status >= 500:
+        return ProviderTemporaryError(text, retry_after=retry_after)
+    if status == 403 and reason in _RATE_REASONS:
+        return ProviderTemporaryError(text, retry_after=retry_after)
+    if status == 403 and reason in _AUTH_REASONS:
+        return ProviderAuthError(f"{text}. Reconnect the mailbox and grant access to Gmail.")
+    if status == 404:
+        return GmailNotFound(text)
+    if status == 400:
+        return GmailBadRequest(text)
+    return ProviderPermanentError(text)
+
+
+def _refresh_error(exc: RefreshError) -> ProviderError:
+    text = str(exc.args[0] if exc.args else exc)
+    if getattr(exc, "retryable", False):
+        return ProviderTemporaryError(f"Google's token endpoint failed for now: {text}")
+    # invalid_grant: the user revoked access, changed the password, or the token expired.
+    return ProviderAuthError(f"Google refused to refresh the access token ({text}). Reconnect the mailbox.")
+
+
+def _parse_expiry(value: object) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when  # google-auth compares naive UTC datetimes
+
+
+@dataclass
+class PartResult:
+    """One call of an HTTP batch: its response, or the typed error it ended with."""
+
+    response: dict[str, Any] | None = None
+    error: ProviderError | None = None
+
+
+class GmailClient:
+    def __init__(self, account: MailAccount) -> None:
+        self.account = account
+        stored = account.credentials or {}
+        refresh_token = stored.get("refresh_token")
+        if not refresh_token:
+            raise ProviderAuthError("No Google refresh token is stored for this mailbox. Reconnect it.")
+        self._stored_refresh_token = str(refresh_token)
+        self._stored_access_token = stored.get("access_token") or None
+        self.credentials = Credentials(
+            token=self._stored_access_token,
+            refresh_token=self._stored_refresh_token,
+            token_uri=settings.GOOGLE_TOKEN_URI,
+            client_id=settings.GOOGLE_CLIENT_ID,
+            client_secret=settings.GOOGLE_CLIENT_SECRET,
+            scopes=SCOPES,
+            expiry=_parse_expiry(stored.get("expiry")),
+        )
+        # Our own transport: a timeout, and no proxy picked up from the environment (the
+        # library default), so a stray HTTP_PROXY cannot divert or hang mailbox traffic.
+        self._raw_http = httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS, proxy_info=None)
+        self.http = google_auth_httplib2.AuthorizedHttp(self.credentials, http=self._raw_http)
+        endpoint = settings.GMAIL_API_ENDPOINT.rstrip("/") + "/"
+        self.service = build(
+            "gmail",
+            "v1",
+            http=self.http,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": endpoint},
+        )
+        # The service's own new_batch_http_request() posts to the discovery document's
+        # rootUrl (https://gmail.googleapis.com/batch) even with a custom api_endpoint, so
+        # the Gmail batch URI is built from our endpoint instead.
+        self.batch_uri = endpoint + "batch/gmail/v1"
+
+    @property
+    def users(self) -> Any:
+        return self.service.users()
+
+    # --- tokens -------------------------------------------------------------------------
+    def ensure_token(self) -> None:
+        if self.credentials.valid:
+            return
+        try:
+            self.credentials.refresh(google_auth_httplib2.Request(self._raw_http))
+        except RefreshError as exc:
+            raise _refresh_error(exc) from exc
+        except (TransportError, httplib2.HttpLib2Error, OSError) as exc:
+            raise ProviderTemporaryError(f"Could not reach Google's token endpoint: {exc}") from exc
+        self.persist_token()
+
+    def persist_token(self) -> None:
+        """Keep a refreshed access token, so the next run does not refresh again."""
+        token = self.credentials.token
+        if not token or token == self._stored_access_token:
+            return
+        expiry = self.credentials.expiry
+        with transaction.atomic():
+            row = MailAccount.objects.select_for_update().filter(pk=self.account.pk).first()
+            if row is None:
+                return
+            stored = dict(row.credentials or {})
+            if stored.get("refresh_token") != self._stored_refresh_token:
+                return  # reconnected meanwhile: the new grant's tokens win
+            stored.update(
+                access_token=token,
+                expiry=expiry.replace(tzinfo=UTC).isoformat() if expiry else None,
+                refresh_token=self.credentials.refresh_token or self._stored_refresh_token,
+            )
+            MailAccount.objects.filter(pk=row.pk).update(credentials=stored)
+        self.account.credentials = stored
+        self._stored_access_token = token
+
+    # --- calls --------------------------------------------------------------------------
+    def call(self, request: HttpRequest) -> dict[str, Any]:
+        """Execute one request; typed errors out."""
+        self.ensure_token()
+        try:
+            return request.execute() or {}
+        except HttpError as exc:
+            raise classify(exc) from exc
+        except RefreshError as exc:
+            raise _refresh_error(exc) from exc
+        except (TimeoutError, TransportError, httplib2.HttpLib2Error, OSError) as exc:
+            raise ProviderTemporaryError(f"Could not reach Gmail: {exc}") from exc
+        finally:
+            self.persist_token()
+
+    def batch(self, requests: Sequence[tuple[str, HttpRequest]]) -> dict[str, PartResult]:
+        """Run calls in HTTP batches of ``BATCH_LIMIT``; each key gets its result.
+
+        After a batch in which Gmail said "slow down", the remaining calls are not sent:
+        they get that same temporary error, so the caller retries them after Retry-After.
+        A failure of a whole batch request raises.
+        """
+        results: dict[str, PartResult] = {}
+        throttled: ProviderTemporaryError | None = None
+        for start in range(0, len(requests), BATCH_LIMIT):
+            chunk = requests[start : start + BATCH_LIMIT]
+            if throttled is not None:
+                for key, _ in chunk:
+                    results[key] = PartResult(error=throttled)
+                continue
+            self._run_batch(chunk, results)
+            slow_down = [
+                error for key, _ in chunk if isinstance(error := results[key].error, ProviderTemporaryError)
+            ]
+            if slow_down:
+                throttled = max(slow_down, key=lambda e: e.retry_after or 0)
+        return results
+
+    def _run_batch(self, chunk: Sequence[tuple[str, HttpRequest]], results: dict[str, PartResult]) -> None:
+        def collect(request_id: str, response: Any, exception: Exception | None) -> None:
+            if exception is None:
+                results[request_id] = PartResult(response=response or {})
+            elif isinstance(exception, HttpError):
+                results[request_id] = PartResult(error=classify(exception))
+            else:
+                results[request_id] = PartResult(error=ProviderPermanentError(str(exception)))
+
+        batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
+        for key, request in chunk:
+            batch.add(request, request_id=key)
+        # A valid token up front: otherwise the library refreshes through a transport of its
+        # own (no timeout, proxies from the environment).
+        self.ensure_token()
+        try:
+            batch.execute(http=self.http)
+        except BatchError as exc:
+            raise ProviderTemporaryError(f"Gmail sent a batch answer that could not be read: {exc}") from exc
+        except HttpError as exc:
+            raise classify(exc) from exc
+        except RefreshError as exc:
+            raise _refresh_error(exc) from exc
+        except (TimeoutError, TransportError, httplib2.HttpLib2Error, OSError) as exc:
+            raise ProviderTemporaryError(f"Could not reach Gmail: {exc}") from exc
+        finally:
+            self.persist_token()
+        for key, _ in chunk:
+            # A part the answer left out is retried, never taken as done.
+            results.setdefault(
+                key, PartResult(error=ProviderTemporaryError("Gmail left this call unanswered"))
+            )

@@ -1,0 +1,810 @@
+"""A stateful fake of the Gmail API and Google's OAuth token endpoint on 127.0.0.1.
+
+Driven by the real google-api-python-client and google-auth: it speaks the same URLs,
+JSON bodies, error shapes and ``multipart/mixed`` batch format as Google, so the adapter
+under test runs unpatched. It keeps what matters for sync and push:
+
+* mailboxes with messages (raw RFC 5322 bytes, labels, threads, internalDate),
+* history records with increasing (non-contiguous) ids, expirable on demand (→ 404),
+* ``users.getProfile``, ``messages.list`` (labelIds, ``q=after:``/``before:``, paging),
+  ``messages.get`` (raw / minimal / metadata), ``messages.batchModify`` (≤ 1000 ids),
+  ``messages.modify``, ``messages.trash`` / ``untrash``, ``history.list`` (paging,
+  labelId, historyTypes), and the HTTP batch endpoint (≤ 100 parts),
+* the token endpoint (refresh_token grant; ``invalid_grant`` once revoked),
+* quota errors on demand (429, 403 rateLimitExceeded, 5xx, with Retry-After),
+* a log of every call (outer requests and batch parts) so tests assert request counts.
+
+Test code changes a mailbox as a Gmail user would through ``Mailbox`` methods
+(``deliver``, ``archive``, ``trash``, ``delete_forever``, ``add_labels``...).
+"""
+
+from __future__ import annotations
+
+import base64
+import email.parser
+import email.policy
+import itertools
+import json
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PORT_RANGE = range(14400, 14500)
+MAX_BATCH_PARTS = 100
+MAX_BATCH_MODIFY_IDS = 1000
+SYSTEM_LABELS = {"INBOX", "SENT", "TRASH", "SPAM", "DRAFT", "UNREAD", "STARRED", "IMPORTANT"}
+
+Response = tuple[int, dict[str, str], bytes]
+
+
+class ApiError(Exception):
+    """An error response in Google's JSON error shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        reason: str = "",
+        retry_after: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason or _default_reason(status)
+        self.retry_after = retry_after
+        self.body = body
+
+    def response(self) -> Response:
+        body = self.body or {
+            "error": {
+                "code": self.status,
+                "message": self.message,
+                "errors": [{"message": self.message, "domain": _domain(self.reason), "reason": self.reason}],
+                "status": _grpc_status(self.status),
+            }
+        }
+        headers = {"Content-Type": "application/json; charset=UTF-8"}
+        if self.retry_after is not None:
+            headers["Retry-After"] = self.retry_after
+        return self.status, headers, json.dumps(body).encode()
+
+
+def _default_reason(status: int) -> str:
+    return {
+        400: "invalidArgument",
+        401: "authError",
+        403: "forbidden",
+        404: "notFound",
+        429: "rateLimitExceeded",
+    }.get(status, "backendError")
+
+
+def _domain(reason: str) -> str:
+    return "usageLimits" if "Limit" in reason or reason == "quotaExceeded" else "global"
+
+
+def _grpc_status(status: int) -> str:
+    return {
+        400: "INVALID_ARGUMENT",
+        401: "UNAUTHENTICATED",
+        403: "PERMISSION_DENIED",
+        404: "NOT_FOUND",
+        429: "RESOURCE_EXHAUSTED",
+        503: "UNAVAILABLE",
+    }.get(status, "INTERNAL")
+
+
+@dataclass
+class FakeMessage:
+    id: str
+    thread_id: str
+    labels: set[str]
+    raw: bytes
+    internal_date: int  # milliseconds since the epoch, as Gmail reports it
+    history_id: int
+    message_id: str = ""
+
+    def minimal(self) -> dict[str, Any]:
+        return {"id": self.id, "threadId": self.thread_id, "labelIds": sorted(self.labels)}
+
+    def resource(self, fmt: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            **self.minimal(),
+            "historyId": str(self.history_id),
+            "internalDate": str(self.internal_date),
+            "sizeEstimate": len(self.raw),
+            "snippet": "",
+        }
+        if fmt == "raw":
+            body["raw"] = base64.urlsafe_b64encode(self.raw).decode()
+        return body
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` calls to ``endpoint`` with an error instead."""
+
+    endpoint: str
+    status: int
+    times: int
+    retry_after: str | None
+    reason: str
+    in_batch: bool | None  # None: outer requests and batch parts alike
+
+
+@dataclass
+class Call:
+    endpoint: str
+    method: str
+    path: str
+    status: int
+    in_batch: bool
+    mailbox: str = ""
+    ids: int = 0  # how many message ids a batchModify carried, or parts a batch carried
+
+
+class Mailbox:
+    """One Gmail user's mailbox; methods are what the user does in Gmail itself."""
+
+    def __init__(self, server: FakeGmail, address: str, refresh_token: str) -> None:
+        self.server = server
+        self.address = address
+        self.refresh_token = refresh_token
+        self.revoked = False
+        self.messages: dict[str, FakeMessage] = {}
+        self.history: list[dict[str, Any]] = []
+        self.history_id = 1000 + len(server.mailboxes) * 100_000
+        self.oldest_history_id = self.history_id
+
+    # --- what the Gmail user (or Gmail itself) does -----------------------------------
+    def deliver(
+        self,
+        raw: bytes | str,
+        *,
+        labels: Iterable[str] = ("INBOX", "UNREAD"),
+        thread_id: str | None = None,
+        when: datetime | None = None,
+    ) -> str:
+        """A message arrives (or is sent, with labels=("SENT",)): a messagesAdded record."""
+        data = raw.encode() if isinstance(raw, str) else raw
+        headers = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
+        message_id = (headers.get("Message-ID") or "").strip()
+        if when is None:
+            try:
+                when = parsedate_to_datetime(headers.get("Date", ""))
+            except (TypeError, ValueError):
+                when = datetime.now(UTC)
+        with self.server.lock:
+            gmail_id = self.server.new_id()
+            thread = thread_id or self._thread_for(headers) or gmail_id
+            message = FakeMessage(
+                id=gmail_id,
+                thread_id=thread,
+                labels=set(labels),
+                raw=data,
+                internal_date=int(when.timestamp() * 1000),
+                history_id=0,
+                message_id=message_id,
+            )
+            self.messages[gmail_id] = message
+            self._record(message, "messagesAdded")
+        return gmail_id
+
+    def _thread_for(self, headers: Any) -> str | None:
+        related = set(re.findall(r"<[^>]+>", " ".join(headers.get_all("References", []) or [])))
+        related |= set(re.findall(r"<[^>]+>", headers.get("In-Reply-To", "") or ""))
+        for message in self.messages.values():
+            if message.message_id and message.message_id in related:
+                return message.thread_id
+        return None
+
+    def add_labels(self, gmail_id: str, *labels: str) -> None:
+        self.modify(gmail_id, add=labels)
+
+    def remove_labels(self, gmail_id: str, *labels: str) -> None:
+        self.modify(gmail_id, remove=labels)
+
+    def archive(self, gmail_id: str) -> None:
+        """Gmail's Archive button: the INBOX label goes, nothing else."""
+        self.modify(gmail_id, remove=["INBOX"])
+
+    def trash(self, gmail_id: str) -> None:
+        """Gmail's Delete button: TRASH added and INBOX removed in one history record."""
+        self.modify(gmail_id, add=["TRASH"], remove=["INBOX"])
+
+    def untrash(self, gmail_id: str) -> None:
+        self.modify(gmail_id, remove=["TRASH"], add=["INBOX"])
+
+    def delete_forever(self, gmail_id: str) -> None:
+        """Emptying the Trash (or an API delete): a messagesDeleted record."""
+        with self.server.lock:
+            message = self.messages.pop(gmail_id)
+            self._record(message, "messagesDeleted")
+
+    def expire_history(self) -> None:
+        """Gmail keeps history for about a week: older startHistoryIds now answer 404."""
+        with self.server.lock:
+            self.history_id += 7
+            self.oldest_history_id = self.history_id
+            self.history = []
+
+    def modify(self, gmail_id: str, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> bool:
+        with self.server.lock:
+            return self._modify(self.messages[gmail_id], set(add), set(remove))
+
+    def labels_of(self, gmail_id: str) -> set[str]:
+        return set(self.messages[gmail_id].labels)
+
+    def ids_with(self, label: str) -> set[str]:
+        return {m.id for m in self.messages.values() if label in m.labels}
+
+    # --- internals (server lock held) -------------------------------------------------
+    def _modify(self, message: FakeMessage, add: set[str], remove: set[str]) -> bool:
+        added = add - message.labels
+        removed = (remove & message.labels) - add
+        if not added and not removed:
+            return False  # Gmail writes no history for a change that changes nothing
+        message.labels |= added
+        message.labels -= removed
+        self.history_id += self.server.history_step
+        message.history_id = self.history_id
+        record: dict[str, Any] = {"id": str(self.history_id), "messages": [_short(message)]}
+        if added:
+            record["labelsAdded"] = [{"message": message.minimal(), "labelIds": sorted(added)}]
+        if removed:
+            record["labelsRemoved"] = [{"message": message.minimal(), "labelIds": sorted(removed)}]
+        self.history.append(record)
+        return True
+
+    def _record(self, message: FakeMessage, kind: str) -> None:
+        self.history_id += self.server.history_step
+        message.history_id = self.history_id
+        item = {"message": message.minimal() if kind == "messagesAdded" else _short(message)}
+        self.history.append({"id": str(self.history_id), "messages": [_short(message)], kind: [item]})
+
+
+def _short(message: FakeMessage) -> dict[str, str]:
+    return {"id": message.id, "threadId": message.thread_id}
+
+
+class FakeGmail:
+    """The server: start() binds a free port in 14400-14499; reset() between tests."""
+
+    client_id = "fake-client-id.apps.googleusercontent.com"
+    client_secret = "fake-client-secret"
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.access_tokens: dict[str, tuple[str, float]] = {}  # token -> (address, expires at)
+        self.faults: list[Fault] = []
+        self.calls: list[Call] = []
+        self.token_lifetime = 3599
+        self.history_step = 7  # real history ids grow by uneven steps; never by exactly one
+        self._ids = itertools.count(0x18F0000000000000 + 0x10000)
+        self._tokens = itertools.count(1)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------
+    def start(self) -> FakeGmail:
+        for port in PORT_RANGE:
+            try:
+                self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+                break
+            except OSError:
+                continue
+        else:
+            raise RuntimeError(f"No free port for the fake Gmail server in {PORT_RANGE}")
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-gmail", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.mailboxes.clear()
+            self.access_tokens.clear()
+            self.faults.clear()
+            self.calls.clear()
+            self.token_lifetime = 3599
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None
+        return self._httpd.server_address[1]
+
+    @property
+    def api_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def token_uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    # --- test controls ----------------------------------------------------------------
+    def add_mailbox(self, address: str) -> Mailbox:
+        with self.lock:
+            mailbox = Mailbox(self, address, refresh_token=f"1//fake-refresh-{address}")
+            self.mailboxes[address] = mailbox
+            return mailbox
+
+    def revoke(self, address: str) -> None:
+        """The user removed our app's access: refresh answers invalid_grant, tokens die."""
+        with self.lock:
+            self.mailboxes[address].revoked = True
+            for token, (owner, _) in list(self.access_tokens.items()):
+                if owner == address:
+                    del self.access_tokens[token]
+
+    def fail(
+        self,
+        endpoint: str,
+        status: int = 429,
+        *,
+        times: int = 1,
+        retry_after: str | int | None = None,
+        reason: str = "",
+        in_batch: bool | None = None,
+    ) -> None:
+        """Answer the next ``times`` calls to ``endpoint`` (e.g. "messages.batchModify",
+        "messages.trash", "messages.get", "history.list", "batch", "token") with an error."""
+        with self.lock:
+            self.faults.append(
+                Fault(
+                    endpoint,
+                    status,
+                    times,
+                    None if retry_after is None else str(retry_after),
+                    reason or _default_reason(status),
+                    in_batch,
+                )
+            )
+
+    def count(self, endpoint: str, *, status: int | None = None, in_batch: bool | None = None) -> int:
+        with self.lock:
+            return sum(
+                1
+                for c in self.calls
+                if c.endpoint == endpoint
+                and (status is None or c.status == status)
+                and (in_batch is None or c.in_batch == in_batch)
+            )
+
+    def calls_to(self, endpoint: str) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.endpoint == endpoint]
+
+    def new_id(self) -> str:
+        return f"{next(self._ids):016x}"
+
+    # --- request handling ---------------------------------------------------------------
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
+        parsed = urllib.parse.urlsplit(target)
+        path = parsed.path
+        query = urllib.parse.parse_qs(parsed.query)
+        if path == "/token" and method == "POST":
+            return self._token(body)
+        if method == "POST" and path in ("/batch", "/batch/gmail/v1"):
+            return self._batch(headers, body)
+        return self._api(method, path, query, headers, body, in_batch=False)
+
+    def _log(self, call: Call) -> None:
+        with self.lock:
+            self.calls.append(call)
+
+    def _take_fault(self, endpoint: str, in_batch: bool) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.endpoint == endpoint and fault.in_batch in (None, in_batch) and fault.times > 0:
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def _fault_response(self, fault: Fault) -> Response:
+        if fault.endpoint == "token":
+            return _json(fault.status, {"error": "temporarily_unavailable"}, fault.retry_after)
+        return ApiError(
+            fault.status, f"Fake fault: {fault.reason}", reason=fault.reason, retry_after=fault.retry_after
+        ).response()
+
+    def _token(self, body: bytes) -> Response:
+        form = urllib.parse.parse_qs(body.decode())
+        fault = self._take_fault("token", False)
+        if fault is not None:
+            response = self._fault_response(fault)
+            self._log(Call("token", "POST", "/token", response[0], False))
+            return response
+        status, payload = self._token_answer(form)
+        self._log(Call("token", "POST", "/token", status, False))
+        return _json(status, payload)
+
+    def _token_answer(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        def one(name: str) -> str:
+            return (form.get(name) or [""])[0]
+
+        if one("grant_type") != "refresh_token":
+            return 400, {"error": "unsupported_grant_type"}
+        if one("client_id") != self.client_id or one("client_secret") != self.client_secret:
+            return 401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
+        with self.lock:
+            mailbox = next(
+                (m for m in self.mailboxes.values() if m.refresh_token == one("refresh_token")), None
+            )
+            if mailbox is None or mailbox.revoked:
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "Token has been expired or revoked.",
+                }
+            token = f"ya29.fake-{next(self._tokens)}"
+            self.access_tokens[token] = (mailbox.address, time.time() + self.token_lifetime)
+        return 200, {
+            "access_token": token,
+            "expires_in": self.token_lifetime,
+            "scope": "https://www.googleapis.com/auth/gmail.modify",
+            "token_type": "Bearer",
+        }
+
+    def _mailbox_for(self, headers: dict[str, str]) -> Mailbox:
+        auth = headers.get("authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        with self.lock:
+            owner = self.access_tokens.get(token)
+            if owner is None or owner[1] < time.time():
+                raise ApiError(401, "Request had invalid authentication credentials.", reason="authError")
+            return self.mailboxes[owner[0]]
+
+    def _batch(self, headers: dict[str, str], body: bytes) -> Response:
+        fault = self._take_fault("batch", False)
+        if fault is not None:
+            response = self._fault_response(fault)
+            self._log(Call("batch", "POST", "/batch", response[0], False))
+            return response
+        content_type = headers.get("content-type", "")
+        message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+        )
+        if not message.is_multipart():
+            self._log(Call("batch", "POST", "/batch", 400, False))
+            return ApiError(400, "Batch body is not multipart/mixed.").response()
+        parts = message.get_payload()
+        if len(parts) > MAX_BATCH_PARTS:
+            self._log(Call("batch", "POST", "/batch", 400, False, ids=len(parts)))
+            return ApiError(400, f"Too many requests in batch: {len(parts)} > {MAX_BATCH_PARTS}.").response()
+        self._log(Call("batch", "POST", "/batch", 200, False, ids=len(parts)))
+        boundary = f"batch_fake_{next(self._tokens)}"
+        out = []
+        for part in parts:
+            content_id = part["Content-ID"] or ""
+            status, part_headers, part_body = self._batch_part(part.get_payload(), headers)
+            inner_headers = "".join(f"{k}: {v}\r\n" for k, v in part_headers.items())
+            out.append(
+                f"--{boundary}\r\nContent-Type: application/http\r\n"
+                f"Content-ID: <response-{content_id.strip('<>')}>\r\n\r\n"
+                f"HTTP/1.1 {status} {_reason_phrase(status)}\r\n{inner_headers}"
+                f"Content-Length: {len(part_body)}\r\n\r\n{part_body.decode()}\r\n"
+            )
+        text = "".join(out) + f"--{boundary}--\r\n"
+        return 200, {"Content-Type": f"multipart/mixed; boundary={boundary}"}, text.encode()
+
+    def _batch_part(self, payload: str, outer_headers: dict[str, str]) -> Response:
+        request_line, rest = payload.split("\n", 1)
+        method, target, _ = request_line.strip().split(" ", 2)
+        inner = email.parser.Parser(policy=email.policy.compat32).parsestr(rest)
+        headers = {k.lower(): v for k, v in inner.items()}
+        if "authorization" not in headers and "authorization" in outer_headers:
+            headers["authorization"] = outer_headers["authorization"]
+        part_body = inner.get_payload()
+        parsed = urllib.parse.urlsplit(target)
+        return self._api(
+            method,
+            parsed.path,
+            urllib.parse.parse_qs(parsed.query),
+            headers,
+            (part_body or "").encode() if isinstance(part_body, str) else b"",
+            in_batch=True,
+        )
+
+    def _api(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        in_batch: bool,
+    ) -> Response:
+        endpoint, args = _route(method, path)
+        call = Call(endpoint, method, path, 0, in_batch)
+        try:
+            if endpoint == "unknown":
+                raise ApiError(404, f"No such method: {method} {path}")
+            mailbox = self._mailbox_for(headers)
+            call.mailbox = mailbox.address
+            fault = self._take_fault(endpoint, in_batch)
+            if fault is not None:
+                response = self._fault_response(fault)
+            else:
+                payload = json.loads(body) if body.strip() else {}
+                if endpoint == "messages.batchModify":
+                    call.ids = len(payload.get("ids") or [])
+                with self.lock:
+                    response = getattr(self, "_" + endpoint.replace(".", "_"))(mailbox, query, payload, *args)
+        except ApiError as exc:
+            response = exc.response()
+        call.status = response[0]
+        self._log(call)
+        return response
+
+    # --- Gmail methods (lock held) ----------------------------------------------------
+    def _profile(self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any]) -> Response:
+        return _json(
+            200,
+            {
+                "emailAddress": mailbox.address,
+                "messagesTotal": len(mailbox.messages),
+                "threadsTotal": len({m.thread_id for m in mailbox.messages.values()}),
+                "historyId": str(mailbox.history_id),
+            },
+        )
+
+    def _messages_list(
+        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any]
+    ) -> Response:
+        labels = set(query.get("labelIds", []))
+        include_spam_trash = (query.get("includeSpamTrash") or ["false"])[0] == "true"
+        after, before = _parse_q((query.get("q") or [""])[0])
+        max_results = min(int((query.get("maxResults") or ["100"])[0]), 500)
+        offset = int((query.get("pageToken") or ["0"])[0])
+        matches = [
+            m
+            for m in mailbox.messages.values()
+            if labels <= m.labels
+            and (include_spam_trash or not ({"TRASH", "SPAM"} & m.labels))
+            and (after is None or m.internal_date // 1000 > after)
+            and (before is None or m.internal_date // 1000 < before)
+        ]
+        matches.sort(key=lambda m: (m.internal_date, m.id), reverse=True)  # newest first, like Gmail
+        page = matches[offset : offset + max_results]
+        body: dict[str, Any] = {"resultSizeEstimate": len(matches)}
+        if page:
+            body["messages"] = [_short(m) for m in page]
+        if offset + max_results < len(matches):
+            body["nextPageToken"] = str(offset + max_results)
+        return _json(200, body)
+
+    def _messages_get(
+        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], gmail_id: str
+    ) -> Response:
+        message = self._message(mailbox, gmail_id)
+        fmt = (query.get("format") or ["full"])[0]
+        return _json(200, message.resource(fmt))
+
+    def _messages_modify(
+        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], gmail_id: str
+    ) -> Response:
+        message = self._message(mailbox, gmail_id)
+        add, remove = self._label_args(payload)
+        mailbox._modify(message, add, remove)
+        return _json(200, message.minimal())
+
+    def _messages_batchModify(
+        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any]
+    ) -> Response:
+        ids = payload.get("ids") or []
+        if not ids:
+            raise ApiError(400, "No message ids given.", reason="invalidArgument")
+        if len(ids) > MAX_BATCH_MODIFY_IDS:
+            raise ApiError(
+                400, f"Too many ids: {len(ids)} > {MAX_BATCH_MODIFY_IDS}.", reason="invalidArgument"
+            )
+        add, remove = self._label_args(payload)
+        # Strict on purpose: one unknown id fails the whole call and changes nothing.
+        messages = [self._message(mailbox, gmail_id) for gmail_id in ids]
+        for message in messages:
+            mailbox._modify(message, add, remove)
+        return 204, {}, b""
+
+    def _messages_trash(
+        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], gmail_id: str
+    ) -> Response:
+        message = self._message(mailbox, gmail_id)
+        mailbox._modify(message, {"TRASH"}, {"INBOX"})
+        return _json(200, message.minimal())
+
+    def _messages_untrash(
+        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], gmail_id: str
+    ) -> Response:
+        message = self._message(mailbox, gmail_id)
+        mailbox._modify(message, set(), {"TRASH"})
+        return _json(200, message.minimal())
+
+    def _history_list(
+        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any]
+    ) -> Response:
+        raw_start = (query.get("startHistoryId") or [""])[0]
+        if not raw_start.isdigit():
+            raise ApiError(400, "Invalid startHistoryId.", reason="invalidArgument")
+        start = int(raw_start)
+        if start < mailbox.oldest_history_id:
+            raise ApiError(404, "Requested entity was not found.", reason="notFound")
+        label = (query.get("labelId") or [""])[0]
+        types = set(query.get("historyTypes", []))
+        type_keys = {
+            "messageAdded": "messagesAdded",
+            "messageDeleted": "messagesDeleted",
+            "labelAdded": "labelsAdded",
+            "labelRemoved": "labelsRemoved",
+        }
+        wanted_keys = {type_keys[t] for t in types} if types else set(type_keys.values())
+        records = []
+        for record in mailbox.history:
+            if int(record["id"]) <= start:
+                continue
+            kept = {k: v for k, v in record.items() if k in ("id", "messages") or k in wanted_keys}
+            if len(kept) == 2:
+                continue
+            if label and not any(
+                label in item["message"].get("labelIds", [])
+                for key in wanted_keys
+                for item in kept.get(key, [])
+            ):
+                continue
+            records.append(json.loads(json.dumps(kept)))
+        max_results = min(int((query.get("maxResults") or ["100"])[0]), 500)
+        offset = int((query.get("pageToken") or ["0"])[0])
+        page = records[offset : offset + max_results]
+        body: dict[str, Any] = {"historyId": str(mailbox.history_id)}
+        if page:
+            body["history"] = page
+        if offset + max_results < len(records):
+            body["nextPageToken"] = str(offset + max_results)
+        return _json(200, body)
+
+    def _message(self, mailbox: Mailbox, gmail_id: str) -> FakeMessage:
+        message = mailbox.messages.get(gmail_id)
+        if message is None:
+            raise ApiError(404, "Requested entity was not found.", reason="notFound")
+        return message
+
+    def _label_args(self, payload: dict[str, Any]) -> tuple[set[str], set[str]]:
+        add = set(payload.get("addLabelIds") or [])
+        remove = set(payload.get("removeLabelIds") or [])
+        for label in add | remove:
+            if label not in SYSTEM_LABELS and not label.startswith("Label_"):
+                raise ApiError(400, f"Invalid label: {label}", reason="invalidArgument")
+        return add, remove
+
+
+_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("GET", re.compile(r"^/gmail/v1/users/me/profile$"), "profile"),
+    ("GET", re.compile(r"^/gmail/v1/users/me/messages$"), "messages.list"),
+    ("POST", re.compile(r"^/gmail/v1/users/me/messages/batchModify$"), "messages.batchModify"),
+    ("GET", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)$"), "messages.get"),
+    ("POST", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)/modify$"), "messages.modify"),
+    ("POST", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)/trash$"), "messages.trash"),
+    ("POST", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)/untrash$"), "messages.untrash"),
+    ("GET", re.compile(r"^/gmail/v1/users/me/history$"), "history.list"),
+]
+
+
+def _route(method: str, path: str) -> tuple[str, tuple[str, ...]]:
+    for route_method, pattern, endpoint in _ROUTES:
+        match = pattern.match(path)
+        if match and method == route_method:
+            return endpoint, tuple(urllib.parse.unquote(g) for g in match.groups())
+    return "unknown", ()
+
+
+def _parse_q(q: str) -> tuple[int | None, int | None]:
+    """Gmail search, the part a sync uses: ``after:`` / ``before:`` as epoch seconds or
+    YYYY/MM/DD. Anything else is refused so a test notices an unexpected query."""
+    after = before = None
+    for term in q.split():
+        name, _, value = term.partition(":")
+        if name not in ("after", "before") or not value:
+            raise ApiError(400, f"The fake Gmail server does not support the query term {term!r}.")
+        if value.isdigit():
+            seconds = int(value)
+        else:
+            seconds = int(datetime.strptime(value, "%Y/%m/%d").replace(tzinfo=UTC).timestamp())
+        if name == "after":
+            after = seconds
+        else:
+            before = seconds
+    return after, before
+
+
+def _json(status: int, body: dict[str, Any], retry_after: str | None = None) -> Response:
+    headers = {"Content-Type": "application/json; charset=UTF-8"}
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    return status, headers, json.dumps(body).encode()
+
+
+def _reason_phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _handler_for(server: FakeGmail) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as httplib2 expects
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                status, out_headers, out = server.handle(self.command, self.path, headers, body)
+            except Exception as exc:  # a fake bug must surface as a 500 the test sees
+                status, out_headers, out = 500, {"Content-Type": "text/plain"}, repr(exc).encode()
+            self.send_response(status)
+            for key, value in out_headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_GET = do_POST = do_DELETE = do_PUT = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@dataclass
+class MessageFactory:
+    """Builds RFC 5322 messages for a mailbox, with unique Message-IDs."""
+
+    counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def make(
+        self,
+        *,
+        subject: str = "Pricing question",
+        sender: str = "Customer <customer@client.test>",
+        to: str = "rep@example.test",
+        body: str = "Hello, what does the Premium plan cost?",
+        message_id: str | None = None,
+        in_reply_to: str = "",
+        when: datetime | None = None,
+    ) -> tuple[str, str]:
+        """Returns (raw message, Message-ID)."""
+        n = next(self.counter)
+        mid = message_id or f"<gmail-test-{n}-{time.monotonic_ns()}@client.test>"
+        date = (when or datetime.now(UTC)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+        lines = [
+            f"From: {sender}",
+            f"To: {to}",
+            f"Subject: {subject}",
+            f"Date: {date}",
+            f"Message-ID: {mid}",
+            "MIME-Version: 1.0",
+            "Content-Type: text/plain; charset=utf-8",
+        ]
+        if in_reply_to:
+            lines += [f"In-Reply-To: {in_reply_to}", f"References: {in_reply_to}"]
+        return "\r\n".join(lines) + "\r\n\r\n" + body + "\r\n", mid
