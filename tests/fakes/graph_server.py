@@ -1,0 +1,884 @@
+"""A stateful fake of the Microsoft identity platform and Microsoft Graph mail, over TLS on
+127.0.0.1, driven by the real msal and requests (nothing in the client is patched).
+
+Identity (msal accepts only an https authority, hence TLS from ``tests.fakes.tls``):
+
+* ``/{tenant}/v2.0/.well-known/openid-configuration`` (tenant discovery; msal runs with
+  instance discovery off, so nothing else is asked),
+* ``/{tenant}/oauth2/v2.0/authorize`` signs in the ``login_hint`` user (the "browser" step,
+  see ``sign_in``) and redirects with a code bound to the PKCE challenge and nonce,
+* ``/{tenant}/oauth2/v2.0/token``: ``authorization_code`` and ``refresh_token`` grants,
+  client secret checked, ``invalid_grant`` once a user's grant is revoked, access tokens
+  that Graph accepts until they expire or are expired on purpose.
+
+Graph (``/v1.0``), only what mail sync and push use, with Graph's URLs, JSON and errors:
+
+* ``/me`` and ``/users/{address}`` (a shared mailbox, for its delegates),
+* ``mailFolders/{wellKnownName|id}``, ``mailFolders/{folder}/messages/delta`` (``$select``,
+  ``$filter=receivedDateTime ge …``, ``Prefer: odata.maxpagesize``, next/delta links,
+  ``@removed`` for anything that left the folder — moved or deleted alike, as Graph does —
+  and 410 ``SyncStateNotFound`` once a folder's sync state is expired on purpose),
+* ``messages/{id}`` (``$select``), ``messages/{id}/$value`` (the MIME), ``messages/{id}/move``,
+* ``$batch`` (≤ 20 requests, run at most 4 at a time per mailbox like Exchange's
+  per-mailbox concurrency, answers in a different order than asked),
+* immutable ids only: every Graph call (and every batch part) must carry
+  ``Prefer: IdType="ImmutableId"`` or it is refused (400) and counted,
+* a per-mailbox concurrency limit of 4 requests in flight (a 5th gets 429
+  ``ApplicationThrottled``), with the highest concurrency seen recorded,
+* faults on demand (429 with Retry-After, 5xx) for chosen operations,
+* a log of every call — outer requests and batch parts — for request-count assertions.
+
+Test code acts as the Outlook user through ``FakeMailbox`` (``deliver``, ``move``,
+``delete_forever``, ``expire_delta``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import itertools
+import json
+import os
+import re
+import secrets
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from tests.fakes.tls import LocalCA, TLSServer, handler_class
+
+MAX_BATCH = 20
+MAILBOX_CONCURRENCY = 4
+DEFAULT_PAGE_SIZE = 10
+IMMUTABLE_PREFER = 'IdType="ImmutableId"'
+WELL_KNOWN = {
+    "inbox": "Inbox",
+    "sentitems": "Sent Items",
+    "archive": "Archive",
+    "deleteditems": "Deleted Items",
+    "drafts": "Drafts",
+    "junkemail": "Junk Email",
+}
+RESERVED_SCOPES = {"openid", "profile", "offline_access"}
+
+Response = tuple[int, dict[str, str], bytes]
+
+
+def fake_ports() -> tuple[int, int]:
+    """Ports 14500-14599 are this fake's; each xdist worker gets its own pair."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    n = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    base = 14500 + 10 * (n % 10)
+    return base + 1, base + 2
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(body).encode()
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class GraphError(Exception):
+    """An error answer in Graph's JSON error shape."""
+
+    def __init__(self, status: int, code: str, message: str, *, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    def answer(self) -> tuple[int, dict[str, str], dict[str, Any]]:
+        headers = {"Content-Type": "application/json"}
+        if self.retry_after is not None:
+            headers["Retry-After"] = self.retry_after
+        body = {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "innerError": {"date": _iso(datetime.now(UTC)), "request-id": secrets.token_hex(8)},
+            }
+        }
+        return self.status, headers, body
+
+    def response(self) -> Response:
+        status, headers, body = self.answer()
+        return status, headers, json.dumps(body).encode()
+
+
+@dataclass
+class FakeMessage:
+    id: str
+    folder_id: str
+    mime: bytes
+    received: datetime
+    conversation_id: str
+    subject: str
+    internet_message_id: str
+    is_read: bool = False
+
+    def resource(self, select: set[str] | None = None) -> dict[str, Any]:
+        full = {
+            "@odata.type": "#microsoft.graph.message",
+            "id": self.id,
+            "parentFolderId": self.folder_id,
+            "receivedDateTime": _iso(self.received),
+            "conversationId": self.conversation_id,
+            "subject": self.subject,
+            "internetMessageId": self.internet_message_id,
+            "isRead": self.is_read,
+        }
+        if not select:
+            return full
+        return {k: v for k, v in full.items() if k in select or k in ("id", "@odata.type")}
+
+
+@dataclass
+class Call:
+    mailbox: str
+    op: str  # batch, folder, delta, get, value, move
+    method: str
+    path: str
+    in_batch: bool
+    status: int = 0
+    batch_size: int = 0
+
+
+@dataclass
+class Fault:
+    op: str
+    remaining: int
+    status: int
+    retry_after: str | None
+    code: str
+
+
+@dataclass
+class _DeltaState:
+    folder_id: str
+    generation: int
+    seq: int
+    since: datetime | None
+    select: set[str]
+
+
+@dataclass
+class _Page:
+    items: list[dict[str, Any]]
+    delta_token: str
+    page_size: int
+
+
+class FakeMailbox:
+    """One Exchange mailbox: folders, messages with immutable ids, and a change log."""
+
+    def __init__(self, ms: FakeMicrosoft, address: str, *, archive: bool = True) -> None:
+        self.ms = ms
+        self.address = address.lower()
+        self.folders: dict[str, str] = {
+            name: f"FOLDER-{name}-{secrets.token_hex(4)}"
+            for name in WELL_KNOWN
+            if archive or name != "archive"
+        }
+        self.folder_names = {fid: name for name, fid in self.folders.items()}
+        self.messages: dict[str, FakeMessage] = {}
+        self.log: list[tuple[int, str, str]] = []  # (seq, folder id, message id): entered or left
+        self.seq = 0
+        self.generation: dict[str, int] = dict.fromkeys(self.folders.values(), 0)
+        self.delegates: set[str] = set()
+        self.lock = threading.RLock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    # --- what an Outlook user (or Exchange) does ----------------------------------------
+    def deliver(
+        self,
+        mime: bytes | EmailMessage | None = None,
+        *,
+        folder: str = "inbox",
+        received: datetime | None = None,
+        **fields: Any,
+    ) -> str:
+        if mime is None:
+            mime = make_mime(**fields)
+        raw = bytes(mime) if isinstance(mime, EmailMessage) else mime
+        parsed = message_from_bytes(raw, policy=default_policy)
+        mid = str(parsed.get("Message-ID", "") or "")
+        refs = str(parsed.get("References", "") or "").split()
+        root = refs[0] if refs else (str(parsed.get("In-Reply-To", "") or "") or mid)
+        if received is None:
+            try:
+                received = parsed["Date"].datetime if parsed["Date"] else None  # type: ignore[union-attr]
+            except (TypeError, ValueError, AttributeError):
+                received = None
+        with self.lock:
+            message = FakeMessage(
+                id=self.ms.new_id(),
+                folder_id=self.folders[folder],
+                mime=raw,
+                received=received or datetime.now(UTC),
+                conversation_id="CONV-" + hashlib.sha1(root.encode()).hexdigest()[:16],  # noqa: S324
+                subject=str(parsed.get("Subject", "") or ""),
+                internet_message_id=mid,
+                is_read=folder == "sentitems",
+            )
+            self.messages[message.id] = message
+            self._record(message.folder_id, message.id)
+        return message.id
+
+    def move(self, message_id: str, folder: str) -> None:
+        with self.lock:
+            message = self.messages[message_id]
+            target = self._folder_id(folder)
+            if message.folder_id == target:
+                return
+            self._record(message.folder_id, message_id)
+            message.folder_id = target
+            self._record(target, message_id)
+
+    def delete_forever(self, message_id: str) -> None:
+        with self.lock:
+            message = self.messages.pop(message_id)
+            self._record(message.folder_id, message_id)
+
+    def expire_delta(self, folder: str) -> None:
+        """Every delta/next link of this folder now answers 410 (as after a long pause)."""
+        with self.lock:
+            self.generation[self.folders[folder]] += 1
+
+    def folder_of(self, message_id: str) -> str | None:
+        message = self.messages.get(message_id)
+        if message is None:
+            return None
+        return self.folder_names.get(message.folder_id, message.folder_id)
+
+    def ids_in(self, folder: str) -> set[str]:
+        fid = self.folders[folder]
+        return {m.id for m in self.messages.values() if m.folder_id == fid}
+
+    def add_folder(self, name: str) -> str:
+        with self.lock:
+            fid = f"FOLDER-custom-{secrets.token_hex(4)}"
+            self.folders[name] = fid
+            self.folder_names[fid] = name
+            self.generation[fid] = 0
+            return fid
+
+    # --- internals ----------------------------------------------------------------------------
+    def _record(self, folder_id: str, message_id: str) -> None:
+        self.seq += 1
+        self.log.append((self.seq, folder_id, message_id))
+
+    def _folder_id(self, name_or_id: str) -> str:
+        if name_or_id in self.folders:
+            return self.folders[name_or_id]
+        if name_or_id in self.folder_names:
+            return name_or_id
+        raise GraphError(404, "ErrorItemNotFound", "The specified folder could not be found in the store.")
+
+    def _message(self, message_id: str) -> FakeMessage:
+        message = self.messages.get(message_id)
+        if message is None:
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        return message
+
+
+def make_mime(
+    *,
+    subject: str = "Pricing",
+    sender: str = "customer@client.test",
+    to: Iterable[str] = ("rep@example.test",),
+    message_id: str | None = None,
+    in_reply_to: str = "",
+    references: Iterable[str] = (),
+    date: datetime | None = None,
+    text: str = "Hello there",
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(date or datetime.now(UTC))
+    message["Message-ID"] = message_id or make_msgid(domain="client.test")
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+    refs = list(references) or ([in_reply_to] if in_reply_to else [])
+    if refs:
+        message["References"] = " ".join(refs)
+    message.set_content(text)
+    return message
+
+
+@dataclass
+class _User:
+    address: str
+    uid: str
+    tid: str
+
+
+class FakeMicrosoft:
+    """The identity authority and Graph, sharing one state (users, tokens, mailboxes)."""
+
+    client_id = "11111111-2222-3333-4444-555555555555"
+    client_secret = "fake-client-secret"
+    tenant_id = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+    def __init__(self, ca: LocalCA, ports: tuple[int, int] | None = None) -> None:
+        self.ca = ca
+        self._ports = ports or fake_ports()
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._identity: TLSServer | None = None
+        self._graph: TLSServer | None = None
+        self.reset()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> FakeMicrosoft:
+        self._identity = TLSServer(handler_class(self.handle_identity), self._ports[0], self.ca).start()
+        self._graph = TLSServer(handler_class(self.handle_graph), self._ports[1], self.ca).start()
+        return self
+
+    def stop(self) -> None:
+        for server in (self._identity, self._graph):
+            if server is not None:
+                server.stop()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.users: dict[str, _User] = {}
+            self.mailboxes: dict[str, FakeMailbox] = {}
+            self.codes: dict[str, dict[str, Any]] = {}
+            self.refresh_tokens: dict[str, str] = {}
+            self.access_tokens: dict[str, tuple[str, float]] = {}
+            self.access_token_lifetime = 3600
+            self.token_calls: list[tuple[str, int]] = []  # (grant type, status)
+            self.discovery_calls = 0
+            self.calls: list[Call] = []
+            self.faults: list[Fault] = []
+            self.rejected_without_immutable_id = 0
+            self.concurrency_rejections = 0
+            self._delta_tokens: dict[str, _DeltaState] = {}
+            self._pages: dict[str, _Page] = {}
+
+    @property
+    def authority(self) -> str:
+        return f"https://127.0.0.1:{self._ports[0]}/common"
+
+    @property
+    def graph_endpoint(self) -> str:
+        return f"https://127.0.0.1:{self._ports[1]}/v1.0"
+
+    # --- test controls ---------------------------------------------------------------------------
+    def add_mailbox(
+        self, address: str, *, archive: bool = True, delegates: Iterable[str] = ()
+    ) -> FakeMailbox:
+        with self._lock:
+            address = address.lower()
+            self.users.setdefault(address, _User(address, secrets.token_hex(8), self.tenant_id))
+            mailbox = FakeMailbox(self, address, archive=archive)
+            mailbox.delegates = {d.lower() for d in delegates}
+            self.mailboxes[address] = mailbox
+            return mailbox
+
+    def revoke(self, address: str) -> None:
+        """The user revoked consent or changed password: refresh tokens stop working."""
+        with self._lock:
+            for token, owner in list(self.refresh_tokens.items()):
+                if owner == address.lower():
+                    del self.refresh_tokens[token]
+            self.expire_access_tokens(address)
+
+    def expire_access_tokens(self, address: str) -> None:
+        """Graph stops accepting the user's current access tokens (msal still has them)."""
+        with self._lock:
+            for token, (owner, _) in list(self.access_tokens.items()):
+                if owner == address.lower():
+                    del self.access_tokens[token]
+
+    def fail(
+        self, op: str, *, times: int = 1, status: int = 429, retry_after: str | None = "30", code: str = ""
+    ) -> None:
+        """The next ``times`` calls of ``op`` (batch, folder, delta, get, value, move) fail."""
+        code = code or {429: "ApplicationThrottled", 503: "ServiceUnavailable"}.get(
+            status, "InternalServerError"
+        )
+        with self._lock:
+            self.faults.append(Fault(op, times, status, retry_after, code))
+
+    def count(
+        self, op: str, *, in_batch: bool | None = None, mailbox: str | None = None, status: int | None = None
+    ) -> int:
+        return len(self.calls_of(op, in_batch=in_batch, mailbox=mailbox, status=status))
+
+    def calls_of(
+        self, op: str, *, in_batch: bool | None = None, mailbox: str | None = None, status: int | None = None
+    ) -> list[Call]:
+        with self._lock:
+            return [
+                c
+                for c in self.calls
+                if c.op == op
+                and (in_batch is None or c.in_batch == in_batch)
+                and (mailbox is None or c.mailbox == mailbox.lower())
+                and (status is None or c.status == status)
+            ]
+
+    def batch_sizes(self, mailbox: str | None = None) -> list[int]:
+        return [c.batch_size for c in self.calls_of("batch", mailbox=mailbox)]
+
+    def token_grants(self) -> list[str]:
+        return [grant for grant, _ in self.token_calls]
+
+    def sign_in(self, auth_uri: str) -> dict[str, str]:
+        """The browser step: the user (``login_hint``) signs in and consents; returns the
+        query of the redirect back to the app, as the app's callback view would see it."""
+        session = self.ca.client_session()
+        response = session.get(auth_uri, allow_redirects=False, timeout=10)
+        if response.status_code == 302:
+            query = urllib.parse.urlsplit(response.headers["Location"]).query
+            return {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}
+        if response.status_code == 200 and "<form" in response.text:
+            inputs = re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)">', response.text)
+            return {html.unescape(k): html.unescape(v) for k, v in inputs}
+        raise AssertionError(f"sign-in failed: {response.status_code} {response.text}")
+
+    def new_id(self) -> str:
+        # Shaped like Graph ids (URL-unsafe "=" included, so clients must quote them).
+        return f"AAMkAG{next(self._ids):06d}{secrets.token_urlsafe(18)}="
+
+    # --- identity --------------------------------------------------------------------------------
+    def handle_identity(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
+        url = urllib.parse.urlsplit(target)
+        parts = [p for p in url.path.split("/") if p]
+        if len(parts) < 2:
+            return _json(404, {"error": "not_found"})
+        tenant, rest = parts[0], "/".join(parts[1:])
+        base = f"https://127.0.0.1:{self._ports[0]}/{tenant}"
+        if method == "GET" and rest == "v2.0/.well-known/openid-configuration":
+            with self._lock:
+                self.discovery_calls += 1
+            return _json(
+                200,
+                {
+                    "issuer": f"https://127.0.0.1:{self._ports[0]}/{self.tenant_id}/v2.0",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                    "jwks_uri": f"{base}/discovery/v2.0/keys",
+                    "response_types_supported": ["code", "id_token", "code id_token"],
+                    "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                    "subject_types_supported": ["pairwise"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "tenant_region_scope": "EU",
+                },
+            )
+        if method == "GET" and rest == "oauth2/v2.0/authorize":
+            return self._authorize(dict(urllib.parse.parse_qsl(url.query)))
+        if method == "POST" and rest == "oauth2/v2.0/token":
+            form = dict(urllib.parse.parse_qsl(body.decode()))
+            status, answer = self._token(form)
+            with self._lock:
+                self.token_calls.append((form.get("grant_type", ""), status))
+            return _json(status, answer)
+        return _json(404, {"error": "not_found", "error_description": f"{method} {url.path}"})
+
+    def _authorize(self, query: dict[str, str]) -> Response:
+        if query.get("client_id") != self.client_id:
+            return _json(400, {"error": "unauthorized_client"})
+        user = self.users.get(query.get("login_hint", "").lower())
+        if user is None:
+            return _json(400, {"error": "invalid_request", "error_description": "fake: unknown login_hint"})
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self.codes[code] = {
+                "address": user.address,
+                "redirect_uri": query.get("redirect_uri", ""),
+                "challenge": query.get("code_challenge", ""),
+                "method": query.get("code_challenge_method", ""),
+                "nonce": query.get("nonce", ""),
+            }
+        answer = {"code": code, "state": query.get("state", ""), "session_state": secrets.token_hex(8)}
+        if query.get("response_mode") == "form_post":
+            # The browser posts the answer to the app (the code never shows in a URL).
+            fields = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                for k, v in answer.items()
+            )
+            page = (
+                f'<html><body onload="document.forms[0].submit()"><form method="post" '
+                f'action="{html.escape(query["redirect_uri"])}">{fields}</form></body></html>'
+            )
+            return 200, {"Content-Type": "text/html"}, page.encode()
+        location = query["redirect_uri"] + "?" + urllib.parse.urlencode(answer)
+        return 302, {"Location": location}, b""
+
+    def _token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if form.get("client_id") != self.client_id:
+            return 400, {"error": "unauthorized_client", "error_description": "AADSTS700016: unknown app"}
+        if form.get("client_secret") != self.client_secret:
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "AADSTS7000215: Invalid client secret.",
+            }
+        grant = form.get("grant_type")
+        with self._lock:
+            if grant == "authorization_code":
+                code = self.codes.pop(form.get("code", ""), None)
+                if code is None or code["redirect_uri"] != form.get("redirect_uri"):
+                    return 400, {"error": "invalid_grant", "error_description": "AADSTS70008: bad code"}
+                if code["challenge"]:
+                    verifier = form.get("code_verifier", "")
+                    if _b64url(hashlib.sha256(verifier.encode()).digest()) != code["challenge"]:
+                        return 400, {"error": "invalid_grant", "error_description": "AADSTS501481: PKCE"}
+                return 200, self._tokens_for(code["address"], form.get("scope", ""), nonce=code["nonce"])
+            if grant == "refresh_token":
+                owner = self.refresh_tokens.get(form.get("refresh_token", ""))
+                if owner is None:
+                    return 400, {
+                        "error": "invalid_grant",
+                        "error_description": "AADSTS50173: The grant has expired: it was revoked.",
+                        "error_codes": [50173],
+                        "suberror": "bad_token",
+                    }
+                return 200, self._tokens_for(owner, form.get("scope", ""))
+        return 400, {"error": "unsupported_grant_type"}
+
+    def _tokens_for(self, address: str, scope: str, *, nonce: str = "") -> dict[str, Any]:
+        user = self.users[address]
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(40)
+        self.access_tokens[access] = (address, time.time() + self.access_token_lifetime)
+        self.refresh_tokens[refresh] = address  # earlier refresh tokens stay valid, as in Entra ID
+        now = int(time.time())
+        claims = {
+            "aud": self.client_id,
+            "iss": f"https://127.0.0.1:{self._ports[0]}/{user.tid}/v2.0",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "name": address.split("@")[0].title(),
+            "oid": user.uid,
+            "preferred_username": address,
+            "sub": secrets.token_hex(8),
+            "tid": user.tid,
+            "ver": "2.0",
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        id_token = ".".join(
+            [_b64url(b'{"alg":"none","typ":"JWT"}'), _b64url(json.dumps(claims).encode()), ""]
+        )
+        return {
+            "token_type": "Bearer",
+            "scope": " ".join(s for s in scope.split() if s not in RESERVED_SCOPES),
+            "expires_in": self.access_token_lifetime,
+            "ext_expires_in": self.access_token_lifetime,
+            "access_token": access,
+            "refresh_token": refresh,
+            "id_token": id_token,
+            "client_info": _b64url(json.dumps({"uid": user.uid, "utid": user.tid}).encode()),
+        }
+
+    # --- Graph -------------------------------------------------------------------------------------
+    def handle_graph(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
+        url = urllib.parse.urlsplit(target)
+        try:
+            user = self._caller(headers)
+        except GraphError as exc:
+            with self._lock:
+                self.calls.append(Call("", _op_of(url.path), method, url.path, False, exc.status))
+            return exc.response()
+        try:
+            if url.path == "/v1.0/$batch" and method == "POST":
+                return self._batch(user, headers, body)
+            mailbox, op, runner = self._route(user, method, url.path, url.query, body)
+        except GraphError as exc:
+            return exc.response()
+        status, out_headers, out = self._run(mailbox, op, method, url.path, headers, runner, in_batch=False)
+        if isinstance(out, bytes):
+            return status, out_headers, out
+        return status, {**out_headers, "Content-Type": "application/json"}, json.dumps(out).encode()
+
+    def _caller(self, headers: dict[str, str]) -> str:
+        auth = headers.get("authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        with self._lock:
+            entry = self.access_tokens.get(token)
+        if entry is None or entry[1] < time.time():
+            raise GraphError(
+                401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid."
+            )
+        return entry[0]
+
+    def _mailbox(self, user: str, segment: list[str]) -> tuple[FakeMailbox, list[str]]:
+        if segment[:1] == ["me"]:
+            owner, rest = user, segment[1:]
+        elif segment[:1] == ["users"] and len(segment) > 1:
+            owner, rest = segment[1].lower(), segment[2:]
+        else:
+            raise GraphError(400, "BadRequest", "Resource not found for the segment.")
+        mailbox = self.mailboxes.get(owner)
+        if mailbox is None:
+            raise GraphError(404, "ErrorInvalidUser", f"The requested user '{owner}' is invalid.")
+        if owner != user and user not in mailbox.delegates:
+            raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        return mailbox, rest
+
+    def _route(self, user: str, method: str, path: str, query: str, body: bytes):  # type: ignore[no-untyped-def]
+        if not path.startswith("/v1.0/"):
+            raise GraphError(400, "BadRequest", "Invalid version.")
+        segment = [urllib.parse.unquote(p) for p in path[len("/v1.0/") :].split("/") if p]
+        mailbox, rest = self._mailbox(user, segment)
+        params = dict(urllib.parse.parse_qsl(query))
+        select = {s.strip() for s in params.get("$select", "").split(",") if s.strip()} or None
+        if method == "GET" and len(rest) == 2 and rest[0] == "mailFolders":
+            return mailbox, "folder", lambda h: (200, {}, self._folder(mailbox, rest[1]))
+        if (
+            method == "GET"
+            and len(rest) == 4
+            and rest[0] == "mailFolders"
+            and rest[2:] == ["messages", "delta"]
+        ):
+            return mailbox, "delta", lambda h: (200, {}, self._delta(mailbox, rest[1], params, h, path))
+        if rest[:1] == ["messages"] and len(rest) >= 2:
+            message_id = rest[1]
+            if method == "GET" and len(rest) == 2:
+                return mailbox, "get", lambda h: (200, {}, mailbox._message(message_id).resource(select))
+            if method == "GET" and rest[2:] == ["$value"]:
+                return (
+                    mailbox,
+                    "value",
+                    lambda h: (200, {"Content-Type": "text/plain"}, mailbox._message(message_id).mime),
+                )
+            if method == "POST" and rest[2:] == ["move"]:
+                return mailbox, "move", lambda h: (201, {}, self._move(mailbox, message_id, body))
+        raise GraphError(400, "BadRequest", f"fake Graph does not implement {method} {path}")
+
+    def _run(self, mailbox, op, method, path, headers, runner, *, in_batch):  # type: ignore[no-untyped-def]
+        call = Call(mailbox.address, op, method, path, in_batch)
+        with self._lock:
+            self.calls.append(call)
+        if IMMUTABLE_PREFER.lower() not in headers.get("prefer", "").lower():
+            with self._lock:
+                self.rejected_without_immutable_id += 1
+            error = GraphError(
+                400, "FakeImmutableIdRequired", 'fake Graph: send Prefer: IdType="ImmutableId"'
+            )
+            call.status, out_headers, out = error.answer()
+            return call.status, out_headers, out
+        with mailbox.lock:
+            mailbox.in_flight += 1
+            mailbox.max_in_flight = max(mailbox.max_in_flight, mailbox.in_flight)
+            over = mailbox.in_flight > MAILBOX_CONCURRENCY
+        try:
+            if over:
+                with self._lock:
+                    self.concurrency_rejections += 1
+                raise GraphError(
+                    429,
+                    "ApplicationThrottled",
+                    "Application is over its MailboxConcurrency limit.",
+                    retry_after="1",
+                )
+            fault = self._take_fault(op)
+            if fault is not None:
+                raise GraphError(fault.status, fault.code, "fake fault", retry_after=fault.retry_after)
+            with mailbox.lock:
+                call.status, out_headers, out = runner(headers)
+        except GraphError as exc:
+            call.status, out_headers, out = exc.answer()
+        finally:
+            with mailbox.lock:
+                mailbox.in_flight -= 1
+        return call.status, out_headers, out
+
+    def _take_fault(self, op: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.op == op and fault.remaining > 0:
+                    fault.remaining -= 1
+                    return fault
+        return None
+
+    def _folder(self, mailbox: FakeMailbox, name_or_id: str) -> dict[str, Any]:
+        fid = mailbox._folder_id(name_or_id)
+        name = mailbox.folder_names[fid]
+        return {
+            "id": fid,
+            "displayName": WELL_KNOWN.get(name, name),
+            "totalItemCount": sum(1 for m in mailbox.messages.values() if m.folder_id == fid),
+        }
+
+    def _move(self, mailbox: FakeMailbox, message_id: str, body: bytes) -> dict[str, Any]:
+        try:
+            destination = json.loads(body or b"{}")["destinationId"]
+        except (ValueError, KeyError) as exc:
+            raise GraphError(400, "ErrorInvalidRequest", "destinationId is required") from exc
+        mailbox._message(message_id)
+        mailbox.move(message_id, destination)
+        return mailbox.messages[message_id].resource()
+
+    def _delta(
+        self, mailbox: FakeMailbox, folder: str, params: dict[str, str], headers: dict[str, str], path: str
+    ) -> dict[str, Any]:
+        fid = mailbox._folder_id(folder)
+        prefer = headers.get("prefer", "")
+        size_match = re.search(r"odata\.maxpagesize=(\d+)", prefer)
+        page_size = min(int(size_match.group(1)), DEFAULT_PAGE_SIZE) if size_match else DEFAULT_PAGE_SIZE
+        link_base = f"https://127.0.0.1:{self._ports[1]}{path}"
+        if "$skiptoken" in params:
+            page = self._pages.get(params["$skiptoken"])
+            state = self._delta_tokens.get(page.delta_token) if page else None
+            if page is None or state is None or state.generation != mailbox.generation[fid]:
+                raise GraphError(410, "SyncStateNotFound", "The sync state generation is no longer valid.")
+            return self._serve_page(params["$skiptoken"], page, link_base)
+        if "$deltatoken" in params:
+            state = self._delta_tokens.get(params["$deltatoken"])
+            if state is None or state.folder_id != fid or state.generation != mailbox.generation[fid]:
+                raise GraphError(410, "SyncStateNotFound", "The sync state generation is no longer valid.")
+            items = self._changes(mailbox, state)
+            since, select = state.since, state.select
+        else:
+            since = _parse_filter(params.get("$filter", ""))
+            select = {s.strip() for s in params.get("$select", "").split(",") if s.strip()}
+            current = [m for m in mailbox.messages.values() if m.folder_id == fid and _matches(m, since)]
+            items = [m.resource(select or None) for m in sorted(current, key=lambda m: m.received)]
+        token = secrets.token_urlsafe(16)
+        self._delta_tokens[token] = _DeltaState(fid, mailbox.generation[fid], mailbox.seq, since, select)
+        skip = secrets.token_urlsafe(16)
+        page = _Page(items, token, page_size)
+        self._pages[skip] = page
+        return self._serve_page(skip, page, link_base)
+
+    def _serve_page(self, skip: str, page: _Page, link_base: str) -> dict[str, Any]:
+        items, rest = page.items[: page.page_size], page.items[page.page_size :]
+        answer: dict[str, Any] = {"@odata.context": "$metadata#Collection(message)", "value": items}
+        if rest:
+            next_skip = secrets.token_urlsafe(16)
+            self._pages[next_skip] = _Page(rest, page.delta_token, page.page_size)
+            answer["@odata.nextLink"] = f"{link_base}?$skiptoken={next_skip}"
+        else:
+            answer["@odata.deltaLink"] = f"{link_base}?$deltatoken={page.delta_token}"
+        self._pages.pop(skip, None)
+        return answer
+
+    def _changes(self, mailbox: FakeMailbox, state: _DeltaState) -> list[dict[str, Any]]:
+        touched: dict[str, int] = {}
+        for seq, fid, message_id in mailbox.log:
+            if seq > state.seq and fid == state.folder_id:
+                touched[message_id] = seq
+        items = []
+        for message_id in sorted(touched, key=touched.__getitem__):
+            message = mailbox.messages.get(message_id)
+            if message is not None and message.folder_id == state.folder_id:
+                if _matches(message, state.since):
+                    items.append(message.resource(state.select or None))
+            else:
+                # Graph says "deleted" for anything that left the folder, moves included.
+                items.append(
+                    {
+                        "@odata.type": "#microsoft.graph.message",
+                        "id": message_id,
+                        "@removed": {"reason": "deleted"},
+                    }
+                )
+        return items
+
+    def _batch(self, user: str, headers: dict[str, str], body: bytes) -> Response:
+        try:
+            requests = json.loads(body)["requests"]
+        except (ValueError, KeyError, TypeError):
+            return GraphError(400, "BadRequest", "Invalid batch payload.").response()
+        owners = set()
+        parsed = []
+        for part in requests:
+            rel = str(part.get("url", ""))
+            url = urllib.parse.urlsplit("/v1.0/" + rel.lstrip("/"))
+            owner = [urllib.parse.unquote(p) for p in url.path[len("/v1.0/") :].split("/") if p]
+            owners.add(user if owner[:1] == ["me"] else (owner[1].lower() if len(owner) > 1 else ""))
+            parsed.append((part, url))
+        call = Call(
+            owners.pop() if len(owners) == 1 else "", "batch", "POST", "/v1.0/$batch", False, 0, len(requests)
+        )
+        with self._lock:
+            self.calls.append(call)
+        if len(requests) > MAX_BATCH:
+            call.status = 400
+            return GraphError(
+                400, "BadRequest", f"Batch request limit exceeded: {len(requests)} > {MAX_BATCH}."
+            ).response()
+        if len({p.get("id") for p in requests}) != len(requests) or any(p.get("dependsOn") for p in requests):
+            call.status = 400
+            return GraphError(400, "BadRequest", "fake Graph: unique ids, no dependsOn").response()
+        fault = self._take_fault("batch")
+        if fault is not None:
+            call.status = fault.status
+            return GraphError(
+                fault.status, fault.code, "fake fault", retry_after=fault.retry_after
+            ).response()
+
+        def run(item: tuple[dict[str, Any], urllib.parse.SplitResult]) -> dict[str, Any]:
+            part, url = item
+            part_headers = {k.lower(): str(v) for k, v in (part.get("headers") or {}).items()}
+            part_body = json.dumps(part["body"]).encode() if part.get("body") is not None else b""
+            try:
+                mailbox, op, runner = self._route(
+                    user, str(part.get("method", "GET")).upper(), url.path, url.query, part_body
+                )
+            except GraphError as exc:
+                status, out_headers, out = exc.answer()
+            else:
+                status, out_headers, out = self._run(
+                    mailbox, op, part.get("method", "GET"), url.path, part_headers, runner, in_batch=True
+                )
+            if isinstance(out, bytes):
+                out = base64.b64encode(out).decode()
+            return {"id": part.get("id"), "status": status, "headers": out_headers, "body": out}
+
+        # Exchange runs about 4 requests of a batch at once per mailbox.
+        with ThreadPoolExecutor(max_workers=MAILBOX_CONCURRENCY) as pool:
+            responses = list(pool.map(run, parsed))
+        call.status = 200
+        # Answers come back in their own order; clients correlate by id.
+        return _json(200, {"responses": list(reversed(responses))})
+
+
+def _op_of(path: str) -> str:
+    if path.endswith("/$batch"):
+        return "batch"
+    markers = (("/delta", "delta"), ("/$value", "value"), ("/move", "move"), ("/mailFolders/", "folder"))
+    for marker, op in markers:
+        if marker in path:
+            return op
+    return "get"
+
+
+def _parse_filter(raw: str) -> datetime | None:
+    if not raw:
+        return None
+    match = re.fullmatch(r"\s*receivedDateTime\s+(ge|gt)\s+(\S+)\s*", raw)
+    if not match:
+        raise GraphError(400, "ErrorInvalidUrlQueryFilter", "delta supports only receivedDateTime ge|gt")
+    return datetime.fromisoformat(match.group(2).replace("Z", "+00:00"))
+
+
+def _matches(message: FakeMessage, since: datetime | None) -> bool:
+    return since is None or message.received >= since
+
+
+__all__ = ["FakeMailbox", "FakeMicrosoft", "GraphError", "fake_ports", "make_mime"]

@@ -1,0 +1,126 @@
+"""TLS for local fake servers: a throw-away certificate authority (trustme) and a threaded
+HTTPS server runner.
+
+Some client libraries only speak https to certain endpoints (msal refuses an http
+authority), so a fake must serve real TLS. The CA exists only for the test session: its
+PEM file is what the client under test is told to trust (``verify=<ca file>`` on a
+``requests.Session`` with ``trust_env=False``, because these machines set
+REQUESTS_CA_BUNDLE, which otherwise wins over the session's ``verify``).
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+import trustme
+
+LOCAL_NAMES = ("127.0.0.1", "localhost")
+
+
+@dataclass(frozen=True)
+class LocalCA:
+    """A certificate authority trusted by nobody but the tests that ask for it."""
+
+    ca: trustme.CA
+    ca_file: Path
+
+    def server_context(self, *names: str) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ca.issue_cert(*(names or LOCAL_NAMES)).configure_cert(context)
+        return context
+
+    def client_session(self) -> requests.Session:
+        """A requests session that trusts this CA only and ignores proxy/CA env variables."""
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(self.ca_file)
+        return session
+
+
+def make_local_ca(directory: Path) -> LocalCA:
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA(organization_name="Sales Inbox test CA")
+    ca_file = directory / "test-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return LocalCA(ca=ca, ca_file=ca_file)
+
+
+class _TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext
+    ):
+        self._context = context
+        super().__init__(address, handler)
+
+    def get_request(self):  # type: ignore[no-untyped-def]
+        sock, address = super().get_request()
+        # The handshake runs in the handler thread (on first read), so one slow or broken
+        # client cannot block the accept loop.
+        return self._context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
+        # Clients that hang up (connection pools closing at exit) are not test failures.
+        pass
+
+
+class TLSServer:
+    """One HTTPS server on 127.0.0.1 in a background thread."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int, ca: LocalCA) -> None:
+        self._server = _TLSServer(("127.0.0.1", port), handler, ca.server_context())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def url(self, path: str = "") -> str:
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> TLSServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+Handler = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
+
+
+def handler_class(handle: Handler) -> type[BaseHTTPRequestHandler]:
+    """A request handler that hands (method, target, headers, body) to ``handle`` and writes
+    back its (status, headers, body), keeping HTTP/1.1 connections alive."""
+
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, out_headers, out_body = handle(self.command, self.path, headers, body)
+            self.send_response(status)
+            for name, value in out_headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(out_body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(out_body)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return _Handler

@@ -1,0 +1,107 @@
+"""Fixtures for the Outlook adapter: a test CA, the fake Microsoft identity platform and Graph
+(one pair of TLS servers for the whole session, state reset per test), and helpers that
+connect a mailbox the way a user would (authorization-code flow with PKCE through msal)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from accounts.models import Company, User
+from inbox.models import MailAccount, Provider
+from inbox.services import ingest_message
+from inbox.types import IngestResult, RefData
+from sync.providers import graph_auth
+from tests.factories import parsed, personal_account, team_account
+from tests.fakes.graph_server import FakeMailbox, FakeMicrosoft, make_mime
+from tests.fakes.tls import LocalCA, make_local_ca
+
+REDIRECT_URI = "https://inbox.example.test/email-sync/microsoft/callback"
+
+
+@pytest.fixture(scope="session")
+def local_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
+    return make_local_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="session")
+def microsoft_servers(local_ca: LocalCA) -> Iterator[FakeMicrosoft]:
+    fake = FakeMicrosoft(local_ca).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def ms(microsoft_servers: FakeMicrosoft, local_ca: LocalCA, settings) -> Iterator[FakeMicrosoft]:  # type: ignore[no-untyped-def]
+    """The fake Microsoft, emptied, with the app configured to use it."""
+    microsoft_servers.reset()
+    graph_auth._HTTP_CACHE.clear()
+    settings.MS_CLIENT_ID = microsoft_servers.client_id
+    settings.MS_CLIENT_SECRET = microsoft_servers.client_secret
+    settings.MS_AUTHORITY = microsoft_servers.authority
+    settings.GRAPH_API_ENDPOINT = microsoft_servers.graph_endpoint
+    settings.MS_CA_BUNDLE = str(local_ca.ca_file)
+    yield microsoft_servers
+    graph_auth._HTTP_CACHE.clear()
+
+
+def sign_in(ms: FakeMicrosoft, address: str) -> graph_auth.ConnectedMailbox:
+    """What the connect view does: start the flow, the user signs in, redeem the code."""
+    flow = graph_auth.start_connect(REDIRECT_URI, login_hint=address)
+    return graph_auth.finish_connect(flow, ms.sign_in(flow["auth_uri"]))
+
+
+def outlook_personal(
+    ms: FakeMicrosoft, user: User, address: str | None = None
+) -> tuple[MailAccount, FakeMailbox]:
+    address = address or user.email
+    mailbox = ms.add_mailbox(address)
+    account = personal_account(user, provider=Provider.OUTLOOK, address=address)
+    account.credentials = sign_in(ms, address).credentials
+    account.save(update_fields=["credentials"])
+    return account, mailbox
+
+
+def outlook_team(
+    ms: FakeMicrosoft,
+    company: Company,
+    members: list[User],
+    address: str = "sales@acme.test",
+    *,
+    shared_by: User | None = None,
+) -> tuple[MailAccount, FakeMailbox]:
+    """A team account: its own sign-in, or (``shared_by``) an Exchange shared mailbox opened
+    with that member's delegated sign-in."""
+    if shared_by is not None:
+        ms.add_mailbox(shared_by.email)
+        mailbox = ms.add_mailbox(address, delegates=[shared_by.email])
+        credentials = sign_in(ms, shared_by.email).credentials
+    else:
+        mailbox = ms.add_mailbox(address)
+        credentials = sign_in(ms, address).credentials
+    account = team_account(company, members, address=address, provider=Provider.OUTLOOK)
+    account.credentials = credentials
+    account.config = {"shared_mailbox": True} if shared_by is not None else {}
+    account.save(update_fields=["credentials", "config"])
+    return account, mailbox
+
+
+def seed(
+    account: MailAccount, mailbox: FakeMailbox, *, folder: str = "inbox", **fields: object
+) -> tuple[str, IngestResult]:
+    """A message in the Outlook mailbox that the app already knows (as a pull would leave it),
+    for push tests that are not about pulling."""
+    message = parsed(to=(account.address,), incoming=folder != "sentitems", **fields)  # type: ignore[arg-type]
+    mime = make_mime(
+        subject=message.subject,
+        sender=message.sender.email if message.sender else "",
+        to=[a.email for a in message.to],
+        message_id=message.message_id,
+        in_reply_to=message.in_reply_to,
+        date=message.date,
+        text=message.text,
+    )
+    graph_id = mailbox.deliver(mime, folder=folder, received=message.date)
+    result = ingest_message(account, message, RefData(key=graph_id, folder=folder))
+    return graph_id, result
