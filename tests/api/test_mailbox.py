@@ -53,7 +53,7 @@ def test_thread_carries_pipedrive_fields_with_0_1_flags_and_utc_timestamps(alice
 
     assert reply.status == 200 and reply.body["success"] is True
     thread = reply.data
-    assert THREAD_FIELDS <= set(thread)
+    assert set(thread) >= THREAD_FIELDS
     assert all(thread[f] in (0, 1) and type(thread[f]) is int for f in FLAGS)
     assert thread["archived_flag"] == 0 and thread["read_flag"] == 0 and thread["deleted_flag"] == 0
     assert thread["deal_id"] == deal.pk and thread["deal_status"] == "won" and thread["lead_id"] is None
