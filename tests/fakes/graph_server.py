@@ -205,6 +205,8 @@ class FakeMailbox:
         self.lock = threading.RLock()
         self.in_flight = 0
         self.max_in_flight = 0
+        # Set to an Event to keep requests in flight until it is set (concurrency tests).
+        self.hold: threading.Event | None = None
 
     # --- what an Outlook user (or Exchange) does ----------------------------------------
     def deliver(
@@ -698,6 +700,8 @@ class FakeMicrosoft:
             fault = self._take_fault(op)
             if fault is not None:
                 raise GraphError(fault.status, fault.code, "fake fault", retry_after=fault.retry_after)
+            if mailbox.hold is not None:
+                mailbox.hold.wait(timeout=30)
             with mailbox.lock:
                 call.status, out_headers, out = runner(headers)
         except GraphError as exc:

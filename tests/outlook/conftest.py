@@ -53,10 +53,10 @@ def sign_in(ms: FakeMicrosoft, address: str) -> graph_auth.ConnectedMailbox:
 
 
 def outlook_personal(
-    ms: FakeMicrosoft, user: User, address: str | None = None
+    ms: FakeMicrosoft, user: User, address: str | None = None, *, archive: bool = True
 ) -> tuple[MailAccount, FakeMailbox]:
     address = address or user.email
-    mailbox = ms.add_mailbox(address)
+    mailbox = ms.add_mailbox(address, archive=archive)
     account = personal_account(user, provider=Provider.OUTLOOK, address=address)
     account.credentials = sign_in(ms, address).credentials
     account.save(update_fields=["credentials"])
