@@ -24,7 +24,7 @@ import binascii
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -36,7 +36,7 @@ from sync.errors import ProviderTemporaryError
 from sync.models import FolderState
 from sync.providers.base import PullReport
 from sync.providers.gmail_client import GmailClient, GmailNotFound
-from sync.providers.gmail_store import store_raw_message
+from sync.store import StoreOutcome, quarantine, store_raw_message
 
 logger = logging.getLogger(__name__)
 
@@ -93,11 +93,7 @@ class GmailPull:
     def run(self) -> PullReport:
         state = FolderState.objects.filter(account=self.account, folder=CURSOR_FOLDER).first()
         if state is not None and state.extra.get("held_deletions"):
-            # The mass-delete guard paused the account on these; the user checked the
-            # mailbox and resumed it, so they are real deletions after all.
-            self._delete(list(state.extra["held_deletions"]), guard=False)
-            state.extra.pop("held_deletions")
-            state.save(update_fields=["extra"])
+            self._recheck_held_deletions(state)
         if state is None or not state.cursor:
             self._full_sync()
             return self.report
@@ -203,18 +199,24 @@ class GmailPull:
         folder = "INBOX" if "INBOX" in labels or ("INBOX" in seen_with and "SENT" not in labels) else "SENT"
         ref = RefData(key=gmail_id, folder=folder, thread_id=str(resource.get("threadId") or ""))
         raw = _decode_raw(resource.get("raw"))
+        if not raw.strip():
+            quarantine(self.account, gmail_id, raw, "Gmail returned the message without its content")
+            self.report.quarantined += 1
+            return
         outcome = store_raw_message(
             self.account,
             raw,
             ref,
+            # Gmail knows what was sent from this mailbox (aliases, send-as addresses).
             incoming="SENT" not in labels,
             is_read="UNREAD" not in labels,
+            fallback_date=_internal_date(resource.get("internalDate")),
         )
-        if outcome == "created":
+        if outcome == StoreOutcome.CREATED:
             self.report.created += 1
-        elif outcome == "duplicate":
+        elif outcome == StoreOutcome.DUPLICATE:
             self.report.duplicates += 1
-        elif outcome == "tombstoned":
+        elif outcome == StoreOutcome.TOMBSTONED:
             self.report.tombstoned += 1
         else:
             self.report.quarantined += 1
@@ -227,13 +229,46 @@ class GmailPull:
         if guard and _too_many(self.account, len(present)):
             total = Message.objects.filter(account_id=self.account.pk).count()
             pause_for_mass_delete(self.account, len(present), total)
+            # Held, and the cursor moves on: once the user has looked at the mailbox and
+            # resumed the sync, the next pull checks these again (_recheck_held_deletions).
             state, _ = FolderState.objects.get_or_create(account=self.account, folder=CURSOR_FOLDER)
-            state.extra["held_deletions"] = present
+            held = sorted(set(state.extra.get("held_deletions", [])) | set(present))
+            state.extra = {**state.extra, "held_deletions": held}
             state.save(update_fields=["extra"])
             self.report.paused = True
             self.report.notes.append(f"{len(present)} deletions held until the sync is resumed")
             return
         self.report.deleted += apply_external_deletions(self.account, present, where="Gmail")
+
+    def _recheck_held_deletions(self, state: FolderState) -> None:
+        """The guard paused the account on these and the user resumed it: whatever is
+        still in Gmail's Trash or gone from Gmail now is deleted in the app; a message
+        restored meanwhile stays."""
+        held = [str(k) for k in state.extra.get("held_deletions", [])]
+        answers = self.client.batch(
+            [(k, self.client.users.messages().get(userId="me", id=k, format="minimal")) for k in held]
+        )
+        still_deleted = []
+        for key in held:
+            answer = answers[key]
+            if isinstance(answer.error, GmailNotFound):
+                still_deleted.append(key)
+            elif answer.error is not None:
+                raise answer.error  # checked again on the next pull
+            elif "TRASH" in ((answer.response or {}).get("labelIds") or []):
+                still_deleted.append(key)
+        if still_deleted:
+            self._delete(still_deleted, guard=False)
+        state.extra = {k: v for k, v in state.extra.items() if k != "held_deletions"}
+        state.save(update_fields=["extra"])
+
+
+def _internal_date(value: object) -> datetime | None:
+    """Gmail's internalDate (ms since the epoch): the date of a message without a Date header."""
+    try:
+        return datetime.fromtimestamp(int(str(value)) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _too_many(account: MailAccount, count: int) -> bool:

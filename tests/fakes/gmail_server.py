@@ -150,6 +150,7 @@ class Call:
     in_batch: bool
     mailbox: str = ""
     ids: int = 0  # how many message ids a batchModify carried, or parts a batch carried
+    params: dict[str, list[str]] = field(default_factory=dict)  # the query string
 
 
 class Mailbox:
@@ -532,7 +533,7 @@ class FakeGmail:
         in_batch: bool,
     ) -> Response:
         endpoint, args = _route(method, path)
-        call = Call(endpoint, method, path, 0, in_batch)
+        call = Call(endpoint, method, path, 0, in_batch, params=query)
         try:
             if endpoint == "unknown":
                 raise ApiError(404, f"No such method: {method} {path}")
