@@ -352,6 +352,14 @@ class FakeGmail:
                 if owner == address:
                     del self.access_tokens[token]
 
+    def regrant(self, address: str) -> str:
+        """The user connects our app again: a new refresh token (the old one stays dead)."""
+        with self.lock:
+            mailbox = self.mailboxes[address]
+            mailbox.revoked = False
+            mailbox.refresh_token = f"1//fake-refresh-{address}-{next(self._tokens)}"
+            return mailbox.refresh_token
+
     def fail(
         self,
         endpoint: str,
