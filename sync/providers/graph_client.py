@@ -147,6 +147,7 @@ class GraphClient:
         json_body: dict[str, Any] | None = None,
         prefer: Sequence[str] = (),
         what: str = "",
+        stream: bool = False,
     ) -> requests.Response:
         for attempt in range(2):
             token = self.tokens.access_token(force_refresh=attempt > 0)
@@ -158,7 +159,13 @@ class GraphClient:
             try:
                 self.requests_sent += 1
                 response = self.session.request(
-                    method, url, params=params, json=json_body, headers=headers, timeout=TIMEOUT
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=headers,
+                    timeout=TIMEOUT,
+                    stream=stream,
                 )
             except requests.RequestException as exc:
                 raise ProviderTemporaryError(f"Graph is unreachable ({what or url}): {exc}") from exc

@@ -254,6 +254,13 @@ class FakeMailbox:
             message.folder_id = target
             self._record(target, message_id)
 
+    def mark_read(self, message_id: str, read: bool = True) -> None:
+        """A change that is not a move: delta reports the message again, unchanged in place."""
+        with self.lock:
+            message = self.messages[message_id]
+            message.is_read = read
+            self._record(message.folder_id, message_id)
+
     def delete_forever(self, message_id: str) -> None:
         with self.lock:
             message = self.messages.pop(message_id)

@@ -1,0 +1,282 @@
+"""Outlook pull: first sync, delta rounds per folder, @removed resolved into "deleted" or
+"moved", 410 → resync that only adds, the mass-delete guard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from inbox import services
+from inbox.models import (
+    AccountStatus,
+    AuditAction,
+    AuditEvent,
+    Conversation,
+    ConversationState,
+    Direction,
+    Message,
+    ProviderRef,
+    Tombstone,
+)
+from sync.models import FolderState
+from sync.providers import outlook_pull
+from sync.pull import pull_account
+from tests.outlook.conftest import outlook_personal, outlook_team
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime.now(UTC)
+
+
+def _deliver(mailbox, *, folder: str = "inbox", days_ago: float = 1, **fields):  # type: ignore[no-untyped-def]
+    when = datetime.now(UTC) - timedelta(days=days_ago)
+    fields.setdefault("to", [mailbox.address])
+    return mailbox.deliver(folder=folder, received=when, date=when, **fields)
+
+
+def _pull(account):  # type: ignore[no-untyped-def]
+    summary = pull_account(account.pk)
+    assert not summary.error, summary.error
+    return summary.report
+
+
+def _conversation(graph_id: str) -> Conversation:
+    return ProviderRef.objects.get(key=graph_id).message.conversation
+
+
+def test_first_sync_imports_inbox_and_sent_items_of_the_past_days(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    asked = _deliver(mailbox, subject="Pricing?", sender="kim@client.test", message_id="<ask@client.test>")
+    answered = _deliver(
+        mailbox,
+        folder="sentitems",
+        subject="Re: Pricing?",
+        sender=alice.email,
+        to=["kim@client.test"],
+        in_reply_to="<ask@client.test>",
+    )
+    _deliver(mailbox, subject="Ancient", days_ago=200)
+    _deliver(mailbox, folder="archive", subject="Filed away")
+    _deliver(mailbox, folder="deleteditems", subject="Binned")
+    report = _pull(account)
+    assert report.created == 2
+    conversation = _conversation(asked)
+    assert _conversation(answered) == conversation
+    assert conversation.message_count == 2 and conversation.state == ConversationState.INBOX
+    sent = ProviderRef.objects.get(key=answered)
+    assert sent.folder == "sentitems" and sent.message.direction == Direction.OUTGOING
+    assert ProviderRef.objects.get(key=asked).thread_id.startswith("CONV-")
+    assert not Message.objects.filter(subject__in=["Ancient", "Filed away", "Binned"]).exists()
+    states = FolderState.objects.filter(account=account).exclude(folder="")
+    assert {s.folder: bool(s.cursor) for s in states} == dict.fromkeys(
+        ["inbox", "sentitems", "archive", "deleteditems"], True
+    )
+    account.refresh_from_db()
+    assert account.initial_sync_finished_at is not None and account.initial_sync_done == 2
+    # folder ids, one delta page per folder, one MIME download per new message
+    assert ms.batch_sizes() == [4]
+    assert ms.count("delta") == 4 and ms.count("value") == 2
+    assert ms.rejected_without_immutable_id == 0
+
+
+def test_first_sync_follows_delta_pages_and_a_later_sync_fetches_only_new_mail(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    for i in range(23):
+        _deliver(mailbox, subject=f"Lead {i}", days_ago=2 + i / 10)
+    assert _pull(account).created == 23
+    assert ms.count("delta") == 3 + 3  # inbox in 3 pages of ≤ 10, one page per other folder
+    fresh = _deliver(mailbox, subject="Fresh", days_ago=0)
+    before = ms.count("value")
+    report = _pull(account)
+    assert report.created == 1 and ms.count("value") == before + 1
+    assert _conversation(fresh).subject == "Fresh"
+    assert _pull(account).created == 0
+
+
+def test_moved_to_deleted_items_in_outlook_deletes_it_in_the_app(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    graph_id = _deliver(mailbox, subject="Spam-ish")
+    keep = _deliver(mailbox, subject="Keep")
+    _pull(account)
+    conversation_id = _conversation(graph_id).pk
+    mailbox.move(graph_id, "deleteditems")
+    report = _pull(account)
+    assert report.deleted == 1
+    assert not Conversation.objects.filter(pk=conversation_id).exists()
+    assert Tombstone.objects.filter(account=account, provider_key=graph_id).exists()
+    event = AuditEvent.objects.get(action=AuditAction.EXTERNAL_DELETE)
+    assert "Outlook" in event.summary and event.conversation_ids == [conversation_id]
+    assert ms.count("get") == 0  # Deleted Items' own delta said where it went
+    assert ProviderRef.objects.filter(key=keep).exists()
+
+
+def test_deleted_for_good_in_outlook_is_a_404_and_deletes_it_in_the_app(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    graph_id = _deliver(mailbox, subject="Gone")
+    _pull(account)
+    mailbox.delete_forever(graph_id)
+    assert _pull(account).deleted == 1
+    assert not ProviderRef.objects.filter(key=graph_id).exists()
+    assert ms.count("get", status=404, in_batch=True) == 1
+
+
+def test_archived_in_outlook_has_no_effect_in_the_app(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    graph_id = _deliver(mailbox, subject="Archive me there")
+    _pull(account)
+    mailbox.move(graph_id, "archive")
+    report = _pull(account)
+    assert report.deleted == 0
+    ref = ProviderRef.objects.get(key=graph_id)
+    assert ref.folder == "archive"  # only the reference follows it
+    assert ref.message.conversation.state == ConversationState.INBOX
+    assert ms.count("get") == 0
+
+
+def test_moved_to_another_outlook_folder_has_no_effect_in_the_app(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    custom = mailbox.add_folder("Customers")
+    graph_id = _deliver(mailbox, subject="Filed")
+    _pull(account)
+    mailbox.move(graph_id, "Customers")
+    assert _pull(account).deleted == 0
+    ref = ProviderRef.objects.get(key=graph_id)
+    assert ref.folder == custom and ref.message.conversation.state == ConversationState.INBOX
+    assert ms.count("get", in_batch=True, status=200) == 1  # asked where it went
+
+
+def test_archived_then_binned_in_outlook_is_deleted_in_the_app(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    graph_id = _deliver(mailbox, subject="Later binned")
+    _pull(account)
+    mailbox.move(graph_id, "archive")
+    _pull(account)
+    mailbox.move(graph_id, "deleteditems")
+    assert _pull(account).deleted == 1
+    assert not ProviderRef.objects.filter(key=graph_id).exists()
+
+
+def test_a_sent_message_binned_in_outlook_is_deleted_in_the_app(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    graph_id = _deliver(
+        mailbox, folder="sentitems", subject="Offer", sender=alice.email, to=["kim@client.test"]
+    )
+    _pull(account)
+    mailbox.move(graph_id, "deleteditems")
+    assert _pull(account).deleted == 1
+
+
+def test_delta_expired_resyncs_the_folder_and_only_adds(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    vanished = _deliver(mailbox, subject="Will vanish")
+    _pull(account)
+    old_cursor = FolderState.objects.get(account=account, folder="inbox").cursor
+    mailbox.delete_forever(vanished)
+    fresh = _deliver(mailbox, subject="Arrived meanwhile", days_ago=0)
+    mailbox.expire_delta("inbox")
+    report = _pull(account)
+    assert any("410" in note for note in report.notes)
+    assert report.created == 1 and report.deleted == 0
+    assert ProviderRef.objects.filter(key=fresh).exists()
+    # Missing from a listing is no evidence: the vanished message stays in the app.
+    assert ProviderRef.objects.filter(key=vanished).exists()
+    assert ms.count("delta", status=410) == 1
+    new_cursor = FolderState.objects.get(account=account, folder="inbox").cursor
+    assert new_cursor and new_cursor != old_cursor
+    # and the next round is an ordinary delta again
+    later = _deliver(mailbox, subject="After the resync", days_ago=0)
+    assert _pull(account).created == 1 and ProviderRef.objects.filter(key=later).exists()
+
+
+def test_a_message_deleted_in_the_app_is_never_imported_again(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    graph_id = _deliver(mailbox, subject="Not interested")
+    _pull(account)
+    services.delete_conversations(alice, [_conversation(graph_id).pk])  # delete switch off
+    assert mailbox.folder_of(graph_id) == "inbox"
+    mailbox.mark_read(graph_id)  # delta reports it again
+    report = _pull(account)
+    assert report.created == 0 and report.tombstoned == 1
+    mailbox.expire_delta("inbox")  # even a full resync does not bring it back
+    report = _pull(account)
+    assert report.created == 0 and report.tombstoned == 1
+    assert not Message.objects.filter(account=account).exists()
+    assert ms.count("value") == 1  # never downloaded again
+
+
+def test_an_archived_conversation_stays_archived_until_a_new_message_arrives(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    graph_id = _deliver(mailbox, subject="Contract", message_id="<contract@client.test>")
+    _pull(account)
+    conversation = _conversation(graph_id)
+    services.archive_conversations(alice, [conversation.pk])  # archive switch off
+    mailbox.mark_read(graph_id)
+    _pull(account)
+    _pull(account)
+    conversation.refresh_from_db()
+    assert conversation.state == ConversationState.ARCHIVED
+    _deliver(mailbox, subject="Re: Contract", in_reply_to="<contract@client.test>", days_ago=0)
+    assert _pull(account).created == 1
+    conversation.refresh_from_db()
+    assert conversation.state == ConversationState.INBOX and conversation.message_count == 2
+
+
+def test_many_deletions_at_once_pause_the_account_until_the_user_resumes(ms, alice, settings):
+    settings.MASS_DELETE_MIN_COUNT = 5
+    settings.MASS_DELETE_MAX_SHARE = 0.2
+    account, mailbox = outlook_personal(ms, alice)
+    ids = [_deliver(mailbox, subject=f"Thread {i}") for i in range(10)]
+    _pull(account)
+    for graph_id in ids[:6]:
+        mailbox.move(graph_id, "deleteditems")
+    summary = pull_account(account.pk)
+    assert summary.report.paused and summary.report.deleted == 0
+    account.refresh_from_db()
+    assert account.status == AccountStatus.PAUSED and "6 of 10" in account.status_reason
+    assert Message.objects.filter(account=account).count() == 10
+    assert pull_account(account.pk).skipped_reason  # paused accounts are not pulled
+    mailbox.move(ids[0], "inbox")  # the user rescued one while looking
+    services.resume_mailbox(alice, account.pk)
+    report = _pull(account)
+    assert report.deleted == 5
+    assert ProviderRef.objects.filter(key=ids[0]).exists()
+    assert Message.objects.filter(account=account).count() == 5
+
+
+def test_a_message_too_large_to_download_is_imported_from_its_headers(ms, alice, monkeypatch):
+    monkeypatch.setattr(outlook_pull, "MAX_MIME_BYTES", 4096)
+    account, mailbox = outlook_personal(ms, alice)
+    graph_id = _deliver(mailbox, subject="Big attachment", text="x" * 20000)
+    assert _pull(account).created == 1
+    message = ProviderRef.objects.get(key=graph_id).message
+    assert message.subject == "Big attachment" and message.text == ""
+    assert "headers only" in message.parse_problems[0]
+
+
+def test_the_apps_own_moves_do_not_look_like_deletions(ms, alice):
+    from sync.push import push_account
+    from tests.factories import switches
+
+    switches(alice, archive=True)
+    account, mailbox = outlook_personal(ms, alice)
+    graph_id = _deliver(mailbox, subject="Archive from the app")
+    _pull(account)
+    conversation = _conversation(graph_id)
+    services.archive_conversations(alice, [conversation.pk])
+    push_account(account.pk)
+    assert mailbox.folder_of(graph_id) == "archive"
+    gets = ms.count("get")
+    report = _pull(account)
+    assert report.deleted == 0 and ms.count("get") == gets
+    conversation.refresh_from_db()
+    assert conversation.state == ConversationState.ARCHIVED
+
+
+def test_a_shared_team_mailbox_is_pulled_through_the_users_path(ms, acme, alice, bob):
+    account, mailbox = outlook_team(ms, acme, [alice, bob], "sales@acme.test", shared_by=alice)
+    graph_id = _deliver(mailbox, subject="Team inquiry")
+    ms.mailboxes["alice@acme.test"].deliver(subject="Alice's own mail")
+    assert _pull(account).created == 1
+    assert _conversation(graph_id).account == account
+    assert all(c.path.startswith("/v1.0/users/sales%40acme.test/") for c in ms.calls_of("delta"))
