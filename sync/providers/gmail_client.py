@@ -36,6 +36,7 @@ HTTP_TIMEOUT_SECONDS = 60
 # Google allows 100 calls per HTTP batch but advises at most 50 for Gmail: larger batches
 # trip the per-user rate limit (250 quota units a second; a trash costs 5).
 BATCH_LIMIT = 50
+# What the connect flow must ask Google for: read mail, change labels, move to Trash.
 SCOPES = ["https://www.googleapis.com/auth/gmail.modify"]
 
 # 403 reasons that mean "slow down", not "you may not".
@@ -145,6 +146,12 @@ class GmailClient:
         refresh_token = stored.get("refresh_token")
         if not refresh_token:
             raise ProviderAuthError("No Google refresh token is stored for this mailbox. Reconnect it.")
+        if not settings.GOOGLE_CLIENT_ID or not settings.GOOGLE_CLIENT_SECRET:
+            # An operator's slip, not the user's: keep the changes and say what is missing.
+            raise ProviderTemporaryError(
+                "Gmail is not configured on this server: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET.",
+                retry_after=3600,
+            )
         self._stored_refresh_token = str(refresh_token)
         self._stored_access_token = stored.get("access_token") or None
         self.credentials = Credentials(
@@ -153,7 +160,8 @@ class GmailClient:
             token_uri=settings.GOOGLE_TOKEN_URI,
             client_id=settings.GOOGLE_CLIENT_ID,
             client_secret=settings.GOOGLE_CLIENT_SECRET,
-            scopes=SCOPES,
+            # No scopes on refresh: asking for a narrower set than the user granted (say
+            # https://mail.google.com/) would fail with invalid_scope.
             expiry=_parse_expiry(stored.get("expiry")),
         )
         # Our own transport: a timeout, and no proxy picked up from the environment (the

@@ -409,7 +409,7 @@ class FakeGmail:
         if path == "/token" and method == "POST":
             return self._token(body)
         if method == "POST" and path in ("/batch", "/batch/gmail/v1"):
-            return self._batch(headers, body)
+            return self._batch(path, headers, body)
         return self._api(method, path, query, headers, body, in_batch=False)
 
     def _log(self, call: Call) -> None:
@@ -479,24 +479,24 @@ class FakeGmail:
                 raise ApiError(401, "Request had invalid authentication credentials.", reason="authError")
             return self.mailboxes[owner[0]]
 
-    def _batch(self, headers: dict[str, str], body: bytes) -> Response:
+    def _batch(self, path: str, headers: dict[str, str], body: bytes) -> Response:
         fault = self._take_fault("batch", False)
         if fault is not None:
             response = self._fault_response(fault)
-            self._log(Call("batch", "POST", "/batch", response[0], False))
+            self._log(Call("batch", "POST", path, response[0], False))
             return response
         content_type = headers.get("content-type", "")
         message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
             b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
         )
         if not message.is_multipart():
-            self._log(Call("batch", "POST", "/batch", 400, False))
+            self._log(Call("batch", "POST", path, 400, False))
             return ApiError(400, "Batch body is not multipart/mixed.").response()
         parts = message.get_payload()
         if len(parts) > MAX_BATCH_PARTS:
-            self._log(Call("batch", "POST", "/batch", 400, False, ids=len(parts)))
+            self._log(Call("batch", "POST", path, 400, False, ids=len(parts)))
             return ApiError(400, f"Too many requests in batch: {len(parts)} > {MAX_BATCH_PARTS}.").response()
-        self._log(Call("batch", "POST", "/batch", 200, False, ids=len(parts)))
+        self._log(Call("batch", "POST", path, 200, False, ids=len(parts)))
         boundary = f"batch_fake_{next(self._tokens)}"
         out = []
         for part in parts:

@@ -115,7 +115,9 @@ def test_a_mailbox_without_a_refresh_token_needs_reconnecting(gmail, alice_gmail
 
 def test_a_token_refreshed_during_a_reconnect_does_not_overwrite_the_new_grant(gmail, alice_gmail):
     adapter = GmailAdapter(MailAccount.objects.get(pk=alice_gmail.account.pk))  # loaded with the old grant
-    MailAccount.objects.filter(pk=alice_gmail.account.pk).update(credentials={"refresh_token": "1//new-grant"})
+    MailAccount.objects.filter(pk=alice_gmail.account.pk).update(
+        credentials={"refresh_token": "1//new-grant"}
+    )
 
     adapter.pull()
 
@@ -144,3 +146,21 @@ def test_wrong_oauth_client_settings_stop_the_sync_with_a_clear_reason(gmail, al
 
     assert "invalid_client" in summary.error
     assert gmail.count("token", status=401) == 1
+
+
+def test_missing_oauth_client_settings_keep_changes_and_say_what_is_missing(
+    gmail, alice_gmail, mail, settings
+):
+    alice_gmail.switches(archive=True)
+    _, conversation = seeded(alice_gmail.account, alice_gmail.mailbox, mail)
+    services.archive_conversations(alice_gmail.actor, [conversation])
+    settings.GOOGLE_CLIENT_ID = ""
+
+    push_account(alice_gmail.account.pk)
+
+    change = ProviderChange.objects.get(account=alice_gmail.account)
+    assert change.status == ChangeStatus.PENDING
+    assert "GOOGLE_CLIENT_ID" in change.last_error
+    assert change.next_attempt_at >= datetime.now(UTC) + timedelta(minutes=59)
+    assert "GOOGLE_CLIENT_ID" in pull_account(alice_gmail.account.pk).error
+    assert gmail.calls == []

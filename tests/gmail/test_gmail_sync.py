@@ -106,6 +106,8 @@ def test_first_sync_fetches_raw_mail_in_http_batches_of_at_most_50(gmail, alice_
 
     assert report.created == 120
     assert [c.ids for c in gmail.calls_to("batch")] == [50, 50, 20]
+    # Gmail's own batch path, not the discovery document's https://gmail.googleapis.com/batch
+    assert {c.path for c in gmail.calls_to("batch")} == {"/batch/gmail/v1"}
     assert Conversation.objects.filter(account=alice_gmail.account).count() == 120
 
 

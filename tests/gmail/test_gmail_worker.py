@@ -42,4 +42,6 @@ def test_worker_syncs_and_pushes_a_gmail_account(gmail, alice_gmail, mail, monke
     assert alice_gmail.mailbox.labels_of(gmail_id) == {"UNREAD"}
     assert gmail.count("messages.batchModify", status=204) == 1
     # the worker kept the access token it got, for the next task
-    assert MailAccount.objects.get(pk=alice_gmail.account.pk).credentials["access_token"] in gmail.access_tokens
+    assert (
+        MailAccount.objects.get(pk=alice_gmail.account.pk).credentials["access_token"] in gmail.access_tokens
+    )
