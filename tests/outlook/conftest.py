@@ -20,6 +20,12 @@ from tests.fakes.tls import LocalCA, make_local_ca
 REDIRECT_URI = "https://inbox.example.test/email-sync/microsoft/callback"
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
+    # The personas' passwords are not under test here; PBKDF2 would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def local_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
     return make_local_ca(tmp_path_factory.mktemp("ca"))
