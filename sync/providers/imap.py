@@ -1,0 +1,84 @@
+"""The IMAP adapter: any IMAP server (tested against Dovecot).
+
+account.credentials = {"password": …} (encrypted at rest by the field);
+account.config = {"host", "port", "security": ssl|starttls|none, "login",
+"folders": {"inbox", "sent", "archive", "trash"}, "folder_guessed": {…}}.
+Pull lives in ``imap_pull``, push in ``imap_push``, the protocol helpers in ``imap_client``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from imapclient import IMAPClient
+
+from inbox.models import MailAccount
+from sync.errors import ProviderAuthError
+from sync.providers.base import PullReport, PushRequest, PushResult
+from sync.providers.imap_client import ImapSettings, connect, disconnect, imap_errors
+from sync.providers.imap_folders import FolderMap, discover_folders
+from sync.providers.imap_pull import ImapPull
+from sync.providers.imap_push import ImapPush
+
+
+class ImapAdapter:
+    def __init__(self, account: MailAccount) -> None:
+        self.account = account
+
+    @contextmanager
+    def session(self) -> Iterator[IMAPClient]:
+        password = (self.account.credentials or {}).get("password")
+        if not password:
+            raise ProviderAuthError(f"No IMAP password is stored for {self.account.address}.")
+        client = connect(ImapSettings.from_account(self.account), str(password))
+        try:
+            yield client
+        finally:
+            disconnect(client)
+
+    def folders(self, client: IMAPClient) -> FolderMap:
+        """The folder roles chosen at connect time; found afresh when none were stored."""
+        return FolderMap.from_config(self.account.config or {}) or discover_folders(client)
+
+    def pull(self) -> PullReport:
+        with self.session() as client, imap_errors("syncing"):
+            return ImapPull(self.account, client, self.folders(client)).run()
+
+    def push(self, requests: Sequence[PushRequest]) -> list[PushResult]:
+        with self.session() as client, imap_errors("pushing changes"):
+            return ImapPush(client, self.folders(client)).run(requests)
+
+
+@dataclass(frozen=True)
+class VerifiedMailbox:
+    config: dict[str, object]
+    folders: FolderMap
+    capabilities: list[str]
+
+
+def verify_mailbox(*, host: str, port: int, security: str, login: str, password: str) -> VerifiedMailbox:
+    """Log in once and find the folders: what connecting a mailbox stores in its config.
+
+    Raises ProviderAuthError for a refused login, ProviderTemporaryError when the server
+    cannot be reached, ProviderPermanentError for unusable settings.
+    """
+    settings = ImapSettings(host=host, port=port, security=security, login=login)
+    client = connect(settings, password)
+    try:
+        with imap_errors("finding the folders"):
+            folders = discover_folders(client)
+            capabilities = sorted(
+                c.decode() if isinstance(c, bytes) else str(c) for c in client.capabilities()
+            )
+    finally:
+        disconnect(client)
+    config: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "security": security,
+        "login": login,
+        **folders.to_config(),
+    }
+    return VerifiedMailbox(config, folders, capabilities)

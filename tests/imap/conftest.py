@@ -1,0 +1,191 @@
+"""IMAP tests run against real Dovecot servers (tests/imap/dovecot.py): one per
+configuration for the whole session, a fresh mailbox (passwd-file user) per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import pytest
+from imapclient import IMAPClient
+
+from accounts.models import Company, User
+from inbox.models import AccountKind, MailAccount, Provider
+from sync.providers.imap import verify_mailbox
+from sync.pull import PullSummary, pull_account
+from sync.push import PushSummary, push_account
+from tests.factories import switches
+from tests.imap.dovecot import Dovecot, MailUser, make_message
+
+_servers: dict[str, Dovecot] = {}
+
+
+@pytest.fixture(scope="session")
+def dovecot_servers() -> Iterator[dict[str, Dovecot]]:
+    """Servers start on first use; all stop at the end of the session."""
+    yield _servers
+    for server in _servers.values():
+        server.cleanup()
+    _servers.clear()
+
+
+def server(servers: dict[str, Dovecot], variant: str) -> Dovecot:
+    if variant not in servers:
+        servers[variant] = Dovecot(variant).start()
+    return servers[variant]
+
+
+@pytest.fixture
+def dovecot(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    """Dovecot with special-use folders, MOVE, CONDSTORE and QRESYNC."""
+    return server(dovecot_servers, "standard")
+
+
+@pytest.fixture
+def dovecot_fallback(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    """Dovecot without special-use flags, MOVE, CONDSTORE or QRESYNC."""
+    return server(dovecot_servers, "fallback")
+
+
+@pytest.fixture(params=["standard", "fallback"])
+def any_dovecot(request: pytest.FixtureRequest, dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    return server(dovecot_servers, request.param)
+
+
+def folder_ids(client: IMAPClient, folder: str) -> list[str]:
+    """Message-IDs in a folder (for asserting what the server holds)."""
+    from sync.providers.imap_client import fetch_message_ids
+
+    client.select_folder(folder, readonly=True)
+    uids = client.search("ALL")
+    return sorted(fetch_message_ids(client, uids).values()) if uids else []
+
+
+@dataclass
+class ImapSetup:
+    """One connected IMAP mailbox in the app and at Dovecot, and who acts on it."""
+
+    account: MailAccount
+    user: MailUser
+    actor: User
+    kind: str
+
+    # --- the server side ---------------------------------------------------------------
+    def deliver(self, folder: str = "inbox", *, flags: tuple[bytes, ...] = (), **message: object) -> str:
+        """APPEND a message to a folder (by role or name); returns its Message-ID."""
+        message.setdefault("to", self.account.address)
+        message_id, raw = make_message(**message)  # type: ignore[arg-type]
+        self.append(folder, raw, flags=flags)
+        return message_id
+
+    def append(
+        self, folder: str, raw: bytes, *, flags: tuple[bytes, ...] = (), when: datetime | None = None
+    ) -> None:
+        with self.client() as client:
+            client.append(self.folder(folder), raw, flags=flags, msg_time=when)
+
+    def folder(self, role_or_name: str) -> str:
+        if role_or_name in ("inbox", "sent", "archive", "trash"):
+            return self.user.folder(role_or_name)
+        return role_or_name
+
+    def client(self) -> IMAPClient:
+        return self.user.client()
+
+    def ids(self, folder: str) -> list[str]:
+        with self.client() as client:
+            return folder_ids(client, self.folder(folder))
+
+    def move(self, message_id: str, source: str, target: str) -> None:
+        """What a user's mail client does: move one message between folders."""
+        with self.client() as client:
+            uid = self.uid_of(client, message_id, source)
+            client.copy([uid], self.folder(target))
+            client.delete_messages([uid])
+            client.uid_expunge([uid])
+
+    def expunge(self, message_id: str, folder: str) -> None:
+        """Delete for good (no Trash), as "shift+delete" does."""
+        with self.client() as client:
+            uid = self.uid_of(client, message_id, folder)
+            client.delete_messages([uid])
+            client.uid_expunge([uid])
+
+    def uid_of(self, client: IMAPClient, message_id: str, folder: str) -> int:
+        client.select_folder(self.folder(folder))
+        uids = client.search(["HEADER", "Message-ID", message_id])
+        assert len(uids) == 1, f"{message_id} is {len(uids)} times in {folder}"
+        return uids[0]
+
+    # --- the app side -------------------------------------------------------------------
+    def switches(self, *, archive: bool = False, delete: bool = False) -> None:
+        if self.kind == "personal":
+            switches(self.actor, archive=archive, delete=delete)
+        else:
+            MailAccount.objects.filter(pk=self.account.pk).update(
+                archive_in_provider=archive, delete_in_provider=delete
+            )
+            self.account.refresh_from_db()
+
+    def pull(self) -> PullSummary:
+        summary = pull_account(self.account.pk)
+        assert not summary.error and not summary.skipped_reason, summary.line()
+        self.account.refresh_from_db()
+        return summary
+
+    def push(self) -> PushSummary:
+        summary = push_account(self.account.pk)
+        self.account.refresh_from_db()
+        return summary
+
+
+def connect_account(
+    mail_user: MailUser, *, company: Company, owner: User | None = None, members: list[User] | None = None
+) -> MailAccount:
+    """Store an account the way connect_imap does: verified login, discovered folders."""
+    verified = verify_mailbox(password=mail_user.password, **mail_user.account_config())  # type: ignore[arg-type]
+    account = MailAccount.objects.create(
+        company=company,
+        kind=AccountKind.TEAM if owner is None else AccountKind.PERSONAL,
+        owner=owner,
+        provider=Provider.IMAP,
+        address=mail_user.address,
+        name=mail_user.address,
+        credentials={"password": mail_user.password},
+        config=verified.config,
+    )
+    if members:
+        account.members.set(members)
+    return account
+
+
+def make_setup(server: Dovecot, kind: str, *, acme: Company, alice: User, bob: User) -> ImapSetup:
+    mail_user = server.add_user("team" if kind == "team" else "rep")
+    if kind == "team":
+        account = connect_account(mail_user, company=acme, members=[alice, bob])
+        actor = bob  # a regular member acts on the shared mailbox; alice (admin) sets switches
+    else:
+        account = connect_account(mail_user, company=acme, owner=alice)
+        actor = alice
+    return ImapSetup(account, mail_user, actor, kind)
+
+
+@pytest.fixture
+def imap(dovecot: Dovecot, acme: Company, alice: User, bob: User) -> ImapSetup:
+    """Alice's personal mailbox on the standard Dovecot."""
+    return make_setup(dovecot, "personal", acme=acme, alice=alice, bob=bob)
+
+
+@pytest.fixture(params=["personal", "team"])
+def mailbox(
+    request: pytest.FixtureRequest, any_dovecot: Dovecot, acme: Company, alice: User, bob: User
+) -> ImapSetup:
+    """Personal and team mailbox, on both server configurations."""
+    return make_setup(any_dovecot, request.param, acme=acme, alice=alice, bob=bob)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
+    """alice and bob get passwords in every test; PBKDF2 would cost most of a test's time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

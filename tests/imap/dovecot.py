@@ -1,0 +1,338 @@
+"""A real Dovecot for the tests: unprivileged, on a loopback port, passwd-file users,
+maildir in a temporary folder.
+
+Two configurations:
+
+* ``standard`` — Archive/Trash/Sent carry RFC 6154 special-use flags; Dovecot's full
+  capability list (MOVE, UIDPLUS, CONDSTORE, QRESYNC, SPECIAL-USE, …); plain IMAP with
+  STARTTLS on one port and implicit TLS on another (a throw-away trustme CA).
+* ``fallback`` — no special-use flags and unusual folder names ("Archives", "Deleted
+  Items", "Sent Items") so the adapter must guess; and no MOVE, CONDSTORE, QRESYNC or
+  SPECIAL-USE. Dovecot 2.3 has no switch to turn MOVE off, but ``imap_capability``
+  without a leading ``+`` *replaces* the advertised list, and clients (imapclient's
+  ``move()`` included) decide by what is advertised. The list is Dovecot 2.3.19's own
+  post-login list with those four removed.
+
+Dovecot runs as the invoking user; when that is root (CI containers) it is started as the
+``dovecot`` system user the Debian package creates, so nothing of it runs privileged.
+Users are lines in a passwd-file Dovecot re-reads when it changes: every test gets a
+fresh mailbox by adding a user, and one server serves the whole session.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+PORT_RANGE = range(14300, 14400)
+PASSWORD = "correct horse battery staple"
+POOL_SIZE = 500
+
+# Dovecot 2.3.19's post-login capabilities minus MOVE, CONDSTORE, QRESYNC and SPECIAL-USE.
+FALLBACK_CAPABILITIES = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "
+    "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
+    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
+    "LIST-STATUS BINARY SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY"
+)
+
+FOLDERS = {
+    "standard": {"sent": "Sent", "archive": "Archive", "trash": "Trash"},
+    "fallback": {"sent": "Sent Items", "archive": "Archives", "trash": "Deleted Items"},
+}
+
+_user_numbers = itertools.count(1)
+
+
+def free_port(exclude: Iterable[int] = ()) -> int:
+    """A free port of the range this suite may use (several sessions may run at once)."""
+    skip = set(exclude)
+    for port in PORT_RANGE:
+        if port in skip:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORT_RANGE.start}-{PORT_RANGE.stop - 1} for Dovecot")
+
+
+@dataclass(frozen=True)
+class MailUser:
+    """One Dovecot login (a fresh mailbox) on one server."""
+
+    server: Dovecot
+    login: str
+    password: str
+
+    @property
+    def address(self) -> str:
+        return self.login
+
+    def client(self) -> IMAPClient:
+        return self.server.client(self.login, self.password)
+
+    def folder(self, role: str) -> str:
+        return "INBOX" if role == "inbox" else FOLDERS[self.server.variant][role]
+
+    def account_config(self) -> dict[str, object]:
+        return {
+            "host": "127.0.0.1",
+            "port": self.server.port,
+            "security": "none",
+            "login": self.login,
+        }
+
+
+class Dovecot:
+    def __init__(self, variant: str = "standard", *, root: Path | None = None) -> None:
+        assert variant in FOLDERS
+        self.variant = variant
+        self.root = Path(root or tempfile.mkdtemp(prefix=f"si-dovecot-{variant}-"))
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.tls_port = 0
+        self.ca_file: Path | None = None
+        self._pool: list[str] = []
+        if os.geteuid() == 0:
+            # Never run the test server privileged: drop to the package's system user.
+            self.run_as = pwd.getpwnam("dovecot")
+        else:
+            self.run_as = pwd.getpwuid(os.geteuid())
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self, timeout: float = 20) -> Dovecot:
+        for sub in ("run", "state", "mail"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.passwd_file.touch()
+        self._fill_pool(wait=False)
+        self.port = free_port()
+        if self.variant == "standard":
+            self.tls_port = free_port(exclude=[self.port])
+            self._make_certificate()
+        self.config_file.write_text(self._config())
+        self._chown(self.root)
+        log = (self.root / "stdout.log").open("wb")
+        self.process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(self.config_file)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=self.run_as.pw_uid,
+            group=self.run_as.pw_gid,
+            extra_groups=[],
+        )
+        deadline = time.monotonic() + timeout
+        while not self._listening(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"Dovecot did not start:\n{self.log_text()}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def log_text(self) -> str:
+        parts = []
+        for name in ("dovecot.log", "stdout.log"):
+            path = self.root / name
+            if path.exists():
+                parts.append(path.read_text(errors="replace")[-4000:])
+        return "\n".join(parts)
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "dovecot.conf"
+
+    @property
+    def passwd_file(self) -> Path:
+        return self.root / "passwd"
+
+    # --- users and clients ---------------------------------------------------------------
+    def add_user(self, prefix: str = "rep") -> MailUser:
+        """A fresh mailbox. Logins come from a pool written ahead: Dovecot re-reads the
+        passwd-file at most once a second, so a line appended just now may not log in yet."""
+        if not self._pool:
+            self._fill_pool(wait=True)
+        return MailUser(self, self._pool.pop(), PASSWORD)
+
+    def _fill_pool(self, *, wait: bool) -> None:
+        token = uuid.uuid4().hex[:6]
+        logins = [f"user{next(_user_numbers)}-{token}@imap.test" for _ in range(POOL_SIZE)]
+        with self.passwd_file.open("a") as passwd:
+            passwd.writelines(f"{login}:{{PLAIN}}{PASSWORD}\n" for login in logins)
+        if wait:
+            time.sleep(1.1)
+        self._pool = list(reversed(logins))
+
+    def client(self, login: str, password: str) -> IMAPClient:
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
+        client.login(login, password)
+        return client
+
+    def maildir(self, user: MailUser) -> Path:
+        return self.root / "mail" / user.login / "Maildir"
+
+    def write_maildir(self, user: MailUser, folder: str, messages: Iterable[bytes]) -> int:
+        """Drop messages straight into a maildir folder: fast bulk fill for benchmarks.
+
+        Dovecot picks the files up (and assigns UIDs) at the next SELECT of the folder.
+        """
+        base = self.maildir(user)
+        if folder != "INBOX":
+            base = base / f".{folder}"
+        for sub in ("cur", "new", "tmp"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        count = 0
+        stamp = int(time.time())
+        for count, raw in enumerate(messages, start=1):
+            name = f"{stamp}.M{count}P{os.getpid()}.si-bench,S={len(raw)}:2,S"
+            (base / "cur" / name).write_bytes(raw)
+        self._chown(self.maildir(user).parent)
+        return count
+
+    # --- internals -------------------------------------------------------------------------
+    def _listening(self, port: int) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.2)
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    def _chown(self, path: Path) -> None:
+        if os.geteuid() != 0:
+            return
+        uid, gid = self.run_as.pw_uid, self.run_as.pw_gid
+        os.chown(path, uid, gid)
+        for dirpath, dirnames, filenames in os.walk(path):
+            for name in dirnames + filenames:
+                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+
+    def _make_certificate(self) -> None:
+        import trustme
+
+        ca = trustme.CA(organization_name="Sales Inbox Dovecot test CA")
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        self.ca_file = self.root / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        cert.private_key_pem.write_to_path(str(self.root / "key.pem"))
+        cert.cert_chain_pems[0].write_to_path(str(self.root / "cert.pem"))
+        (self.root / "key.pem").chmod(0o600)
+
+    def _config(self) -> str:
+        user = self.run_as
+        folders = FOLDERS[self.variant]
+        standard = self.variant == "standard"
+
+        def mailbox(role: str, flag: str) -> str:
+            special = f"    special_use = {flag}\n" if standard else ""
+            return f'  mailbox "{folders[role]}" {{\n{special}    auto = subscribe\n  }}\n'
+
+        tls = (
+            f"ssl = yes\nssl_cert = <{self.root}/cert.pem\nssl_key = <{self.root}/key.pem\n"
+            if standard
+            else "ssl = no\n"
+        )
+        imaps = f"    port = {self.tls_port}\n    address = 127.0.0.1\n" if standard else "    port = 0\n"
+        capability = "" if standard else f"imap_capability = {FALLBACK_CAPABILITIES}\n"
+        mailboxes = mailbox("archive", "\\Archive") + mailbox("trash", "\\Trash") + mailbox("sent", "\\Sent")
+        return f"""# Written by tests/imap/dovecot.py ({self.variant})
+instance_name = si-dovecot-{self.variant}-{self.port}
+base_dir = {self.root}/run
+state_dir = {self.root}/state
+log_path = {self.root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+{tls}disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = {user.pw_name}
+default_internal_group = {user.pw_name}
+default_login_user = {user.pw_name}
+first_valid_uid = {user.pw_uid}
+last_valid_uid = 0
+first_valid_gid = {user.pw_gid}
+mail_location = maildir:{self.root}/mail/%u/Maildir
+mail_fsync = never
+{capability}passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {self.passwd_file}
+}}
+userdb {{
+  driver = static
+  args = uid={user.pw_uid} gid={user.pw_gid} home={self.root}/mail/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+{imaps}  }}
+}}
+service anvil {{
+  chroot =
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+{mailboxes}}}
+"""
+
+
+def make_message(
+    *,
+    subject: str = "Pricing question",
+    sender: str = "customer@client.test",
+    to: str = "rep@imap.test",
+    message_id: str | None = None,
+    in_reply_to: str = "",
+    references: str = "",
+    date: datetime | None = None,
+    body: str = "Hello, what does it cost?",
+    extra_headers: str = "",
+) -> tuple[str, bytes]:
+    """A small RFC 5322 message and its Message-ID."""
+    message_id = message_id or f"<{uuid.uuid4().hex}@client.test>"
+    date = date or datetime.now().astimezone() - timedelta(minutes=5)
+    headers = [
+        f"From: {sender}",
+        f"To: {to}",
+        f"Subject: {subject}",
+        f"Date: {email.utils.format_datetime(date)}",
+        f"Message-ID: {message_id}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+    ]
+    if in_reply_to:
+        headers.append(f"In-Reply-To: {in_reply_to}")
+    if references:
+        headers.append(f"References: {references}")
+    raw = "\r\n".join(headers) + "\r\n" + extra_headers + "\r\n" + body.replace("\n", "\r\n") + "\r\n"
+    return message_id, raw.encode("utf-8")
