@@ -134,3 +134,17 @@ def test_msal_refuses_an_http_authority(ms):
             http_client=graph_session(),
             instance_discovery=False,
         )
+
+
+def test_a_pull_after_revoked_consent_marks_the_account_needs_reauth(ms, alice):
+    from sync.pull import pull_account
+
+    account, mailbox = outlook_personal(ms, alice)
+    mailbox.deliver(subject="Unseen", to=[alice.email])
+    ms.revoke(alice.email)
+    ms.expire_access_tokens(alice.email)
+    summary = pull_account(account.pk)
+    assert "reconnect" in summary.error
+    account.refresh_from_db()
+    assert account.status == AccountStatus.NEEDS_REAUTH
+    assert pull_account(account.pk).skipped_reason  # no more pulls until reconnected

@@ -280,3 +280,40 @@ def test_a_shared_team_mailbox_is_pulled_through_the_users_path(ms, acme, alice,
     assert _pull(account).created == 1
     assert _conversation(graph_id).account == account
     assert all(c.path.startswith("/v1.0/users/sales%40acme.test/") for c in ms.calls_of("delta"))
+
+
+def test_a_big_first_sync_continues_where_it_stopped_on_the_next_pull(ms, alice, monkeypatch):
+    monkeypatch.setattr(outlook_pull, "MAX_IMPORTS_PER_PULL", 5)
+    account, mailbox = outlook_personal(ms, alice)
+    for i in range(12):
+        _deliver(mailbox, subject=f"Old thread {i}", days_ago=3 + i)
+    assert _pull(account).created == 5
+    assert FolderState.objects.get(account=account, folder="inbox").cursor == ""
+    account.refresh_from_db()
+    assert account.initial_sync_finished_at is None
+    assert _pull(account).created == 5
+    assert _pull(account).created == 2
+    assert FolderState.objects.get(account=account, folder="inbox").cursor
+    account.refresh_from_db()
+    assert account.initial_sync_finished_at is not None
+    assert Message.objects.filter(account=account).count() == 12
+    assert ms.count("value") == 12  # nothing downloaded twice
+
+
+def test_a_throttled_download_leaves_the_cursor_and_the_next_pull_finishes(ms, alice):
+    account, mailbox = outlook_personal(ms, alice)
+    for i in range(3):
+        _deliver(mailbox, subject=f"Thread {i}")
+    _pull(account)
+    new = [_deliver(mailbox, subject=f"New {i}", days_ago=0) for i in range(3)]
+    cursor = FolderState.objects.get(account=account, folder="inbox").cursor
+    ms.fail("value", times=1, retry_after="10")
+    summary = pull_account(account.pk)
+    assert "Graph is busy" in summary.error
+    account.refresh_from_db()
+    assert account.last_sync_error.startswith("temporary:")
+    assert FolderState.objects.get(account=account, folder="inbox").cursor == cursor
+    assert not Message.objects.filter(subject__startswith="New").exists()
+    assert _pull(account).created == 3
+    assert set(new) <= set(ProviderRef.objects.values_list("key", flat=True))
+    assert FolderState.objects.get(account=account, folder="inbox").cursor != cursor
