@@ -291,6 +291,8 @@ class FakeGmail:
         self.calls: list[Call] = []
         self.token_lifetime = 3599
         self.history_step = 7  # real history ids grow by uneven steps; never by exactly one
+        # Gmail may answer with fewer results than maxResults; lower this to make paging show.
+        self.page_size = 500
         self._ids = itertools.count(0x18F0000000000000 + 0x10000)
         self._tokens = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
@@ -323,6 +325,7 @@ class FakeGmail:
             self.faults.clear()
             self.calls.clear()
             self.token_lifetime = 3599
+            self.page_size = 500
 
     @property
     def port(self) -> int:
@@ -580,7 +583,7 @@ class FakeGmail:
         labels = set(query.get("labelIds", []))
         include_spam_trash = (query.get("includeSpamTrash") or ["false"])[0] == "true"
         after, before = _parse_q((query.get("q") or [""])[0])
-        max_results = min(int((query.get("maxResults") or ["100"])[0]), 500)
+        max_results = min(int((query.get("maxResults") or ["100"])[0]), 500, self.page_size)
         offset = int((query.get("pageToken") or ["0"])[0])
         matches = [
             m
@@ -677,7 +680,7 @@ class FakeGmail:
             ):
                 continue
             records.append(json.loads(json.dumps(kept)))
-        max_results = min(int((query.get("maxResults") or ["100"])[0]), 500)
+        max_results = min(int((query.get("maxResults") or ["100"])[0]), 500, self.page_size)
         offset = int((query.get("pageToken") or ["0"])[0])
         page = records[offset : offset + max_results]
         body: dict[str, Any] = {"historyId": str(mailbox.history_id)}

@@ -111,6 +111,20 @@ def test_first_sync_fetches_raw_mail_in_http_batches_of_at_most_50(gmail, alice_
     assert Conversation.objects.filter(account=alice_gmail.account).count() == 120
 
 
+def test_listings_and_history_are_read_page_by_page(gmail, alice_gmail, mail):
+    gmail.page_size = 7
+    for n in range(16):
+        arrive(alice_gmail, mail, subject=f"First {n}")
+    assert pull(alice_gmail).created == 16
+    assert gmail.count("messages.list") == 3 + 1  # INBOX in 3 pages, SENT (empty) in 1
+    for n in range(16):
+        arrive(alice_gmail, mail, subject=f"Later {n}")
+
+    assert pull(alice_gmail).created == 16
+    assert gmail.count("history.list") == 3
+    assert cursor(alice_gmail) == str(alice_gmail.mailbox.history_id)
+
+
 def test_a_reply_in_gmail_joins_its_conversation(gmail, setup, mail):
     raw, mid = mail.make(subject="Demo next week?", to=setup.account.address)
     setup.mailbox.deliver(raw)
