@@ -80,6 +80,12 @@ def _client_app(
         raise ProviderTemporaryError(f"Microsoft sign-in is unavailable: {exc}", retry_after=300) from exc
 
 
+def _credentials(account: MailAccount) -> dict[str, Any]:
+    # An EncryptedJSONField: a dict in Python (its declared base type is TextField).
+    value: Any = account.credentials
+    return value if isinstance(value, dict) else {}
+
+
 class GraphTokens:
     """Access tokens for one account, from its own msal cache."""
 
@@ -87,7 +93,7 @@ class GraphTokens:
         self.account = account
         self.session = session
         self._cache = msal.SerializableTokenCache()
-        serialized = (account.credentials or {}).get("token_cache")
+        serialized = _credentials(account).get("token_cache")
         if serialized:
             self._cache.deserialize(serialized)
         self._app: msal.ConfidentialClientApplication | None = None
@@ -122,7 +128,7 @@ class GraphTokens:
         return str(result["access_token"])
 
     def _msal_account(self, app: msal.ConfidentialClientApplication) -> dict[str, Any] | None:
-        creds = self.account.credentials or {}
+        creds = _credentials(self.account)
         accounts = app.get_accounts()
         home_id = creds.get("home_account_id")
         for candidate in accounts:
@@ -137,7 +143,7 @@ class GraphTokens:
     def _save(self) -> None:
         if not self._cache.has_state_changed:
             return
-        credentials = {**(self.account.credentials or {}), "token_cache": self._cache.serialize()}
+        credentials: Any = {**_credentials(self.account), "token_cache": self._cache.serialize()}
         self.account.credentials = credentials
         # update(), not save(): other fields of the row may be changing in another worker.
         MailAccount.objects.filter(pk=self.account.pk).update(credentials=credentials)
