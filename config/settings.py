@@ -91,6 +91,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+if env_bool("FAST_PASSWORD_HASHING", False):
+    # Test suites only: creating users with the real hasher dominates their set-up time.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "inbox:folder"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"

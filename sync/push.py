@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
 
 from inbox.models import AccountStatus, ChangeStatus, MailAccount, ProviderChange
 from inbox.services.outbox import (
     claim_changes,
     complete_change,
+    defer_change,
     fail_change,
     release_changes,
     retry_change,
@@ -64,8 +68,11 @@ def push_account(account_id: int) -> PushSummary:
             summary.skipped_reason = "the account needs to be reconnected"
             break
         except ProviderTemporaryError as exc:
-            for change in changes:
-                retry_change(change, str(exc), retry_after=exc.retry_after)
+            # Only the oldest change was really tried; the rest wait behind it in order.
+            first, *rest = changes
+            retry_change(first, str(exc), retry_after=exc.retry_after)
+            for change in rest:
+                defer_change(change, f"waiting for an earlier change: {exc}", until=first.next_attempt_at)
             summary.retrying += len(changes)
             break
         except ProviderPermanentError as exc:
@@ -90,6 +97,7 @@ def _record(
     account: MailAccount, by_id: dict[int, ProviderChange], results: list[PushResult], summary: PushSummary
 ) -> None:
     reported = set()
+    deferred: list[tuple[ProviderChange, PushResult]] = []
     for result in results:
         change = by_id[result.change_id]
         reported.add(result.change_id)
@@ -101,12 +109,25 @@ def _record(
         elif result.outcome == Outcome.RETRY:
             retry_change(change, result.error, retry_after=result.retry_after)
             summary.retrying += 1
+        elif result.outcome == Outcome.DEFERRED:
+            deferred.append((change, result))
         else:
             fail_change(change, result.error, result.details)
             summary.failed += 1
     for change_id, change in by_id.items():
         if change_id not in reported:
             retry_change(change, "the adapter did not report on this change")
+            summary.retrying += 1
+    if deferred:
+        # Due together with the latest change they wait for, never before it.
+        retried = [
+            c.next_attempt_at for c in by_id.values() if c.status == ChangeStatus.PENDING and c.pk in reported
+        ]
+        until = max([*retried, timezone.now()])
+        for change, result in deferred:
+            if result.retry_after:
+                until = max(until, timezone.now() + timedelta(seconds=result.retry_after))
+            defer_change(change, result.error, until=until)
             summary.retrying += 1
 
 

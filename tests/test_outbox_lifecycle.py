@@ -183,3 +183,30 @@ def test_user_can_retry_a_failed_change(alice, bob, alice_mailbox, archived, rec
     push_account(alice_mailbox.pk)
     change.refresh_from_db()
     assert change.status == ChangeStatus.DONE
+
+
+def test_changes_waiting_behind_a_throttled_one_keep_their_attempts(alice, alice_mailbox, archived, recording):
+    services.unarchive_conversations(alice, archived)
+    services.archive_conversations(alice, archived)
+    recording.scripts.append(ProviderTemporaryError("429", retry_after=60))
+    push_account(alice_mailbox.pk)
+    rows = list(ProviderChange.objects.order_by("id").values_list("status", "attempts", "last_error"))
+    assert rows[0] == ("pending", 1, "429")
+    assert [r[:2] for r in rows[1:]] == [("pending", 0), ("pending", 0)]
+    assert all("waiting for an earlier change" in r[2] for r in rows[1:])
+
+
+def test_a_deferred_result_gives_the_attempt_back(alice, alice_mailbox, archived, recording):
+    services.unarchive_conversations(alice, archived)
+
+    def script(requests):  # type: ignore[no-untyped-def]
+        return [
+            PushResult(requests[0].change_id, Outcome.RETRY, "throttled", retry_after=30),
+            PushResult(requests[1].change_id, Outcome.DEFERRED, "waiting for an earlier change", retry_after=30),
+        ]
+
+    recording.scripts.append(script)
+    push_account(alice_mailbox.pk)
+    first, second = ProviderChange.objects.order_by("id")
+    assert (first.attempts, second.attempts) == (1, 0)
+    assert second.next_attempt_at >= timezone.now() + timedelta(seconds=25)

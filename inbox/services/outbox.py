@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -132,6 +132,16 @@ def retry_change(change: ProviderChange, error: str, *, retry_after: float | Non
     change.next_attempt_at = timezone.now() + delay
     change.last_error = error
     change.save(update_fields=["status", "next_attempt_at", "last_error", "updated_at"])
+
+
+def defer_change(change: ProviderChange, reason: str, *, until: datetime) -> None:
+    """A change that was claimed but not tried (it waits behind an earlier one): back to
+    pending with its attempt given back, due when the change it waits for is."""
+    change.status = ChangeStatus.PENDING
+    change.attempts = max(change.attempts - 1, 0)
+    change.last_error = reason
+    change.next_attempt_at = until
+    change.save(update_fields=["status", "attempts", "last_error", "next_attempt_at", "updated_at"])
 
 
 def fail_change(change: ProviderChange, error: str, result: dict[str, object] | None = None) -> None:

@@ -14,6 +14,9 @@ class Outcome(StrEnum):
     DONE = "done"
     RETRY = "retry"
     FAILED = "failed"
+    # Not tried: it waits behind an earlier change of the same mailbox that must retry
+    # first. Goes back without spending an attempt.
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def push_changes(client: GmailClient, requests: Sequence[PushRequest]) -> list[P
             results += [
                 PushResult(
                     r.change_id,
-                    Outcome.RETRY,
+                    Outcome.DEFERRED,
                     error=f"waiting for an earlier change: {waiting.error}",
                     retry_after=waiting.retry_after,
                 )

@@ -116,9 +116,11 @@ def push_changes(adapter: OutlookAdapter, requests: Sequence[PushRequest]) -> li
             changes = _push_group(adapter, group)
         except ProviderTemporaryError as exc:
             # The whole call was throttled or failed: this and every later change wait.
-            for request in (r for g in groups[index:] for r in g):
+            for position, request in enumerate(r for g in groups[index:] for r in g):
+                # The first one was tried; the rest only wait behind it and keep their attempts.
+                outcome = Outcome.RETRY if position == 0 else Outcome.DEFERRED
                 results.append(
-                    PushResult(request.change_id, Outcome.RETRY, error=str(exc), retry_after=exc.retry_after)
+                    PushResult(request.change_id, outcome, error=str(exc), retry_after=exc.retry_after)
                 )
             return results
         results.extend(change.result() for change in changes)
@@ -130,7 +132,7 @@ def push_changes(adapter: OutlookAdapter, requests: Sequence[PushRequest]) -> li
                 results.append(
                     PushResult(
                         request.change_id,
-                        Outcome.RETRY,
+                        Outcome.DEFERRED,
                         error="waiting for an earlier change that Microsoft asked to retry",
                         retry_after=retry_after,
                     )
