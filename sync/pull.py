@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from inbox.models import AccountStatus, MailAccount
@@ -78,3 +79,21 @@ def pull_account(account_id: int) -> PullSummary:
         next_sync_at=account.next_sync_at,
     )
     return summary
+
+
+LOCK_SECONDS = 1800
+
+
+def pull_account_once(account_id: int) -> PullSummary:
+    """pull_account, but never two at a time for one account (task, command or beat).
+
+    The lock lives in the cache (Redis in production): a second caller gets "already
+    running" instead of racing the first over the same cursors.
+    """
+    lock_key = f"sync-account-lock:{account_id}"
+    if not cache.add(lock_key, "1", timeout=LOCK_SECONDS):
+        return PullSummary(skipped_reason="a sync of this account is already running")
+    try:
+        return pull_account(account_id)
+    finally:
+        cache.delete(lock_key)

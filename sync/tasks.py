@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.core.cache import cache
 
 from inbox.services.nudge import PUSH_TASK, SYNC_TASK, send_task_quietly
 from inbox.services.outbox import overdue_account_ids
@@ -31,16 +30,10 @@ def sweep_outbox() -> int:
 
 @shared_task(name=SYNC_TASK)
 def sync_account(account_id: int) -> str:
-    from sync.pull import pull_account
+    from sync.pull import pull_account_once
 
     # One sync at a time per account: a second one waits for the next beat instead.
-    lock_key = f"sync-account-lock:{account_id}"
-    if not cache.add(lock_key, "1", timeout=1800):
-        return "already running"
-    try:
-        return pull_account(account_id).line()
-    finally:
-        cache.delete(lock_key)
+    return pull_account_once(account_id).line()
 
 
 @shared_task(name="sync.schedule_due_syncs")

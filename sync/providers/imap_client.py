@@ -102,12 +102,12 @@ def connect(settings: ImapSettings, password: str) -> IMAPClient:
         timeout = SocketTimeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
         # create_default_context verifies the certificate and host name (and honours
         # SSL_CERT_FILE, which is how tests trust their throw-away CA).
-        context = ssl.create_default_context()
+        context = ssl.create_default_context() if settings.security != "none" else None
         client = IMAPClient(
             settings.host,
             port=settings.port,
             ssl=settings.security == "ssl",
-            ssl_context=context if settings.security == "ssl" else None,
+            ssl_context=context,
             timeout=timeout,
         )
         try:

@@ -3,25 +3,29 @@ ARCHITECTURE.md.
 
 * archive   = INBOX → Archive   (messages elsewhere — Sent, other folders — stay put)
 * unarchive = Archive → INBOX
-* trash     = every copy, from any folder → Trash (never a permanent delete)
+* trash     = every copy we know of, from any folder → Trash (never a permanent delete)
 
-Consecutive changes of one kind are batched: one UID set per source folder. Before moving,
-each message is checked: same UIDVALIDITY, and the UID still carries the expected
-Message-ID; otherwise it is looked up by Message-ID in the source folder (and, to
-recognise work already done, in the target). Zero or several matches: nothing is done to
-that message and the reason is recorded on the change. Without MOVE the fallback is COPY,
-STORE \\Deleted and UID EXPUNGE of exactly those UIDs — never a plain EXPUNGE, which would
-also purge whatever else the user had flagged \\Deleted.
+A change's references are a snapshot taken when the user acted; the message may have
+moved since (an earlier change, the user's own mail client). So nothing is decided from
+the snapshot alone: each message is first confirmed on the server — same UIDVALIDITY and
+the expected Message-ID at that UID — and otherwise looked up by Message-ID in the
+folders that matter for the change. Zero or several matches: nothing is done to that
+message and the reason is recorded on the change. The action then follows from where the
+message really is (in Archive already = done).
 
-Every change is idempotent: a message already where it should be counts as done, and the
-new location (from COPYUID) is reported so the app's references follow the message.
+Consecutive changes of one kind are batched: one UID set per source folder. Without
+MOVE the fallback is COPY, STORE \\Deleted and UID EXPUNGE of exactly those UIDs — never a
+plain EXPUNGE, which would also purge whatever else the user had flagged \\Deleted — and a
+retry after a half-done COPY only removes the source copy. New locations (COPYUID) are
+reported so the app's references follow the messages, and carried forward to later
+changes of the same push.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -42,7 +46,23 @@ from sync.providers.imap_client import (
 from sync.providers.imap_folders import FolderMap
 
 DETAIL_LIMIT = 20  # per-message notes listed on a change
-MOVE_BATCH = 1000  # UIDs per MOVE/COPY command (as ranges, well under line limits)
+MOVE_BATCH = 1000  # UIDs per MOVE/COPY command (sent as ranges, well under line limits)
+KINDS = ("archive", "unarchive", "trash")
+
+
+@dataclass(frozen=True)
+class Location:
+    folder: str
+    uidvalidity: int
+    uid: int
+
+    def fields(self) -> dict[str, object]:
+        return {
+            "key": ref_key(self.folder, self.uidvalidity, self.uid),
+            "folder": self.folder,
+            "uidvalidity": self.uidvalidity,
+            "uid": self.uid,
+        }
 
 
 @dataclass
@@ -55,6 +75,7 @@ class Item:
     uidvalidity: int | None
     uid: int | None
     message_id: str
+    current: Location | None = None  # where the server has it now (confirmed)
     status: str = ""  # moved | already | left | not_found | ambiguous | failed
     note: str = ""
     new: dict[str, object] | None = None
@@ -79,12 +100,8 @@ class Item:
     def label(self) -> str:
         return self.message_id or self.key
 
-
-@dataclass
-class Batch:
-    source: str
-    target: str
-    items: list[Item] = field(default_factory=list)
+    def settle(self, status: str, note: str) -> None:
+        self.status, self.note = status, note
 
 
 class ImapPush:
@@ -93,6 +110,9 @@ class ImapPush:
         self.folders = folders
         self.can_move = has(client, "MOVE")
         self.can_uid_expunge = has(client, "UIDPLUS")
+        # old key → new location, for the later changes of this push (their snapshots
+        # were taken before the earlier ones moved anything).
+        self.moved: dict[str, dict[str, object]] = {}
 
     def run(self, requests: Sequence[PushRequest]) -> list[PushResult]:
         results: list[PushResult] = []
@@ -100,255 +120,269 @@ class ImapPush:
             results += self._apply(kind, group)
         return results
 
-    # --- one run of same-kind changes -------------------------------------------------------
+    # --- one run of same-kind changes ---------------------------------------------------------
     def _apply(self, kind: str, requests: list[PushRequest]) -> list[PushResult]:
-        target = {
-            "archive": self.folders.archive,
-            "unarchive": self.folders.inbox,
-            "trash": self.folders.trash,
-        }.get(kind, "")
+        target = self._target(kind)
         if not target:
             reason = (
                 f"IMAP cannot apply a {kind!r} change"
-                if kind not in ("archive", "unarchive", "trash")
+                if kind not in KINDS
                 else f"this mailbox has no {'Trash' if kind == 'trash' else 'Archive'} folder"
             )
             return [PushResult(r.change_id, Outcome.FAILED, error=reason) for r in requests]
         items_by_change: dict[int, list[Item]] = {}
-        batches: dict[str, Batch] = {}
         for request in requests:
-            items = []
-            seen: set[str] = set()
+            items: list[Item] = []
             for ref in request.refs:
-                item = Item.from_ref(request.change_id, ref)
-                if item.key in seen:
-                    continue
-                seen.add(item.key)
-                items.append(item)
-                source = self._source_for(kind, item, target)
-                if source:
-                    batches.setdefault(source, Batch(source, target)).items.append(item)
+                item = self._carried_forward(Item.from_ref(request.change_id, ref))
+                if all(i.key != item.key for i in items):
+                    items.append(item)
             items_by_change[request.change_id] = items
-        for batch in batches.values():
-            self._move_batch(batch)
-        return [
-            self._result(kind, target, request, items_by_change[request.change_id]) for request in requests
-        ]
+        every = [i for items in items_by_change.values() for i in items]
+        self._confirm(every)
+        self._locate(kind, [i for i in every if i.current is None and not i.status])
+        by_source: dict[str, list[Item]] = defaultdict(list)
+        for item in every:
+            if item.current is not None and not item.status:
+                source = self._decide(kind, target, item)
+                if source:
+                    by_source[source].append(item)
+        for source, items in by_source.items():
+            self._move(source, target, items)
+        for item in every:
+            if item.new is not None:
+                self.moved[item.key] = item.new
+        return [self._result(target, r, items_by_change[r.change_id]) for r in requests]
 
-    def _source_for(self, kind: str, item: Item, target: str) -> str:
-        """The folder to move this message out of, or "" (and a status) when it stays."""
-        if item.folder == target:
-            item.status, item.note = "already", f"already in {target}"
-            return ""
-        if kind == "archive" and item.folder != self.folders.inbox:
-            item.status, item.note = "left", f"in {item.folder or '?'}, not in the Inbox: left there"
-            return ""
-        if kind == "unarchive" and item.folder != self.folders.archive:
-            item.status, item.note = "left", f"in {item.folder or '?'}, not in the Archive: left there"
-            return ""
-        if not item.folder:
-            item.status, item.note = "not_found", "no IMAP folder recorded for this message"
-            return ""
-        return item.folder
+    def _target(self, kind: str) -> str | None:
+        return {
+            "archive": self.folders.archive,
+            "unarchive": self.folders.inbox,
+            "trash": self.folders.trash,
+        }.get(kind)
 
-    # --- one source folder --------------------------------------------------------------------
-    def _move_batch(self, batch: Batch) -> None:
-        """Check every message of the batch, then move the confirmed ones with one UID set."""
-        try:
-            already_in_target = {} if self.can_move else self._in_target(batch)
-            selected = self.client.select_folder(batch.source)
-        except IMAPClientError as exc:
-            self._fail_on(exc, batch.items, f"could not open {batch.source}")
-            return
-        uidvalidity = int(selected[b"UIDVALIDITY"])
-        confirmed: dict[int, list[Item]] = defaultdict(list)
-        to_locate: list[Item] = []
-        same_uids = [i.uid for i in batch.items if i.uidvalidity == uidvalidity and i.uid is not None]
-        at_uid = fetch_message_ids(self.client, same_uids) if same_uids else {}
-        for item in batch.items:
-            current = (
-                at_uid.get(item.uid) if item.uidvalidity == uidvalidity and item.uid is not None else None
+    def _carried_forward(self, item: Item) -> Item:
+        seen = set()
+        while item.key in self.moved and item.key not in seen:
+            seen.add(item.key)
+            new = self.moved[item.key]
+            item.key = str(new["key"])
+            item.folder = str(new["folder"])
+            item.uidvalidity = int(new["uidvalidity"])  # type: ignore[call-overload]
+            item.uid = int(new["uid"])  # type: ignore[call-overload]
+        return item
+
+    # --- where is each message really? ----------------------------------------------------------
+    def _confirm(self, items: list[Item]) -> None:
+        """Check the snapshot locations: same UIDVALIDITY and the expected Message-ID at the UID."""
+        by_folder: dict[str, list[Item]] = defaultdict(list)
+        for item in items:
+            if item.folder and item.uid is not None and item.uidvalidity is not None:
+                by_folder[item.folder].append(item)
+        for folder, group in by_folder.items():
+            validity = self._select(folder, readonly=True)
+            if validity is None:
+                continue
+            same = [i for i in group if i.uidvalidity == validity]
+            at_uid = (
+                fetch_message_ids(self.client, [i.uid for i in same if i.uid is not None]) if same else {}
             )
-            # UIDVALIDITY + UID name one message for good; the Message-ID check guards
-            # against a server that broke that promise.
-            if current is not None and (not item.message_id or current == item.message_id):
-                confirmed[item.uid].append(item)  # type: ignore[index]
-            else:
-                to_locate.append(item)
-        if to_locate:
-            self._locate(batch, uidvalidity, to_locate, confirmed)
-        if not confirmed:
-            return
-        finish_only = {
-            uid: already_in_target[items[0].message_id]
-            for uid, items in confirmed.items()
-            if items[0].message_id in already_in_target
-        }
-        try:
-            self._move(batch, uidvalidity, confirmed, finish_only)
-        except IMAPClientError as exc:
-            self._fail_on(
-                exc, [i for items in confirmed.values() for i in items], f"moving to {batch.target} failed"
-            )
+            for item in same:
+                found = at_uid.get(item.uid)  # type: ignore[arg-type]
+                # UIDVALIDITY + UID name one message for good; the Message-ID check guards
+                # against a server that broke that promise (or a corrupted reference).
+                if found is not None and (not item.message_id or found == item.message_id):
+                    item.current = Location(folder, validity, item.uid)  # type: ignore[arg-type]
 
-    def _locate(
-        self, batch: Batch, uidvalidity: int, items: list[Item], confirmed: dict[int, list[Item]]
-    ) -> None:
-        """Find moved-on or re-numbered messages by Message-ID: in the source, then the target."""
-        searchable = [i for i in items if i.message_id]
+    def _locate(self, kind: str, items: list[Item]) -> None:
+        """Find by Message-ID what is no longer where the snapshot says."""
         for item in items:
             if not item.message_id:
-                item.status, item.note = (
-                    "not_found",
-                    f"no longer at UID {item.uid} in {batch.source} (no Message-ID to look for)",
-                )
-        in_source = find_by_message_ids(self.client, [i.message_id for i in searchable]) if searchable else {}
-        missing: list[Item] = []
-        for item in searchable:
-            uids = in_source.get(item.message_id, [])
-            if len(uids) == 1:
-                confirmed[uids[0]].append(item)
-            elif len(uids) > 1:
-                item.status = "ambiguous"
-                item.note = (
-                    f"{len(uids)} messages in {batch.source} carry Message-ID {item.message_id}: not moved"
-                )
-            else:
-                missing.append(item)
-        if not missing:
+                item.settle("not_found", f"not at UID {item.uid} in {item.folder} and it has no Message-ID")
+        searchable = [i for i in items if i.message_id]
+        if not searchable:
             return
-        in_target, target_validity = self._search_folder(batch.target, [i.message_id for i in missing])
-        for item in missing:
-            uids = in_target.get(item.message_id, [])
-            if uids:
-                # Done earlier (a retried change, or the user did it): already there.
-                item.status, item.note = "already", f"already in {batch.target}"
-                if len(uids) == 1 and target_validity is not None:
-                    item.new = _location(batch.target, target_validity, uids[0])
+        hits = self._search([i.message_id for i in searchable], self._search_order(kind, searchable))
+        inbox, archive, trash = self.folders.inbox, self.folders.archive, self.folders.trash
+        for item in searchable:
+            found = hits.get(item.message_id, {})
+            if kind == "trash":
+                sources = [f for f in found if f != trash]
+                if item.folder in sources:  # the snapshot's folder first, then the others
+                    sources = [item.folder]
             else:
-                item.status = "not_found"
-                item.note = f"not in {batch.source} or {batch.target} any more: nothing to do"
-        # Back to the source folder for the move that follows.
-        selected = self.client.select_folder(batch.source)
-        if int(selected[b"UIDVALIDITY"]) != uidvalidity:
-            raise ProviderTemporaryError(f"UIDVALIDITY of {batch.source} changed during the push")
+                sources = [inbox if kind == "archive" else archive]
+            sources = [f for f in sources if found.get(f)]
+            if sources:
+                folder = sources[0]
+                validity, uids = found[folder]
+                if len(uids) > 1:
+                    item.settle(
+                        "ambiguous",
+                        f"{len(uids)} messages in {folder} carry Message-ID {item.message_id}: not moved",
+                    )
+                else:
+                    item.current = Location(folder, validity, uids[0])
+                continue
+            target = self._target(kind)
+            if target and found.get(target):
+                validity, uids = found[target]
+                item.settle("already", f"already in {target}")
+                if len(uids) == 1:
+                    item.new = Location(target, validity, uids[0]).fields()
+            else:
+                item.settle("not_found", "not in the mailbox's folders any more: nothing to do")
 
-    def _search_folder(self, folder: str, message_ids: list[str]) -> tuple[dict[str, list[int]], int | None]:
+    def _search_order(self, kind: str, items: list[Item]) -> list[str]:
+        roles = {
+            "archive": [self.folders.inbox, self.folders.archive],
+            "unarchive": [self.folders.archive, self.folders.inbox],
+            "trash": [i.folder for i in items]
+            + [self.folders.inbox, self.folders.archive, self.folders.sent, self.folders.trash],
+        }[kind]
+        ordered: list[str] = []
+        for folder in roles:
+            if folder and folder not in ordered:
+                ordered.append(folder)
+        return ordered
+
+    def _search(
+        self, message_ids: list[str], folders: list[str]
+    ) -> dict[str, dict[str, tuple[int, list[int]]]]:
+        """Message-ID → folder → (UIDVALIDITY, UIDs) for each folder searched."""
+        found: dict[str, dict[str, tuple[int, list[int]]]] = defaultdict(dict)
+        for folder in folders:
+            validity = self._select(folder, readonly=True)
+            if validity is None:
+                continue
+            for mid, uids in find_by_message_ids(self.client, message_ids).items():
+                if uids:
+                    found[mid][folder] = (validity, uids)
+        return found
+
+    def _select(self, folder: str, *, readonly: bool) -> int | None:
+        """SELECT/EXAMINE and return UIDVALIDITY; None when the folder cannot be opened."""
         try:
-            selected = self.client.select_folder(folder, readonly=True)
+            return int(self.client.select_folder(folder, readonly=readonly)[b"UIDVALIDITY"])
         except IMAPClientError as exc:
             if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
                 raise
-            return {}, None
-        return find_by_message_ids(self.client, message_ids), int(selected[b"UIDVALIDITY"])
+            return None
 
-    def _in_target(self, batch: Batch) -> dict[str, tuple[int, int]]:
-        """For COPY-based moves: messages a failed earlier attempt already copied.
+    def _decide(self, kind: str, target: str, item: Item) -> str:
+        """The folder to move the message out of, or "" with the reason it stays."""
+        folder = item.current.folder if item.current else ""
+        if folder == target:
+            item.settle("already", f"already in {target}")
+            return ""
+        if kind == "archive" and folder != self.folders.inbox:
+            item.settle("left", f"in {folder}, not in the Inbox: left there")
+            return ""
+        if kind == "unarchive" and folder != self.folders.archive:
+            item.settle("left", f"in {folder}, not in the Archive: left there")
+            return ""
+        return folder
 
-        A retry then only removes the source copy instead of copying a second time.
-        """
-        mids = [i.message_id for i in batch.items if i.message_id]
-        if not mids:
-            return {}
-        found, validity = self._search_folder(batch.target, mids)
-        if validity is None:
-            return {}
-        return {mid: (validity, uids[0]) for mid, uids in found.items() if len(uids) == 1}
+    # --- moving ---------------------------------------------------------------------------------
+    def _move(self, source: str, target: str, items: list[Item]) -> None:
+        try:
+            finish_only = {} if self.can_move else self._copied_earlier(target, items)
+            validity = self._select(source, readonly=False)
+            if validity is None:
+                raise IMAPClientError(f"{source} cannot be opened")
+            if any(i.current is not None and i.current.uidvalidity != validity for i in items):
+                raise ProviderTemporaryError(f"UIDVALIDITY of {source} changed during the push")
+            by_uid: dict[int, list[Item]] = defaultdict(list)
+            for item in items:
+                by_uid[item.current.uid].append(item)  # type: ignore[union-attr]
+            dest_validity, mapping = self._transfer(sorted(by_uid), target, finish_only)
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
+                raise
+            for item in items:
+                item.settle("failed", f"moving from {source} to {target} failed: {exc}")
+            return
+        for uid, group in by_uid.items():
+            for item in group:
+                note = f"moved from {source} to {target}"
+                if not self.can_move and not self.can_uid_expunge:
+                    note += " (the source copy stays flagged \\Deleted: the server cannot UID EXPUNGE)"
+                item.settle("moved", note)
+                if dest_validity is not None and uid in mapping:
+                    item.new = Location(target, dest_validity, mapping[uid]).fields()
+        unplaced = [i for group in by_uid.values() for i in group if i.new is None and i.message_id]
+        if unplaced:  # no COPYUID (no UIDPLUS): find where they landed
+            hits = self._search([i.message_id for i in unplaced], [target])
+            for item in unplaced:
+                validity_uids = hits.get(item.message_id, {}).get(target)
+                if validity_uids and len(validity_uids[1]) == 1:
+                    item.new = Location(target, validity_uids[0], validity_uids[1][0]).fields()
 
-    def _move(
-        self,
-        batch: Batch,
-        uidvalidity: int,
-        confirmed: dict[int, list[Item]],
-        finish_only: dict[int, tuple[int, int]],
-    ) -> None:
-        all_uids = sorted(confirmed)
+    def _transfer(
+        self, uids: list[int], target: str, finish_only: dict[int, tuple[int, int]]
+    ) -> tuple[int | None, dict[int, int]]:
         dest_validity: int | None = None
         mapping: dict[int, int] = {}
-        for uids in chunks(all_uids, MOVE_BATCH):
+        for batch in chunks(uids, MOVE_BATCH):
             clear_untagged(self.client, "COPYUID")
             if self.can_move:
-                self.client.move(uid_ranges(uids), batch.target)
+                self.client.move(uid_ranges(batch), target)
                 validity, moved = copyuid_map(self.client)
             else:
-                to_copy = [u for u in uids if u not in finish_only]
+                to_copy = [u for u in batch if u not in finish_only]
                 validity, moved = None, {}
                 if to_copy:
-                    self.client.copy(uid_ranges(to_copy), batch.target)
+                    self.client.copy(uid_ranges(to_copy), target)
                     validity, moved = copyuid_map(self.client)
-                for uid in uids:
+                for uid in batch:
                     if uid in finish_only:
                         validity = validity or finish_only[uid][0]
                         moved[uid] = finish_only[uid][1]
-                self.client.add_flags(uid_ranges(uids), [DELETED], silent=True)
+                self.client.add_flags(uid_ranges(batch), [DELETED], silent=True)
                 if self.can_uid_expunge:
-                    self.client.uid_expunge(uid_ranges(uids))
+                    self.client.uid_expunge(uid_ranges(batch))
             dest_validity = validity or dest_validity
             mapping.update(moved)
-        uids = all_uids
-        for uid, items in confirmed.items():
-            for item in items:
-                item.status = "moved"
-                item.note = f"moved from {batch.source} to {batch.target}"
-                if not self.can_move and not self.can_uid_expunge:
-                    item.note += (
-                        " (the source copy is flagged \\Deleted; the server lacks UIDPLUS to expunge it)"
-                    )
-                if dest_validity is not None and uid in mapping:
-                    item.new = _location(batch.target, dest_validity, mapping[uid])
-        if dest_validity is None or len(mapping) < len(uids):
-            self._find_new_locations(
-                batch, [i for items in confirmed.values() for i in items if i.new is None]
-            )
+        return dest_validity, mapping
 
-    def _find_new_locations(self, batch: Batch, items: list[Item]) -> None:
-        """No COPYUID (no UIDPLUS): find where the moved messages landed by Message-ID."""
-        wanted = [i for i in items if i.message_id]
+    def _copied_earlier(self, target: str, items: list[Item]) -> dict[int, tuple[int, int]]:
+        """COPY-based moves: messages an interrupted earlier attempt already copied.
+
+        A retry then only removes the source copy instead of copying a second time.
+        """
+        wanted = [i for i in items if i.message_id and i.current is not None]
         if not wanted:
-            return
-        found, validity = self._search_folder(batch.target, [i.message_id for i in wanted])
+            return {}
+        hits = self._search([i.message_id for i in wanted], [target])
+        done: dict[int, tuple[int, int]] = {}
         for item in wanted:
-            uids = found.get(item.message_id, [])
-            if validity is not None and len(uids) == 1:
-                item.new = _location(batch.target, validity, uids[0])
+            found = hits.get(item.message_id, {}).get(target)
+            if found and len(found[1]) == 1:
+                done[item.current.uid] = (found[0], found[1][0])  # type: ignore[union-attr]
+        return done
 
-    def _fail_on(self, exc: IMAPClientError, items: list[Item], doing: str) -> None:
-        if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
-            raise exc  # the adapter turns it into ProviderTemporaryError for the whole batch
-        for item in items:
-            item.status, item.note = "failed", f"{doing}: {exc}"
-
-    # --- the result of one change --------------------------------------------------------------
-    def _result(self, kind: str, target: str, request: PushRequest, items: list[Item]) -> PushResult:
+    # --- the result of one change -----------------------------------------------------------------
+    def _result(self, target: str, request: PushRequest, items: list[Item]) -> PushResult:
         counts: dict[str, int] = defaultdict(int)
         notes: dict[str, list[str]] = defaultdict(list)
         relocated: dict[str, dict[str, object]] = {}
         for item in items:
-            counts[item.status or "not_found"] += 1
-            if item.status not in ("moved",) and len(notes[item.status]) < DETAIL_LIMIT:
-                notes[item.status].append(f"{item.label()}: {item.note}")
+            status = item.status or "not_found"
+            counts[status] += 1
+            if status != "moved" and len(notes[status]) < DETAIL_LIMIT:
+                notes[status].append(f"{item.label()}: {item.note}")
             if item.new is not None and item.new["key"] != item.key:
                 relocated[item.key] = item.new
-        details: dict[str, object] = {"target": target, **{k: v for k, v in sorted(counts.items())}}
+        details: dict[str, object] = {"target": target, **dict(sorted(counts.items()))}
         for status, lines in notes.items():
             details[f"{status}_notes"] = lines
-        problems = counts.get("ambiguous", 0) + counts.get("failed", 0)
+        problems = [i for i in items if i.status in ("ambiguous", "failed")]
         if problems:
-            first = next(i.note for i in items if i.status in ("ambiguous", "failed"))
-            error = f"{problems} of {len(items)} messages were not moved to {target}: {first}"
+            error = f"{len(problems)} of {len(items)} messages were not moved to {target}: {problems[0].note}"
             return PushResult(
                 request.change_id, Outcome.FAILED, error=error, details=details, relocated=relocated
             )
         return PushResult(request.change_id, Outcome.DONE, details=details, relocated=relocated)
-
-
-def _location(folder: str, uidvalidity: int, uid: int) -> dict[str, object]:
-    return {
-        "key": ref_key(folder, uidvalidity, uid),
-        "folder": folder,
-        "uidvalidity": uidvalidity,
-        "uid": uid,
-    }
 
 
 def _runs(requests: Sequence[PushRequest]) -> Iterator[tuple[str, list[PushRequest]]]:
