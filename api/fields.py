@@ -42,6 +42,8 @@ UNSET = Unset()
 
 @dataclass
 class Body:
+    """A request body: a JSON object, or a form as {field: [values]}."""
+
     data: dict[str, Any] = field(default_factory=dict)
     form: bool = False
 
@@ -49,8 +51,13 @@ class Body:
         if name not in self.data:
             return UNSET
         value = self.data[name]
-        if self.form and value == "":
-            return None  # a form has no other way to say null
+        if self.form:
+            # Form fields arrive as lists of strings; a field we read must come once.
+            if len(value) != 1:
+                raise ApiError(400, f"{name} was given more than once.")
+            value = value[0]
+            if value == "":
+                return None  # a form has no other way to say null
         return value
 
 

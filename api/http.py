@@ -49,9 +49,17 @@ def parse_id(raw: str, *, what: str = "id") -> int:
     return int(raw)
 
 
+def query_param(request: HttpRequest, name: str) -> str | None:
+    """A query parameter given at most once (``?start=1&start=2`` is ambiguous: 400)."""
+    values = request.GET.getlist(name)
+    if len(values) > 1:
+        raise ApiError(400, f"{name} was given more than once.")
+    return values[0] if values else None
+
+
 def _int_param(request: HttpRequest, name: str, default: int) -> int:
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
+    raw = query_param(request, name)
+    if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise ApiError(400, f"{name} must be a non-negative integer.")
@@ -67,7 +75,9 @@ def pagination(request: HttpRequest) -> tuple[int, int]:
 
 
 def choice_param(request: HttpRequest, name: str, choices: tuple[str, ...], default: str) -> str:
-    value = request.GET.get(name, default)
+    value = query_param(request, name)
+    if value is None:
+        return default
     if value not in choices:
         raise ApiError(400, f"{name} must be one of {', '.join(choices)}.")
     return value
@@ -90,7 +100,7 @@ def request_body(request: HttpRequest) -> Body:
             form = QueryDict(raw, encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise ApiError(400, "The form body is not valid UTF-8.") from exc
-        return Body({key: form.get(key) for key in form}, form=True)
+        return Body({key: form.getlist(key) for key in form}, form=True)
     raise ApiError(415, f"Unsupported content type {content_type!r}: send JSON or a form.")
 
 

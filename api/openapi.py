@@ -24,6 +24,9 @@ ID = {"type": "integer", "minimum": 1, "maximum": fields.MAX_ID}
 
 
 def _nullable(schema: J) -> J:
+    # OpenAPI 3.0.3: with an enum, null must also be listed for nullable to admit it.
+    if "enum" in schema:
+        schema = {**schema, "enum": [*schema["enum"], None]}
     return {**schema, "nullable": True}
 
 
@@ -354,6 +357,58 @@ ADD_PERSON = {
     },
 }
 
+# A form carries only strings, once each; an empty value means null (unlink / default).
+
+
+def _optional(pattern: str) -> str:
+    """The pattern, or the empty string."""
+    return f"^({pattern[1:-1]})?$"
+
+
+_FORM_ID = {"type": "string", "pattern": _optional(fields.ID_PATTERN)}
+_FORM_FLAG = {"type": "string", "enum": ["0", "1"]}
+
+UPDATE_THREAD_FORM = {
+    "type": "object",
+    "properties": {
+        "deal_id": _FORM_ID,
+        "lead_id": _FORM_ID,
+        "shared_flag": _FORM_FLAG,
+        "read_flag": _FORM_FLAG,
+        "archived_flag": _FORM_FLAG,
+    },
+    "not": {
+        "required": ["deal_id", "lead_id"],
+        "properties": {"deal_id": {"minLength": 1}, "lead_id": {"minLength": 1}},
+    },
+}
+
+ADD_DEAL_FORM = {
+    "type": "object",
+    "required": ["title"],
+    "properties": {
+        "title": {**_TEXT, "maxLength": 255},
+        "value": {"type": "string", "pattern": _optional(fields.MONEY_PATTERN)},
+        "currency": {"type": "string", "pattern": _optional(fields.CURRENCY_PATTERN)},
+        "status": {"type": "string", "enum": ["open", "won", "lost", ""]},
+        "person_id": _FORM_ID,
+        "org_id": _FORM_ID,
+        "user_id": _FORM_ID,
+    },
+}
+
+ADD_PERSON_FORM = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {**_TEXT, "maxLength": 255},
+        "email": {"type": "string", "pattern": _optional(fields.EMAIL_PATTERN)},
+        "phone": {"type": "string", "pattern": fields.PHONE_PATTERN},
+        "org_id": _FORM_ID,
+        "owner_id": _FORM_ID,
+    },
+}
+
 # --- operations ------------------------------------------------------------------------
 
 
@@ -406,13 +461,12 @@ _PAGE_PARAMS = [
 ]
 
 
-def _body(schema_name: str) -> J:
-    schema = _ref(schema_name)
+def _body(schema_name: str, *, required: bool = True) -> J:
     return {
-        "required": True,
+        "required": required,
         "content": {
-            "application/json": {"schema": schema},
-            "application/x-www-form-urlencoded": {"schema": schema},
+            "application/json": {"schema": _ref(schema_name)},
+            "application/x-www-form-urlencoded": {"schema": _ref(f"{schema_name}Form")},
         },
     }
 
@@ -477,7 +531,8 @@ def paths() -> J:
             "put": {
                 "summary": "Update a mail thread: link a deal or lead, share, mark read, (un)archive",
                 "parameters": [_id_param("The ID of the mail thread")],
-                "requestBody": _body("UpdateMailThread"),
+                # No body, no change (as in Pipedrive): the thread comes back as it is.
+                "requestBody": _body("UpdateMailThread", required=False),
                 "responses": _responses(
                     "200", _envelope(_ref("MailThread")), "The updated thread", ("403", "404", "409", "415")
                 ),
@@ -601,6 +656,9 @@ def document() -> J:
                 "UpdateMailThread": UPDATE_THREAD,
                 "AddDeal": ADD_DEAL,
                 "AddPerson": ADD_PERSON,
+                "UpdateMailThreadForm": UPDATE_THREAD_FORM,
+                "AddDealForm": ADD_DEAL_FORM,
+                "AddPersonForm": ADD_PERSON_FORM,
             },
         },
     }

@@ -6,14 +6,12 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.models import User
 from api import selectors, serializers, services
-from api.http import ApiError, api_view, choice_param, ok, ok_page, pagination, parse_id, request_body
+from api.http import api_view, choice_param, ok, ok_page, pagination, parse_id, request_body
 
 
 @api_view("GET")
 def thread_list(request: HttpRequest, user: User) -> HttpResponse:
-    folder = request.GET.get("folder", "inbox")
-    if folder not in selectors.FOLDERS:
-        raise ApiError(400, f"folder must be one of {', '.join(selectors.FOLDERS)}.")
+    folder = choice_param(request, "folder", selectors.FOLDERS, "inbox")
     start, limit = pagination(request)
     threads, more = selectors.thread_page(user, folder, start=start, limit=limit)
     return ok_page([serializers.thread(t) for t in threads], start=start, limit=limit, more=more)
