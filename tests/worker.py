@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,16 +33,38 @@ def purge_queue() -> None:
 
 
 @contextmanager
+def unique_queue(prefix: str = "test") -> Iterator[str]:
+    """Route this process's tasks to a queue of its own (pass it to ``running_worker``), so
+    parallel test runs on one Redis never take each other's messages."""
+    from config.celery import app
+
+    name = f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    try:
+        yield name
+    finally:
+        app.conf.task_default_queue = previous
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(name)
+
+
+@contextmanager
 def running_worker(
-    *, settings_module: str = "config.settings", log_path: Path | None = None, timeout: float = 60
+    *,
+    settings_module: str = "config.settings",
+    log_path: Path | None = None,
+    timeout: float = 60,
+    queue: str | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A worker on the same broker and queue as this test process, on the test database."""
+    queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": settings_module,
         "DATABASE_URL": test_database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "CELERY_QUEUE": queue,
         "PYTHONPATH": str(ROOT),
     }
     log_path = log_path or ROOT / "var" / f"test-worker-{os.getpid()}.log"
@@ -61,7 +84,7 @@ def running_worker(
             "--without-mingle",
             "--without-heartbeat",
             "-Q",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
+            queue,
             "-n",
             f"test-{os.getpid()}@%h",
         ],

@@ -183,9 +183,3 @@ def mailbox(
 ) -> ImapSetup:
     """Personal and team mailbox, on both server configurations."""
     return make_setup(any_dovecot, request.param, acme=acme, alice=alice, bob=bob)
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
-    """alice and bob get passwords in every test; PBKDF2 would cost most of a test's time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
