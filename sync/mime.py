@@ -104,12 +104,25 @@ def text_from_html(html: str) -> str:
 
 def _header(msg: Message, name: str, problems: list[str]) -> str:
     try:
-        value = msg.get(name)
+        value = str(msg.get(name) or "")
     except Exception as exc:  # policy.default parses lazily and may choke on a header
         problems.append(f"unreadable {name} header ({exc.__class__.__name__})")
-        raw = msg.get_all(name, failobj=[]) if hasattr(msg, "get_all") else []
-        value = raw[0] if raw else ""
-    return clean_text(value or "").strip()
+        value = _raw_header(msg, name)
+    if "\ufffd" in value:
+        # Raw 8-bit bytes (no RFC 2047 encoding) became replacement characters; the raw
+        # value still has them as surrogate escapes, which clean_text decodes (UTF-8, else
+        # Latin-1) — the common case of "Subject: Café" sent by a careless client.
+        raw = _raw_header(msg, name)
+        if "=?" not in raw and any("\udc80" <= ch <= "\udcff" for ch in raw):
+            value = raw
+    return _SPACE.sub(" ", clean_text(value).replace("\r", "").replace("\n", " ")).strip()
+
+
+def _raw_header(msg: Message, name: str) -> str:
+    for key, value in msg.raw_items():  # type: ignore[attr-defined]
+        if key.lower() == name.lower():
+            return str(value)
+    return ""
 
 
 def _addresses(msg: Message, name: str, problems: list[str]) -> list[Address]:
