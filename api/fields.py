@@ -98,13 +98,11 @@ def optional_id(body: Body, name: str) -> int | Unset | None:
     return number
 
 
-def text(body: Body, name: str, *, max_length: int, required: bool = False) -> str | None:
+def required_text(body: Body, name: str, *, max_length: int) -> str:
     """A string with some non-blank character; surrounding blanks are dropped."""
     value = body.raw(name)
     if value is UNSET or value is None:
-        if required:
-            raise ApiError(400, f"{name} is required.")
-        return None
+        raise ApiError(400, f"{name} is required.")
     if not isinstance(value, str) or not re.fullmatch(TEXT_PATTERN, value, flags=re.DOTALL):
         raise ApiError(400, f"{name} must be text with at least one visible character.")
     _check_encodable(value, name)

@@ -8,6 +8,8 @@ manager. Every list costs a fixed number of queries, whatever its length.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 
@@ -58,16 +60,16 @@ def thread_page(user: User, folder: str, *, start: int, limit: int) -> tuple[lis
         return [], False
     base = actionable_conversations(user).filter(folder_filter(folder))
     end = start + limit + 1
+    keys: QuerySet[Conversation, tuple[int, datetime]]
     if len(account_ids) == 1 or not connection.features.supports_slicing_ordering_in_compound:
-        keys_qs = base.filter(account_id__in=account_ids).order_by(*_ORDER).values_list("id", flat=True)
+        keys = base.filter(account_id__in=account_ids).order_by(*_ORDER).values_list("id", "last_message_at")
     else:
         slices = [
             base.filter(account_id=a).order_by(*_ORDER).values_list("id", "last_message_at")[:end]
             for a in account_ids
         ]
-        keys_qs = slices[0].union(*slices[1:], all=True).order_by(*_ORDER)
-    rows = list(keys_qs[start:end])
-    ids = [r[0] if isinstance(r, tuple) else r for r in rows]
+        keys = slices[0].union(*slices[1:], all=True).order_by(*_ORDER)
+    ids = [pk for pk, _ in keys[start:end]]
     more = len(ids) > limit
     ids = ids[:limit]
     by_id = {c.pk: c for c in _with_thread_relations(actionable_conversations(user).filter(pk__in=ids))}

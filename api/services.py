@@ -24,6 +24,12 @@ from inbox.models import Conversation, ConversationState
 from inbox.services.links import link_participants_to_person
 
 
+def company_of(user: User) -> int:
+    # Token auth only admits users who belong to a company (api.tokens.user_for_token).
+    assert user.company_id is not None
+    return user.company_id
+
+
 def _company_row(user: User, kind: str, record_id: int, label: str) -> Any:
     # A well-formed id that names nothing of this company: 404, like a wrong URL id.
     row = company_records(user, kind).filter(pk=record_id).first()
@@ -33,7 +39,7 @@ def _company_row(user: User, kind: str, record_id: int, label: str) -> Any:
 
 
 def _company_user(user: User, user_id: int, name: str) -> User:
-    owner = User.objects.filter(pk=user_id, company_id=user.company_id, is_active=True).first()
+    owner = User.objects.filter(pk=user_id, company_id=company_of(user), is_active=True).first()
     if owner is None:
         raise ApiError(404, f"{name}: user {user_id} not found.")
     return owner
@@ -103,7 +109,7 @@ def delete_thread(user: User, thread_id: int) -> int:
 
 
 def create_deal(user: User, body: Body) -> Deal:
-    title = fields.text(body, "title", max_length=255, required=True)
+    title = fields.required_text(body, "title", max_length=255)
     value = fields.money(body, "value")
     currency = fields.currency(body)
     status = fields.choice(body, "status", tuple(DealStatus.values), DealStatus.OPEN)
@@ -114,7 +120,7 @@ def create_deal(user: User, body: Body) -> Deal:
     org = _company_row(user, "organization", org_id, "Organization") if isinstance(org_id, int) else None
     owner = _company_user(user, owner_id, "user_id") if isinstance(owner_id, int) else user
     created = Deal.objects.create(
-        company_id=user.company_id,
+        company_id=company_of(user),
         owner=owner,
         title=title,
         value=value,
@@ -127,7 +133,7 @@ def create_deal(user: User, body: Body) -> Deal:
 
 
 def create_person(user: User, body: Body) -> Person:
-    name = fields.text(body, "name", max_length=255, required=True)
+    name = fields.required_text(body, "name", max_length=255)
     owner_id = fields.optional_id(body, "owner_id")
     org_id = fields.optional_id(body, "org_id")
     emails: dict[str, bool] = {}
@@ -142,7 +148,7 @@ def create_person(user: User, body: Body) -> Person:
     org = _company_row(user, "organization", org_id, "Organization") if isinstance(org_id, int) else None
     taken = list(
         PersonEmail.objects.annotate(lowered=Lower("email"))
-        .filter(company_id=user.company_id, lowered__in=list(emails))
+        .filter(company_id=company_of(user), lowered__in=list(emails))
         .values_list("email", flat=True)[:1]
     )
     if taken:
@@ -152,11 +158,11 @@ def create_person(user: User, body: Body) -> Person:
     try:
         with transaction.atomic():
             created = Person.objects.create(
-                company_id=user.company_id, owner=owner, name=name, organization=org, phone=phone
+                company_id=company_of(user), owner=owner, name=name, organization=org, phone=phone
             )
             for address in emails:
                 row = PersonEmail.objects.create(
-                    company_id=user.company_id,
+                    company_id=company_of(user),
                     person=created,
                     email=address,
                     primary=address == primary_email,
