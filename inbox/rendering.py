@@ -1,10 +1,24 @@
-"""Email HTML made safe to show: sanitized with nh3, remote content dropped."""
+"""Email HTML made safe to show, and small presentation helpers for the inbox pages.
+
+An email body is sanitized with nh3 (allow-lists of tags, attributes, URL schemes and
+CSS properties) and wrapped in a complete document that the browser shows in an
+``<iframe sandbox srcdoc=…>``: no scripts, no same-origin, a Content-Security-Policy of
+``default-src 'none'``. Remote images are removed unless the user asked for them on that
+message, so opening an email tells no tracker that it was read.
+"""
 
 from __future__ import annotations
 
-import nh3
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Any
 
-_ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {
+import nh3
+from django.utils import timezone
+
+_ALLOWED_TAGS = (set(nh3.ALLOWED_TAGS) - {"area", "map", "details", "summary"}) | {
     "span",
     "div",
     "font",
@@ -12,6 +26,7 @@ _ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {
     "table",
     "tbody",
     "thead",
+    "tfoot",
     "tr",
     "td",
     "th",
@@ -22,22 +37,213 @@ _ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {
     "u",
     "s",
 }
-_ALLOWED_ATTRIBUTES = {
-    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
-    "img": {"alt", "width", "height"},
-    "td": {"colspan", "rowspan", "align", "valign"},
-    "th": {"colspan", "rowspan", "align", "valign"},
-    "table": {"width", "cellpadding", "cellspacing", "border"},
-    "font": {"color", "size"},
+_CELL = {"colspan", "rowspan", "align", "valign", "width", "height", "bgcolor", "style"}
+_ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items() if tag not in {"area", "map"}},
+    "*": {"style", "dir", "lang", "title"},
+    "a": {"href", "hreflang"},
+    "img": {"src", "alt", "width", "height", "align"},
+    "td": _CELL,
+    "th": _CELL | {"scope"},
+    "table": {"width", "cellpadding", "cellspacing", "border", "align", "bgcolor", "role"},
+    "font": {"color", "size", "face"},
+    "p": {"align"},
+    "div": {"align"},
 }
+# Layout and typography only: nothing that can name a URL (background, list-style-image,
+# border-image, content, cursor…) and nothing that can escape the frame's box.
+_STYLE_PROPERTIES = {
+    "color",
+    "background-color",
+    "font",
+    "font-family",
+    "font-size",
+    "font-style",
+    "font-weight",
+    "line-height",
+    "letter-spacing",
+    "text-align",
+    "text-decoration",
+    "text-transform",
+    "vertical-align",
+    "white-space",
+    "margin",
+    "margin-top",
+    "margin-right",
+    "margin-bottom",
+    "margin-left",
+    "padding",
+    "padding-top",
+    "padding-right",
+    "padding-bottom",
+    "padding-left",
+    "border",
+    "border-top",
+    "border-right",
+    "border-bottom",
+    "border-left",
+    "border-color",
+    "border-style",
+    "border-width",
+    "border-radius",
+    "border-collapse",
+    "border-spacing",
+    "width",
+    "max-width",
+    "min-width",
+    "height",
+    "max-height",
+    "min-height",
+    "display",
+    "table-layout",
+}
+_DANGEROUS_CSS = re.compile(r"url\s*\(|expression\s*\(|image-set\s*\(|@import|\\", re.IGNORECASE)
+_REMOTE = re.compile(r"^\s*https?://", re.IGNORECASE)
+
+_FRAME_STYLE = (
+    "html{color-scheme:light}"
+    "body{margin:0;padding:2px;font:14px/1.55 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
+    "color:#1d2430;overflow-wrap:anywhere}"
+    "img{max-width:100%;height:auto}table{max-width:100%}"
+    "a{color:#2456d6}"
+    "blockquote{margin:0 0 0 .6em;padding-left:.8em;border-left:3px solid #d0d5dd;color:#475467}"
+    "pre{white-space:pre-wrap}"
+)
+
+
+@dataclass(frozen=True)
+class SafeEmail:
+    """A sanitized body, ready for ``srcdoc``, and what was held back."""
+
+    document: str
+    blocked_images: int
+    height: int
+
+
+def _style_filter(value: str) -> str | None:
+    declarations = [d for d in value.split(";") if d.strip() and not _DANGEROUS_CSS.search(d)]
+    return ";".join(declarations) or None
 
 
 def safe_email_html(html: str) -> str:
-    """Scripts, event handlers, forms and remote images go; links open outside the app."""
-    return nh3.clean(
+    """The sanitized fragment with remote images removed (kept for existing callers)."""
+    return _clean(html, allow_images=False)[0]
+
+
+def _clean(html: str, *, allow_images: bool) -> tuple[str, int]:
+    blocked = 0
+
+    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+        nonlocal blocked
+        if attr == "style":
+            return _style_filter(value)
+        if tag == "img" and attr == "src":
+            if not _REMOTE.match(value):
+                return None  # cid: parts are not stored; data: and others are refused
+            if not allow_images:
+                blocked += 1
+                return None
+        return value
+
+    cleaned = nh3.clean(
         html,
         tags=_ALLOWED_TAGS,
+        clean_content_tags={"script", "style", "title", "head", "noscript", "template", "xmp", "iframe"},
         attributes=_ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
+        attribute_filter=attribute_filter,
+        url_schemes={"http", "https", "mailto", "tel"},
+        url_relative="deny",
         link_rel="noopener noreferrer",
+        filter_style_properties=_STYLE_PROPERTIES,
+        set_tag_attribute_values={"a": {"target": "_blank"}},
     )
+    return cleaned, blocked
+
+
+def _estimate_height(cleaned: str) -> int:
+    """A first height for the frame; the sandbox (no same-origin) hides the real one.
+
+    Counted from visible text and block breaks; the frame scrolls and can be resized
+    by the reader when the guess is short.
+    """
+    text = re.sub(r"<[^>]+>", " ", cleaned)
+    lines = len(text) / 95 + 1.2 * len(re.findall(r"<(?:br|p|div|tr|li|h\d|hr|blockquote)\b", cleaned))
+    images = 0
+    for height in re.findall(r"<img[^>]*\bheight=\"(\d+)\"", cleaned):
+        images += min(int(height), 600)
+    images += 160 * len(re.findall(r"<img(?![^>]*\bheight=)[^>]*\bsrc=", cleaned))
+    return int(max(80, min(1600, lines * 22 + images + 24)))
+
+
+def email_document(html: str, *, allow_images: bool = False) -> SafeEmail:
+    """A whole document for ``<iframe sandbox srcdoc>``, with its own CSP."""
+    cleaned, blocked = _clean(html, allow_images=allow_images)
+    img_src = "data: https: http:" if allow_images else "data:"
+    csp = f"default-src 'none'; style-src 'unsafe-inline'; img-src {img_src}; form-action 'none'"
+    document = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{escape(csp)}">'
+        '<meta name="referrer" content="no-referrer"><base target="_blank">'
+        f"<style>{_FRAME_STYLE}</style></head><body>{cleaned}</body></html>"
+    )
+    return SafeEmail(document=document, blocked_images=blocked, height=_estimate_height(cleaned))
+
+
+# -- small presentation helpers (pure functions over loaded rows: no queries) -----------
+
+_HUES = (214, 262, 330, 12, 32, 150, 178, 196, 282, 350)
+
+
+def initials(name: str) -> str:
+    words = [w for w in re.split(r"[\s._@-]+", name) if w and w[0].isalnum()]
+    if not words:
+        return "?"
+    if len(words) == 1:
+        return words[0][:2].upper()
+    return (words[0][0] + words[1][0]).upper()
+
+
+def avatar_hue(key: str) -> int:
+    """A stable colour per person, so the same sender looks the same everywhere."""
+    return _HUES[sum(key.lower().encode()) % len(_HUES)]
+
+
+def short_time(when: datetime, now: datetime | None = None) -> str:
+    """Today: "14:05"; this year: "Mar 3"; earlier: "Mar 3, 2023" — as mail clients show it."""
+    now = timezone.localtime(now or timezone.now())
+    local = timezone.localtime(when)
+    if local.date() == now.date():
+        return local.strftime("%H:%M")
+    if local.year == now.year:
+        return f"{local.strftime('%b')} {local.day}"
+    return f"{local.strftime('%b')} {local.day}, {local.year}"
+
+
+def _display_name(name: str, address: str) -> str:
+    return name.strip() or address
+
+
+def decorate_rows(conversations: list[Any], folder: str) -> None:
+    """Attach what a list row shows (people, avatar, time) to loaded conversations.
+
+    Works on prefetched participants only, so it adds no query per row.
+    """
+    now = timezone.now()
+    for conversation in conversations:
+        own = conversation.account.address.lower()
+        others = [p for p in conversation.participants.all() if p.address.lower() != own]
+        if not others:
+            label = "me"
+            key = own
+        elif len(others) == 1:
+            label = _display_name(others[0].name, others[0].address)
+            key = others[0].address
+        else:
+            firsts = [_display_name(p.name, p.address).split(" ")[0] for p in others[:3]]
+            label = ", ".join(firsts) + (f" +{len(others) - 3}" if len(others) > 3 else "")
+            key = others[0].address
+        first = others[0] if others else None
+        conversation.ui_people = f"To: {label}" if folder == "sent" else label
+        conversation.ui_initials = initials(_display_name(first.name, first.address) if first else "me")
+        conversation.ui_hue = avatar_hue(key)
+        conversation.ui_time = short_time(conversation.last_message_at, now)

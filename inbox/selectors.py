@@ -7,12 +7,13 @@ rest of their company. Anything else is ``NotFound`` — the same answer as "doe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from django.db import connection
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import User
 from crm.models import Deal, Lead, Organization, Person, Project
@@ -249,3 +250,221 @@ def recent_audit(user: User, *, limit: int = 50) -> list[AuditEvent]:
         .prefetch_related("changes")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+# -- Reads for the browser UI (search, row refresh, neighbours, email delete preview) ----
+
+SearchFolder = Literal["inbox", "archive", "sent", "all"]
+_SEARCH_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_SEARCH_TERMS = 8
+
+
+def search_terms(raw: str) -> list[str]:
+    """Words of a search box entry; punctuation is a separator (e-mail addresses split)."""
+    return [t for t in _SEARCH_WORD.findall(raw.lower()) if t.strip("_")][:MAX_SEARCH_TERMS]
+
+
+def _term_filter(term: str) -> Q:
+    """One word, found in the subject, a participant's name or address, or a message body.
+
+    PostgreSQL: full-text search with the language-neutral ``simple`` configuration and
+    prefix matching (``pric`` finds "Pricing"), because the mail is in several languages
+    and people type partial words. SQLite (the demo): case-insensitive substring.
+    """
+    people = Participant.objects.filter(conversation_id=OuterRef("pk")).filter(
+        Q(address__icontains=term) | Q(name__icontains=term)
+    )
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        query = SearchQuery(f"{term}:*", search_type="raw", config="simple")
+        body = (
+            Message.objects.filter(conversation_id=OuterRef("pk"))
+            .annotate(_doc=SearchVector("text", config="simple"))
+            .filter(_doc=query)
+        )
+        subject = Q(
+            Exists(
+                Conversation.objects.filter(pk=OuterRef("pk"))
+                .annotate(_doc=SearchVector("subject", config="simple"))
+                .filter(_doc=query)
+            )
+        )
+    else:
+        body = Message.objects.filter(conversation_id=OuterRef("pk"), text__icontains=term)
+        subject = Q(subject__icontains=term)
+    return subject | Q(Exists(people)) | Q(Exists(body))
+
+
+def search_page(
+    user: User,
+    folder: SearchFolder,
+    query: str,
+    *,
+    account_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> FolderPage:
+    """Conversations matching every word of ``query``, newest first, keyset-paged.
+
+    ``folder`` "all" searches every folder. Four queries whatever the page size.
+    """
+    accounts = accessible_accounts(user)
+    if account_id is not None:
+        accounts = accounts.filter(pk=account_id)
+    account_ids = list(accounts.order_by("id").values_list("id", flat=True))
+    terms = search_terms(query)
+    if not account_ids or not terms:
+        return FolderPage([], None)
+    base = Conversation.objects.filter(account_id__in=account_ids)
+    if folder != "all":
+        base = base.filter(_folder_filter(folder))
+    for term in terms:
+        base = base.filter(_term_filter(term))
+    if cursor:
+        after = Cursor.decode(cursor)
+        base = base.filter(
+            Q(last_message_at__lt=after.last_message_at)
+            | Q(last_message_at=after.last_message_at, id__lt=after.id)
+        )
+    keys = list(base.order_by("-last_message_at", "-id").values_list("id", "last_message_at")[: limit + 1])
+    next_cursor = None
+    if len(keys) > limit:
+        keys = keys[:limit]
+        next_cursor = Cursor(keys[-1][1], keys[-1][0]).encode()
+    by_id = {c.pk: c for c in conversation_rows(user, [k[0] for k in keys])}
+    return FolderPage([by_id[k[0]] for k in keys if k[0] in by_id], next_cursor)
+
+
+def conversation_rows(user: User, ids: list[int]) -> list[Conversation]:
+    """Visible conversations loaded as a list row needs them (two queries for any number)."""
+    if not ids:
+        return []
+    return list(
+        visible_conversations(user)
+        .filter(pk__in=ids)
+        .select_related("deal", "lead", "account")
+        .prefetch_related(Prefetch("participants", queryset=Participant.objects.order_by("id")))
+        .order_by("-last_message_at", "-id")
+    )
+
+
+def in_folder(conversation: Conversation, folder: str) -> bool:
+    """Whether a loaded conversation belongs in a folder (same rules as ``_folder_filter``)."""
+    if folder == "inbox":
+        return conversation.state == ConversationState.INBOX and conversation.has_incoming
+    if folder == "archive":
+        return conversation.state == ConversationState.ARCHIVED
+    if folder == "sent":
+        return conversation.has_outgoing
+    return True
+
+
+def folder_of(conversation: Conversation) -> Folder:
+    """The folder a conversation is shown from when opened on its own."""
+    if conversation.state == ConversationState.ARCHIVED:
+        return "archive"
+    return "inbox" if conversation.has_incoming else "sent"
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    newer_id: int | None
+    older_id: int | None
+
+
+def conversation_neighbours(user: User, conversation: Conversation, folder: Folder) -> Neighbours:
+    """The next newer and older conversation in a folder, for j/k in the conversation view.
+
+    Same per-mailbox UNION as ``folder_page``, one row per mailbox and direction: two
+    queries plus the mailbox ids, whatever the folder's size.
+    """
+    account_ids = list(accessible_accounts(user).order_by("id").values_list("id", flat=True))
+    if not account_ids:
+        return Neighbours(None, None)
+    base = Conversation.objects.filter(_folder_filter(folder))
+    at, pk = conversation.last_message_at, conversation.pk
+    older_q = Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk)
+    newer_q = Q(last_message_at__gt=at) | Q(last_message_at=at, id__gt=pk)
+
+    def first(q: Q, order: tuple[str, str]) -> int | None:
+        if len(account_ids) == 1 or not connection.features.supports_slicing_ordering_in_compound:
+            rows = base.filter(q, account_id__in=account_ids).order_by(*order).values_list("id", flat=True)
+        else:
+            slices = [
+                base.filter(q, account_id=a).order_by(*order).values_list("id", "last_message_at")[:1]
+                for a in account_ids
+            ]
+            rows = slices[0].union(*slices[1:], all=True).order_by(*order).values_list("id", flat=True)
+        return rows.first()
+
+    return Neighbours(
+        newer_id=first(newer_q, ("last_message_at", "id")),
+        older_id=first(older_q, ("-last_message_at", "-id")),
+    )
+
+
+@dataclass(frozen=True)
+class MessageDeletePreview:
+    """What "Delete this email" will do, for its confirmation (decision 5)."""
+
+    message: Message
+    last_in_conversation: bool
+    trash_in: str  # the provider's name when its Trash is touched, else ""
+    linked: list[str]
+
+    def sentence(self) -> str:
+        who = self.message.from_name or self.message.from_address or "unknown sender"
+        parts = [f"Delete the email “{self.message.subject or '(no subject)'}” from {who} for good"]
+        if self.linked:
+            parts.append("; it disappears from the History of " + ", ".join(self.linked))
+        if self.last_in_conversation:
+            parts.append("; it is the only email in its conversation, so the conversation goes too")
+        if self.trash_in:
+            parts.append(f", and it is moved to Trash in {self.trash_in}")
+        return "".join(parts) + ". This cannot be undone."
+
+
+def preview_message_delete(user: User, message_id: int) -> MessageDeletePreview:
+    message = (
+        Message.objects.filter(pk=message_id, conversation_id__in=actionable_conversations(user).values("id"))
+        .select_related("conversation__account__company", "conversation__deal", "conversation__lead")
+        .first()
+    )
+    if message is None:
+        raise NotFound("No such email.")
+    conversation = message.conversation
+    account = conversation.account
+    _, delete_on = sync_switches(account)
+    linked = []
+    if conversation.deal is not None:
+        linked.append(f"deal {conversation.deal.title}")
+    if conversation.lead is not None:
+        linked.append(f"lead {conversation.lead.title}")
+    linked += [f"project {t}" for t in conversation.projects.values_list("title", flat=True)[:3]]
+    has_ref = delete_on and account.syncs_with_provider and message.refs.exists()
+    return MessageDeletePreview(
+        message=message,
+        last_in_conversation=conversation.message_count <= 1,
+        trash_in=account.get_provider_display() if has_ref else "",
+        linked=linked,
+    )
+
+
+def conversation_with_messages(user: User, conversation_id: int) -> tuple[Conversation, list[Message]]:
+    """A visible conversation and its messages in order (four queries for any length)."""
+    conversation = get_conversation(user, conversation_id)
+    messages = Message.objects.filter(conversation_id=conversation.pk).order_by("sent_at", "id")
+    return conversation, list(messages)
+
+
+def get_message(user: User, message_id: int) -> Message:
+    """One message of a visible conversation."""
+    message = (
+        Message.objects.filter(pk=message_id, conversation_id__in=visible_conversations(user).values("id"))
+        .select_related("conversation")
+        .first()
+    )
+    if message is None:
+        raise NotFound("No such email.")
+    return message
