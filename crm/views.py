@@ -1,30 +1,57 @@
+"""CRM list and detail pages. The emails in a detail page's History come from the inbox's
+own fragment (loaded by URL), so crm never imports inbox."""
+
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from crm.selectors import KINDS, company_records, get_record
+from crm import selectors
 
-_RELATED = {
-    "deal": ("person", "organization", "owner"),
-    "lead": ("person", "organization", "owner"),
-    "person": ("organization", "owner"),
-    "organization": ("owner",),
-    "project": ("owner",),
+PLURALS = {
+    "deal": "Deals",
+    "lead": "Leads",
+    "project": "Projects",
+    "person": "People",
+    "organization": "Organizations",
 }
 
 
 @login_required
 @require_GET
 def record_list(request: HttpRequest, kind: str) -> HttpResponse:
-    records = company_records(request.user, kind).select_related(*_RELATED[kind]).order_by("-id")[:200]
-    return render(request, "crm/list.html", {"kind": kind, "records": records, "kinds": list(KINDS)})
+    if kind not in selectors.KINDS:
+        raise Http404("No such record type.")
+    query = request.GET.get("q", "").strip()[:100]
+    records = selectors.record_list(request.user, kind, query)
+    return render(
+        request,
+        "crm/list.html",
+        {
+            "kind": kind,
+            "crm_kind": kind,
+            "plural": PLURALS[kind],
+            "records": records,
+            "query": query,
+            "limit": selectors.LIST_LIMIT,
+        },
+    )
 
 
 @login_required
 @require_GET
 def record_detail(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
-    record = get_record(request.user, kind, object_id)
-    return render(request, "crm/detail.html", {"kind": kind, "record": record, "kinds": list(KINDS)})
+    record = selectors.get_record(request.user, kind, object_id)
+    return render(
+        request,
+        "crm/detail.html",
+        {
+            "kind": kind,
+            "crm_kind": kind,
+            "plural": PLURALS[kind],
+            "record": record,
+            "related": selectors.record_context(request.user, kind, record),
+        },
+    )
