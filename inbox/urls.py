@@ -9,10 +9,13 @@ urlpatterns = [
     path("folder/<str:folder>/", views.folder, name="folder_named"),
     path("c/<int:conversation_id>/", views.conversation, name="conversation"),
     path("c/<int:conversation_id>/link/", views.link, name="link"),
+    path("c/<int:conversation_id>/picker/", views.picker, name="picker"),
     path("actions/", views.bulk_action, name="bulk_action"),
     path("actions/delete-preview/", views.delete_preview, name="delete_preview"),
     path("history/<str:kind>/<int:object_id>/", views.history, name="history"),
+    path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
     path("messages/<int:message_id>/delete/", views.delete_message, name="delete_message"),
     path("activity/", views.activity, name="activity"),
+    path("counts/", views.nav_counts, name="nav_counts"),
     path("changes/<int:change_id>/retry/", views.retry_change, name="retry_change"),
 ]

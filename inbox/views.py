@@ -1,126 +1,377 @@
-"""Thin views: parse input, call one selector or service, render."""
+"""Thin views: parse input, call one selector or service, render.
+
+Every page works without JavaScript (plain forms and redirects); with htmx the same
+endpoints answer with fragments that update the page in place: rows leave or change,
+the folder counts follow, and a toast (with "Undo" after archiving) says what happened.
+"""
 
 from __future__ import annotations
 
-from django.contrib import messages
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
+from crm.selectors import linkable_records
 from inbox import selectors, services
 from inbox.errors import InvalidRequest
-from inbox.rendering import safe_email_html
+from inbox.models import Conversation
+from inbox.rendering import avatar_hue, decorate_rows, email_document, initials, short_time
+
+FOLDER_TITLES = {"inbox": "Inbox", "sent": "Sent", "archive": "Archive", "all": "All mail"}
+TOAST_KEY = "inbox_toast"
+
+
+# -- input parsing -----------------------------------------------------------------------
 
 
 def _ids(request: HttpRequest) -> list[int]:
+    raw = request.POST.getlist("ids") or request.GET.getlist("ids")
     try:
-        return [int(v) for v in request.POST.getlist("ids") or request.GET.getlist("ids")]
+        return sorted({int(v) for v in raw})
     except ValueError as exc:
         raise InvalidRequest("Conversation ids must be numbers.") from exc
 
 
-def _account_id(request: HttpRequest) -> int | None:
-    raw = request.GET.get("account") or ""
-    return int(raw) if raw.isdigit() else None
+@dataclass(frozen=True)
+class ListState:
+    """Which list the user is looking at: folder, mailbox and search (from GET or POST)."""
+
+    folder: str = "inbox"
+    account_id: int | None = None
+    q: str = ""
+
+    @classmethod
+    def parse(cls, data: QueryDict, folder: str | None = None) -> ListState:
+        folder = folder or data.get("folder") or "inbox"
+        q = (data.get("q") or "").strip()[:200]
+        if folder not in selectors.FOLDERS and not (folder == "all" and q):
+            raise InvalidRequest("Unknown folder.")
+        raw = data.get("account") or ""
+        return cls(folder, int(raw) if raw.isdigit() else None, q)
+
+    def params(self, **extra: object) -> str:
+        values: dict[str, object] = {}
+        if self.account_id:
+            values["account"] = self.account_id
+        if self.q:
+            values["q"] = self.q
+        values.update({k: v for k, v in extra.items() if v})
+        return ("?" + urlencode(values)) if values else ""
+
+    @property
+    def url(self) -> str:
+        if self.folder == "inbox" and not self.q:
+            return reverse("inbox:folder") + self.params()
+        return reverse("inbox:folder_named", args=[self.folder]) + self.params()
+
+    def folder_url(self, folder: str) -> str:
+        """Another folder of the same mailbox (the search does not carry over)."""
+        path = reverse("inbox:folder") if folder == "inbox" else reverse("inbox:folder_named", args=[folder])
+        return path + ListState(folder, self.account_id).params()
+
+
+@dataclass
+class Toast:
+    text: str
+    undo_action: str = ""
+    ids: list[int] = field(default_factory=list)
+    link: str = ""
+    link_text: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return self.__dict__.copy()
+
+
+def _pop_toast(request: HttpRequest) -> Toast | None:
+    data = request.session.pop(TOAST_KEY, None)
+    return Toast(**data) if isinstance(data, dict) else None
+
+
+def _without_undo(toast: Toast | None) -> Toast | None:
+    """Undo acts on a list; a toast shown elsewhere only reports."""
+    if toast is not None:
+        toast.undo_action, toast.ids = "", []
+    return toast
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return fallback
+
+
+def _noun(n: int, word: str = "conversation") -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+# -- the folder list -----------------------------------------------------------------------
+
+
+def _page(request: HttpRequest, state: ListState, cursor: str | None) -> selectors.FolderPage:
+    if state.account_id is not None:
+        selectors.get_account(request.user, state.account_id)  # 404 for a mailbox not yours
+    if state.q:
+        page = selectors.search_page(
+            request.user,
+            state.folder,
+            state.q,
+            account_id=state.account_id,
+            cursor=cursor,  # type: ignore[arg-type]
+        )
+    else:
+        page = selectors.folder_page(
+            request.user,
+            state.folder,
+            account_id=state.account_id,
+            cursor=cursor,  # type: ignore[arg-type]
+        )
+    decorate_rows(page.conversations, state.folder)
+    return page
+
+
+def _nav_context(request: HttpRequest, state: ListState) -> dict[str, object]:
+    accounts = list(selectors.accessible_accounts(request.user).order_by("kind", "address"))
+    return {
+        "state": state,
+        "counts": selectors.folder_counts(request.user, account_id=state.account_id),
+        "accounts": accounts,
+        "current_account": next((a for a in accounts if a.pk == state.account_id), None),
+        "folder_urls": {f: state.folder_url(f) for f in selectors.FOLDERS},
+    }
 
 
 @login_required
 @require_GET
 def folder(request: HttpRequest, folder: str = "inbox") -> HttpResponse:
-    if folder not in selectors.FOLDERS:
-        raise InvalidRequest("Unknown folder.")
-    account_id = _account_id(request)
-    if account_id is not None:
-        selectors.get_account(request.user, account_id)  # 404 for a mailbox not yours
-    page = selectors.folder_page(
-        request.user,
-        folder,  # type: ignore[arg-type]
-        account_id=account_id,
-        cursor=request.GET.get("cursor"),
-        search=request.GET.get("q", "").strip(),
-    )
-    context = {
-        "folder": folder,
-        "page": page,
-        "account_id": account_id,
-        "q": request.GET.get("q", ""),
-    }
-    if request.htmx and request.GET.get("cursor"):
+    state = ListState.parse(request.GET, folder)
+    cursor = request.GET.get("cursor") or None
+    page = _page(request, state, cursor)
+    context: dict[str, object] = {"state": state, "page": page, "folder": state.folder}
+    if request.htmx and cursor:
         return render(request, "inbox/_rows.html", context)
-    context["counts"] = selectors.folder_counts(request.user, account_id=account_id)
-    context["accounts"] = list(selectors.accessible_accounts(request.user).order_by("kind", "address"))
+    context.update(_nav_context(request, state))
+    context["title"] = FOLDER_TITLES[state.folder]
+    context["toast"] = _pop_toast(request)
     return render(request, "inbox/folder.html", context)
 
 
-@login_required
-@require_GET
-def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    convo = selectors.get_conversation(request.user, conversation_id)
-    message_rows = selectors.conversation_messages(request.user, conversation_id)
-    can_act = selectors.actionable_conversations(request.user).filter(pk=convo.pk).exists()
-    return render(
-        request,
-        "inbox/conversation.html",
-        {
-            "conversation": convo,
-            "messages_list": [(m, safe_email_html(m.html) if m.html else "") for m in message_rows],
-            "can_act": can_act,
-        },
-    )
+# -- actions -------------------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def delete_preview(request: HttpRequest) -> HttpResponse:
-    preview = services.preview_delete(request.user, _ids(request))
-    return render(request, "inbox/_delete_confirm.html", {"preview": preview, "ids": _ids(request)})
+def _apply(request: HttpRequest, action: str, ids: list[int]) -> Toast:
+    """Call the one service the action names; say what happened."""
+    user = request.user
+    if action == "archive":
+        result = services.archive_conversations(user, ids)
+        if not result.count:
+            return Toast("Nothing to archive: already in the Archive.")
+        return Toast(f"Archived {_noun(result.count)}.", undo_action="unarchive", ids=result.conversation_ids)
+    if action == "unarchive":
+        result = services.unarchive_conversations(user, ids)
+        if not result.count:
+            return Toast("Nothing to move: already in the Inbox.")
+        return Toast(
+            f"Moved {_noun(result.count)} to the Inbox.", undo_action="archive", ids=result.conversation_ids
+        )
+    if action == "delete":
+        result = services.delete_conversations(user, ids)
+        toast = Toast(f"Deleted {_noun(result.count)}.")
+        if result.changes:
+            toast.text += " The external mailbox is updated in the background."
+            toast.link, toast.link_text = reverse("inbox:activity"), "See activity"
+        return toast
+    if action in ("read", "unread"):
+        changed = services.mark_read(user, ids, read=action == "read")
+        return Toast(f"Marked {_noun(changed)} as {action}.")
+    raise InvalidRequest("Unknown action.")
 
 
 @login_required
 @require_POST
 def bulk_action(request: HttpRequest) -> HttpResponse:
     ids = _ids(request)
+    if not ids:
+        raise InvalidRequest("Select at least one conversation.")
     action = request.POST.get("action", "")
-    if action == "archive":
-        result = services.archive_conversations(request.user, ids)
-        messages.success(request, f"Archived {result.count} conversation(s).")
-    elif action == "unarchive":
-        result = services.unarchive_conversations(request.user, ids)
-        messages.success(request, f"Moved {result.count} conversation(s) back to the Inbox.")
-    elif action == "delete":
-        result = services.delete_conversations(request.user, ids)
-        messages.success(request, f"Deleted {result.count} conversation(s).")
-    elif action in ("read", "unread"):
-        services.mark_read(request.user, ids, read=action == "read")
+    state = ListState.parse(request.POST)
+    toast = _apply(request, action, ids)
+    if request.POST.get("undo"):
+        toast.text = toast.text.rstrip(".") + " (undone)."
+        toast.undo_action, toast.ids = "", []
+    origin = request.POST.get("origin", "list")
+    if origin == "conversation" or not request.htmx:
+        request.session[TOAST_KEY] = toast.as_dict()
+        # Archived or deleted from the conversation view: back to the list it came from.
+        # (Mark unread too: staying would read it again.)
+        leaves = origin == "conversation" and action in ("archive", "delete", "unread")
+        target = state.url if leaves else _safe_next(request, state.url)
+        return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+    return _list_update(request, state, action, ids, toast)
+
+
+def _list_update(
+    request: HttpRequest, state: ListState, action: str, ids: list[int], toast: Toast
+) -> HttpResponse:
+    """Out-of-band fragments: changed rows replaced, departed rows removed, counts, toast."""
+    context: dict[str, object] = {"state": state, "folder": state.folder, "toast": toast}
+    if request.POST.get("undo"):
+        # Undo brings rows back in their place: re-render the list from the top.
+        context["page"] = _page(request, state, None)
+        context["refresh_list"] = True
     else:
-        raise InvalidRequest("Unknown action.")
-    return redirect(request.POST.get("next") or reverse("inbox:folder"))
+        rows = [] if action == "delete" else selectors.conversation_rows(request.user, ids)
+        staying = [c for c in rows if selectors.in_folder(c, state.folder)]
+        decorate_rows(staying, state.folder)
+        context["replaced"] = staying
+        context["removed"] = sorted(set(ids) - {c.pk for c in staying})
+        context["checked"] = set(ids) if action in ("read", "unread") else set()
+    context.update(_nav_context(request, state))
+    return render(request, "inbox/_list_update.html", context)
 
 
 @login_required
 @require_GET
-def history(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
-    emails = selectors.history_emails(request.user, kind, object_id)
-    actionable = set(
-        selectors.actionable_conversations(request.user)
-        .filter(pk__in={m.conversation_id for m in emails})
-        .values_list("id", flat=True)
-    )
-    return render(
-        request,
-        "inbox/_history.html",
-        {"emails": emails, "actionable": actionable, "kind": kind, "object_id": object_id},
-    )
+def delete_preview(request: HttpRequest) -> HttpResponse:
+    ids = _ids(request)
+    if not ids:
+        raise InvalidRequest("Select at least one conversation.")
+    state = ListState.parse(request.GET)
+    context = {
+        "preview": services.preview_delete(request.user, ids),
+        "ids": ids,
+        "state": state,
+        "origin": request.GET.get("origin", "list"),
+    }
+    template = "inbox/_delete_confirm.html" if request.htmx else "inbox/delete_confirm_page.html"
+    return render(request, template, context)
+
+
+# -- the conversation ----------------------------------------------------------------------
+
+
+def _person_cards(conversation: Conversation) -> tuple[list[dict[str, object]], list[object]]:
+    """The side panel's people (CRM persons first) and their organizations, from prefetches."""
+    own = conversation.account.address.lower()
+    people: list[dict[str, object]] = []
+    organizations: dict[int, object] = {}
+    for p in conversation.participants.all():
+        if p.address.lower() == own:
+            continue
+        name = p.person.name if p.person else (p.name or p.address)
+        people.append(
+            {
+                "participant": p,
+                "person": p.person,
+                "name": name,
+                "initials": initials(name),
+                "hue": avatar_hue(p.address),
+            }
+        )
+        if p.person and p.person.organization:
+            organizations[p.person.organization.pk] = p.person.organization
+    people.sort(key=lambda card: card["person"] is None)
+    return people, list(organizations.values())
+
+
+def _side_context(request: HttpRequest, conversation: Conversation, can_act: bool) -> dict[str, object]:
+    people, organizations = _person_cards(conversation)
+    return {
+        "conversation": conversation,
+        "can_act": can_act,
+        "people": people,
+        "organizations": organizations,
+    }
 
 
 @login_required
-@require_POST
-def delete_message(request: HttpRequest, message_id: int) -> HttpResponse:
-    services.delete_messages(request.user, [message_id])
-    messages.success(request, "Email deleted.")
-    return redirect(request.POST.get("next") or reverse("inbox:folder"))
+@require_GET
+def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    convo, message_rows = selectors.conversation_with_messages(request.user, conversation_id)
+    can_act = selectors.actionable_conversations(request.user).filter(pk=convo.pk).exists()
+    if can_act and not convo.is_read:
+        # Opening a conversation reads it, as in every mail client (app state only).
+        services.mark_read(request.user, [convo.pk], read=True)
+        convo.is_read = True
+    folder = request.GET.get("folder") or selectors.folder_of(convo)
+    if folder not in selectors.FOLDERS:
+        folder = selectors.folder_of(convo)
+    state = ListState(
+        folder, int(request.GET["account"]) if request.GET.get("account", "").isdigit() else None
+    )
+    neighbours = selectors.conversation_neighbours(request.user, convo, folder)  # type: ignore[arg-type]
+    items = []
+    for message in message_rows:
+        body = email_document(message.html) if message.html else None
+        name = message.from_name or message.from_address
+        items.append(
+            {
+                "message": message,
+                "body": body,
+                "initials": initials(name),
+                "hue": avatar_hue(message.from_address),
+            }
+        )
+    context = {
+        **_side_context(request, convo, can_act),
+        "items": items,
+        "state": state,
+        "neighbours": neighbours,
+        "back_url": state.url,
+        "toast": _without_undo(_pop_toast(request)),
+        "counts": selectors.folder_counts(request.user),
+        "folder": folder,
+        "folder_urls": {f: ListState(f).url for f in selectors.FOLDERS},
+    }
+    return render(request, "inbox/conversation.html", context)
+
+
+@login_required
+@require_GET
+def message_body(request: HttpRequest, message_id: int) -> HttpResponse:
+    """One message's body again, with remote images when the user asked for them."""
+    message = selectors.get_message(request.user, message_id)
+    allow = request.GET.get("images") == "1"
+    body = email_document(message.html, allow_images=allow) if message.html else None
+    return render(request, "inbox/_message_body.html", {"message": message, "body": body, "allowed": allow})
+
+
+@login_required
+@require_GET
+def picker(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """Deals, leads and projects to link, searched as the user types."""
+    convo = selectors.get_conversation(request.user, conversation_id)
+    if not selectors.actionable_conversations(request.user).filter(pk=convo.pk).exists():
+        raise InvalidRequest("This conversation is read-only for you.")
+    query = request.GET.get("q", "").strip()[:100]
+    people = [p.person for p in convo.participants.all() if p.person]
+    options = linkable_records(
+        request.user,
+        query,
+        person_ids=[p.pk for p in people],
+        organization_ids=[p.organization_id for p in people if p.organization_id],
+    )
+    return render(
+        request,
+        "inbox/_picker_results.html",
+        {"conversation": convo, "options": options, "query": query},
+    )
+
+
+_LINKS = {
+    "deal": services.link_deal,
+    "lead": services.link_lead,
+    "project": services.link_project,
+    "unlink_project": services.unlink_project,
+}
 
 
 @login_required
@@ -129,30 +380,108 @@ def link(request: HttpRequest, conversation_id: int) -> HttpResponse:
     target = request.POST.get("target", "")
     raw_id = request.POST.get("object_id", "")
     object_id = int(raw_id) if raw_id.isdigit() else 0
-    if target == "deal":
-        services.link_deal(request.user, conversation_id, object_id)
-    elif target == "lead":
-        services.link_lead(request.user, conversation_id, object_id)
-    elif target == "project":
-        services.link_project(request.user, conversation_id, object_id)
-    elif target == "unlink_project":
-        services.unlink_project(request.user, conversation_id, object_id)
-    elif target == "unlink":
+    if target == "unlink":
         services.unlink_deal_or_lead(request.user, conversation_id)
+        toast = Toast("Unlinked.")
+    elif target in _LINKS:
+        _LINKS[target](request.user, conversation_id, object_id)
+        toast = Toast(
+            "Unlinked from the project." if target == "unlink_project" else f"Linked to the {target}."
+        )
     else:
         raise InvalidRequest("Unknown link target.")
-    return redirect("inbox:conversation", conversation_id=conversation_id)
+    if not request.htmx:
+        request.session[TOAST_KEY] = toast.as_dict()
+        return redirect("inbox:conversation", conversation_id=conversation_id)
+    convo = selectors.get_conversation(request.user, conversation_id)
+    context = {**_side_context(request, convo, True), "oob_toast": toast}
+    return render(request, "inbox/_sidepanel.html", context)
+
+
+# -- History in CRM detail pages -------------------------------------------------------------
+
+
+def _history_context(request: HttpRequest, kind: str, object_id: int) -> dict[str, object]:
+    emails = selectors.history_emails(request.user, kind, object_id)
+    actionable = set(
+        selectors.actionable_conversations(request.user)
+        .filter(pk__in={m.conversation_id for m in emails})
+        .values_list("id", flat=True)
+    )
+    now = timezone.now()
+    for message in emails:
+        message.ui_time = short_time(message.sent_at, now)
+        message.ui_initials = initials(message.from_name or message.from_address)
+        message.ui_hue = avatar_hue(message.from_address)
+    return {
+        "emails": emails,
+        "actionable": actionable,
+        "kind": kind,
+        "object_id": object_id,
+        "limited": len(emails) >= 100,
+        "record_url": reverse(f"crm:{kind}", args=[object_id]),
+    }
+
+
+@login_required
+@require_GET
+def history(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
+    return render(request, "inbox/_history.html", _history_context(request, kind, object_id))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_message(request: HttpRequest, message_id: int) -> HttpResponse:
+    """GET: the confirmation ("Delete this email"); POST: delete it through the service."""
+    kind = request.POST.get("kind") or request.GET.get("kind") or ""
+    raw_object = request.POST.get("object_id") or request.GET.get("object_id") or ""
+    object_id = int(raw_object) if raw_object.isdigit() else None
+    if request.method == "GET":
+        context = {
+            "preview": selectors.preview_message_delete(request.user, message_id),
+            "kind": kind,
+            "object_id": object_id,
+            "next": request.GET.get("next", ""),
+        }
+        template = "inbox/_message_delete_confirm.html" if request.htmx else "inbox/delete_confirm_page.html"
+        return render(request, template, context)
+    services.delete_messages(request.user, [message_id])
+    toast = Toast("Email deleted.")
+    if request.htmx and kind and object_id is not None:
+        context = {**_history_context(request, kind, object_id), "toast": toast, "oob": True}
+        return render(request, "inbox/_history_update.html", context)
+    request.session[TOAST_KEY] = toast.as_dict()
+    return redirect(_safe_next(request, reverse("inbox:folder")))
+
+
+# -- activity -------------------------------------------------------------------------------
 
 
 @login_required
 @require_GET
 def activity(request: HttpRequest) -> HttpResponse:
-    return render(request, "inbox/activity.html", {"events": selectors.recent_audit(request.user)})
+    return render(
+        request,
+        "inbox/activity.html",
+        {
+            "events": selectors.recent_audit(request.user),
+            "toast": _without_undo(_pop_toast(request)),
+            "counts": selectors.folder_counts(request.user),
+            "folder_urls": {f: ListState(f).url for f in selectors.FOLDERS},
+        },
+    )
+
+
+@login_required
+@require_GET
+def nav_counts(request: HttpRequest) -> HttpResponse:
+    """The folder counts for pages outside the inbox (CRM pages never import inbox)."""
+    return render(request, "inbox/_nav_counts.html", {"counts": selectors.folder_counts(request.user)})
 
 
 @login_required
 @require_POST
 def retry_change(request: HttpRequest, change_id: int) -> HttpResponse:
     services.retry_failed_change(request.user, change_id)
-    messages.success(request, "The change will be pushed again.")
+    request.session[TOAST_KEY] = Toast("The change will be pushed again.").as_dict()
     return redirect("inbox:activity")
