@@ -24,7 +24,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://localhost:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin site lets company admins in, scoped to their company (accounts/admin_site.py).
+    "accounts.admin_apps.SalesInboxAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -196,6 +197,8 @@ GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID", "")
 GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET", "")
 GMAIL_API_ENDPOINT = env_str("GMAIL_API_ENDPOINT", "https://gmail.googleapis.com/")
 GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
+# Where "Connect Google" sends the browser to sign in and consent (change only for tests).
+GOOGLE_AUTH_URI = env_str("GOOGLE_AUTH_URI", "https://accounts.google.com/o/oauth2/v2/auth")
 # Outlook / Microsoft 365 through Microsoft Graph: the app registration (Entra ID), the
 # identity authority msal signs in against, the Graph root (version included) and, only for
 # tests or a TLS-inspecting proxy, a CA bundle that then replaces the environment's trust.

@@ -21,4 +21,6 @@ urlpatterns = [
     path("crm/", include("crm.urls")),
     path("api/v1/", include("api.urls")),
     path("settings/api/", include("api.settings_urls")),
+    path("settings/email-sync/connect/", include("sync.urls")),
+    path("settings/", include("inbox.settings_urls")),
 ]

@@ -1,0 +1,16 @@
+"""Connecting a mailbox (mounted at /settings/email-sync/connect/ in config/urls.py)."""
+
+from django.urls import path
+
+from sync import views
+
+app_name = "connect"
+
+urlpatterns = [
+    path("", views.connect, name="page"),
+    path("imap/", views.connect_imap, name="imap"),
+    path("google/", views.google_start, name="google"),
+    path("google/callback/", views.google_callback, name="google_callback"),
+    path("microsoft/", views.microsoft_start, name="microsoft"),
+    path("microsoft/callback/", views.microsoft_callback, name="microsoft_callback"),
+]
