@@ -63,7 +63,7 @@ def base_url(live_server, monkeypatch) -> str:  # type: ignore[no-untyped-def]
 # are the same); loaded at import so each operation becomes its own test.
 schema = schemathesis.openapi.from_dict(document())
 # Per operation; raise it (API_FUZZ_EXAMPLES=500) for a deeper run by hand.
-EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "30"))
 # Known before any test runs: schemathesis builds some cases (and asks the auth for its
 # token) while collecting, before fixtures exist.
 TOKEN = secrets.token_hex(20)
