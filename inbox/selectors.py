@@ -389,14 +389,16 @@ def conversation_neighbours(user: User, conversation: Conversation, folder: Fold
 
     def first(q: Q, order: tuple[str, str]) -> int | None:
         if len(account_ids) == 1 or not connection.features.supports_slicing_ordering_in_compound:
-            rows = base.filter(q, account_id__in=account_ids).order_by(*order).values_list("id", flat=True)
+            rows = base.filter(q, account_id__in=account_ids).order_by(*order)
+            rows = rows.values_list("id", "last_message_at")
         else:
             slices = [
                 base.filter(q, account_id=a).order_by(*order).values_list("id", "last_message_at")[:1]
                 for a in account_ids
             ]
-            rows = slices[0].union(*slices[1:], all=True).order_by(*order).values_list("id", flat=True)
-        return rows.first()
+            rows = slices[0].union(*slices[1:], all=True).order_by(*order)
+        hit = list(rows[:1])
+        return hit[0][0] if hit else None
 
     return Neighbours(
         newer_id=first(newer_q, ("last_message_at", "id")),

@@ -21,7 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from crm.selectors import linkable_records
 from inbox import selectors, services
-from inbox.errors import InvalidRequest
+from inbox.errors import InvalidRequest, NotFound
 from inbox.models import Conversation
 from inbox.rendering import avatar_hue, decorate_rows, email_document, initials, short_time
 
@@ -190,6 +190,9 @@ def _apply(request: HttpRequest, action: str, ids: list[int]) -> Toast:
             toast.link, toast.link_text = reverse("inbox:activity"), "See activity"
         return toast
     if action in ("read", "unread"):
+        # mark_read skips what is not yours; say so, like the other actions do.
+        if selectors.actionable_conversations(user).filter(pk__in=ids).count() != len(ids):
+            raise NotFound("One or more conversations do not exist or are not yours.")
         changed = services.mark_read(user, ids, read=action == "read")
         return Toast(f"Marked {_noun(changed)} as {action}.")
     raise InvalidRequest("Unknown action.")
