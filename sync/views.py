@@ -66,7 +66,11 @@ class MailboxKindForm(forms.Form):
         required=False, label="Members (who see its mail)", widget=forms.CheckboxSelectMultiple
     )
 
+    auto_id_prefix = "kind"
+
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        # Two of these forms share the connect page: distinct element ids for their labels.
+        kwargs.setdefault("auto_id", f"{self.auto_id_prefix}_%s")
         super().__init__(*args, **kwargs)
         self.user = user
         self.fields["members"].choices = [(str(u.pk), u.email) for u in company_users(user)]
@@ -78,7 +82,15 @@ class MailboxKindForm(forms.Form):
         return list(User.objects.filter(pk__in=ids, company_id=self.user.company_id))
 
 
+class OAuthForm(MailboxKindForm):
+    auto_id_prefix = "oauth"
+    login_hint = forms.EmailField(
+        required=False, label="E-mail address", help_text="Optional: fills in the sign-in page for you"
+    )
+
+
 class ImapForm(MailboxKindForm):
+    auto_id_prefix = "imap"
     address = forms.EmailField(label="E-mail address")
     host = forms.CharField(max_length=253, label="IMAP server")
     port = forms.IntegerField(required=False, min_value=1, max_value=65535, help_text="Empty: the usual port")
@@ -136,7 +148,7 @@ def _page(
     request: HttpRequest,
     *,
     imap_form: ImapForm | None = None,
-    oauth_form: MailboxKindForm | None = None,
+    oauth_form: OAuthForm | None = None,
     error: str = "",
     reconnect: MailAccount | None = None,
     status: int = 200,
@@ -165,7 +177,7 @@ def _page(
             "plan_name": user.company.get_plan_display() if user.company else "",
             "nav_team_accounts": team_mailboxes(user),
             "imap_form": imap_form,
-            "oauth_form": oauth_form or MailboxKindForm(user=user),
+            "oauth_form": oauth_form or OAuthForm(user=user),
             "google": oauth.google_configured(),
             "microsoft": oauth.microsoft_configured(),
             "is_admin": user.is_company_admin,
@@ -304,7 +316,7 @@ def _start_oauth(request: HttpRequest, provider: str) -> HttpResponse:
     if not oauth.configured(provider):
         raise Http404("This kind of mailbox cannot be connected on this server.")
     reconnect = _reconnecting(request, request.POST.get("account"))
-    form = MailboxKindForm(request.POST, user=user)
+    form = OAuthForm(request.POST, user=user)
     if not form.is_valid():
         return _page(request, oauth_form=form, reconnect=reconnect, status=400)
     kind = reconnect.kind if reconnect else form.cleaned_data["kind"]
@@ -313,7 +325,8 @@ def _start_oauth(request: HttpRequest, provider: str) -> HttpResponse:
         return _page(request, oauth_form=form, error=problem, reconnect=reconnect, status=403)
     redirect_uri = settings.SITE_URL.rstrip("/") + reverse(CALLBACKS[provider])
     try:
-        url, flow = oauth.start(provider, redirect_uri, login_hint=reconnect.address if reconnect else "")
+        hint = reconnect.address if reconnect else form.cleaned_data.get("login_hint") or ""
+        url, flow = oauth.start(provider, redirect_uri, login_hint=hint)
     except oauth.OAuthError as exc:
         return _page(request, oauth_form=form, error=str(exc), reconnect=reconnect, status=503)
     request.session[SESSION_KEY] = {
