@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -255,10 +256,14 @@ class ImapPull:
             large = [u for u in batch if u in meta and u not in small]
             for group in self._body_groups(small, meta):
                 bodies = self.client.fetch(group, ["BODY.PEEK[]"])
-                for uid in group:
-                    raw = bodies.get(uid, {}).get(b"BODY[]")
-                    if raw is not None:
-                        self._store(scan, uid, raw, meta[uid])
+                # One commit per fetched group instead of one per message: each message is
+                # still its own savepoint (a failing one is quarantined alone), but the WAL
+                # is flushed once per group — commits dominated the initial sync otherwise.
+                with transaction.atomic():
+                    for uid in group:
+                        raw = bodies.get(uid, {}).get(b"BODY[]")
+                        if raw is not None:
+                            self._store(scan, uid, raw, meta[uid])
             for uid in large:
                 headers = self.client.fetch([uid], ["BODY.PEEK[HEADER]"]).get(uid, {}).get(b"BODY[HEADER]")
                 if headers is not None:

@@ -1,0 +1,234 @@
+"""Initial IMAP sync throughput: the app's pull of 5,000 messages from a real Dovecot, next
+to a raw imapclient FETCH of the same messages in the same run.
+
+    .venv/bin/python bench/imap_initial_sync.py [--messages 5000] [--keep-db]
+
+Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/si_bench_imap;
+the database is created and migrated if missing) and Dovecot (scripts/ensure-test-services.sh).
+The mailbox is filled by writing maildir files directly, then Dovecot indexes it once
+(a warm-up SELECT) so neither measurement pays for that.
+
+"raw FETCH" is the floor: the same SEARCH and the same batched ``BODY.PEEK[]`` fetches the
+adapter does, with nothing done to the bytes. "app pull" is ``pull_account``: fetch, MIME
+parse, threading, participants, provider references, one transaction per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import os
+import random
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/si_bench_imap")
+os.environ.setdefault("DEBUG", "0")  # DEBUG would record every query
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "RVpRVGtkN3F6cXh2bUhRd0lVVXp5a1dHbHd2b3V3d1E=")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("SECURE_COOKIES", "0")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def _ensure_database() -> None:
+    import dj_database_url
+    import psycopg
+
+    config = dj_database_url.parse(os.environ["DATABASE_URL"])
+    with psycopg.connect(
+        host=config["HOST"] or "127.0.0.1",
+        port=config["PORT"] or 5432,
+        user=config["USER"] or "postgres",
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{config["NAME"]}"')
+
+
+_ensure_database()
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from imapclient import IMAPClient  # noqa: E402
+
+from accounts.models import Company, Plan, Role, User  # noqa: E402
+from inbox.models import AccountKind, MailAccount, Message, Provider  # noqa: E402
+from sync.providers.imap import verify_mailbox  # noqa: E402
+from sync.pull import pull_account  # noqa: E402
+from tests.imap.dovecot import Dovecot  # noqa: E402
+
+CUSTOMERS = [f"buyer{n}@customer{n % 40}.test" for n in range(200)]
+
+
+def build_messages(count: int, rep: str, seed: int = 7) -> list[bytes]:
+    """A sales mailbox's mix: short plain mails, HTML newsletters, some attachments, threads."""
+    rng = random.Random(seed)
+    now = datetime.now().astimezone()
+    messages: list[bytes] = []
+    recent_ids: list[tuple[str, str]] = []
+    for n in range(count):
+        sender = rng.choice(CUSTOMERS)
+        when = now - timedelta(minutes=(count - n) * 7)
+        message_id = f"<bench-{n}-{rng.getrandbits(32):08x}@{sender.split('@')[1]}>"
+        headers = [
+            f"From: Buyer {n % 200} <{sender}>",
+            f"To: Rep <{rep}>",
+            f"Date: {email.utils.format_datetime(when)}",
+            f"Message-ID: {message_id}",
+            "MIME-Version: 1.0",
+        ]
+        if recent_ids and rng.random() < 0.3:
+            parent_id, subject = rng.choice(recent_ids[-50:])
+            headers += [f"Subject: Re: {subject}", f"In-Reply-To: {parent_id}", f"References: {parent_id}"]
+        else:
+            subject = f"Quote request {n}: {rng.choice(['licenses', 'renewal', 'pilot', 'pricing'])}"
+            headers.append(f"Subject: {subject}")
+        recent_ids.append((message_id, subject))
+        paragraph = " ".join(
+            rng.choice(["price", "seats", "contract", "deadline", "demo", "team"]) for _ in range(60)
+        )
+        kind = rng.random()
+        if kind < 0.7:
+            body = "\r\n\r\n".join(paragraph for _ in range(rng.randint(2, 8)))
+            raw = "\r\n".join([*headers, "Content-Type: text/plain; charset=utf-8", "", body, ""])
+        elif kind < 0.92:
+            html = "".join(f"<p>{paragraph}</p>" for _ in range(rng.randint(3, 12)))
+            raw = "\r\n".join(
+                [
+                    *headers,
+                    'Content-Type: multipart/alternative; boundary="alt"',
+                    "",
+                    "--alt",
+                    "Content-Type: text/plain; charset=utf-8",
+                    "",
+                    paragraph,
+                    "--alt",
+                    "Content-Type: text/html; charset=utf-8",
+                    "",
+                    f"<html><body>{html}</body></html>",
+                    "--alt--",
+                    "",
+                ]
+            )
+        else:
+            blob = os.urandom(rng.randint(30_000, 200_000))
+            encoded = email.base64mime.body_encode(blob, maxlinelen=76)
+            raw = "\r\n".join(
+                [
+                    *headers,
+                    'Content-Type: multipart/mixed; boundary="mix"',
+                    "",
+                    "--mix",
+                    "Content-Type: text/plain; charset=utf-8",
+                    "",
+                    paragraph,
+                    "--mix",
+                    f'Content-Type: application/pdf; name="offer-{n}.pdf"',
+                    f'Content-Disposition: attachment; filename="offer-{n}.pdf"',
+                    "Content-Transfer-Encoding: base64",
+                    "",
+                    encoded,
+                    "--mix--",
+                    "",
+                ]
+            )
+        messages.append(raw.encode())
+    return messages
+
+
+def raw_fetch(server: Dovecot, login: str, password: str, days: int) -> tuple[int, int, float]:
+    """The same SEARCH and batched FETCHes as the adapter, nothing else."""
+    from sync.providers.imap_pull import BODY_BATCH_COUNT, META_BATCH
+
+    started = time.perf_counter()
+    client = IMAPClient("127.0.0.1", port=server.port, ssl=False, timeout=120)
+    client.login(login, password)
+    client.select_folder("INBOX", readonly=True)
+    uids = sorted(client.search(["SINCE", (datetime.now() - timedelta(days=days)).date()]))
+    count = size = 0
+    for start in range(0, len(uids), META_BATCH):
+        batch = uids[start : start + META_BATCH]
+        client.fetch(batch, ["RFC822.SIZE", "FLAGS", "INTERNALDATE"])
+        for group_start in range(0, len(batch), BODY_BATCH_COUNT):
+            for data in client.fetch(
+                batch[group_start : group_start + BODY_BATCH_COUNT], ["BODY.PEEK[]"]
+            ).values():
+                count += 1
+                size += len(data[b"BODY[]"])
+    client.logout()
+    return count, size, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--keep-db", action="store_true", help="leave the synced rows in the database")
+    args = parser.parse_args()
+
+    call_command("migrate", verbosity=0, interactive=False)
+    server = Dovecot("standard").start()
+    try:
+        user = server.add_user("bench")
+        t0 = time.perf_counter()
+        server.write_maildir(user, "INBOX", build_messages(args.messages, user.address))
+        fill = time.perf_counter() - t0
+        with user.client() as client:  # Dovecot indexes the new maildir once, here
+            t0 = time.perf_counter()
+            exists = client.select_folder("INBOX")[b"EXISTS"]
+            index = time.perf_counter() - t0
+        assert exists == args.messages, exists
+
+        company = Company.objects.create(name=f"Bench {time.time():.0f}", plan=Plan.PREMIUM)
+        rep = User.objects.create_user(f"rep-{time.time_ns()}@bench.test", company=company, role=Role.ADMIN)
+        verified = verify_mailbox(password=user.password, **user.account_config())  # type: ignore[arg-type]
+        account = MailAccount.objects.create(
+            company=company,
+            kind=AccountKind.PERSONAL,
+            owner=rep,
+            provider=Provider.IMAP,
+            address=user.address,
+            credentials={"password": user.password},
+            config=verified.config,
+        )
+
+        raw_count, raw_bytes, raw_seconds = raw_fetch(
+            server, user.login, user.password, account.sync_past_days
+        )
+        t0 = time.perf_counter()
+        summary = pull_account(account.pk)
+        app_seconds = time.perf_counter() - t0
+        stored = Message.objects.filter(account=account).count()
+        conversations = account.conversations.count()
+        raw_again = raw_fetch(server, user.login, user.password, account.sync_past_days)[2]
+
+        mb = raw_bytes / 1_048_576
+        print(f"Dovecot {server.variant}, {args.messages:,} messages, {mb:.1f} MB")
+        print(f"  fill (maildir files) {fill:6.2f} s; first SELECT (Dovecot indexing) {index:6.2f} s")
+        print(
+            f"  raw imapclient FETCH  {raw_seconds:6.2f} s  {raw_count / raw_seconds:8.0f} msg/s  {mb / raw_seconds:6.1f} MB/s"
+        )
+        print(f"  raw FETCH, again      {raw_again:6.2f} s  {raw_count / raw_again:8.0f} msg/s")
+        print(
+            f"  app pull_account      {app_seconds:6.2f} s  {stored / app_seconds:8.0f} msg/s  "
+            f"({summary.line()}; {conversations:,} conversations)"
+        )
+        print(f"  app / raw time        {app_seconds / raw_seconds:6.1f}x")
+        if not args.keep_db:
+            company.delete()
+    finally:
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    main()
