@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import ManyToManyField, QuerySet
 from django.forms import Field, ModelForm
 from django.http import HttpRequest
@@ -98,6 +99,27 @@ class TeamAdmin(CompanyScopedAdmin, admin.ModelAdmin):
         if db_field.name == "members" and not user.is_superuser:
             kwargs["queryset"] = User.objects.filter(company_id=user.company_id)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if request.user.is_superuser:
+            return form
+        company_id = request.user.company_id  # type: ignore[union-attr]
+
+        class CompanyTeamForm(form):  # type: ignore[valid-type,misc]
+            # The company is not a field of this form, so Django cannot check the
+            # (company, name) uniqueness itself: without this a duplicate is a database error.
+            def clean_name(self) -> str:
+                name = self.cleaned_data["name"]
+                if (
+                    Team.objects.filter(company_id=company_id, name=name)
+                    .exclude(pk=self.instance.pk)
+                    .exists()
+                ):
+                    raise ValidationError("Your company already has a team with this name.")
+                return name
+
+        return CompanyTeamForm
 
     def save_model(self, request: HttpRequest, obj: Team, form: ModelForm, change: bool) -> None:
         if not request.user.is_superuser:

@@ -163,13 +163,13 @@ class ProviderChangeAdmin(ReadOnlyAdminMixin, CompanyScopedAdmin, admin.ModelAdm
     @admin.action(description="Retry the selected failed changes", permissions=["view"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[ProviderChange]) -> None:
         retried, refused = 0, 0
-        for change in queryset.filter(status=ChangeStatus.FAILED):
+        skipped = queryset.exclude(status=ChangeStatus.FAILED).count()  # before retrying changes it
+        for change in list(queryset.filter(status=ChangeStatus.FAILED)):
             try:
                 services.retry_failed_change(request.user, change.pk)  # type: ignore[arg-type]
                 retried += 1
             except NotFound:
                 refused += 1
-        skipped = queryset.exclude(status=ChangeStatus.FAILED).count()
         messages.info(request, f"{retried} failed change(s) will be tried again.")
         if refused:
             messages.warning(
