@@ -185,7 +185,9 @@ def test_user_can_retry_a_failed_change(alice, bob, alice_mailbox, archived, rec
     assert change.status == ChangeStatus.DONE
 
 
-def test_changes_waiting_behind_a_throttled_one_keep_their_attempts(alice, alice_mailbox, archived, recording):
+def test_changes_waiting_behind_a_throttled_one_keep_their_attempts(
+    alice, alice_mailbox, archived, recording
+):
     services.unarchive_conversations(alice, archived)
     services.archive_conversations(alice, archived)
     recording.scripts.append(ProviderTemporaryError("429", retry_after=60))
@@ -202,7 +204,9 @@ def test_a_deferred_result_gives_the_attempt_back(alice, alice_mailbox, archived
     def script(requests):  # type: ignore[no-untyped-def]
         return [
             PushResult(requests[0].change_id, Outcome.RETRY, "throttled", retry_after=30),
-            PushResult(requests[1].change_id, Outcome.DEFERRED, "waiting for an earlier change", retry_after=30),
+            PushResult(
+                requests[1].change_id, Outcome.DEFERRED, "waiting for an earlier change", retry_after=30
+            ),
         ]
 
     recording.scripts.append(script)
