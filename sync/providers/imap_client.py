@@ -68,7 +68,10 @@ def imap_errors(doing: str) -> Iterator[None]:
         yield
     except LoginError as exc:
         text = _text(exc)
-        if any(code in text for code in TEMPORARY_CODES):
+        # imapclient turns *every* error during LOGIN into LoginError, a dropped connection
+        # (the server restarting) included: that is no refused password.
+        dropped = isinstance(exc.__context__, (IMAPClientAbortError, OSError))
+        if dropped or any(code in text for code in TEMPORARY_CODES):
             raise ProviderTemporaryError(f"IMAP login temporarily refused while {doing}: {text}") from exc
         raise ProviderAuthError(f"The IMAP server refused the login: {text}") from exc
     except IMAPClientAbortError as exc:  # BYE or a dropped connection (imaplib.IMAP4.abort)
