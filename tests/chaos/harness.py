@@ -253,6 +253,9 @@ class Workers:
     settings_module: str = "tests.chaos.settings"
     procs: dict[str, Proc] = field(default_factory=dict)
     kills: list[Kill] = field(default_factory=list)
+    # name -> time.monotonic() before which a killed process stays down (its supervisor's delay)
+    down_until: dict[str, float] = field(default_factory=dict)
+    unplanned_exits: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -305,6 +308,7 @@ class Workers:
     def start(self, name: str, *, wait: bool = True) -> None:
         proc = self.procs[name]
         assert not proc.alive, f"{name} is already running"
+        self.down_until.pop(name, None)
         proc.log_offset = proc.log.stat().st_size if proc.log.exists() else 0
         with proc.log.open("ab") as log:
             proc.process = subprocess.Popen(
@@ -337,7 +341,42 @@ class Workers:
         proc = self.procs[name]
         return children(proc.process.pid) if proc.alive and proc.process else []
 
-    def kill(self, name: str, *, whole: bool, provider_port: int = 0, running_changes: int = 0) -> Kill:
+    def supervise(self) -> list[str]:
+        """What ``restart: unless-stopped`` does in docker-compose.yml: a worker or beat that
+        exited — killed, or on its own — is started again (killed ones after their delay)."""
+        started = []
+        now = time.monotonic()
+        for name, proc in self.procs.items():
+            if proc.process is None or proc.alive:
+                continue
+            if name in self.down_until:
+                if now < self.down_until[name]:
+                    continue
+            else:
+                last = self.log_tail(name, 2000).strip().splitlines()
+                self.unplanned_exits.append(
+                    f"{name}: exited {proc.process.returncode}: {last[-1] if last else ''}"
+                )
+            self.start(name, wait=False)
+            started.append(name)
+        return started
+
+    def busy_pool_process(self, provider_port: int) -> str | None:
+        """A worker one of whose pool processes is talking to the provider right now."""
+        for name in self.workers:
+            if any(connected_to(pid, provider_port) for pid in self.pool_pids(name)):
+                return name
+        return None
+
+    def kill(
+        self,
+        name: str,
+        *,
+        whole: bool,
+        provider_port: int = 0,
+        running_changes: int = 0,
+        revive_after: float = 2.0,
+    ) -> Kill:
         """SIGKILL a worker: the main process and its pool (a container killed), or only the
         pool process that is busy talking to the provider (a crash inside a task)."""
         proc = self.procs[name]
@@ -349,6 +388,7 @@ class Workers:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if whole:
+            self.down_until[name] = time.monotonic() + revive_after
             proc.process.wait(timeout=30)
         kill = Kill(
             time.monotonic(),
@@ -362,6 +402,7 @@ class Workers:
         return kill
 
     def stop_all(self) -> None:
+        self.down_until = {name: float("inf") for name in self.procs}
         for proc in self.procs.values():
             if proc.alive and proc.process is not None:
                 proc.process.terminate()

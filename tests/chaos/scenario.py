@@ -171,11 +171,14 @@ def outstanding(change_ids: list[int]) -> int:
     return ProviderChange.objects.filter(pk__in=change_ids).exclude(status=ChangeStatus.DONE).count()
 
 
-def wait_drained(change_ids: list[int], *, timeout: float) -> float:
+def wait_drained(
+    change_ids: list[int], *, timeout: float, tick: Callable[[], object] = lambda: None
+) -> float:
     """Seconds until every change is done (failed ones never are: they count as lost)."""
     started = time.monotonic()
     deadline = started + timeout
     while time.monotonic() < deadline:
+        tick()
         rows = ProviderChange.objects.filter(pk__in=change_ids)
         if not rows.exclude(status__in=[ChangeStatus.DONE, ChangeStatus.FAILED]).exists():
             break
@@ -273,6 +276,7 @@ class ChangeFigures:
     already_there: int = 0  # messages a repeated push found already moved
     max_attempts: int = 0
     failures: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)  # not done: why (must stay empty)
 
 
 def change_figures(change_ids: list[int], issued_without_change: int = 0) -> ChangeFigures:
@@ -288,6 +292,14 @@ def change_figures(change_ids: list[int], issued_without_change: int = 0) -> Cha
                 figures.failures.append(f"#{change.pk} {change.kind}: {change.last_error}")
         else:
             figures.not_done += 1
+            if len(figures.stuck) < 5:
+                account = MailAccount.objects.get(pk=change.account_id)
+                figures.stuck.append(
+                    f"#{change.pk} {change.kind} {change.status} attempts={change.attempts}"
+                    f" next={change.next_attempt_at:%H:%M:%S} claimed={change.claimed_at}"
+                    f" account={account.status} {account.status_reason[:80]!r}"
+                    f" error={change.last_error[:160]!r}"
+                )
         if change.attempts > 1:
             figures.repeated += 1
         already = int((change.result or {}).get("already", 0) or 0)
@@ -318,6 +330,8 @@ class CrashReport:
     kinds: dict[str, int] = field(default_factory=dict)
     kills: list[dict[str, object]] = field(default_factory=list)
     redis_restarts: int = 0
+    # Workers or beat that exited on their own (and were restarted, as docker-compose does).
+    unplanned_exits: list[str] = field(default_factory=list)
     issue_seconds: float = 0.0
     drain_after_last_fault_s: float = 0.0
     figures: ChangeFigures = field(default_factory=ChangeFigures)
@@ -346,37 +360,38 @@ def crash_run(
     report = CrashReport()
     actor = Actor(mailboxes, seed=plan.seed)
     rng = random.Random(plan.seed + 1)
-    # Faults spread over the run: kills at even steps, Redis restarts between them.
+    # Faults spread over the run: kills at even steps, Redis restarts in between.
     kill_at = {int(plan.changes * (k + 1) / (plan.kills + 1)) for k in range(plan.kills)}
-    restart_at = {
-        int(plan.changes * (k + 0.5) / (plan.redis_restarts + 0.5)) for k in range(plan.redis_restarts)
-    }
-    revive: list[tuple[float, str]] = []
+    restart_at = {int(plan.changes * (k + 0.5) / plan.redis_restarts) for k in range(plan.redis_restarts)}
     started = time.monotonic()
     last_fault = started
     step = 0
     while len(actor.issued.change_ids) < plan.changes:
         actor.act()
         step = len(actor.issued.change_ids)
-        for when, name in list(revive):
-            if time.monotonic() >= when:
-                workers.start(name, wait=False)
-                revive.remove((when, name))
-                last_fault = time.monotonic()
-        if step in kill_at:
-            kill_at.discard(step)
-            alive = [w for w in workers.workers if workers.procs[w].alive]
-            name = rng.choice(alive)
-            whole = len(workers.kills) % 2 == 0
-            kill = workers.kill(
-                name, whole=whole, provider_port=dovecot.port, running_changes=running_changes()
-            )
-            log(f"  kill {len(workers.kills)}: {kill.what} of {name} (pids {kill.pids}), busy={kill.busy}")
-            if whole:
-                revive.append((time.monotonic() + plan.restart_worker_after, name))
+        if workers.supervise():
             last_fault = time.monotonic()
-        if step in restart_at:
-            restart_at.discard(step)
+        if kill_at and step >= min(kill_at):
+            whole = len(workers.kills) % 2 == 0
+            # Prefer a worker that is talking to Dovecot right now: a kill in mid-push.
+            busy = workers.busy_pool_process(dovecot.port)
+            alive = [w for w in workers.workers if workers.procs[w].alive and workers.pool_pids(w)]
+            name = busy or (rng.choice(alive) if alive else None)
+            if name is not None:
+                kill_at.discard(min(kill_at))
+                kill = workers.kill(
+                    name,
+                    whole=whole,
+                    provider_port=dovecot.port,
+                    running_changes=running_changes(),
+                    revive_after=plan.restart_worker_after,
+                )
+                log(
+                    f"  kill {len(workers.kills)}: {kill.what} of {name} (pids {kill.pids}), busy={kill.busy}"
+                )
+                last_fault = time.monotonic()
+        if restart_at and step >= min(restart_at):
+            restart_at.discard(min(restart_at))
             hard = redis_server.restarts % 2 == 1
             redis_server.stop(hard=hard)
             log(f"  redis {'SIGKILL' if hard else 'SIGTERM'}; users keep acting while it is down")
@@ -387,19 +402,16 @@ def crash_run(
             redis_server.restarts += 1
             last_fault = time.monotonic()
         time.sleep(plan.pace)
-    for when, name in revive:
-        time.sleep(max(0.0, when - time.monotonic()))
-        workers.start(name, wait=False)
-        last_fault = time.monotonic()
+    while workers.down_until and min(workers.down_until.values()) < float("inf"):
+        time.sleep(0.1)
+        if workers.supervise():
+            last_fault = time.monotonic()
     report.issue_seconds = time.monotonic() - started
     log(
         f"  {actor.issued.actions} actions, {len(actor.issued.change_ids)} changes"
         f" in {report.issue_seconds:.1f} s"
     )
-    for name in workers.workers:
-        if workers.procs[name].alive:
-            workers.wait_ready(name)
-    drained = wait_drained(actor.issued.change_ids, timeout=plan.drain_timeout)
+    drained = wait_drained(actor.issued.change_ids, timeout=plan.drain_timeout, tick=workers.supervise)
     report.drain_after_last_fault_s = round(time.monotonic() - last_fault, 1)
     log(
         f"  drained {drained:.1f} s after the last action,"
@@ -413,6 +425,7 @@ def crash_run(
         for k in workers.kills
     ]
     report.redis_restarts = redis_server.restarts
+    report.unplanned_exits = list(workers.unplanned_exits)
     report.figures = change_figures(actor.issued.change_ids, actor.issued.without_change)
     report.agreement = check_agreement(dovecot, mailboxes)
     return report
@@ -502,6 +515,7 @@ def outage_run(
     ids = actor.issued.change_ids
     delays: dict[int, dict[int, float]] = defaultdict(dict)
     while time.monotonic() - stopped < plan.down_for:
+        workers.supervise()
         rows = ProviderChange.objects.filter(pk__in=ids, status=ChangeStatus.PENDING, attempts__gt=0).exclude(
             last_error=""
         )
@@ -524,7 +538,7 @@ def outage_run(
     restarted = time.monotonic()
     report.down_seconds = round(restarted - stopped, 1)
     log(f"  Dovecot back after {report.down_seconds} s")
-    wait_drained(ids, timeout=plan.drain_timeout)
+    wait_drained(ids, timeout=plan.drain_timeout, tick=workers.supervise)
     report.drain_after_restart_s = round(time.monotonic() - restarted, 1)
     by_attempt: dict[int, list[float]] = defaultdict(list)
     for per_change in delays.values():
