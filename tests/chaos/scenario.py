@@ -246,6 +246,21 @@ def check_agreement(dovecot: ChaosDovecot, mailboxes: list[ChaosMailbox]) -> Agr
     return result
 
 
+def folder_tokens(user: MailUser, folder: str) -> dict[int, str]:
+    """UID -> the token in the body, for every message of a folder (read straight from
+    Dovecot, not through any relay)."""
+    with user.client() as client:
+        client.select_folder(folder, readonly=True)
+        uids = client.search("ALL")
+        if not uids:
+            return {}
+        found = {}
+        for uid, data in client.fetch(uids, ["BODY.PEEK[TEXT]"]).items():
+            tokens = _tokens(data[b"BODY[TEXT]"].decode(errors="replace"))
+            found[uid] = tokens[0] if tokens else ""
+        return found
+
+
 def _tokens(text: str) -> list[str]:
     return [word for word in text.split() if word.startswith("chaos-token-")]
 
