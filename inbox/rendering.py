@@ -105,6 +105,9 @@ _FRAME_STYLE = (
     "body{margin:0;padding:2px;font:14px/1.55 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
     "color:#1d2430;overflow-wrap:anywhere}"
     "img{max-width:100%;height:auto}table{max-width:100%}"
+    # A held-back remote image keeps its place as a quiet box with its alt text.
+    "img:not([src]){display:inline-block;background:#f2f4f7;outline:1px dashed #d0d5dd;"
+    "color:#98a2b3;font-size:12px;min-width:24px;min-height:18px;vertical-align:middle}"
     "a{color:#2456d6}"
     "blockquote{margin:0 0 0 .6em;padding-left:.8em;border-left:3px solid #d0d5dd;color:#475467}"
     "pre{white-space:pre-wrap}"

@@ -327,7 +327,19 @@ def search_page(
             Q(last_message_at__lt=after.last_message_at)
             | Q(last_message_at=after.last_message_at, id__lt=after.id)
         )
-    keys = list(base.order_by("-last_message_at", "-id").values_list("id", "last_message_at")[: limit + 1])
+    order = ("-last_message_at", "-id")
+    if len(account_ids) == 1 or not connection.features.supports_slicing_ordering_in_compound:
+        merged = base.order_by(*order).values_list("id", "last_message_at")
+    else:
+        # As in folder_page: one small index walk per mailbox that stops at the page's end,
+        # so a common word costs a page, not the folder (and the planner's estimate stays
+        # small enough that PostgreSQL does not JIT-compile the query).
+        slices = [
+            base.filter(account_id=a).order_by(*order).values_list("id", "last_message_at")[: limit + 1]
+            for a in account_ids
+        ]
+        merged = slices[0].union(*slices[1:], all=True).order_by(*order)
+    keys = list(merged[: limit + 1])
     next_cursor = None
     if len(keys) > limit:
         keys = keys[:limit]

@@ -19,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from crm.selectors import KINDS as CRM_KINDS
 from crm.selectors import linkable_records
 from inbox import selectors, services
 from inbox.errors import InvalidRequest, NotFound
@@ -437,6 +438,7 @@ def history(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
 def delete_message(request: HttpRequest, message_id: int) -> HttpResponse:
     """GET: the confirmation ("Delete this email"); POST: delete it through the service."""
     kind = request.POST.get("kind") or request.GET.get("kind") or ""
+    kind = kind if kind in CRM_KINDS else ""
     raw_object = request.POST.get("object_id") or request.GET.get("object_id") or ""
     object_id = int(raw_object) if raw_object.isdigit() else None
     if request.method == "GET":
