@@ -4,7 +4,7 @@ server plus authorize and code exchange) and the fake Microsoft identity platfor
 
 from __future__ import annotations
 
-import os
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -63,12 +63,22 @@ def google(google_server: FakeGoogle, settings) -> FakeGoogle:  # type: ignore[n
     return google_server
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _ms_ports() -> tuple[int, int]:
-    """This suite's ports (14600-14699), one pair per xdist worker."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    n = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-    base = 14600 + 10 * (n % 10)
-    return base + 1, base + 2
+    """Two free ports of this suite's range (14600-14699): several test sessions (CI, a
+    developer's run, xdist workers) may run on one machine at once."""
+    for base in range(14600, 14698, 2):
+        if _free(base) and _free(base + 1):
+            return base, base + 1
+    raise RuntimeError("no two free ports in 14600-14699 for the fake Microsoft")
 
 
 @pytest.fixture(scope="session")
