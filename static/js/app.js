@@ -90,6 +90,31 @@
     if (form && event.detail.successful) form.closest("[data-toast]")?.remove();
   });
 
+  // A failed htmx request says why instead of doing nothing (400s carry a plain reason).
+  document.addEventListener("htmx:responseError", (event) => {
+    const xhr = event.detail.xhr;
+    let text = "That did not work. Reload the page and try again.";
+    if (xhr.status === 404) text = "Not found: it may have been deleted, or it is not yours.";
+    else if (xhr.status === 403) text = "You are not allowed to change this.";
+    else if (xhr.status === 400 && xhr.responseText && xhr.responseText.length < 300) text = xhr.responseText;
+    const toast = document.createElement("div");
+    toast.className = "toast toast-error";
+    toast.setAttribute("data-toast", "");
+    const span = document.createElement("span");
+    span.className = "toast-text";
+    span.textContent = text;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("data-dismiss", "");
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    toast.append(span, close);
+    $("#toasts")?.append(toast);
+    armToasts(toast);
+    $("dialog[open]")?.close();
+  });
+
   // ---- list selection ------------------------------------------------------------------
   const bulkForm = () => $("#bulk");
   const rows = () => $$("#rows > li.row");

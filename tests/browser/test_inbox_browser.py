@@ -370,3 +370,13 @@ def test_search_finds_words_in_the_message_body(open_as, alice, alice_mailbox):
     expect(page.get_by_role("heading", name="Search")).to_be_visible()
     expect(_row(page, hit)).to_be_visible()
     expect(_row(page, miss)).to_have_count(0)
+
+
+def test_acting_on_a_conversation_deleted_elsewhere_says_so(open_as, alice, alice_mailbox):
+    convo = receive(alice_mailbox, subject="Stale row").conversation_id
+    page = open_as(alice)
+    services.delete_conversations(alice, [convo])  # e.g. in another tab
+    _row(page, convo).get_by_role("checkbox").check()
+    page.get_by_role("toolbar").get_by_role("button", name="Archive", exact=True).click()
+    expect(page.locator("#toasts")).to_contain_text("Not found: it may have been deleted")
+    assert not Conversation.objects.filter(pk=convo).exists()

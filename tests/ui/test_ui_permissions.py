@@ -102,3 +102,10 @@ def test_state_changing_views_refuse_get(client, alice, acme_mail):
     for url in (reverse("inbox:bulk_action"), reverse("inbox:link", args=[convo])):
         assert client.get(url, {"action": "delete", "ids": convo}).status_code == 405
     _assert_unchanged(acme_mail)
+
+
+def test_the_404_page_explains_without_leaking(client, carol, acme_mail):
+    client.force_login(carol)
+    response = client.get(reverse("inbox:conversation", args=[acme_mail["personal"].conversation_id]))
+    html = response.content.decode()
+    assert response.status_code == 404 and "Nothing here" in html and "Alice private" not in html
