@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import ManyToManyField, QuerySet
-from django.forms import Field, ModelForm
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from accounts.admin_site import CompanyScopedAdmin
@@ -92,9 +92,7 @@ class TeamAdmin(CompanyScopedAdmin, admin.ModelAdmin):
     def get_list_filter(self, request: HttpRequest) -> Any:
         return ("company",) if request.user.is_superuser else ()
 
-    def formfield_for_manytomany(
-        self, db_field: ManyToManyField, request: HttpRequest, **kwargs: Any
-    ) -> Field:
+    def formfield_for_manytomany(self, db_field: ManyToManyField, request: HttpRequest, **kwargs: Any) -> Any:
         user: Any = request.user
         if db_field.name == "members" and not user.is_superuser:
             kwargs["queryset"] = User.objects.filter(company_id=user.company_id)
@@ -104,7 +102,7 @@ class TeamAdmin(CompanyScopedAdmin, admin.ModelAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         if request.user.is_superuser:
             return form
-        company_id = request.user.company_id  # type: ignore[union-attr]
+        company_id: int = request.user.company_id  # type: ignore[union-attr,assignment]
 
         class CompanyTeamForm(form):  # type: ignore[valid-type,misc]
             # The company is not a field of this form, so Django cannot check the

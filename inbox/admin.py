@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import ManyToManyField, QuerySet
-from django.forms import Field, ModelForm
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from accounts.admin_site import CompanyScopedAdmin, ReadOnlyAdminMixin
@@ -88,9 +88,7 @@ class MailAccountAdmin(CompanyScopedAdmin, admin.ModelAdmin):
                 editable |= {"archive_in_provider", "delete_in_provider"}
         return tuple(f for f in MAILBOX_FIELDS if f not in editable)
 
-    def formfield_for_manytomany(
-        self, db_field: ManyToManyField, request: HttpRequest, **kwargs: Any
-    ) -> Field:
+    def formfield_for_manytomany(self, db_field: ManyToManyField, request: HttpRequest, **kwargs: Any) -> Any:
         user: Any = request.user
         if db_field.name == "members":
             kwargs["queryset"] = User.objects.filter(company_id=user.company_id)

@@ -82,11 +82,12 @@ def own_mailboxes(user: User) -> list[MailAccount]:
 
 def other_team_mailboxes(user: User) -> list[MailAccount]:
     """For admins: the company's team mailboxes they are not a member of (to manage them)."""
-    if not user.is_company_admin:
+    company_id = user.company_id
+    if not user.is_company_admin or company_id is None:
         return []
     mine = accessible_accounts(user).values("id")
     return list(
-        MailAccount.objects.filter(company_id=user.company_id, kind=AccountKind.TEAM)
+        MailAccount.objects.filter(company_id=company_id, kind=AccountKind.TEAM)
         .exclude(id__in=mine)
         .order_by("address")
     )
@@ -98,9 +99,10 @@ def team_mailboxes(user: User) -> list[MailAccount]:
 
 
 def company_users(user: User) -> list[User]:
-    if user.company_id is None:
+    company_id = user.company_id
+    if company_id is None:
         return []
-    return list(User.objects.filter(company_id=user.company_id, is_active=True).order_by("email"))
+    return list(User.objects.filter(company_id=company_id, is_active=True).order_by("email"))
 
 
 @dataclass(frozen=True)

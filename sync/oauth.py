@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import secrets
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,7 +68,11 @@ def microsoft_configured() -> bool:
 
 
 def configured(provider: str) -> bool:
-    return {Provider.GMAIL: google_configured, Provider.OUTLOOK: microsoft_configured}[provider]()
+    checks: dict[str, Callable[[], bool]] = {
+        Provider.GMAIL: google_configured,
+        Provider.OUTLOOK: microsoft_configured,
+    }
+    return checks[provider]()
 
 
 def start(provider: str, redirect_uri: str, *, login_hint: str = "") -> tuple[str, dict[str, Any]]:
@@ -199,7 +204,8 @@ def _finish_google(flow: dict[str, Any], answer: dict[str, str]) -> ConnectedMai
 
 def _gmail_address(credentials: dict[str, object]) -> str:
     """The mailbox the tokens open, as Gmail itself reports it."""
-    probe = MailAccount(provider=Provider.GMAIL, address="", credentials=credentials)
+    stored: Any = credentials  # an EncryptedJSONField holds a dict (its declared base is text)
+    probe = MailAccount(provider=Provider.GMAIL, address="", credentials=stored)
     try:
         client = GmailClient(probe)
         profile = client.call(client.users.getProfile(userId="me"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -47,7 +47,10 @@ SECURITY_LABELS = {
     "starttls": "STARTTLS (usually port 143)",
     "none": "None — unencrypted (only for servers on a trusted network)",
 }
-CALLBACKS = {Provider.GMAIL: "connect:google_callback", Provider.OUTLOOK: "connect:microsoft_callback"}
+CALLBACKS: dict[str, str] = {
+    Provider.GMAIL: "connect:google_callback",
+    Provider.OUTLOOK: "connect:microsoft_callback",
+}
 
 
 # --- forms ------------------------------------------------------------------------------------
@@ -73,13 +76,15 @@ class MailboxKindForm(forms.Form):
         kwargs.setdefault("auto_id", f"{self.auto_id_prefix}_%s")
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["members"].choices = [(str(u.pk), u.email) for u in company_users(user)]
+        cast(forms.ChoiceField, self.fields["members"]).choices = [
+            (str(u.pk), u.email) for u in company_users(user)
+        ]
         if not user.is_company_admin:
-            self.fields["kind"].choices = [(AccountKind.PERSONAL, "My own mailbox")]
+            cast(forms.ChoiceField, self.fields["kind"]).choices = [(AccountKind.PERSONAL, "My own mailbox")]
 
     def chosen_members(self) -> list[User]:
         ids = [int(i) for i in self.cleaned_data.get("members") or []]
-        return list(User.objects.filter(pk__in=ids, company_id=self.user.company_id))
+        return _company_people(self.user, ids)
 
 
 class OAuthForm(MailboxKindForm):
@@ -114,6 +119,14 @@ def _user(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
     return user
+
+
+def _company_people(user: User, ids: list[int]) -> list[User]:
+    """The chosen members, only ever from the acting user's company."""
+    company_id = user.company_id
+    if company_id is None:
+        return []
+    return list(User.objects.filter(pk__in=ids, company_id=company_id))
 
 
 def _plan_problem(user: User, kind: str, reconnecting: MailAccount | None) -> str:
@@ -366,7 +379,7 @@ def _finish_oauth(request: HttpRequest, provider: str, answer: dict[str, str]) -
             reconnect=reconnect,
             status=400,
         )
-    members = list(User.objects.filter(pk__in=pending.get("member_ids") or [], company_id=user.company_id))
+    members = _company_people(user, list(pending.get("member_ids") or []))
     try:
         account = _connect(
             user,
