@@ -32,8 +32,6 @@ class FolderMap:
     archive: str | None = None
     trash: str | None = None
     guessed: dict[str, bool] = field(default_factory=dict)
-    # Every selectable folder, for "is it anywhere else?" searches.
-    all_folders: list[str] = field(default_factory=list)
 
     def get(self, role: str) -> str | None:
         return getattr(self, role)
@@ -79,7 +77,7 @@ def selectable_folders(client: IMAPClient) -> list[tuple[tuple[bytes, ...], str]
 
 def discover_folders(client: IMAPClient) -> FolderMap:
     folders = selectable_folders(client)
-    result = FolderMap(all_folders=[name for _flags, name in folders])
+    result = FolderMap()
     inbox = next((name for _f, name in folders if name.upper() == "INBOX"), "INBOX")
     result.inbox = inbox
     for role, flag in SPECIAL_USE.items():

@@ -34,6 +34,7 @@ from inbox.models import MailAccount, Message, ProviderRef, Tombstone
 from inbox.services import apply_external_deletions, pause_for_mass_delete
 from inbox.services.refs import relocate_refs
 from inbox.types import RefData
+from sync.errors import ProviderTemporaryError
 from sync.models import FolderState
 from sync.providers.base import PullReport
 from sync.providers.imap_client import (
@@ -174,6 +175,13 @@ class ImapPull:
         scan.vanished_keys = self._vanished(scan)
         return scan
 
+    def _reselect(self, scan: FolderScan) -> None:
+        """Select a scanned folder again; its UIDVALIDITY must still be the one scanned."""
+        selected = self.client.select_folder(scan.folder, readonly=True)
+        if int(selected[b"UIDVALIDITY"]) != scan.uidvalidity:
+            # UIDs from before and after cannot be mixed: stop, and start over next time.
+            raise ProviderTemporaryError(f"UIDVALIDITY of {scan.folder} changed during the sync")
+
     def _known_uids(self, folder: str, uidvalidity: int) -> dict[int, str]:
         return dict(
             ProviderRef.objects.filter(
@@ -215,7 +223,7 @@ class ImapPull:
         )
         by_mid: dict[str, int] = {}
         if scan.exists:
-            self.client.select_folder(scan.folder, readonly=True)
+            self._reselect(scan)
             uids = self.client.search("ALL")
             for uid, mid in fetch_message_ids(self.client, uids).items():
                 if mid:
@@ -249,7 +257,7 @@ class ImapPull:
         todo = [uid for uid, key in keys.items() if key not in known and key not in tombstoned]
         if not todo:
             return
-        self.client.select_folder(scan.folder, readonly=True)
+        self._reselect(scan)
         for batch in chunks(todo, META_BATCH):
             meta = self.client.fetch(batch, ["RFC822.SIZE", "FLAGS", "INTERNALDATE"])
             small = [u for u in batch if u in meta and int(meta[u].get(b"RFC822.SIZE", 0)) <= MAX_FETCH_BYTES]
@@ -330,7 +338,7 @@ class ImapPull:
         """New UIDs in Archive/Trash whose Message-ID we know: where messages went."""
         if not scan.new_uids or scan.reset:
             return
-        self.client.select_folder(scan.folder, readonly=True)
+        self._reselect(scan)
         found = fetch_message_ids(self.client, scan.new_uids)
         wanted = {mid for mid in found.values() if mid}
         if not wanted:

@@ -21,6 +21,7 @@ fresh mailbox by adding a user, and one server serves the whole session.
 
 from __future__ import annotations
 
+import atexit
 import email.utils
 import itertools
 import os
@@ -118,15 +119,25 @@ class Dovecot:
             self.run_as = pwd.getpwuid(os.geteuid())
 
     # --- lifecycle ---------------------------------------------------------------------
-    def start(self, timeout: float = 20) -> Dovecot:
+    def start(self, timeout: float = 20, attempts: int = 5) -> Dovecot:
         for sub in ("run", "state", "mail"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.passwd_file.touch()
         self._fill_pool(wait=False)
+        if self.variant == "standard":
+            self._make_certificate()
+        for _ in range(attempts):
+            # Another test session may take the port between our probe and Dovecot's bind:
+            # Dovecot then exits at once, and we try the next free port.
+            if self._start_once(timeout):
+                atexit.register(self.cleanup)
+                return self
+        raise RuntimeError(f"Dovecot did not start:\n{self.log_text()}")
+
+    def _start_once(self, timeout: float) -> bool:
         self.port = free_port()
         if self.variant == "standard":
             self.tls_port = free_port(exclude=[self.port])
-            self._make_certificate()
         self.config_file.write_text(self._config())
         self._chown(self.root)
         log = (self.root / "stdout.log").open("wb")
@@ -139,12 +150,17 @@ class Dovecot:
             extra_groups=[],
         )
         deadline = time.monotonic() + timeout
-        while not self._listening(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"Dovecot did not start:\n{self.log_text()}")
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if self._listening(self.port):
+                time.sleep(0.05)  # listening, but is it ours? a failed bind exits at once
+                if self.process.poll() is None:
+                    return True
+                break
             time.sleep(0.05)
-        return self
+        self.stop()
+        return False
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -4,6 +4,7 @@ typed errors that decide retries and re-authentication."""
 
 from __future__ import annotations
 
+import select
 import subprocess
 
 import pytest
@@ -253,3 +254,22 @@ def test_change_written_by_the_outbox_service_reaches_dovecot(imap: ImapSetup):
     imap.push()
 
     assert imap.ids("trash") == [question]
+
+
+def test_server_closing_the_connection_is_a_temporary_error(imap: ImapSetup):
+    from sync.errors import ProviderTemporaryError
+    from sync.providers.imap_client import ImapSettings, connect, imap_errors
+
+    client = connect(ImapSettings.from_account(imap.account), imap.user.password)
+    client.select_folder("INBOX")
+    server = imap.user.server
+    subprocess.run(
+        ["doveadm", "-c", str(server.config_file), "kick", imap.user.login],
+        check=True, capture_output=True, user=server.run_as.pw_uid, group=server.run_as.pw_gid,
+    )  # fmt: skip  # Dovecot says BYE and closes the connection
+    readable, _, _ = select.select([client.socket()], [], [], 10)
+    assert readable, "Dovecot did not say BYE"
+
+    # Depending on timing the client reads the BYE or finds the socket reset: both retry.
+    with pytest.raises(ProviderTemporaryError, match=r"closed|reach"), imap_errors("pushing changes"):
+        client.noop()
