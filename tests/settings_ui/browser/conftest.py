@@ -26,3 +26,32 @@ def worker(django_db_setup, django_db_blocker, worker_log: Path) -> Iterator[Pop
         purge_queue()
         with running_worker(log_path=worker_log) as process:
             yield process
+
+
+@pytest.fixture
+def open_trusting(browser, live_server):  # type: ignore[no-untyped-def]  # noqa: F811
+    """Like tests/browser's open_as, in a context that accepts the fake providers' test CA
+    (Chromium does not read the CA file; the certificate is still served over real TLS)."""
+    from django.conf import settings
+    from django.test import Client
+
+    contexts = []
+    errors: list[str] = []
+
+    def open_page(user, path: str):  # type: ignore[no-untyped-def]
+        client = Client()
+        client.force_login(user)
+        context = browser.new_context(base_url=live_server.url, ignore_https_errors=True)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(path)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
