@@ -102,6 +102,7 @@ class ImapPull:
         self.qresync = has(client, "QRESYNC") and has(client, "ENABLE")
         self.condstore = self.qresync or (has(client, "CONDSTORE") and has(client, "ENABLE"))
         self.scans: dict[str, FolderScan] = {}
+        self.states: dict[str, FolderState] = {}
         # message pk → locations it newly showed up at in a tracked-only folder, by role
         self.arrivals: dict[int, list[tuple[str, Location]]] = defaultdict(list)
 
@@ -111,6 +112,8 @@ class ImapPull:
             self.client.enable("QRESYNC")
         elif self.condstore:
             self.client.enable("CONDSTORE")
+        # Every cursor of the account in one query (the account-wide row holds held deletions).
+        self.states = {state.folder: state for state in FolderState.objects.filter(account=self.account)}
         held = self._held_deletions()
         roles = [(role, self.folders.get(role)) for role in (*TRACK_ROLES, *IMPORT_ROLES)]
         for role, folder in roles:
@@ -150,7 +153,7 @@ class ImapPull:
         if uidnext is None:  # optional before IMAP4rev2; derive it
             all_uids = self.client.search("ALL") if exists else []
             uidnext = max(all_uids, default=0) + 1
-        state = FolderState.objects.filter(account=self.account, folder=folder).first()
+        state = self.states.get(folder)
         scan = FolderScan(folder, role, uidvalidity, int(uidnext), exists, highestmodseq, state)
 
         if state is None or state.uidvalidity is None:
@@ -480,7 +483,7 @@ class ImapPull:
         self.report.deleted += apply_external_deletions(self.account, keys, where="the IMAP mailbox")
 
     def _held_deletions(self) -> dict[str, str]:
-        state = FolderState.objects.filter(account=self.account, folder=MAILBOX_STATE).first()
+        state = self.states.get(MAILBOX_STATE)
         if state is None:
             return {}
         return dict(state.extra.get("held_deletions") or {})
@@ -537,19 +540,27 @@ class ImapPull:
         return result
 
     def _save_states(self) -> None:
+        """All folder cursors in one statement (an upsert on account + folder)."""
         now = timezone.now()
-        for scan in self.scans.values():
-            FolderState.objects.update_or_create(
+        rows = [
+            FolderState(
                 account=self.account,
                 folder=scan.folder,
-                defaults={
-                    "role": scan.role,
-                    "uidvalidity": scan.uidvalidity,
-                    "uidnext": scan.uidnext,
-                    "highestmodseq": scan.highestmodseq,
-                    "extra": {"exists": scan.exists},
-                    "updated_at": now,
-                },
+                role=scan.role,
+                uidvalidity=scan.uidvalidity,
+                uidnext=scan.uidnext,
+                highestmodseq=scan.highestmodseq,
+                extra={"exists": scan.exists},
+                updated_at=now,
+            )
+            for scan in self.scans.values()
+        ]
+        if rows:
+            FolderState.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["account", "folder"],
+                update_fields=["role", "uidvalidity", "uidnext", "highestmodseq", "extra", "updated_at"],
             )
 
 
