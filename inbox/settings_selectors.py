@@ -69,10 +69,18 @@ def get_settings_account(user: User, account_id: int) -> MailAccount:
 
 
 def can_manage(user: User, account: MailAccount) -> bool:
-    """Change switches, members, pause state, connection: the owner, or admins for team mailboxes."""
+    """Pick members and reconnect: the owner, or the company's admins for team mailboxes."""
     if account.is_team:
         return user.is_company_admin and account.company_id == user.company_id
     return account.owner_id == user.pk
+
+
+def can_change(user: User, account: MailAccount) -> bool:
+    """Switches, resume, disconnect — as the mailbox services allow them: the owner, or for
+    a team mailbox a company admin who is one of its members."""
+    if not can_manage(user, account):
+        return False
+    return not account.is_team or accessible_accounts(user).filter(pk=account.pk).exists()
 
 
 def own_mailboxes(user: User) -> list[MailAccount]:

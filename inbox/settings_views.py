@@ -24,6 +24,7 @@ from inbox.services.mailboxes import UPGRADE_NOTICE
 from inbox.settings_selectors import (
     ARCHIVE_LABEL,
     DELETE_LABEL,
+    can_change,
     can_manage,
     company_users,
     email_sync_available,
@@ -117,6 +118,7 @@ def account(request: HttpRequest, account_id: int) -> HttpResponse:
             "section": "account",
             "account": mailbox,
             "can_manage": can_manage(user, mailbox),
+            "can_change": can_change(user, mailbox),
             "is_member": mailbox.is_team and user.pk in member_ids,
             "archive_on": archive,
             "delete_on": delete,
@@ -178,6 +180,7 @@ def status(request: HttpRequest, account_id: int) -> HttpResponse:
         "account": mailbox,
         "status": sync_status(mailbox),
         "can_manage": can_manage(user, mailbox),
+        "can_change": can_change(user, mailbox),
         "can_retry": accessible_accounts(user).filter(pk=mailbox.pk).exists(),
     }
     if getattr(request, "htmx", False) and request.GET.get("part") == "progress":
@@ -212,7 +215,7 @@ def disconnect(request: HttpRequest, account_id: int) -> HttpResponse:
             {
                 "section": "account",
                 "account": mailbox,
-                "can_manage": can_manage(user, mailbox),
+                "can_change": can_change(user, mailbox),
                 "conversations": sync_status(mailbox).conversations,
             },
         )

@@ -100,7 +100,7 @@ def test_general_settings_list_the_users_mailboxes_with_status_and_nobody_elses(
     assert "Other team mailboxes" not in page  # bob is no admin
 
 
-def test_admin_sees_team_mailboxes_she_is_not_a_member_of_to_manage_them(as_alice: Client, acme, bob):
+def test_admin_sees_team_mailboxes_she_is_not_a_member_of_to_manage_them(as_alice: Client, acme, alice, bob):
     support = team_account(acme, [bob], address="support@acme.test")
 
     page = html(as_alice.get(reverse("email_sync:general")))
@@ -108,6 +108,16 @@ def test_admin_sees_team_mailboxes_she_is_not_a_member_of_to_manage_them(as_alic
 
     account_page = html(as_alice.get(reverse("email_sync:account", args=[support.pk])))
     assert reverse("email_sync:account_members", args=[support.pk]) in account_page
+    # The switches, as the services allow them, are for admins who are members.
+    assert "disabled" in checkbox(account_page, "archive_in_provider")
+    assert "Add yourself to its members below to change these settings" in account_page
+
+    as_alice.post(reverse("email_sync:account_members", args=[support.pk]), {"members": [alice.pk, bob.pk]})
+    account_page = html(as_alice.get(reverse("email_sync:account", args=[support.pk])))
+    assert "disabled" not in checkbox(account_page, "archive_in_provider")
+    as_alice.post(reverse("email_sync:account_switches", args=[support.pk]), {"archive_in_provider": "on"})
+    support.refresh_from_db()
+    assert support.archive_in_provider
 
 
 # --- Account (team mailbox switches) ---------------------------------------------------------
@@ -419,7 +429,8 @@ def test_disconnect_without_a_choice_changes_nothing(as_alice: Client, alice_mai
 
 def test_bob_cannot_disconnect_a_team_mailbox(as_bob: Client, sales_mailbox):
     page = html(as_bob.get(reverse("email_sync:disconnect", args=[sales_mailbox.pk])))
-    assert "Only a company admin can disconnect" in page and 'value="remove"' not in page
+    assert "Only a company admin who is one of its members can disconnect" in page
+    assert 'value="remove"' not in page
 
     response = as_bob.post(reverse("email_sync:disconnect", args=[sales_mailbox.pk]), {"mail": "remove"})
 
