@@ -3,6 +3,7 @@ configuration for the whole session, a fresh mailbox (passwd-file user) per test
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,6 +71,7 @@ class ImapSetup:
     user: MailUser
     actor: User
     kind: str
+    _mua: IMAPClient | None = None
 
     # --- the server side ---------------------------------------------------------------
     def deliver(self, folder: str = "inbox", *, flags: tuple[bytes, ...] = (), **message: object) -> str:
@@ -82,8 +84,7 @@ class ImapSetup:
     def append(
         self, folder: str, raw: bytes, *, flags: tuple[bytes, ...] = (), when: datetime | None = None
     ) -> None:
-        with self.client() as client:
-            client.append(self.folder(folder), raw, flags=flags, msg_time=when)
+        self.mua().append(self.folder(folder), raw, flags=flags, msg_time=when)
 
     def folder(self, role_or_name: str) -> str:
         if role_or_name in ("inbox", "sent", "archive", "trash"):
@@ -91,26 +92,38 @@ class ImapSetup:
         return role_or_name
 
     def client(self) -> IMAPClient:
+        """A fresh connection of its own (close it, e.g. with ``with``)."""
         return self.user.client()
 
+    def mua(self) -> IMAPClient:
+        """The user's mail client: one connection kept for the test (every use re-selects)."""
+        if self._mua is None:
+            self._mua = self.user.client()
+        return self._mua
+
+    def close(self) -> None:
+        if self._mua is not None:
+            with contextlib.suppress(Exception):
+                self._mua.logout()
+            self._mua = None
+
     def ids(self, folder: str) -> list[str]:
-        with self.client() as client:
-            return folder_ids(client, self.folder(folder))
+        return folder_ids(self.mua(), self.folder(folder))
 
     def move(self, message_id: str, source: str, target: str) -> None:
         """What a user's mail client does: move one message between folders."""
-        with self.client() as client:
-            uid = self.uid_of(client, message_id, source)
-            client.copy([uid], self.folder(target))
-            client.delete_messages([uid])
-            client.uid_expunge([uid])
+        client = self.mua()
+        uid = self.uid_of(client, message_id, source)
+        client.copy([uid], self.folder(target))
+        client.delete_messages([uid])
+        client.uid_expunge([uid])
 
     def expunge(self, message_id: str, folder: str) -> None:
         """Delete for good (no Trash), as "shift+delete" does."""
-        with self.client() as client:
-            uid = self.uid_of(client, message_id, folder)
-            client.delete_messages([uid])
-            client.uid_expunge([uid])
+        client = self.mua()
+        uid = self.uid_of(client, message_id, folder)
+        client.delete_messages([uid])
+        client.uid_expunge([uid])
 
     def uid_of(self, client: IMAPClient, message_id: str, folder: str) -> int:
         client.select_folder(self.folder(folder))
@@ -172,14 +185,18 @@ def make_setup(server: Dovecot, kind: str, *, acme: Company, alice: User, bob: U
 
 
 @pytest.fixture
-def imap(dovecot: Dovecot, acme: Company, alice: User, bob: User) -> ImapSetup:
+def imap(dovecot: Dovecot, acme: Company, alice: User, bob: User) -> Iterator[ImapSetup]:
     """Alice's personal mailbox on the standard Dovecot."""
-    return make_setup(dovecot, "personal", acme=acme, alice=alice, bob=bob)
+    setup = make_setup(dovecot, "personal", acme=acme, alice=alice, bob=bob)
+    yield setup
+    setup.close()
 
 
 @pytest.fixture(params=["personal", "team"])
 def mailbox(
     request: pytest.FixtureRequest, any_dovecot: Dovecot, acme: Company, alice: User, bob: User
-) -> ImapSetup:
+) -> Iterator[ImapSetup]:
     """Personal and team mailbox, on both server configurations."""
-    return make_setup(any_dovecot, request.param, acme=acme, alice=alice, bob=bob)
+    setup = make_setup(any_dovecot, request.param, acme=acme, alice=alice, bob=bob)
+    yield setup
+    setup.close()
