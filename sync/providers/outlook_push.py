@@ -161,52 +161,60 @@ def _push_group(adapter: OutlookAdapter, group: list[PushRequest]) -> list[_Chan
             else:
                 change.errors.append("a message without a Graph id")
 
-    # Round 1: where is each message now?
-    located: list[_Item] = []
-    locate = [
-        SubRequest(str(i), "GET", graph.path(f"/messages/{quote_id(item.key)}?$select=id,parentFolderId"))
-        for i, item in enumerate(items)
-    ]
-    for part, answer in graph.batched(locate):
-        item = items[int(part.id)]
-        if answer.ok:
-            item.folder = folders.name_of(str((answer.body or {}).get("parentFolderId", "")))
-            located.append(item)
-            continue
-        _record_failure(item, answer.error(f"locating message {item.key[:16]}…"))
+    try:
+        # Round 1: where is each message now?
+        located: list[_Item] = []
+        locate = [
+            SubRequest(str(i), "GET", graph.path(f"/messages/{quote_id(item.key)}?$select=id,parentFolderId"))
+            for i, item in enumerate(items)
+        ]
+        for part, answer in graph.batched(locate):
+            item = items[int(part.id)]
+            if answer.ok:
+                item.folder = folders.name_of(str((answer.body or {}).get("parentFolderId", "")))
+                located.append(item)
+                continue
+            _record_failure(item, answer.error(f"locating message {item.key[:16]}…"))
 
-    # Round 2: move what the action is about.
-    to_move: list[_Item] = []
-    for item in located:
-        kind = item.change.request.kind
-        destination = DESTINATION[kind]
-        if item.folder == destination:
-            item.change.already_there += 1
-            item.change.relocated[item.key] = {"key": item.key, "folder": destination}
-        elif SOURCE[kind] is not None and item.folder != SOURCE[kind]:
-            item.change.left_alone[_label(item.folder)] += 1
-            item.change.relocated[item.key] = {"key": item.key, "folder": item.folder}
-        else:
-            to_move.append(item)
-    moves = [
-        SubRequest(
-            str(i),
-            "POST",
-            graph.path(f"/messages/{quote_id(item.key)}/move"),
-            {"destinationId": DESTINATION[item.change.request.kind]},
-        )
-        for i, item in enumerate(to_move)
-    ]
-    for part, answer in graph.batched(moves):
-        item = to_move[int(part.id)]
-        destination = DESTINATION[item.change.request.kind]
-        if answer.ok:
-            item.change.moved += 1
-            # Immutable ids survive the move; should Graph still hand back another id, follow it.
-            new_key = str((answer.body or {}).get("id") or item.key)
-            item.change.relocated[item.key] = {"key": new_key, "folder": destination}
-            continue
-        _record_failure(item, answer.error(f"moving message {item.key[:16]}… to {destination}"))
+        # Round 2: move what the action is about.
+        to_move: list[_Item] = []
+        for item in located:
+            kind = item.change.request.kind
+            destination = DESTINATION[kind]
+            if item.folder == destination:
+                item.change.already_there += 1
+                item.change.relocated[item.key] = {"key": item.key, "folder": destination}
+            elif SOURCE[kind] is not None and item.folder != SOURCE[kind]:
+                item.change.left_alone[_label(item.folder)] += 1
+                item.change.relocated[item.key] = {"key": item.key, "folder": item.folder}
+            else:
+                to_move.append(item)
+        moves = [
+            SubRequest(
+                str(i),
+                "POST",
+                graph.path(f"/messages/{quote_id(item.key)}/move"),
+                {"destinationId": DESTINATION[item.change.request.kind]},
+            )
+            for i, item in enumerate(to_move)
+        ]
+        for part, answer in graph.batched(moves):
+            item = to_move[int(part.id)]
+            destination = DESTINATION[item.change.request.kind]
+            if answer.ok:
+                item.change.moved += 1
+                # Immutable ids survive the move; should Graph still hand back another id, follow it.
+                new_key = str((answer.body or {}).get("id") or item.key)
+                item.change.relocated[item.key] = {"key": new_key, "folder": destination}
+                continue
+            _record_failure(item, answer.error(f"moving message {item.key[:16]}… to {destination}"))
+    except ProviderTemporaryError as exc:
+        # A whole batch failed (the move round, say) after some parts had already been
+        # answered "429, retry after N": the change must still wait those N seconds.
+        waits = [c.retry_after for c in changes if c.retry_after]
+        if waits and max(waits) > (exc.retry_after or 0.0):
+            raise ProviderTemporaryError(str(exc), retry_after=max(waits)) from exc
+        raise
     return changes
 
 
