@@ -32,6 +32,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from inbox.models import MailAccount, Message, ProviderRef, Tombstone
 from inbox.services import apply_external_deletions, pause_for_mass_delete
+from inbox.services.mailboxes import report_initial_sync_progress
 from inbox.services.refs import relocate_refs
 from inbox.types import RefData
 from sync.errors import ProviderTemporaryError
@@ -124,6 +125,10 @@ class ImapPull:
         for scan in self.scans.values():
             if scan.reset:
                 self._rekey(scan)
+        # The status page's progress bar: a mailbox's first pull reports how far it got.
+        first = [s for s in self.scans.values() if s.role in IMPORT_ROLES and s.state is None]
+        total = sum(len(s.new_uids) for s in first)
+        self.progress = [0, total] if self.account.initial_sync_finished_at is None else None
         for scan in self.scans.values():
             if scan.role in IMPORT_ROLES:
                 self._import(scan)
@@ -133,6 +138,9 @@ class ImapPull:
             self._resolve_held(held)
         self._resolve()
         self._save_states()
+        if self.progress is not None:
+            done = self.progress[1]
+            report_initial_sync_progress(self.account, done=done, total=done, finished=True)
         return self.report
 
     # --- scanning a folder -----------------------------------------------------------------
@@ -275,6 +283,9 @@ class ImapPull:
                         raw = bodies.get(uid, {}).get(b"BODY[]")
                         if raw is not None:
                             self._store(scan, uid, raw, meta[uid])
+                if self.progress is not None and scan.state is None:
+                    self.progress[0] += len(group)
+                    report_initial_sync_progress(self.account, done=self.progress[0], total=self.progress[1])
             for uid in large:
                 headers = self.client.fetch([uid], ["BODY.PEEK[HEADER]"]).get(uid, {}).get(b"BODY[HEADER]")
                 if headers is not None:
