@@ -264,34 +264,44 @@ def search_terms(raw: str) -> list[str]:
     return [t for t in _SEARCH_WORD.findall(raw.lower()) if t.strip("_")][:MAX_SEARCH_TERMS]
 
 
-def _term_filter(term: str) -> Q:
+def _term_filter(term: str, account_ids: list[int]) -> Q:
     """One word, found in the subject, a participant's name or address, or a message body.
 
     PostgreSQL: full-text search with the language-neutral ``simple`` configuration and
     prefix matching (``pric`` finds "Pricing"), because the mail is in several languages
     and people type partial words. SQLite (the demo): case-insensitive substring.
     """
-    people = Participant.objects.filter(conversation_id=OuterRef("pk")).filter(
-        Q(address__icontains=term) | Q(name__icontains=term)
-    )
+    # Each subquery is limited to the mailboxes searched, so the per-mailbox walks below
+    # do not each scan everyone's mail.
+    people = Participant.objects.filter(
+        conversation_id=OuterRef("pk"), conversation__account_id__in=account_ids
+    ).filter(Q(address__icontains=term) | Q(name__icontains=term))
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
         query = SearchQuery(f"{term}:*", search_type="raw", config="simple")
+        # A word starting with ``term`` contains it, so the substring test is a necessary
+        # condition: it runs first and only rows that pass it are parsed into tsvectors.
+        # The result is full-text (word-prefix) matching at the price of a LIKE scan; a
+        # GIN index on the same to_tsvector expressions makes it an index lookup.
         body = (
-            Message.objects.filter(conversation_id=OuterRef("pk"))
+            Message.objects.filter(conversation_id=OuterRef("pk"), account_id__in=account_ids)
+            .filter(text__icontains=term)
             .annotate(_doc=SearchVector("text", config="simple"))
             .filter(_doc=query)
         )
         subject = Q(
             Exists(
-                Conversation.objects.filter(pk=OuterRef("pk"))
+                Conversation.objects.filter(pk=OuterRef("pk"), account_id__in=account_ids)
+                .filter(subject__icontains=term)
                 .annotate(_doc=SearchVector("subject", config="simple"))
                 .filter(_doc=query)
             )
         )
     else:
-        body = Message.objects.filter(conversation_id=OuterRef("pk"), text__icontains=term)
+        body = Message.objects.filter(
+            conversation_id=OuterRef("pk"), account_id__in=account_ids, text__icontains=term
+        )
         subject = Q(subject__icontains=term)
     return subject | Q(Exists(people)) | Q(Exists(body))
 
@@ -316,28 +326,29 @@ def search_page(
     terms = search_terms(query)
     if not account_ids or not terms:
         return FolderPage([], None)
-    base = Conversation.objects.filter(account_id__in=account_ids)
-    if folder != "all":
-        base = base.filter(_folder_filter(folder))
-    for term in terms:
-        base = base.filter(_term_filter(term))
-    if cursor:
-        after = Cursor.decode(cursor)
-        base = base.filter(
-            Q(last_message_at__lt=after.last_message_at)
-            | Q(last_message_at=after.last_message_at, id__lt=after.id)
-        )
     order = ("-last_message_at", "-id")
+
+    def matching(mailboxes: list[int]) -> QuerySet[Conversation]:
+        found = Conversation.objects.filter(account_id__in=mailboxes)
+        if folder != "all":
+            found = found.filter(_folder_filter(folder))
+        for term in terms:
+            found = found.filter(_term_filter(term, mailboxes))
+        if cursor:
+            after = Cursor.decode(cursor)
+            found = found.filter(
+                Q(last_message_at__lt=after.last_message_at)
+                | Q(last_message_at=after.last_message_at, id__lt=after.id)
+            )
+        return found.order_by(*order)
+
     if len(account_ids) == 1 or not connection.features.supports_slicing_ordering_in_compound:
-        merged = base.order_by(*order).values_list("id", "last_message_at")
+        merged = matching(account_ids).values_list("id", "last_message_at")
     else:
-        # As in folder_page: one small index walk per mailbox that stops at the page's end,
-        # so a common word costs a page, not the folder (and the planner's estimate stays
-        # small enough that PostgreSQL does not JIT-compile the query).
-        slices = [
-            base.filter(account_id=a).order_by(*order).values_list("id", "last_message_at")[: limit + 1]
-            for a in account_ids
-        ]
+        # As in folder_page: one index walk per mailbox that stops at the page's end, so a
+        # common word costs a page, not the folder, and each mailbox's subqueries read
+        # only its own mail (the small estimate also keeps PostgreSQL from JIT-compiling).
+        slices = [matching([a]).values_list("id", "last_message_at")[: limit + 1] for a in account_ids]
         merged = slices[0].union(*slices[1:], all=True).order_by(*order)
     keys = list(merged[: limit + 1])
     next_cursor = None

@@ -380,3 +380,20 @@ def test_acting_on_a_conversation_deleted_elsewhere_says_so(open_as, alice, alic
     page.get_by_role("toolbar").get_by_role("button", name="Archive", exact=True).click()
     expect(page.locator("#toasts")).to_contain_text("Not found: it may have been deleted")
     assert not Conversation.objects.filter(pk=convo).exists()
+
+
+def test_j_and_k_walk_conversations_and_u_goes_back(open_as, alice, alice_mailbox):
+    for subject in ("One", "Two", "Three"):
+        receive(alice_mailbox, subject=subject)
+    page = open_as(alice)
+    ids = page.locator("#rows > li.row").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    page.locator(f"#conv-{ids[0]} .row-link").click()
+    expect(page).to_have_url(re.compile(rf"/inbox/c/{ids[0]}/"))
+    page.keyboard.press("j")
+    expect(page).to_have_url(re.compile(rf"/inbox/c/{ids[1]}/"))
+    page.keyboard.press("j")
+    expect(page).to_have_url(re.compile(rf"/inbox/c/{ids[2]}/"))
+    page.keyboard.press("k")
+    expect(page).to_have_url(re.compile(rf"/inbox/c/{ids[1]}/"))
+    page.keyboard.press("u")
+    expect(page).to_have_url(re.compile(r"/inbox/(\?.*)?$"))
