@@ -3,6 +3,8 @@ to a raw imapclient FETCH of the same messages in the same run.
 
     .venv/bin/python bench/imap_initial_sync.py [--messages 5000] [--keep-db]
 
+(``make bench`` runs it too and reads the JSON summary on its last line.)
+
 Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/si_bench_imap;
 the database is created and migrated if missing) and Dovecot (scripts/ensure-test-services.sh).
 The mailbox is filled by writing maildir files directly, then Dovecot indexes it once
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import email.utils
+import json
 import os
 import random
 import sys
@@ -224,6 +227,23 @@ def main() -> None:
             f"({summary.line()}; {conversations:,} conversations)"
         )
         print(f"  app / raw time        {app_seconds / raw_seconds:6.1f}x")
+        # Last line: JSON for bench/run.py (make bench), which collects every bench/imap_*.py.
+        print(
+            json.dumps(
+                {
+                    "messages": args.messages,
+                    "megabytes": round(mb, 1),
+                    "raw_fetch_s": round(raw_seconds, 2),
+                    "raw_fetch_msg_per_s": round(raw_count / raw_seconds),
+                    "raw_fetch_again_s": round(raw_again, 2),
+                    "app_pull_s": round(app_seconds, 2),
+                    "app_pull_msg_per_s": round(stored / app_seconds),
+                    "app_over_raw": round(app_seconds / raw_seconds, 1),
+                    "conversations": conversations,
+                    "summary": summary.line(),
+                }
+            )
+        )
         if not args.keep_db:
             company.delete()
     finally:
