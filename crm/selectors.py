@@ -70,6 +70,8 @@ class RecordContext:
 def record_context(user: User, kind: str, record: Model) -> RecordContext:
     context = RecordContext()
     company = user.company_id
+    if company is None:
+        return context
     if kind == "organization":
         context.persons = list(
             Person.objects.filter(company_id=company, organization_id=record.pk).order_by("name")[:50]

@@ -8,7 +8,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from accounts.models import User
 from crm import selectors
+
+
+class AuthedRequest(HttpRequest):
+    """What login_required guarantees a view (for the type checker)."""
+
+    user: User  # type: ignore[assignment]
+
 
 PLURALS = {
     "deal": "Deals",
@@ -21,7 +29,7 @@ PLURALS = {
 
 @login_required
 @require_GET
-def record_list(request: HttpRequest, kind: str) -> HttpResponse:
+def record_list(request: AuthedRequest, kind: str) -> HttpResponse:
     if kind not in selectors.KINDS:
         raise Http404("No such record type.")
     query = request.GET.get("q", "").strip()[:100]
@@ -42,7 +50,7 @@ def record_list(request: HttpRequest, kind: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def record_detail(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
+def record_detail(request: AuthedRequest, kind: str, object_id: int) -> HttpResponse:
     record = selectors.get_record(request.user, kind, object_id)
     return render(
         request,

@@ -284,7 +284,7 @@ def _term_filter(term: str, account_ids: list[int]) -> Q:
         # condition: it runs first and only rows that pass it are parsed into tsvectors.
         # The result is full-text (word-prefix) matching at the price of a LIKE scan; a
         # GIN index on the same to_tsvector expressions makes it an index lookup.
-        body = (
+        body: QuerySet[Message] = (
             Message.objects.filter(conversation_id=OuterRef("pk"), account_id__in=account_ids)
             .filter(text__icontains=term)
             .annotate(_doc=SearchVector("text", config="simple"))
@@ -411,9 +411,13 @@ def conversation_neighbours(user: User, conversation: Conversation, folder: Fold
     newer_q = Q(last_message_at__gt=at) | Q(last_message_at=at, id__gt=pk)
 
     def first(q: Q, order: tuple[str, str]) -> int | None:
+        rows: QuerySet[Conversation, tuple[int, datetime]]
         if len(account_ids) == 1 or not connection.features.supports_slicing_ordering_in_compound:
-            rows = base.filter(q, account_id__in=account_ids).order_by(*order)
-            rows = rows.values_list("id", "last_message_at")
+            rows = (
+                base.filter(q, account_id__in=account_ids)
+                .order_by(*order)
+                .values_list("id", "last_message_at")
+            )
         else:
             slices = [
                 base.filter(q, account_id=a).order_by(*order).values_list("id", "last_message_at")[:1]

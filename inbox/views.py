@@ -8,6 +8,7 @@ the folder counts follow, and a toast (with "Undo" after archiving) says what ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -18,13 +19,23 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
+from accounts.models import User
 from crm.selectors import KINDS as CRM_KINDS
 from crm.selectors import linkable_records
 from inbox import selectors, services
 from inbox.errors import InvalidRequest, NotFound
-from inbox.models import Conversation
+from inbox.models import Conversation, Message
 from inbox.rendering import avatar_hue, decorate_rows, email_document, initials, short_time
+
+
+class AuthedRequest(HttpRequest):
+    """What login_required and HtmxMiddleware guarantee a view (for the type checker)."""
+
+    user: User  # type: ignore[assignment]
+    htmx: HtmxDetails
+
 
 FOLDER_TITLES = {"inbox": "Inbox", "sent": "Sent", "archive": "Archive", "all": "All mail"}
 TOAST_KEY = "inbox_toast"
@@ -33,7 +44,7 @@ TOAST_KEY = "inbox_toast"
 # -- input parsing -----------------------------------------------------------------------
 
 
-def _ids(request: HttpRequest) -> list[int]:
+def _ids(request: AuthedRequest) -> list[int]:
     raw = request.POST.getlist("ids") or request.GET.getlist("ids")
     try:
         return sorted({int(v) for v in raw})
@@ -91,7 +102,7 @@ class Toast:
         return self.__dict__.copy()
 
 
-def _pop_toast(request: HttpRequest) -> Toast | None:
+def _pop_toast(request: AuthedRequest) -> Toast | None:
     data = request.session.pop(TOAST_KEY, None)
     return Toast(**data) if isinstance(data, dict) else None
 
@@ -103,7 +114,7 @@ def _without_undo(toast: Toast | None) -> Toast | None:
     return toast
 
 
-def _safe_next(request: HttpRequest, fallback: str) -> str:
+def _safe_next(request: AuthedRequest, fallback: str) -> str:
     target = request.POST.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return target
@@ -117,29 +128,24 @@ def _noun(n: int, word: str = "conversation") -> str:
 # -- the folder list -----------------------------------------------------------------------
 
 
-def _page(request: HttpRequest, state: ListState, cursor: str | None) -> selectors.FolderPage:
+def _page(request: AuthedRequest, state: ListState, cursor: str | None) -> selectors.FolderPage:
     if state.account_id is not None:
         selectors.get_account(request.user, state.account_id)  # 404 for a mailbox not yours
+    # ListState.parse checked the folder name; "all" only comes with a search.
     if state.q:
+        folder = cast(selectors.SearchFolder, state.folder)
         page = selectors.search_page(
-            request.user,
-            state.folder,
-            state.q,
-            account_id=state.account_id,
-            cursor=cursor,  # type: ignore[arg-type]
+            request.user, folder, state.q, account_id=state.account_id, cursor=cursor
         )
     else:
         page = selectors.folder_page(
-            request.user,
-            state.folder,
-            account_id=state.account_id,
-            cursor=cursor,  # type: ignore[arg-type]
+            request.user, cast(selectors.Folder, state.folder), account_id=state.account_id, cursor=cursor
         )
     decorate_rows(page.conversations, state.folder)
     return page
 
 
-def _nav_context(request: HttpRequest, state: ListState) -> dict[str, object]:
+def _nav_context(request: AuthedRequest, state: ListState) -> dict[str, object]:
     accounts = list(selectors.accessible_accounts(request.user).order_by("kind", "address"))
     return {
         "state": state,
@@ -152,7 +158,7 @@ def _nav_context(request: HttpRequest, state: ListState) -> dict[str, object]:
 
 @login_required
 @require_GET
-def folder(request: HttpRequest, folder: str = "inbox") -> HttpResponse:
+def folder(request: AuthedRequest, folder: str = "inbox") -> HttpResponse:
     state = ListState.parse(request.GET, folder)
     cursor = request.GET.get("cursor") or None
     page = _page(request, state, cursor)
@@ -168,7 +174,7 @@ def folder(request: HttpRequest, folder: str = "inbox") -> HttpResponse:
 # -- actions -------------------------------------------------------------------------------
 
 
-def _apply(request: HttpRequest, action: str, ids: list[int]) -> Toast:
+def _apply(request: AuthedRequest, action: str, ids: list[int]) -> Toast:
     """Call the one service the action names; say what happened."""
     user = request.user
     if action == "archive":
@@ -201,7 +207,7 @@ def _apply(request: HttpRequest, action: str, ids: list[int]) -> Toast:
 
 @login_required
 @require_POST
-def bulk_action(request: HttpRequest) -> HttpResponse:
+def bulk_action(request: AuthedRequest) -> HttpResponse:
     ids = _ids(request)
     if not ids:
         raise InvalidRequest("Select at least one conversation.")
@@ -223,7 +229,7 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
 
 
 def _list_update(
-    request: HttpRequest, state: ListState, action: str, ids: list[int], toast: Toast
+    request: AuthedRequest, state: ListState, action: str, ids: list[int], toast: Toast
 ) -> HttpResponse:
     """Out-of-band fragments: changed rows replaced, departed rows removed, counts, toast."""
     context: dict[str, object] = {"state": state, "folder": state.folder, "toast": toast}
@@ -244,7 +250,7 @@ def _list_update(
 
 @login_required
 @require_GET
-def delete_preview(request: HttpRequest) -> HttpResponse:
+def delete_preview(request: AuthedRequest) -> HttpResponse:
     ids = _ids(request)
     if not ids:
         raise InvalidRequest("Select at least one conversation.")
@@ -286,7 +292,7 @@ def _person_cards(conversation: Conversation) -> tuple[list[dict[str, object]], 
     return people, list(organizations.values())
 
 
-def _side_context(request: HttpRequest, conversation: Conversation, can_act: bool) -> dict[str, object]:
+def _side_context(request: AuthedRequest, conversation: Conversation, can_act: bool) -> dict[str, object]:
     people, organizations = _person_cards(conversation)
     return {
         "conversation": conversation,
@@ -298,20 +304,19 @@ def _side_context(request: HttpRequest, conversation: Conversation, can_act: boo
 
 @login_required
 @require_GET
-def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     convo, message_rows = selectors.conversation_with_messages(request.user, conversation_id)
     can_act = selectors.actionable_conversations(request.user).filter(pk=convo.pk).exists()
     if can_act and not convo.is_read:
         # Opening a conversation reads it, as in every mail client (app state only).
         services.mark_read(request.user, [convo.pk], read=True)
         convo.is_read = True
-    folder = request.GET.get("folder") or selectors.folder_of(convo)
-    if folder not in selectors.FOLDERS:
-        folder = selectors.folder_of(convo)
-    state = ListState(
-        folder, int(request.GET["account"]) if request.GET.get("account", "").isdigit() else None
-    )
-    neighbours = selectors.conversation_neighbours(request.user, convo, folder)  # type: ignore[arg-type]
+    # The folder it was opened from (for Back and j/k), else the one it is in now.
+    asked = request.GET.get("folder", "")
+    folder = cast(selectors.Folder, asked) if asked in selectors.FOLDERS else selectors.folder_of(convo)
+    raw_account = request.GET.get("account", "")
+    state = ListState(folder, int(raw_account) if raw_account.isdigit() else None)
+    neighbours = selectors.conversation_neighbours(request.user, convo, folder)
     items = []
     for message in message_rows:
         body = email_document(message.html) if message.html else None
@@ -340,7 +345,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def message_body(request: HttpRequest, message_id: int) -> HttpResponse:
+def message_body(request: AuthedRequest, message_id: int) -> HttpResponse:
     """One message's body again, with remote images when the user asked for them."""
     message = selectors.get_message(request.user, message_id)
     allow = request.GET.get("images") == "1"
@@ -350,7 +355,7 @@ def message_body(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def picker(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def picker(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     """Deals, leads and projects to link, searched as the user types."""
     convo = selectors.get_conversation(request.user, conversation_id)
     if not selectors.actionable_conversations(request.user).filter(pk=convo.pk).exists():
@@ -380,7 +385,7 @@ _LINKS = {
 
 @login_required
 @require_POST
-def link(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def link(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     target = request.POST.get("target", "")
     raw_id = request.POST.get("object_id", "")
     object_id = int(raw_id) if raw_id.isdigit() else 0
@@ -405,7 +410,15 @@ def link(request: HttpRequest, conversation_id: int) -> HttpResponse:
 # -- History in CRM detail pages -------------------------------------------------------------
 
 
-def _history_context(request: HttpRequest, kind: str, object_id: int) -> dict[str, object]:
+@dataclass(frozen=True)
+class HistoryRow:
+    message: Message
+    time: str
+    initials: str
+    hue: int
+
+
+def _history_context(request: AuthedRequest, kind: str, object_id: int) -> dict[str, object]:
     emails = selectors.history_emails(request.user, kind, object_id)
     actionable = set(
         selectors.actionable_conversations(request.user)
@@ -413,12 +426,17 @@ def _history_context(request: HttpRequest, kind: str, object_id: int) -> dict[st
         .values_list("id", flat=True)
     )
     now = timezone.now()
-    for message in emails:
-        message.ui_time = short_time(message.sent_at, now)
-        message.ui_initials = initials(message.from_name or message.from_address)
-        message.ui_hue = avatar_hue(message.from_address)
+    rows = [
+        HistoryRow(
+            m,
+            short_time(m.sent_at, now),
+            initials(m.from_name or m.from_address),
+            avatar_hue(m.from_address),
+        )
+        for m in emails
+    ]
     return {
-        "emails": emails,
+        "rows": rows,
         "actionable": actionable,
         "kind": kind,
         "object_id": object_id,
@@ -429,13 +447,13 @@ def _history_context(request: HttpRequest, kind: str, object_id: int) -> dict[st
 
 @login_required
 @require_GET
-def history(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
+def history(request: AuthedRequest, kind: str, object_id: int) -> HttpResponse:
     return render(request, "inbox/_history.html", _history_context(request, kind, object_id))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def delete_message(request: HttpRequest, message_id: int) -> HttpResponse:
+def delete_message(request: AuthedRequest, message_id: int) -> HttpResponse:
     """GET: the confirmation ("Delete this email"); POST: delete it through the service."""
     kind = request.POST.get("kind") or request.GET.get("kind") or ""
     kind = kind if kind in CRM_KINDS else ""
@@ -464,7 +482,7 @@ def delete_message(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def activity(request: HttpRequest) -> HttpResponse:
+def activity(request: AuthedRequest) -> HttpResponse:
     return render(
         request,
         "inbox/activity.html",
@@ -479,14 +497,14 @@ def activity(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def nav_counts(request: HttpRequest) -> HttpResponse:
+def nav_counts(request: AuthedRequest) -> HttpResponse:
     """The folder counts for pages outside the inbox (CRM pages never import inbox)."""
     return render(request, "inbox/_nav_counts.html", {"counts": selectors.folder_counts(request.user)})
 
 
 @login_required
 @require_POST
-def retry_change(request: HttpRequest, change_id: int) -> HttpResponse:
+def retry_change(request: AuthedRequest, change_id: int) -> HttpResponse:
     services.retry_failed_change(request.user, change_id)
     request.session[TOAST_KEY] = Toast("The change will be pushed again.").as_dict()
     return redirect("inbox:activity")
