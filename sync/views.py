@@ -28,7 +28,7 @@ from accounts.models import User
 from inbox import services
 from inbox.errors import InboxError, NotFound, PlanLimitReached
 from inbox.models import AccountKind, MailAccount, Provider
-from inbox.services.mailboxes import UPGRADE_NOTICE, _check_plan
+from inbox.services.mailboxes import UPGRADE_NOTICE, check_can_connect
 from inbox.settings_selectors import (
     can_manage,
     company_users,
@@ -137,7 +137,7 @@ def _plan_problem(user: User, kind: str, reconnecting: MailAccount | None) -> st
     if reconnecting is not None:
         return ""
     try:
-        _check_plan(user, kind=kind)
+        check_can_connect(user, kind=kind)
     except PlanLimitReached as exc:
         return str(exc)
     return ""

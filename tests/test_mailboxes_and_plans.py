@@ -120,3 +120,19 @@ def test_an_address_connected_by_a_teammate_is_refused(alice, bob, alice_mailbox
 
     with pytest.raises(InvalidRequest, match="someone else"):
         services.connect_personal_mailbox(bob, address=alice_mailbox.address, **IMAP)
+
+
+def test_admin_manages_a_team_mailbox_she_is_not_a_member_of_without_reading_it(alice, bob, acme):
+    from tests.factories import team_account
+
+    support = team_account(acme, [bob], address="support@acme.test")
+    conversation = receive(support).conversation_id
+    services.set_team_switches(alice, support.pk, archive=True, delete=False)
+    services.pause_for_mass_delete(support, would_delete=50, total=60)
+    services.resume_mailbox(alice, support.pk)
+    assert MailAccount.objects.get(pk=support.pk).archive_in_provider
+    assert MailAccount.objects.get(pk=support.pk).status == AccountStatus.ACTIVE
+    with pytest.raises(NotFound):
+        selectors.get_conversation(alice, conversation)
+    with pytest.raises(NotAllowed):  # bob is a member but not an admin
+        services.set_team_switches(bob, support.pk, archive=False, delete=False)

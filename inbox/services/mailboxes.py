@@ -34,7 +34,8 @@ def connected_mailbox_count(user: User) -> int:
     )
 
 
-def _check_plan(user: User, *, kind: str) -> None:
+def check_can_connect(user: User, *, kind: str) -> None:
+    """Raise PlanLimitReached unless the user may connect one more mailbox of this kind."""
     company = user.company
     if company is None or not company.has_email_sync:
         raise PlanLimitReached(UPGRADE_NOTICE)
@@ -61,7 +62,7 @@ def connect_personal_mailbox(
         if existing.kind != AccountKind.PERSONAL or existing.owner_id != actor.pk:
             raise InvalidRequest(f"{address} is already connected in your company by someone else.")
         return _reconnect(existing, provider=provider, credentials=credentials, config=config)
-    _check_plan(actor, kind=AccountKind.PERSONAL)
+    check_can_connect(actor, kind=AccountKind.PERSONAL)
     account = MailAccount.objects.create(
         company_id=actor.company_id,
         kind=AccountKind.PERSONAL,
@@ -99,7 +100,7 @@ def connect_team_mailbox(
         account = _reconnect(existing, provider=provider, credentials=credentials, config=config)
         account.members.set(members)
         return account
-    _check_plan(actor, kind=AccountKind.TEAM)
+    check_can_connect(actor, kind=AccountKind.TEAM)
     account = MailAccount.objects.create(
         company_id=actor.company_id,
         kind=AccountKind.TEAM,
@@ -128,6 +129,16 @@ def _reconnect(
 
 
 def _manageable(actor: User, account_id: int) -> MailAccount:
+    """The owner manages a personal mailbox; company admins manage every team mailbox of
+    their company, member or not (settings only: reading its mail still needs membership)."""
+    if actor.is_company_admin:
+        team = (
+            MailAccount.objects.select_related("company")
+            .filter(company_id=actor.company_id, pk=account_id, kind=AccountKind.TEAM)
+            .first()
+        )
+        if team is not None:
+            return team
     account = get_account(actor, account_id)
     if account.is_team and not actor.is_company_admin:
         raise NotAllowed("Only company admins can change a shared team mailbox.")

@@ -165,10 +165,12 @@ def release_changes(changes: Iterable[ProviderChange], reason: str) -> None:
 def retry_failed_change(actor: User, change_id: int) -> ProviderChange:
     """The user's "Retry" on a failed change: a fresh set of attempts, pushed now."""
     with transaction.atomic():
+        mailboxes = Q(account_id__in=accessible_accounts(actor).values("id"))
+        if actor.is_company_admin:
+            # Admins look after every team mailbox of their company, member or not.
+            mailboxes |= Q(account__company_id=actor.company_id, account__kind="team")
         change = (
-            ProviderChange.objects.select_for_update()
-            .filter(pk=change_id, account_id__in=accessible_accounts(actor).values("id"))
-            .first()
+            ProviderChange.objects.select_for_update(of=("self",)).filter(mailboxes, pk=change_id).first()
         )
         if change is None:
             raise NotFound("No such change.")
