@@ -213,6 +213,9 @@ def bulk_action(request: AuthedRequest) -> HttpResponse:
         raise InvalidRequest("Select at least one conversation.")
     action = request.POST.get("action", "")
     state = ListState.parse(request.POST)
+    if action == "delete" and request.POST.get("confirmed") != "1":
+        # Delete cannot be undone: whatever sent it, it is asked first (decision 5).
+        return _delete_confirmation(request, ids, state, request.POST.get("origin", "list"))
     toast = _apply(request, action, ids)
     if request.POST.get("undo"):
         toast.text = toast.text.rstrip(".") + " (undone)."
@@ -254,12 +257,18 @@ def delete_preview(request: AuthedRequest) -> HttpResponse:
     ids = _ids(request)
     if not ids:
         raise InvalidRequest("Select at least one conversation.")
-    state = ListState.parse(request.GET)
+    return _delete_confirmation(request, ids, ListState.parse(request.GET), request.GET.get("origin", "list"))
+
+
+def _delete_confirmation(
+    request: AuthedRequest, ids: list[int], state: ListState, origin: str
+) -> HttpResponse:
+    """The dialog (htmx) or page (no JavaScript) that says what a delete will do."""
     context = {
         "preview": services.preview_delete(request.user, ids),
         "ids": ids,
         "state": state,
-        "origin": request.GET.get("origin", "list"),
+        "origin": origin,
     }
     template = "inbox/_delete_confirm.html" if request.htmx else "inbox/delete_confirm_page.html"
     return render(request, template, context)

@@ -36,7 +36,7 @@ def _requests(mail):  # type: ignore[no-untyped-def]
         ("get", reverse("inbox:delete_message", args=[message]), {}),
         ("get", reverse("inbox:folder"), {"account": mail["mailbox"].pk}),
         ("post", reverse("inbox:bulk_action"), {"action": "archive", "ids": convo}),
-        ("post", reverse("inbox:bulk_action"), {"action": "delete", "ids": convo}),
+        ("post", reverse("inbox:bulk_action"), {"action": "delete", "ids": convo, "confirmed": "1"}),
         ("post", reverse("inbox:bulk_action"), {"action": "read", "ids": convo}),
         ("post", reverse("inbox:link", args=[convo]), {"target": "deal", "object_id": deal}),
         ("post", reverse("inbox:delete_message", args=[message]), {}),

@@ -279,3 +279,16 @@ def test_sign_in_page_renders_errors(client, alice):
     response = client.post(reverse("account_login"), {"login": alice.email, "password": "wrong"})
     assert response.status_code == 200
     assert b'role="alert"' in response.content
+
+
+def test_a_delete_without_confirmation_only_asks(client, as_alice, alice, alice_mailbox):
+    convo = receive(alice_mailbox, subject="Keep me").conversation_id
+    # A plain form post (no JavaScript) gets the confirmation page...
+    page = _html(as_alice.post(BULK, {"action": "delete", "ids": [convo], "folder": "inbox"}))
+    assert "Delete 1 conversation?" in page and 'name="confirmed" value="1"' in page
+    # ...and so does an htmx request that skipped the dialog.
+    dialog = _html(as_alice.post(BULK, {"action": "delete", "ids": [convo]}, **HTMX))
+    assert "<dialog" in dialog
+    assert Conversation.objects.filter(pk=convo).exists()
+    response = as_alice.post(BULK, {"action": "delete", "ids": [convo], "confirmed": "1"})
+    assert response.status_code == 302 and not Conversation.objects.filter(pk=convo).exists()
