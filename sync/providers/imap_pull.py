@@ -44,7 +44,6 @@ from sync.providers.imap_client import (
     fetch_message_ids,
     find_by_message_ids,
     has,
-    is_temporary_refusal,
     parse_uid_set,
     ref_key,
     take_untagged,
@@ -104,6 +103,8 @@ class ImapPull:
         self.condstore = self.qresync or (has(client, "CONDSTORE") and has(client, "ENABLE"))
         self.scans: dict[str, FolderScan] = {}
         self.states: dict[str, FolderState] = {}
+        self.searched_everywhere = False
+        self.unresolved: set[str] = set()  # left a folder, whereabouts not proven yet
         # message pk → locations it newly showed up at in a tracked-only folder, by role
         self.arrivals: dict[int, list[tuple[str, Location]]] = defaultdict(list)
 
@@ -148,9 +149,11 @@ class ImapPull:
         try:
             selected = self.client.select_folder(folder, readonly=True)
         except IMAPClientError as exc:
-            if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
+            if isinstance(exc, IMAPClientAbortError):
                 raise
-            # A configured folder that is gone (renamed, deleted) must not stop the others.
+            # A folder that is gone or broken must not stop the others. Skipping it is safe:
+            # its cursor is not saved, and what left other folders cannot be proven gone
+            # while a folder could not be looked into.
             self.report.notes.append(f"could not open {folder!r}: {exc}")
             return None
         uidvalidity = int(selected[b"UIDVALIDITY"])
@@ -177,7 +180,7 @@ class ImapPull:
             and state.highestmodseq == highestmodseq
             and state.uidnext == scan.uidnext
         ) or (highestmodseq is None and state.uidnext == scan.uidnext and state.extra.get("exists") == exists)
-        if unchanged:
+        if unchanged and not state.extra.get("recheck"):
             return scan
         if state.uidnext is not None and scan.uidnext > state.uidnext:
             start = state.uidnext
@@ -206,7 +209,14 @@ class ImapPull:
             return set()
         gone: set[int] = set()
         state = scan.state
-        if self.qresync and state is not None and state.highestmodseq and scan.highestmodseq is not None:
+        recheck = state is not None and state.extra.get("recheck")
+        if (
+            self.qresync
+            and state is not None
+            and state.highestmodseq
+            and scan.highestmodseq is not None
+            and not recheck
+        ):
             # Only what was expunged since our modseq, asked about the UIDs we care about.
             for batch in chunks(sorted(known), VANISHED_BATCH):
                 clear_untagged(self.client, "VANISHED")
@@ -421,8 +431,14 @@ class ImapPull:
                 if elsewhere:
                     for key in gone:
                         relocate[key] = elsewhere[0].fields()
-                else:
+                elif spots or self.searched_everywhere:
                     to_delete[pk] = gone  # in Trash, or gone from every folder
+                else:
+                    # Looked for again next time (the folder is marked for a recheck).
+                    self.unresolved.update(gone)
+                    self.report.notes.append(
+                        f"{mids[pk]} left {', '.join(gone)}; not deleted: not every folder could be searched"
+                    )
         if relocate:
             relocate_refs(self.account, relocate)
         if to_delete:
@@ -438,9 +454,10 @@ class ImapPull:
         try:
             selected = self.client.select_folder(folder, readonly=True)
         except IMAPClientError as exc:
-            if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
+            if isinstance(exc, IMAPClientAbortError):
                 raise
-            return False  # the folder itself is gone
+            # Only a folder that no longer exists is evidence; any other refusal is not.
+            return False if "[NONEXISTENT]" in str(exc) else None
         if int(selected[b"UIDVALIDITY"]) != uidvalidity:
             return None
         return uid in self.client.search(["UID", str(uid)])
@@ -453,6 +470,7 @@ class ImapPull:
         trash = self.folders.trash
         ordered = [f for f in folders if f != trash] + ([trash] if trash in folders else [])
         remaining = dict(wanted)
+        self.searched_everywhere = True
         for folder in ordered:
             if not remaining:
                 break
@@ -460,8 +478,12 @@ class ImapPull:
             try:
                 selected = self.client.select_folder(folder, readonly=True)
             except IMAPClientError as exc:
-                if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
+                if isinstance(exc, IMAPClientAbortError):
                     raise
+                # A folder we could not look into might hold it: "gone from every
+                # folder" cannot be claimed any more (found in Trash still can).
+                self.searched_everywhere = False
+                self.report.notes.append(f"could not search {folder!r}: {exc}")
                 continue
             if not selected.get(b"EXISTS"):
                 continue
@@ -518,7 +540,7 @@ class ImapPull:
             if elsewhere:  # it came back (a restored mailbox): no deletion
                 for key in keys:
                     relocate[key] = elsewhere[0].fields()
-            elif mids.get(pk):
+            elif mids.get(pk) and (found.get(pk) or self.searched_everywhere):
                 to_delete[pk] = keys
         if relocate:
             relocate_refs(self.account, relocate)
@@ -561,7 +583,9 @@ class ImapPull:
                 uidvalidity=scan.uidvalidity,
                 uidnext=scan.uidnext,
                 highestmodseq=scan.highestmodseq,
-                extra={"exists": scan.exists},
+                # "recheck": a message that left this folder could not be placed yet; QRESYNC
+                # reports a vanished UID only once, so the next pull compares UID lists.
+                extra={"exists": scan.exists, "recheck": bool(scan.vanished_keys & self.unresolved)},
                 updated_at=now,
             )
             for scan in self.scans.values()

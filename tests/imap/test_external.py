@@ -10,7 +10,7 @@ from inbox.models import AccountStatus, Conversation, Message, ProviderRef
 from sync.models import QuarantinedMessage
 from sync.providers import imap_pull
 from sync.pull import pull_account
-from tests.imap.conftest import ImapSetup
+from tests.imap.conftest import ImapSetup, make_setup
 from tests.imap.dovecot import make_message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dovecot]
@@ -182,3 +182,26 @@ def test_huge_message_is_imported_from_its_headers(imap: ImapSetup, monkeypatch:
     huge = Message.objects.get(account=imap.account, subject="Huge attachment")
     assert huge.text == "" and "only its headers were imported" in huge.parse_problems[0]
     assert Conversation.objects.get(pk=huge.conversation_id).subject == "Huge attachment"
+
+
+def test_no_deletion_when_a_folder_cannot_be_searched(any_dovecot, acme, alice, bob):
+    imap = make_setup(any_dovecot, "personal", acme=acme, alice=alice, bob=bob)
+    question = imap.deliver(subject="Hidden away")
+    imap.pull()
+    with imap.client() as client:
+        client.create_folder("Private")
+    imap.move(question, "inbox", "Private")
+    private = imap.user.server.maildir(imap.user) / ".Private"
+    private.chmod(0o000)  # the server can no longer look inside
+    try:
+        summary = pull_account(imap.account.pk)
+    finally:
+        private.chmod(0o700)
+
+    # Not found anywhere it could look is not "gone from every folder" — and one broken
+    # folder does not stop the sync of the others.
+    assert not summary.error and summary.report.deleted == 0
+    assert any("could not search 'Private'" in note for note in summary.report.notes)
+    assert _ids(imap) == {question}
+    assert imap.pull().report.deleted == 0 and _ids(imap) == {question}  # readable again: found
+    assert ProviderRef.objects.get(account=imap.account).folder == "Private"
