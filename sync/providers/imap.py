@@ -29,7 +29,8 @@ class ImapAdapter:
 
     @contextmanager
     def session(self) -> Iterator[IMAPClient]:
-        password = (self.account.credentials or {}).get("password")
+        credentials = self.account.credentials
+        password = credentials.get("password") if isinstance(credentials, dict) else None
         if not password:
             raise ProviderAuthError(f"No IMAP password is stored for {self.account.address}.")
         client = connect(ImapSettings.from_account(self.account), str(password))

@@ -197,11 +197,10 @@ class ImapPull:
             raise ProviderTemporaryError(f"UIDVALIDITY of {scan.folder} changed during the sync")
 
     def _known_uids(self, folder: str, uidvalidity: int) -> dict[int, str]:
-        return dict(
-            ProviderRef.objects.filter(
-                account_id=self.account.pk, folder=folder, uidvalidity=uidvalidity
-            ).values_list("uid", "key")
-        )
+        rows = ProviderRef.objects.filter(
+            account_id=self.account.pk, folder=folder, uidvalidity=uidvalidity, uid__isnull=False
+        ).values_list("uid", "key")
+        return {int(uid): key for uid, key in rows if uid is not None}
 
     def _vanished(self, scan: FolderScan) -> set[str]:
         known = self._known_uids(scan.folder, scan.uidvalidity)

@@ -211,7 +211,8 @@ class ImapPush:
                 if item.folder in sources:  # the snapshot's folder first, then the others
                     sources = [item.folder]
             else:
-                sources = [inbox if kind == "archive" else archive]
+                source = inbox if kind == "archive" else archive
+                sources = [source] if source else []
             sources = [f for f in sources if found.get(f)]
             if sources:
                 folder = sources[0]
