@@ -83,10 +83,21 @@ def store_parsed_message(
         logger.warning("quarantined %s for account %s: %r", ref.key, account.pk, exc)
         quarantine(account, ref.key, raw, f"could not be stored: {exc.__class__.__name__}: {exc}")
         return StoreOutcome.QUARANTINED
-    if result.outcome == IngestOutcome.CREATED:
+    if result.outcome == IngestOutcome.CREATED and ref.key in _quarantined_keys(account):
         # A message quarantined by an earlier (buggier) run that now went in is no longer stuck.
         QuarantinedMessage.objects.filter(account=account, provider_key=ref.key).delete()
+        _quarantined_keys(account).discard(ref.key)
     return StoreOutcome(result.outcome.value)
+
+
+def _quarantined_keys(account: MailAccount) -> set[str]:
+    """The account's quarantined keys, loaded once per account object (a pull holds one):
+    checking them in memory saves a DELETE per imported message."""
+    keys: set[str] | None = getattr(account, "_quarantined_keys", None)
+    if keys is None:
+        keys = set(QuarantinedMessage.objects.filter(account=account).values_list("provider_key", flat=True))
+        account._quarantined_keys = keys  # type: ignore[attr-defined]
+    return keys
 
 
 def quarantine(account: MailAccount, key: str, raw: bytes, reason: str) -> None:
@@ -96,3 +107,4 @@ def quarantine(account: MailAccount, key: str, raw: bytes, reason: str) -> None:
             provider_key=key[:500],
             defaults={"reason": reason[:5000], "size": len(raw), "raw": bytes(raw[:QUARANTINE_RAW_LIMIT])},
         )
+    _quarantined_keys(account).add(key[:500])
