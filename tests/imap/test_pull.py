@@ -129,3 +129,25 @@ def test_new_message_in_a_conversation_archived_in_the_app_returns_it_to_the_inb
     mailbox.pull()
 
     assert Conversation.objects.get(pk=conversation.pk).state == ConversationState.INBOX
+
+
+def test_deleted_in_the_app_stays_deleted_through_a_full_resync(imap: ImapSetup):
+    from inbox import services
+
+    gone = imap.deliver(subject="Delete me")
+    kept = imap.deliver(subject="Keep me")
+    imap.pull()
+    conversation = Conversation.objects.get(account=imap.account, subject="Delete me")
+    services.delete_conversations(imap.actor, [conversation.pk])  # delete switch off: stays in INBOX
+
+    server = imap.user.server
+    subprocess.run(
+        ["doveadm", "-c", str(server.config_file), "mailbox", "update", "-u", imap.user.login,
+         "--uid-validity", "999", "INBOX"],
+        check=True, user=server.run_as.pw_uid, group=server.run_as.pw_gid,
+    )  # fmt: skip  # every UID is new: the pull re-reads the whole folder
+    summary = imap.pull()
+
+    assert summary.report.created == 0 and summary.report.tombstoned == 1
+    assert {m.message_id for m in _messages(imap)} == {kept}
+    assert gone in imap.ids("inbox")
