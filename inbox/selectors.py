@@ -497,3 +497,34 @@ def get_message(user: User, message_id: int) -> Message:
     if message is None:
         raise NotFound("No such email.")
     return message
+
+
+COUNT_CAP = 1000
+
+
+def nav_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
+    """The folder counts the navigation shows, each counted only up to ``COUNT_CAP``.
+
+    ``folder_counts`` aggregates every conversation of the mailboxes, which grows with
+    the mailbox; these four counts each stop after ``COUNT_CAP`` rows of the folder's
+    own index, so a page costs about the same at 1,000 and at 100,000 conversations.
+    A count equal to the cap reads as "1,000+". (Inbox unread stops at the cap too, but
+    with few unread among many read it reads the Inbox's rows — the folder reps keep
+    small by archiving.)
+    """
+    accounts = accessible_accounts(user)
+    if account_id is not None:
+        accounts = accounts.filter(pk=account_id)
+    account_ids = list(accounts.values_list("id", flat=True))
+    mine = Conversation.objects.filter(account_id__in=account_ids)
+    inbox = mine.filter(_folder_filter("inbox"))
+
+    def capped(qs: QuerySet[Conversation]) -> int:
+        return qs.values("id")[:COUNT_CAP].count() if account_ids else 0
+
+    return {
+        "inbox": capped(inbox),
+        "inbox_unread": capped(inbox.filter(is_read=False)),
+        "sent": capped(mine.filter(_folder_filter("sent"))),
+        "archive": capped(mine.filter(_folder_filter("archive"))),
+    }

@@ -90,6 +90,25 @@ class ListState:
         return path + ListState(folder, self.account_id).params()
 
 
+@dataclass(frozen=True)
+class Count:
+    """A folder count for display; counts stop at the cap ("1,000+")."""
+
+    n: int
+    capped: bool
+
+    def __str__(self) -> str:
+        return f"{self.n:,}+" if self.capped else f"{self.n:,}"
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+
+def _counts(request: AuthedRequest, account_id: int | None = None) -> dict[str, Count]:
+    raw = selectors.nav_counts(request.user, account_id=account_id)
+    return {name: Count(n, n >= selectors.COUNT_CAP) for name, n in raw.items()}
+
+
 @dataclass
 class Toast:
     text: str
@@ -149,7 +168,7 @@ def _nav_context(request: AuthedRequest, state: ListState) -> dict[str, object]:
     accounts = list(selectors.accessible_accounts(request.user).order_by("kind", "address"))
     return {
         "state": state,
-        "counts": selectors.folder_counts(request.user, account_id=state.account_id),
+        "counts": _counts(request, state.account_id),
         "accounts": accounts,
         "current_account": next((a for a in accounts if a.pk == state.account_id), None),
         "folder_urls": {f: state.folder_url(f) for f in selectors.FOLDERS},
@@ -345,7 +364,7 @@ def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
         "neighbours": neighbours,
         "back_url": state.url,
         "toast": _without_undo(_pop_toast(request)),
-        "counts": selectors.folder_counts(request.user),
+        "counts": _counts(request),
         "folder": folder,
         "folder_urls": {f: ListState(f).url for f in selectors.FOLDERS},
     }
@@ -498,7 +517,7 @@ def activity(request: AuthedRequest) -> HttpResponse:
         {
             "events": selectors.recent_audit(request.user),
             "toast": _without_undo(_pop_toast(request)),
-            "counts": selectors.folder_counts(request.user),
+            "counts": _counts(request),
             "folder_urls": {f: ListState(f).url for f in selectors.FOLDERS},
         },
     )
@@ -508,7 +527,7 @@ def activity(request: AuthedRequest) -> HttpResponse:
 @require_GET
 def nav_counts(request: AuthedRequest) -> HttpResponse:
     """The folder counts for pages outside the inbox (CRM pages never import inbox)."""
-    return render(request, "inbox/_nav_counts.html", {"counts": selectors.folder_counts(request.user)})
+    return render(request, "inbox/_nav_counts.html", {"counts": _counts(request)})
 
 
 @login_required

@@ -11,11 +11,13 @@ from tests.ui.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
-# session, user, then per page (see the view): folder page = mailbox check-free list
-# (4 for the page) + counts + mailboxes.
-INBOX_PAGE = 8
-SEARCH_PAGE = 8
-CONVERSATION_PAGE = 12
+# Session and user, then: the page of rows (4: mailbox ids, keys, rows, participants),
+# the navigation counts (5: mailbox ids, four capped counts) and the mailbox list.
+INBOX_PAGE = 12
+SEARCH_PAGE = 12
+# Session, user, conversation + projects + participants, messages, may-act check,
+# mark read, neighbours (3), navigation counts (5).
+CONVERSATION_PAGE = 16
 HISTORY_FRAGMENT = 5
 CRM_DETAIL = 3
 CRM_LIST = 3

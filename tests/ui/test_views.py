@@ -292,3 +292,16 @@ def test_a_delete_without_confirmation_only_asks(client, as_alice, alice, alice_
     assert Conversation.objects.filter(pk=convo).exists()
     response = as_alice.post(BULK, {"action": "delete", "ids": [convo], "confirmed": "1"})
     assert response.status_code == 302 and not Conversation.objects.filter(pk=convo).exists()
+
+
+def test_folder_counts_stop_at_the_cap(as_alice, alice, alice_mailbox, monkeypatch):
+    from inbox import selectors
+
+    monkeypatch.setattr(selectors, "COUNT_CAP", 3)
+    ids = [receive(alice_mailbox, subject=f"C{i}").conversation_id for i in range(4)]
+    html = _html(as_alice.get(reverse("inbox:folder")))
+    assert re.search(r'id="count-inbox">.*?3\+<span class="visually-hidden"> unread', html)
+    assert "3+ conversations, 3+ unread" in html
+    services.archive_conversations(alice, ids[:2])
+    html = _html(as_alice.get(reverse("inbox:folder")))
+    assert "2 conversations, 2 unread" in html and re.search(r'id="count-archive">.*?2<span', html)
