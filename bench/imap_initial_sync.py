@@ -208,15 +208,20 @@ def main() -> None:
         raw_count, raw_bytes, raw_seconds = raw_fetch(
             server, user.login, user.password, account.sync_past_days
         )
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         summary = pull_account(account.pk)
         app_seconds = time.perf_counter() - t0
+        # CPU of this process alone (parsing, ORM, imapclient): a figure that a busy shared
+        # machine inflates far less than the wall clock.
+        app_cpu = time.process_time() - cpu0
         stored = Message.objects.filter(account=account).count()
         conversations = account.conversations.count()
         raw_again = raw_fetch(server, user.login, user.password, account.sync_past_days)[2]
 
         mb = raw_bytes / 1_048_576
-        print(f"Dovecot {server.variant}, {args.messages:,} messages, {mb:.1f} MB")
+        print(
+            f"Dovecot {server.variant}, {args.messages:,} messages, {mb:.1f} MB, load {os.getloadavg()[0]:.1f}"
+        )
         print(f"  fill (maildir files) {fill:6.2f} s; first SELECT (Dovecot indexing) {index:6.2f} s")
         print(
             f"  raw imapclient FETCH  {raw_seconds:6.2f} s  {raw_count / raw_seconds:8.0f} msg/s  {mb / raw_seconds:6.1f} MB/s"
@@ -227,6 +232,7 @@ def main() -> None:
             f"({summary.line()}; {conversations:,} conversations)"
         )
         print(f"  app / raw time        {app_seconds / raw_seconds:6.1f}x")
+        print(f"  app process CPU       {app_cpu:6.2f} s  ({app_cpu / stored * 1000:.1f} ms per message)")
         # Last line: JSON for bench/run.py (make bench), which collects every bench/imap_*.py.
         print(
             json.dumps(
@@ -239,6 +245,8 @@ def main() -> None:
                     "app_pull_s": round(app_seconds, 2),
                     "app_pull_msg_per_s": round(stored / app_seconds),
                     "app_over_raw": round(app_seconds / raw_seconds, 1),
+                    "app_cpu_s": round(app_cpu, 2),
+                    "load_average": round(os.getloadavg()[0], 1),
                     "conversations": conversations,
                     "summary": summary.line(),
                 }
