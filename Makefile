@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint format bench services typecheck clean
+.PHONY: install demo test lint format bench chaos services typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ test: install services
 bench: install services
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
+
+# The long chaos run (1,000 changes, worker kills, Redis restarts, Dovecot down 2 minutes,
+# flaky Gmail/Graph); a short variant runs in `make test` (tests/chaos). See docs/chaos.md.
+chaos: install services
+	$(BIN)/python scripts/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -141,8 +141,9 @@ class FlakyGmail(FakeGmail):
 
     def _batch(self, path: str, headers: dict[str, str], body: bytes) -> gmail_server.Response:
         response = super()._batch(path, headers, body)
-        if response[0] != 200:  # the whole batch was refused: every message in it
-            self._note("batch", "batch", tuple(_GMAIL_IDS.findall(body.decode(errors="replace"))), response)
+        # A refused batch concerns every message in it; an answered one is logged part by part.
+        ids = tuple(_GMAIL_IDS.findall(body.decode(errors="replace"))) if response[0] != 200 else ()
+        self._note("batch", "batch", ids, response)
         return response
 
     def _note(self, kind: str, endpoint: str, ids: tuple[str, ...], response: gmail_server.Response) -> None:
@@ -190,13 +191,14 @@ class FlakyMicrosoft(FakeMicrosoft):
 
     def _batch(self, user: str, headers: dict[str, str], body: bytes) -> graph_server.Response:
         response = super()._batch(user, headers, body)
-        if response[0] != 200:
+        ids: tuple[str, ...] = ()
+        if response[0] != 200:  # a refused batch concerns every message in it
             try:
                 urls = [str(part.get("url", "")) for part in json.loads(body)["requests"]]
             except (ValueError, KeyError, TypeError):
                 urls = []
             ids = tuple(i for url in urls for i in _GRAPH_IDS.findall("/" + url.lstrip("/")))
-            self._note("batch", ids, response[0], response[1])
+        self._note("batch", ids, response[0], response[1])
         return response
 
     def _note(self, op: str, ids: tuple[str, ...], status: int, headers: dict[str, str]) -> None:

@@ -72,7 +72,7 @@ def test_every_change_is_done_although_30_percent_of_calls_fail(reports, provide
     report = reports[provider]
     print(provider, report.as_dict())
     assert report.throttled > 0 and report.server_errors > 0
-    assert 0.15 <= report.fault_share <= 0.5  # the faults really were there
+    assert 0.15 <= report.fault_share <= 0.45  # the faults really were there (30% drawn)
     assert report.figures.lost == 0, report.figures.failures
     assert report.changes == report.figures.done == 16
     assert report.disagreements == [] and report.wrong_message_actions == 0
