@@ -9,6 +9,8 @@ command -v dovecot >/dev/null 2>&1 || need_apt+=(dovecot-imapd)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v pg_isready >/dev/null 2>&1 || need_apt+=(postgresql-client)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+# tests/chaos starts redis-servers of its own (append-only, noeviction) to restart and kill.
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing ${need_apt[*]} from Debian packages…"
   export DEBIAN_FRONTEND=noninteractive

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,7 +41,7 @@ from tests.imap.dovecot import DOVECOT, Dovecot, MailUser
 ROOT = Path(__file__).resolve().parent.parent.parent
 REDIS_PORTS = range(16379, 16399)
 PORTS = range(14700, 14800)
-REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 QUEUE = "salesinbox"
 
 
@@ -153,8 +154,6 @@ class RedisServer:
 
     def cleanup(self) -> None:
         self.stop()
-        import shutil
-
         shutil.rmtree(self.root, ignore_errors=True)
 
 
