@@ -4,6 +4,7 @@ import pytest
 
 from accounts.models import Company, Plan, Role, User
 from inbox.models import MailAccount
+from tests.browser_fixtures import browser, open_as  # noqa: F401  (registered once for every package)
 from tests.factories import CompanyFactory, UserFactory, personal_account, team_account
 
 

@@ -9,7 +9,6 @@ from subprocess import Popen
 
 import pytest
 
-from tests.browser.conftest import _fast_password_hashing, browser, open_as  # noqa: F401
 from tests.imap.conftest import dovecot, dovecot_servers  # noqa: F401
 from tests.worker import purge_queue, running_worker
 
@@ -29,7 +28,7 @@ def worker(django_db_setup, django_db_blocker, worker_log: Path) -> Iterator[Pop
 
 
 @pytest.fixture
-def open_trusting(browser, live_server):  # type: ignore[no-untyped-def]  # noqa: F811
+def open_trusting(browser, live_server):  # type: ignore[no-untyped-def]
     """Like tests/browser's open_as, in a context that accepts the fake providers' test CA
     (Chromium does not read the CA file; the certificate is still served over real TLS)."""
     from django.conf import settings

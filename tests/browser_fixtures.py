@@ -1,0 +1,81 @@
+"""Real Chromium (Debian's /usr/bin/chromium) driven by Playwright against live_server.
+
+One Playwright session for the whole run: every browser test package uses these fixtures
+(registered once in tests/conftest.py), since a second sync_playwright() in the same
+process fails.
+
+Playwright's sync API runs an event loop in this thread, so Django's async-safety check
+would refuse the ORM calls the tests make between clicks; the tests are single-threaded
+on purpose, which is what DJANGO_ALLOW_ASYNC_UNSAFE allows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-test-services.sh (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_as(browser: Browser, live_server: Any) -> Iterator[Callable[..., Page]]:
+    """A signed-in page for a user: the session is made by Django, the cookie handed over.
+
+    Any JavaScript error on the page fails the test.
+    """
+    contexts = []
+    errors: list[str] = []
+
+    def open_page(user: Any, path: str = "/inbox/", *, width: int = 1440, height: int = 900) -> Page:
+        client = Client()
+        client.force_login(user)
+        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+        context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(path)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
