@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email import policy
+from email.header import decode_header, make_header
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
@@ -25,6 +26,13 @@ from inbox.types import Address, ParsedMessage
 # Bodies above this are cut (the full message stays at the provider); keeps rows sane.
 MAX_BODY_CHARS = 1_000_000
 MAX_ATTACHMENTS = 200
+# Hostile-input caps. The ``email`` package parses each part's and each header's structure
+# in pure Python (about 1 ms per MIME part, 0.3 ms per address): past these sizes a message
+# would take seconds, so it is read the cheap way and the shortcut is listed in problems.
+MAX_MIME_PARTS = 500
+MAX_HEADER_CHARS = 16_384
+MAX_ADDRESSES = 1000
+_BOUNDARY = re.compile(rb'boundary\s*=\s*"?([^"\s;]+)', re.IGNORECASE)
 _MSGID = re.compile(r"<[^<>\s]+>")
 _SPACE = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -103,6 +111,17 @@ def text_from_html(html: str) -> str:
 
 
 def _header(msg: Message, name: str, problems: list[str]) -> str:
+    raw = _raw_header(msg, name)
+    if len(raw) > MAX_HEADER_CHARS:
+        # Encoded-word bombs and 50,000-line foldings: decode only a cap's worth.
+        problems.append(f"{name} header cut at {MAX_HEADER_CHARS:,} characters (it had {len(raw):,})")
+        # References: the newest ids (the end) are the ones threading needs.
+        cut = raw[-MAX_HEADER_CHARS:] if name.lower() == "references" else raw[:MAX_HEADER_CHARS]
+        try:
+            value = str(make_header(decode_header(cut)))
+        except Exception:
+            value = cut
+        return _SPACE.sub(" ", clean_text(value).replace("\r", "").replace("\n", " ")).strip()
     try:
         value = str(msg.get(name) or "")
     except Exception as exc:  # policy.default parses lazily and may choke on a header
@@ -126,6 +145,18 @@ def _raw_header(msg: Message, name: str) -> str:
 
 
 def _addresses(msg: Message, name: str, problems: list[str]) -> list[Address]:
+    raw_value = _raw_header(msg, name)
+    if len(raw_value) > MAX_HEADER_CHARS:
+        # Thousands of recipients: the strict parser would take seconds, the lenient one is
+        # linear; and a row per recipient beyond the cap helps no one.
+        found = [
+            Address(clean_text(email).strip().lower(), clean_text(name_).strip())
+            for name_, email in getaddresses([clean_text(raw_value)])
+            if email and "@" in email
+        ]
+        if len(found) > MAX_ADDRESSES:
+            problems.append(f"{name} lists {len(found):,} addresses: the first {MAX_ADDRESSES:,} are kept")
+        return found[:MAX_ADDRESSES]
     try:
         header = msg.get(name)
         if header is None:
@@ -185,7 +216,7 @@ def _content(part: Message, problems: list[str]) -> str:
         charset = part.get_content_charset() or "utf-8"
         try:
             return clean_text(payload.decode(charset, "replace"))
-        except LookupError:
+        except (LookupError, ValueError):  # unknown name, or one with a NUL byte in it
             return clean_text(payload.decode("utf-8", "replace"))
 
 
@@ -252,6 +283,32 @@ def _cut(value: str, what: str, problems: list[str]) -> str:
     return value
 
 
+class MessageTooComplex(ValueError):
+    """More multiparts than anyone sends (a nesting bomb): quarantined without parsing."""
+
+
+def count_mime_parts(raw: bytes) -> int:
+    """Delimiter lines of the boundaries the message declares: about its number of parts.
+
+    Hundreds of distinct boundaries mean nesting that deep that the ``email`` package would
+    recurse until it fails, after seconds of work: that raises ``MessageTooComplex``.
+
+    A cheap upper bound first (every line starting with ``--``), so ordinary mail and big
+    attachments pay one ``bytes.count``.
+    """
+    if raw.count(b"\n--") <= MAX_MIME_PARTS:
+        return 0
+    boundaries = set(_BOUNDARY.findall(raw))
+    if len(boundaries) > MAX_MIME_PARTS:
+        raise MessageTooComplex(
+            f"{len(boundaries):,} multipart boundaries (more than {MAX_MIME_PARTS}): nested too deep to read"
+        )
+    # A whole delimiter line only: boundary "n1" must not count the lines of "n10".
+    return sum(
+        raw.count(b"\n--" + boundary + end) for boundary in boundaries for end in (b"\r", b"\n", b"--")
+    )
+
+
 def parse_message(
     raw: bytes,
     *,
@@ -266,6 +323,13 @@ def parse_message(
     header block and says so in ``problems`` itself.
     """
     problems: list[str] = []
+    parts = 0 if headers_only else count_mime_parts(raw)
+    if parts > MAX_MIME_PARTS:
+        headers_only = True
+        problems.append(
+            f"{parts:,} MIME parts (more than {MAX_MIME_PARTS}): only the headers were read, "
+            "the whole message stays at the provider"
+        )
     parser = BytesHeaderParser(policy=policy.default) if headers_only else BytesParser(policy=policy.default)
     msg: EmailMessage = parser.parsebytes(raw)  # type: ignore[assignment]
     defects = [d.__class__.__name__ for d in getattr(msg, "defects", [])]
