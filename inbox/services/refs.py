@@ -27,13 +27,21 @@ def relocate_refs(account: MailAccount, moved: dict[str, dict[str, object]]) -> 
             # Chains (a → b while b → c) or two keys landing on one: the order matters, so
             # apply them one by one exactly as listed.
             return _relocate_one_by_one(account, moved)
-        keys = list(new_keys)
+        old_keys = list(changes)
+        present: set[str] = set()
+        for start in range(0, len(old_keys), BATCH):
+            present |= set(
+                ProviderRef.objects.filter(
+                    account_id=account.pk, key__in=old_keys[start : start + BATCH]
+                ).values_list("key", flat=True)
+            )
+        # A reference already at its new key (a pull that ran in between found it there) is
+        # replaced only by one that still sits at the old key; if none does, it stays.
+        keys = [str(changes[old]["key"]) for old in old_keys if old in present]
         for start in range(0, len(keys), BATCH):
-            # The new location may already be known from a sync that ran in between.
             ProviderRef.objects.filter(account_id=account.pk, key__in=keys[start : start + BATCH]).delete()
         updated = _update_in_place(account, same)
         rows: list[ProviderRef] = []
-        old_keys = list(changes)
         for start in range(0, len(old_keys), BATCH):
             for ref in ProviderRef.objects.filter(
                 account_id=account.pk, key__in=old_keys[start : start + BATCH]
@@ -61,9 +69,12 @@ def _relocate_one_by_one(account: MailAccount, moved: dict[str, dict[str, object
     updated = 0
     for old_key, new in moved.items():
         new_key = str(new["key"])
+        current = ProviderRef.objects.filter(account_id=account.pk, key=old_key)
         if old_key != new_key:
+            if not current.exists():
+                continue  # already moved under its new key by a pull: keep that one
             ProviderRef.objects.filter(account_id=account.pk, key=new_key).delete()
-        updated += ProviderRef.objects.filter(account_id=account.pk, key=old_key).update(
+        updated += current.update(
             key=new_key,
             folder=new.get("folder", ""),
             uidvalidity=new.get("uidvalidity"),
