@@ -133,9 +133,11 @@ class ImapPush:
         items_by_change: dict[int, list[Item]] = {}
         for request in requests:
             items: list[Item] = []
+            keys: set[str] = set()  # a set, not a scan of items: 10,000 refs made it O(n²)
             for ref in request.refs:
                 item = self._carried_forward(Item.from_ref(request.change_id, ref))
-                if all(i.key != item.key for i in items):
+                if item.key not in keys:
+                    keys.add(item.key)
                     items.append(item)
             items_by_change[request.change_id] = items
         every = [i for items in items_by_change.values() for i in items]
