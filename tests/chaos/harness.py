@@ -360,11 +360,12 @@ class Workers:
             started.append(name)
         return started
 
-    def busy_pool_process(self, provider_port: int) -> str | None:
-        """A worker one of whose pool processes is talking to the provider right now."""
+    def busy_pool_process(self, provider_port: int) -> tuple[str, int] | None:
+        """(worker, pool pid) of a pool process talking to the provider right now."""
         for name in self.workers:
-            if any(connected_to(pid, provider_port) for pid in self.pool_pids(name)):
-                return name
+            for pid in self.pool_pids(name):
+                if connected_to(pid, provider_port):
+                    return name, pid
         return None
 
     def kill(
@@ -375,13 +376,20 @@ class Workers:
         provider_port: int = 0,
         running_changes: int = 0,
         revive_after: float = 2.0,
+        target: int | None = None,
     ) -> Kill:
         """SIGKILL a worker: the main process and its pool (a container killed), or only the
         pool process that is busy talking to the provider (a crash inside a task)."""
         proc = self.procs[name]
         assert proc.alive and proc.process is not None
+        if target is not None and not whole:
+            # No bookkeeping first: the push it is in the middle of may last only ~50 ms.
+            with suppress(ProcessLookupError):
+                os.kill(target, signal.SIGKILL)
         pool = self.pool_pids(name)
         busy = [pid for pid in pool if provider_port and connected_to(pid, provider_port)]
+        if target is not None and target in pool and target not in busy:
+            busy.append(target)  # it was connected a moment ago: the push may just be ending
         pids = [proc.process.pid, *pool] if whole else busy[:1] or pool[:1]
         for pid in pids:
             with suppress(ProcessLookupError):

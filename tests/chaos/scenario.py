@@ -394,24 +394,30 @@ def crash_run(
             last_fault = time.monotonic()
         if kill_at and step >= min(kill_at):
             whole = len(workers.kills) % 2 == 0
-            # Prefer a worker that is talking to Dovecot right now (a kill in mid-push):
-            # users keep acting for up to 3 s until one is.
+            # Aim at a pool process that is talking to Dovecot right now (a kill in
+            # mid-push): users keep acting, and the workers are watched every few ms, for up
+            # to 5 s; then any live worker.
             busy = workers.busy_pool_process(dovecot.port)
-            waited_until = time.monotonic() + 3
-            while busy is None and time.monotonic() < waited_until:
-                actor.act()
+            watch_until = time.monotonic() + 5
+            polls = 0
+            while busy is None and time.monotonic() < watch_until:
+                if polls % 25 == 0:
+                    actor.act()
+                polls += 1
+                time.sleep(0.002)
                 busy = workers.busy_pool_process(dovecot.port)
             alive = [w for w in workers.workers if workers.procs[w].alive and workers.pool_pids(w)]
-            name = busy or (rng.choice(alive) if alive else None)
+            name = busy[0] if busy else (rng.choice(alive) if alive else None)
             if name is not None:
                 kill_at.discard(min(kill_at))
                 kill = workers.kill(
                     name,
                     whole=whole,
                     provider_port=dovecot.port,
-                    running_changes=running_changes(),
                     revive_after=plan.restart_worker_after,
+                    target=busy[1] if busy else None,
                 )
+                kill.running_changes = running_changes()  # its claim stays "running" now
                 log(
                     f"  kill {len(workers.kills)}: {kill.what} of {name} (pids {kill.pids}), busy={kill.busy}"
                 )

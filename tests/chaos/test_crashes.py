@@ -141,7 +141,8 @@ def test_change_committed_by_a_process_that_died_before_its_nudge_is_pushed_by_t
     assert died.exit_code == -9
     assert died.messages_sent_meanwhile == 0  # no Celery message ever left the dead process
     assert died.before_beat.status == ChangeStatus.PENDING and died.before_beat.attempts == 0
-    assert died.after.status == ChangeStatus.DONE and died.after.attempts == 1
+    # Done — possibly after more than one attempt: the kills of the crash run go on meanwhile.
+    assert died.after.status == ChangeStatus.DONE and died.after.attempts >= 1
     assert died.agreement.agree == 2, died.agreement.examples  # archived at Dovecot too
 
 
