@@ -1,3 +1,4 @@
-"""Chromium fixtures shared with the browser tests (the XSS corpus is opened in a real browser)."""
+"""The XSS corpus is opened in a real browser: `browser` and `open_as` come from
+tests/browser_fixtures.py, registered once for every package in tests/conftest.py."""
 
-from tests.browser.conftest import _fast_password_hashing, browser, open_as  # noqa: F401
+from tests.imap.conftest import dovecot, dovecot_servers, imap  # noqa: F401  (real Dovecot)
