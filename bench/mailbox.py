@@ -63,7 +63,7 @@ def small_messages(count: int, rep: str, *, tag: str = "m", start: int = 0) -> l
                 f"From: Buyer {n % 500} <buyer{n % 500}@customer{n % 50}.test>",
                 f"To: Rep <{rep}>",
                 f"Subject: Quote request {tag} {n}",
-                f"Date: {email.utils.format_datetime(now - timedelta(minutes=count - n))}",
+                f"Date: {email.utils.format_datetime(now - timedelta(seconds=count - n))}",
                 f"Message-ID: {mid}",
                 "MIME-Version: 1.0",
                 "Content-Type: text/plain; charset=utf-8",
