@@ -223,6 +223,20 @@ def seed_demo(
     return DemoSummary(company, True, made)
 
 
+def _demo_html(text: str, organization: Organization | None) -> str:
+    from html import escape
+
+    name = escape(organization.name if organization else "Our team")
+    paragraphs = "".join(f"<p>{escape(line)}</p>" for line in text.split("\n") if line)
+    return (
+        f'<div style="font-family:Arial,sans-serif;color:#1d2430">'
+        f'<h2 style="color:#1f6feb">{name}</h2>{paragraphs}'
+        f'<p><img src="https://tracker.example.com/open.gif?id=1" width="1" height="1" alt="">'
+        f'<a href="https://example.com/proposal">Open the proposal</a></p>'
+        f"<script>alert('never runs')</script></div>"
+    )
+
+
 def _seed_chunk(rng, company, accounts, persons, email_of, deals, leads, projects, n, offset, now, messages):  # type: ignore[no-untyped-def]
     convs: list[Conversation] = []
     plans: list[tuple[MailAccount, Person, int, list]] = []
@@ -267,6 +281,8 @@ def _seed_chunk(rng, company, accounts, persons, email_of, deals, leads, project
         for k, (when, direction) in enumerate(timeline):
             mid = f"<demo-{offset + i}-{k}@demo.test>"
             incoming = direction == Direction.INCOMING
+            signature = person.name if incoming else account.name
+            text = rng.choice(_BODIES) + f"\n\nBest,\n{signature}"
             messages.append(
                 Message(
                     conversation=conv,
@@ -279,7 +295,10 @@ def _seed_chunk(rng, company, accounts, persons, email_of, deals, leads, project
                     from_name=person.name if incoming else account.name,
                     to=[{"email": account.address if incoming else their, "name": ""}],
                     sent_at=when,
-                    text=rng.choice(_BODIES) + f"\n\nBest,\n{person.name if incoming else account.name}",
+                    text=text,
+                    # Some customers send HTML newsletters-style mail with a tracking pixel:
+                    # the demo shows the sandboxed view and the blocked remote image.
+                    html=_demo_html(text, person.organization) if incoming and (offset + i) % 7 == 0 else "",
                     direction=direction,
                 )
             )
