@@ -188,7 +188,10 @@ class ChaosDovecot(Dovecot):
             group=self.run_as.pw_gid,
             extra_groups=[],
         )
-        wait_for(lambda: self._listening(self.port), timeout=timeout, what="Dovecot to listen again")
+        wait_for(lambda: self._listening(self.port) or not self.running, timeout=timeout, what="Dovecot")
+        time.sleep(0.1)  # a failed bind ends the master at once: is the listener really ours?
+        if not self.running:
+            raise RuntimeError(f"Dovecot could not take its ports back:\n{self.log_text()}")
 
     def reset_uidvalidity(self, user: MailUser, folder: str = "INBOX") -> None:
         """What a restore from backup or a migration does: a new UIDVALIDITY, and every
