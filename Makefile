@@ -41,6 +41,7 @@ test: install services
 
 bench: install services
 	$(BIN)/pip install -q -e '.[dev,bench]'
+	command -v mbsync >/dev/null || { $$( [ $$(id -u) = 0 ] || echo sudo ) apt-get update -qq && $$( [ $$(id -u) = 0 ] || echo sudo ) apt-get install -y -qq --no-install-recommends isync >/dev/null; }
 	$(BIN)/python bench/run.py
 
 # The long chaos run (1,000 changes, worker kills, Redis restarts, Dovecot down 2 minutes,

@@ -1,11 +1,12 @@
-"""Initial IMAP sync throughput: the app's pull of 5,000 messages from a real Dovecot, next
-to a raw imapclient FETCH of the same messages in the same run.
+"""Initial IMAP sync throughput: the app's pull of 10,000 messages from a real Dovecot, next
+to a raw imapclient FETCH of the same messages and to ``mbsync`` (isync) copying the same
+mailbox to a maildir, in the same run.
 
-    .venv/bin/python bench/imap_initial_sync.py [--messages 5000] [--keep-db]
+    .venv/bin/python bench/imap_initial_sync.py [--messages 10000] [--keep-db]
 
 (``make bench`` runs it too and reads the JSON summary on its last line.)
 
-Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/si_bench_imap;
+Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/salesinbox_bench_imap;
 the database is created and migrated if missing) and Dovecot (scripts/ensure-test-services.sh).
 The mailbox is filled by writing maildir files directly, then Dovecot indexes it once
 (a warm-up SELECT) so neither measurement pays for that.
@@ -22,7 +23,10 @@ import email.utils
 import json
 import os
 import random
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/si_bench_imap")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/salesinbox_bench_imap")
 os.environ.setdefault("DEBUG", "0")  # DEBUG would record every query
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "RVpRVGtkN3F6cXh2bUhRd0lVVXp5a1dHbHd2b3V3d1E=")
@@ -65,6 +69,7 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 
+import tests.imap.dovecot as dovecot  # noqa: E402
 from accounts.models import Company, Plan, Role, User  # noqa: E402
 from inbox.models import AccountKind, MailAccount, Message, Provider  # noqa: E402
 from sync.providers.imap import verify_mailbox  # noqa: E402
@@ -173,13 +178,36 @@ def raw_fetch(server: Dovecot, login: str, password: str, days: int) -> tuple[in
     return count, size, time.perf_counter() - started
 
 
+def run_mbsync(server: Dovecot, login: str, password: str) -> tuple[int, float]:
+    """mbsync (isync) pulls the same INBOX into an empty maildir: a mature C sync client's rate."""
+    if not shutil.which("mbsync"):  # `make bench` installs it; a bare run tries apt-get once
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "isync"], check=False)
+    with tempfile.TemporaryDirectory(prefix="si-mbsync-") as tmp:
+        store = Path(tmp) / "mail"
+        store.mkdir()
+        config = Path(tmp) / "mbsyncrc"
+        config.write_text(
+            f'IMAPAccount bench\nHost 127.0.0.1\nPort {server.port}\nUser {login}\nPass "{password}"\n'
+            "SSLType None\nAuthMechs LOGIN\n\nIMAPStore remote\nAccount bench\n\n"
+            f"MaildirStore local\nPath {store}/\nInbox {store}/INBOX\n\n"
+            "Channel bench\nFar :remote:\nNear :local:\nPatterns INBOX\nSync Pull\nCreate Near\n"
+            "SyncState *\n"
+        )
+        started = time.perf_counter()
+        subprocess.run(["mbsync", "-c", str(config), "-q", "bench"], check=True, capture_output=True)
+        seconds = time.perf_counter() - started
+        count = sum(1 for sub in ("cur", "new") for _ in (store / "INBOX" / sub).iterdir())
+    return count, seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--keep-db", action="store_true", help="leave the synced rows in the database")
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0, interactive=False)
+    dovecot.PORT_RANGE = range(14800, 14900)  # the bench's ports; the test suite uses others
     server = Dovecot("standard").start()
     try:
         user = server.add_user("bench")
@@ -217,6 +245,7 @@ def main() -> None:
         stored = Message.objects.filter(account=account).count()
         conversations = account.conversations.count()
         raw_again = raw_fetch(server, user.login, user.password, account.sync_past_days)[2]
+        mbsync_count, mbsync_seconds = run_mbsync(server, user.login, user.password)
 
         mb = raw_bytes / 1_048_576
         print(
@@ -232,6 +261,7 @@ def main() -> None:
             f"({summary.line()}; {conversations:,} conversations)"
         )
         print(f"  app / raw time        {app_seconds / raw_seconds:6.1f}x")
+        print(f"  mbsync to maildir     {mbsync_seconds:6.2f} s  {mbsync_count / mbsync_seconds:8.0f} msg/s")
         print(f"  app process CPU       {app_cpu:6.2f} s  ({app_cpu / stored * 1000:.1f} ms per message)")
         # Last line: JSON for bench/run.py (make bench), which collects every bench/imap_*.py.
         print(
@@ -245,6 +275,10 @@ def main() -> None:
                     "app_pull_s": round(app_seconds, 2),
                     "app_pull_msg_per_s": round(stored / app_seconds),
                     "app_over_raw": round(app_seconds / raw_seconds, 1),
+                    "app_share_of_raw_rate": round(raw_seconds / app_seconds, 3),
+                    "mbsync_s": round(mbsync_seconds, 2),
+                    "mbsync_msg_per_s": round(mbsync_count / mbsync_seconds),
+                    "mbsync_messages": mbsync_count,
                     "app_cpu_s": round(app_cpu, 2),
                     "load_average": round(os.getloadavg()[0], 1),
                     "conversations": conversations,
