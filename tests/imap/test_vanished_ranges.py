@@ -1,0 +1,31 @@
+"""QRESYNC VANISHED asked about the known UIDs as ranges: holes and far-apart UIDs still
+report exactly what left, and nothing else."""
+
+from __future__ import annotations
+
+from inbox.models import Message, ProviderRef
+from tests.imap.conftest import ImapSetup
+
+
+def test_vanished_across_ranges_with_holes_deletes_exactly_what_went_to_trash(imap: ImapSetup):
+    ids = [imap.deliver(subject=f"Quote {n}") for n in range(12)]
+    # A hole in the known UIDs: two messages deleted for good in the mail client are gone
+    # from the app too, so the known set is several ranges, not one.
+    imap.pull()
+    for mid in (ids[3], ids[4]):
+        imap.expunge(mid, "inbox")
+    imap.pull()
+    known = sorted(ProviderRef.objects.filter(account=imap.account).values_list("uid", flat=True))
+    assert len(known) == 10 and known != list(range(known[0], known[0] + 10))
+
+    # One from each range goes to Trash, one is archived (a move, not a delete).
+    for mid in (ids[1], ids[9]):
+        imap.move(mid, "inbox", "trash")
+    imap.move(ids[6], "inbox", "archive")
+    summary = imap.pull()
+
+    left = set(Message.objects.filter(account=imap.account).values_list("message_id", flat=True))
+    assert summary.report.deleted == 2
+    assert left == {ids[n] for n in (0, 2, 5, 6, 7, 8, 10, 11)}
+    archived = ProviderRef.objects.get(account=imap.account, message__message_id=ids[6])
+    assert archived.folder == imap.folder("archive")
