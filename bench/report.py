@@ -39,7 +39,101 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
                 bulk["archive_service_s"] <= 1.0,
             )
         )
+    push = results.get("imap_push_archive")
+    if push and "push_over_raw" in push:
+        checks.append(
+            (
+                f"archive {push['conversations']:,} with the archive switch on (service call) ≤ 1 s",
+                f"{push['archive_service_s']} s",
+                push["archive_service_s"] <= 1.0,
+            )
+        )
+        checks.append(
+            (
+                f"push of {push['conversations']:,} archived messages to Dovecot ≤ 2× one raw UID MOVE",
+                f"{push['push_s']} s vs {push['raw_uid_move_s']} s = {push['push_over_raw']}×",
+                push["push_over_raw"] <= 2.0,
+            )
+        )
+    initial = results.get("imap_initial_sync")
+    if initial and "raw_fetch_s" in initial:
+        share = initial["raw_fetch_s"] / initial["app_pull_s"]
+        checks.append(
+            (
+                f"initial sync of {initial['messages']:,} messages ≥ 50% of the raw FETCH rate",
+                f"{initial['app_pull_msg_per_s']} vs {initial['raw_fetch_msg_per_s']} msg/s = {share:.0%}",
+                share >= 0.5,
+            )
+        )
+    incr = (results.get("imap_incremental") or {}).get("sizes") or []
+    if incr:
+        large = incr[-1]
+        checks.append(
+            (
+                f"no-change incremental sync at {large['messages']:,} messages ≤ 100 ms",
+                f"{large['no_change_median_ms']} ms",
+                large["no_change_median_ms"] <= 100,
+            )
+        )
+        if len(incr) > 1:
+            small = incr[0]
+            ratio = large["no_change_median_ms"] / small["no_change_median_ms"]
+            same = large["no_change_imap_commands"] == small["no_change_imap_commands"]
+            checks.append(
+                (
+                    f"no-change sync independent of size ({small['messages']:,} vs {large['messages']:,}: "
+                    "same IMAP commands, time ≤ 1.5×)",
+                    f"{small['no_change_imap_commands']} vs {large['no_change_imap_commands']} commands, {ratio:.2f}×",
+                    same and ratio <= 1.5,
+                )
+            )
     return checks
+
+
+# Why a target is missed and what would fix it; shown for every target not met.
+MISSED = {
+    "push of": (
+        "The push confirms every UID still carries the expected Message-ID before it moves "
+        "(ARCHITECTURE.md safety rule 2: one UID FETCH of the Message-ID header per 1,000 UIDs), "
+        "moves in batches of 1,000 UIDs and then rewrites 10,000 provider references in the "
+        "database; the raw reference is one blind UID MOVE. Fix: skip the header fetch when "
+        "the folder's HIGHESTMODSEQ/UIDVALIDITY are unchanged since the snapshot (CONDSTORE "
+        "proves nothing was expunged or re-used), and write the references with one "
+        "UPDATE … FROM (VALUES …)."
+    ),
+    "initial sync": (
+        "The raw FETCH only reads bytes; the app parses each MIME message, threads it, links "
+        "participants to persons and organisations and writes conversation, message, "
+        "participants and provider reference rows (5-10 SQL statements and ~9 ms of CPU per "
+        "message, see imap_initial_sync app_cpu_s), on a 2-core machine shared with "
+        "PostgreSQL and Dovecot. Fix: parse in a worker pool while the next batch is fetched, "
+        "and ingest a fetched group with bulk inserts (messages, refs, participants) instead "
+        "of one ingest_message per message."
+    ),
+    "no-change incremental": (
+        "A no-change pull is 7 IMAP commands whatever the size (LOGIN, one EXAMINE per folder); "
+        "the remaining time is connection set-up and the account/cursor queries. Fix: keep "
+        "the IMAP connection open between pulls (IDLE), which leaves only the EXAMINEs."
+    ),
+    "no-change sync independent": (
+        "Same commands at both sizes; the difference is noise of a shared 2-core machine."
+    ),
+    "archive": (
+        "The service writes the audit record and one outbox row with a snapshot of every "
+        "provider reference in the same transaction; on a loaded 2-core machine that is ~1 s. "
+        "Fix: store the snapshot as conversation ids and resolve the references when the "
+        "push claims the change."
+    ),
+    "inbox page": "See the inbox list table: the per-row template rendering dominates.",
+    "API": "See the inbox list table.",
+}
+
+
+def _missed(name: str) -> str:
+    for prefix, reason in MISSED.items():
+        if name.startswith(prefix) or prefix in name:
+            return reason
+    return "No analysis recorded."
 
 
 def write_report(results: dict[str, Any], docs: Path) -> None:
@@ -47,7 +141,12 @@ def write_report(results: dict[str, Any], docs: Path) -> None:
     lines = ["# Benchmarks", "", f"Run {results.get('started', '')} by `make bench`.", "", "## Machine", ""]
     lines += [f"- {k}: {v}" for k, v in results.get("machine", {}).items()]
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
-    lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in _targets(results)]
+    targets = _targets(results)
+    lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in targets]
+    missed = [(name, value) for name, value, ok in targets if not ok]
+    if missed:
+        lines += ["", "### Missed targets: why, and what would fix them", ""]
+        lines += [f"- **{name}** ({value}): {_missed(name)}" for name, value in missed]
     rows = results.get("inbox_list", [])
     if rows:
         lines += [
@@ -68,10 +167,108 @@ def write_report(results: dict[str, Any], docs: Path) -> None:
             )
         lines += ["", "![inbox list](inbox_list.png)"]
         _plot(rows, docs / "inbox_list.png")
+    lines += _imap_sections(results, docs)
+    notes = Path(__file__).resolve().parent / "PROFILE.md"
+    if notes.exists():
+        lines += ["", notes.read_text().strip()]
+    lines += ["", "## Raw results", "", "All figures: `bench/results/latest.json`."]
     for key, value in results.items():
         if key.startswith("imap_") or key == "bulk_archive":
             lines += ["", f"## {key}", "", "```json", json.dumps(value, indent=2), "```"]
     (docs / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def _imap_sections(results: dict[str, Any], docs: Path) -> list[str]:
+    lines: list[str] = []
+    bars: list[tuple[str, float]] = []
+    initial = results.get("imap_initial_sync")
+    if initial and "raw_fetch_s" in initial:
+        lines += [
+            "",
+            f"## IMAP initial sync ({initial['messages']:,} messages, {initial.get('megabytes', '?')} MB, Dovecot)",
+            "",
+            "| client | seconds | messages/s |",
+            "|---|---|---|",
+            f"| app `pull_account` | {initial['app_pull_s']} | {initial['app_pull_msg_per_s']} |",
+            f"| raw imapclient FETCH | {initial['raw_fetch_s']} | {initial['raw_fetch_msg_per_s']} |",
+        ]
+        bars += [("app pull", initial["app_pull_msg_per_s"]), ("raw FETCH", initial["raw_fetch_msg_per_s"])]
+        if "mbsync_s" in initial:
+            lines.append(f"| mbsync → maildir | {initial['mbsync_s']} | {initial['mbsync_msg_per_s']} |")
+            bars.append(("mbsync", initial["mbsync_msg_per_s"]))
+        lines += ["", "![initial sync](imap_initial_sync.png)"]
+        _bars(bars, "messages/s", "IMAP initial sync", docs / "imap_initial_sync.png")
+    push = results.get("imap_push_archive")
+    if push and "push_s" in push:
+        lines += [
+            "",
+            f"## Bulk archive pushed to Dovecot ({push['conversations']:,} conversations)",
+            "",
+            "| step | seconds | IMAP commands |",
+            "|---|---|---|",
+            f"| `archive_conversations` (service, switch on) | {push['archive_service_s']} | — |",
+            f"| `push_account` until all are in Archive | {push['push_s']} | {push['push_imap_commands']} |",
+            f"| raw imapclient `UID MOVE` of the same number of UIDs | {push['raw_uid_move_s']} | 1 |",
+            "",
+            f"After the push: {push['in_archive_after_push']:,} in Archive, {push['in_inbox_after_push']} in INBOX, "
+            f"changes not done: {push['changes_not_done']}.",
+            "",
+            "![push](imap_push_archive.png)",
+        ]
+        _bars(
+            [
+                ("service call", push["archive_service_s"]),
+                ("push", push["push_s"]),
+                ("raw UID MOVE", push["raw_uid_move_s"]),
+            ],
+            "seconds",
+            "Archive 10,000 conversations",
+            docs / "imap_push_archive.png",
+        )
+    incr = (results.get("imap_incremental") or {}).get("sizes") or []
+    if incr:
+        lines += [
+            "",
+            "## Incremental IMAP sync",
+            "",
+            "100 changes = 50 new messages delivered and 50 moved to Archive by another mail client.",
+            "",
+            "| messages | no change: median ms | p95 ms | IMAP commands | 100 changes: ms | IMAP commands |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in incr:
+            lines.append(
+                f"| {r['messages']:,} | {r['no_change_median_ms']} | {r['no_change_p95_ms']} | "
+                f"{r['no_change_imap_commands']} | {r['changes_100_ms']} | {r['changes_100_imap_commands']} |"
+            )
+        lines += ["", "![incremental](imap_incremental.png)"]
+        _bars(
+            [(f"{r['messages'] // 1000}k no change", r["no_change_median_ms"]) for r in incr]
+            + [(f"{r['messages'] // 1000}k 100 changes", r["changes_100_ms"]) for r in incr],
+            "ms",
+            "Incremental sync",
+            docs / "imap_incremental.png",
+        )
+    return lines
+
+
+def _bars(bars: list[tuple[str, float]], unit: str, title: str, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar([b[0] for b in bars], [b[1] for b in bars], color="#4a7ab8")
+    for i, (_label, value) in enumerate(bars):
+        ax.annotate(f"{value:g}", (i, value), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(unit)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
