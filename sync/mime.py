@@ -149,14 +149,14 @@ def _addresses(msg: Message, name: str, problems: list[str]) -> list[Address]:
     if len(raw_value) > MAX_HEADER_CHARS:
         # Thousands of recipients: the strict parser would take seconds, the lenient one is
         # linear; and a row per recipient beyond the cap helps no one.
-        found = [
+        many = [
             Address(clean_text(email).strip().lower(), clean_text(name_).strip())
             for name_, email in getaddresses([clean_text(raw_value)])
             if email and "@" in email
         ]
-        if len(found) > MAX_ADDRESSES:
-            problems.append(f"{name} lists {len(found):,} addresses: the first {MAX_ADDRESSES:,} are kept")
-        return found[:MAX_ADDRESSES]
+        if len(many) > MAX_ADDRESSES:
+            problems.append(f"{name} lists {len(many):,} addresses: the first {MAX_ADDRESSES:,} are kept")
+        return many[:MAX_ADDRESSES]
     try:
         header = msg.get(name)
         if header is None:
