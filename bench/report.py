@@ -97,7 +97,7 @@ MISSED = {
         "(ARCHITECTURE.md safety rule 2: one UID FETCH of the Message-ID header per 1,000 UIDs), "
         "moves in batches of 1,000 UIDs and then rewrites 10,000 provider references in the "
         "database; the raw reference is one blind UID MOVE. Fix: skip the header fetch when "
-        "the folder's HIGHESTMODSEQ/UIDVALIDITY are unchanged since the snapshot (CONDSTORE "
+        "the folder's HIGHESTMODSEQ/UIDVALIDITY are unchanged since the snapshot (which would carry them; CONDSTORE "
         "proves nothing was expunged or re-used), and write the references with one "
         "UPDATE … FROM (VALUES …)."
     ),
@@ -124,7 +124,14 @@ MISSED = {
         "Fix: store the snapshot as conversation ids and resolve the references when the "
         "push claims the change."
     ),
-    "inbox page": "See the inbox list table: the per-row template rendering dominates.",
+    "inbox page ≤ 10 SQL": (
+        'The navigation counts became four index-bounded counts (commit 9bbbe39, "counts stop at '
+        '1,000") so that the page costs the same at 100k; that traded one aggregate query for '
+        "four. Fix: one SELECT with the four bounded counts as scalar subqueries "
+        "(SELECT count(*) FROM (… LIMIT 1001)), which keeps both the size independence and the "
+        "query budget."
+    ),
+    "inbox page median": ("Median of a shared 2-core machine; see p95 and the raw keyset SQL in the table."),
     "API": "See the inbox list table.",
 }
 
