@@ -519,12 +519,21 @@ def nav_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
     mine = Conversation.objects.filter(account_id__in=account_ids)
     inbox = mine.filter(_folder_filter("inbox"))
 
-    def capped(qs: QuerySet[Conversation]) -> int:
-        return qs.values("id")[:COUNT_CAP].count() if account_ids else 0
-
-    return {
-        "inbox": capped(inbox),
-        "inbox_unread": capped(inbox.filter(is_read=False)),
-        "sent": capped(mine.filter(_folder_filter("sent"))),
-        "archive": capped(mine.filter(_folder_filter("archive"))),
+    folders = {
+        "inbox": inbox,
+        "inbox_unread": inbox.filter(is_read=False),
+        "sent": mine.filter(_folder_filter("sent")),
+        "archive": mine.filter(_folder_filter("archive")),
     }
+    if not account_ids:
+        return dict.fromkeys(folders, 0)
+    # The four capped counts in one round trip: each is a scalar subquery over a LIMITed scan.
+    columns, params = [], []
+    for name, qs in folders.items():
+        sql, sql_params = qs.values("id")[:COUNT_CAP].query.sql_with_params()
+        columns.append(f"(SELECT COUNT(*) FROM ({sql}) AS {name}_rows)")  # noqa: S608  (ORM-compiled SQL, params bound)
+        params.extend(sql_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(columns), params)
+        row = cursor.fetchone()
+    return dict(zip(folders, row, strict=True))

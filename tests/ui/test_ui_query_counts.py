@@ -12,12 +12,12 @@ from tests.ui.conftest import HTMX
 pytestmark = pytest.mark.django_db
 
 # Session and user, then: the page of rows (4: mailbox ids, keys, rows, participants),
-# the navigation counts (5: mailbox ids, four capped counts) and the mailbox list.
-INBOX_PAGE = 12
-SEARCH_PAGE = 12
+# the navigation counts (2: mailbox ids, the four capped counts in one) and the mailbox list.
+INBOX_PAGE = 9
+SEARCH_PAGE = 9
 # Session, user, conversation + projects + participants, messages, may-act check,
-# mark read, neighbours (3), navigation counts (5).
-CONVERSATION_PAGE = 16
+# mark read, neighbours (3), navigation counts (2).
+CONVERSATION_PAGE = 13
 HISTORY_FRAGMENT = 5
 CRM_DETAIL = 3
 CRM_LIST = 3
