@@ -8,6 +8,7 @@ stop a mailbox from syncing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -108,3 +109,30 @@ def quarantine(account: MailAccount, key: str, raw: bytes, reason: str) -> None:
             defaults={"reason": reason[:5000], "size": len(raw), "raw": bytes(raw[:QUARANTINE_RAW_LIMIT])},
         )
     _quarantined_keys(account).add(key[:500])
+
+
+def exceeds_mass_delete_guard(account: MailAccount, count: int) -> bool:
+    """The mass-delete guard every provider's pull applies: deleting at least
+    MASS_DELETE_MIN_COUNT messages and more than MASS_DELETE_MAX_SHARE of the mailbox at once
+    looks like a broken mailbox, not a user, so the account is paused instead."""
+    from django.conf import settings
+
+    from inbox.models import Message
+
+    if count < settings.MASS_DELETE_MIN_COUNT:
+        return False
+    total = Message.objects.filter(account_id=account.pk).count()
+    return count > total * settings.MASS_DELETE_MAX_SHARE
+
+
+def existing_values(queryset, field_name: str, values: Iterable[str]) -> set[str]:  # type: ignore[no-untyped-def]
+    """Which of ``values`` the queryset holds in ``field_name``, 1,000 per IN (...)."""
+    values = list(values)
+    found: set[str] = set()
+    for start in range(0, len(values), 1000):
+        found |= set(
+            queryset.filter(**{f"{field_name}__in": values[start : start + 1000]}).values_list(
+                field_name, flat=True
+            )
+        )
+    return found

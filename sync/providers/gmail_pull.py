@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -36,7 +35,7 @@ from sync.errors import ProviderTemporaryError
 from sync.models import FolderState
 from sync.providers.base import PullReport
 from sync.providers.gmail_client import GmailClient, GmailNotFound
-from sync.store import StoreOutcome, quarantine, store_raw_message
+from sync.store import StoreOutcome, exceeds_mass_delete_guard, existing_values, quarantine, store_raw_message
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +162,8 @@ class GmailPull:
     def _fetch_and_store(self, candidates: dict[str, set[str]]) -> None:
         """Fetch and ingest what we do not have yet; skip what was deleted in the app."""
         ids = list(candidates)
-        known = _existing(ProviderRef.objects.filter(account_id=self.account.pk), "key", ids)
-        stoned = _existing(Tombstone.objects.filter(account_id=self.account.pk), "provider_key", ids)
+        known = existing_values(ProviderRef.objects.filter(account_id=self.account.pk), "key", ids)
+        stoned = existing_values(Tombstone.objects.filter(account_id=self.account.pk), "provider_key", ids)
         self.report.duplicates += len(known)
         self.report.tombstoned += len(stoned - known)
         todo = [i for i in ids if i not in known and i not in stoned]
@@ -223,10 +222,10 @@ class GmailPull:
 
     # --- deletions ------------------------------------------------------------------------
     def _delete(self, keys: list[str], *, guard: bool) -> None:
-        present = sorted(_existing(ProviderRef.objects.filter(account_id=self.account.pk), "key", keys))
+        present = sorted(existing_values(ProviderRef.objects.filter(account_id=self.account.pk), "key", keys))
         if not present:
             return
-        if guard and _too_many(self.account, len(present)):
+        if guard and exceeds_mass_delete_guard(self.account, len(present)):
             total = Message.objects.filter(account_id=self.account.pk).count()
             pause_for_mass_delete(self.account, len(present), total)
             # Held, and the cursor moves on: once the user has looked at the mailbox and
@@ -269,25 +268,6 @@ def _internal_date(value: object) -> datetime | None:
         return datetime.fromtimestamp(int(str(value)) / 1000, tz=UTC)
     except (TypeError, ValueError, OverflowError):
         return None
-
-
-def _too_many(account: MailAccount, count: int) -> bool:
-    if count < settings.MASS_DELETE_MIN_COUNT:
-        return False
-    total = Message.objects.filter(account_id=account.pk).count()
-    return count > total * settings.MASS_DELETE_MAX_SHARE
-
-
-def _existing(queryset, field_name: str, values: Iterable[str]) -> set[str]:  # type: ignore[no-untyped-def]
-    values = list(values)
-    found: set[str] = set()
-    for start in range(0, len(values), 1000):
-        found |= set(
-            queryset.filter(**{f"{field_name}__in": values[start : start + 1000]}).values_list(
-                field_name, flat=True
-            )
-        )
-    return found
 
 
 def _decode_raw(value: object) -> bytes:

@@ -24,7 +24,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from imapclient import IMAPClient
@@ -50,7 +49,7 @@ from sync.providers.imap_client import (
     uid_ranges,
 )
 from sync.providers.imap_folders import FolderMap, selectable_folders
-from sync.store import StoreOutcome, store_raw_message
+from sync.store import StoreOutcome, exceeds_mass_delete_guard, store_raw_message
 
 logger = logging.getLogger(__name__)
 
@@ -497,7 +496,7 @@ class ImapPull:
     # --- deleting -----------------------------------------------------------------------------
     def _delete(self, to_delete: dict[int, list[str]], *, guard: bool) -> None:
         count = len(to_delete)
-        if guard and _too_many(self.account, count):
+        if guard and exceeds_mass_delete_guard(self.account, count):
             total = Message.objects.filter(account_id=self.account.pk).count()
             pause_for_mass_delete(self.account, count, total)
             state, _ = FolderState.objects.get_or_create(account=self.account, folder=MAILBOX_STATE)
@@ -613,11 +612,3 @@ def _vanished_since(client: IMAPClient, uid_set: str, modseq: int) -> set[int]:
     for line in take_untagged(client, "VANISHED"):
         gone.update(parse_uid_set(line.replace(b"(EARLIER)", b"").strip()))
     return gone
-
-
-def _too_many(account: MailAccount, count: int) -> bool:
-    """The mass-delete guard: at least MASS_DELETE_MIN_COUNT and above the share."""
-    if count < settings.MASS_DELETE_MIN_COUNT:
-        return False
-    total = Message.objects.filter(account_id=account.pk).count()
-    return count > total * settings.MASS_DELETE_MAX_SHARE

@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import requests
-from django.conf import settings
 from django.utils import timezone
 
 from inbox.models import MailAccount, Message, ProviderRef, Tombstone
@@ -47,7 +46,7 @@ from sync.models import FolderState
 from sync.providers.base import PullReport
 from sync.providers.graph_client import DeltaExpired, GraphNotFound, SubRequest, quote_id
 from sync.providers.outlook import FOLDER_ROLES
-from sync.store import StoreOutcome, store_raw_message
+from sync.store import StoreOutcome, exceeds_mass_delete_guard, existing_values, store_raw_message
 
 if TYPE_CHECKING:
     from sync.providers.outlook import OutlookAdapter
@@ -179,8 +178,8 @@ class OutlookPull:
                 for item in round_.items:
                     candidates[str(item["id"])] = (round_, item)
         keys = list(candidates)
-        known = _existing(ProviderRef.objects.filter(account_id=self.account.pk), "key", keys)
-        stoned = _existing(Tombstone.objects.filter(account_id=self.account.pk), "provider_key", keys)
+        known = existing_values(ProviderRef.objects.filter(account_id=self.account.pk), "key", keys)
+        stoned = existing_values(Tombstone.objects.filter(account_id=self.account.pk), "provider_key", keys)
         self.report.duplicates += len(known)
         self.report.tombstoned += len(stoned - known)
         todo = [k for k in keys if k not in known and k not in stoned]
@@ -283,7 +282,7 @@ class OutlookPull:
             self._delete(sorted(deleted))
 
     def _delete(self, keys: list[str], *, guard: bool = True) -> None:
-        if guard and _too_many(self.account, len(keys)):
+        if guard and exceeds_mass_delete_guard(self.account, len(keys)):
             total = Message.objects.filter(account_id=self.account.pk).count()
             pause_for_mass_delete(self.account, len(keys), total)
             state, _ = FolderState.objects.get_or_create(account=self.account, folder=MAILBOX_ROW)
@@ -358,25 +357,6 @@ def _received(item: dict[str, Any]) -> datetime | None:
         return datetime.fromisoformat(str(item.get("receivedDateTime", "")).replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-def _too_many(account: MailAccount, count: int) -> bool:
-    if count < settings.MASS_DELETE_MIN_COUNT:
-        return False
-    total = Message.objects.filter(account_id=account.pk).count()
-    return count > total * settings.MASS_DELETE_MAX_SHARE
-
-
-def _existing(queryset, field_name: str, values: Iterable[str]) -> set[str]:  # type: ignore[no-untyped-def]
-    values = list(values)
-    found: set[str] = set()
-    for start in range(0, len(values), 1000):
-        found |= set(
-            queryset.filter(**{f"{field_name}__in": values[start : start + 1000]}).values_list(
-                field_name, flat=True
-            )
-        )
-    return found
 
 
 def _pairs(queryset, keys: Iterable[str]) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
