@@ -172,13 +172,31 @@ class ChaosDovecot(Dovecot):
             dovecot_module.PORT_RANGE = saved
         return self
 
+    _held: list[socket.socket]
+
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def pause(self) -> None:
+        """Stop the server, keeping its ports: bound but not listening, a connection is
+        refused exactly as by a stopped server, and no other test session (they share this
+        machine's ports) can take them meanwhile."""
+        self.stop()
+        self._held = []
+        for port in (self.port, self.tls_port):
+            if port:
+                holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+                holder.bind(("127.0.0.1", port))
+                self._held.append(holder)
+
     def resume(self, timeout: float = 20) -> None:
         """Start the stopped server again from the config it wrote (same ports, same mail)."""
         assert not self.running
+        for holder in getattr(self, "_held", []):
+            holder.close()
+        self._held = []
         log = (self.root / "stdout.log").open("ab")
         self.process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(self.config_file)],
@@ -201,7 +219,7 @@ class ChaosDovecot(Dovecot):
         a new UIDVALIDITY and new UIDs in file-name order at the next SELECT.
         """
         was_running = self.running
-        self.stop()
+        self.pause()
         base = self.maildir(user) if folder == "INBOX" else self.maildir(user) / f".{folder}"
         for path in base.iterdir():
             if path.is_file() and (path.name == "dovecot-uidlist" or path.name.startswith("dovecot.index")):

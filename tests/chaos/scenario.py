@@ -533,7 +533,7 @@ def outage_run(
             if any(connected_to(pid, dovecot.port) for pid in workers.pool_pids(name)):
                 report.stopped_mid_push = True
                 break
-    dovecot.stop()
+    dovecot.pause()
     stopped = time.monotonic()
     log(f"  Dovecot stopped (mid-push: {report.stopped_mid_push}); users keep acting")
     for _ in range(plan.changes_during):
