@@ -136,3 +136,18 @@ def existing_values(queryset, field_name: str, values: Iterable[str]) -> set[str
             )
         )
     return found
+
+
+def pause_and_hold_deletions(account: MailAccount, *, state_folder: str, keys: list[str]) -> None:
+    """The guard tripped: pause the account and keep the provider keys it would have deleted
+    in that FolderState row, for the pull after the user resumes to check again."""
+    from inbox.models import Message
+    from inbox.services import pause_for_mass_delete
+    from sync.models import FolderState
+
+    total = Message.objects.filter(account_id=account.pk).count()
+    pause_for_mass_delete(account, len(keys), total)
+    state, _ = FolderState.objects.get_or_create(account=account, folder=state_folder)
+    held = sorted(set(state.extra.get("held_deletions", [])) | set(keys))
+    state.extra = {**state.extra, "held_deletions": held}
+    state.save(update_fields=["extra"])

@@ -28,14 +28,21 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from inbox.models import MailAccount, Message, ProviderRef, Tombstone
-from inbox.services import apply_external_deletions, pause_for_mass_delete
+from inbox.models import MailAccount, ProviderRef, Tombstone
+from inbox.services import apply_external_deletions
 from inbox.types import RefData
 from sync.errors import ProviderTemporaryError
 from sync.models import FolderState
 from sync.providers.base import PullReport
 from sync.providers.gmail_client import GmailClient, GmailNotFound
-from sync.store import StoreOutcome, exceeds_mass_delete_guard, existing_values, quarantine, store_raw_message
+from sync.store import (
+    StoreOutcome,
+    exceeds_mass_delete_guard,
+    existing_values,
+    pause_and_hold_deletions,
+    quarantine,
+    store_raw_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -226,14 +233,9 @@ class GmailPull:
         if not present:
             return
         if guard and exceeds_mass_delete_guard(self.account, len(present)):
-            total = Message.objects.filter(account_id=self.account.pk).count()
-            pause_for_mass_delete(self.account, len(present), total)
             # Held, and the cursor moves on: once the user has looked at the mailbox and
             # resumed the sync, the next pull checks these again (_recheck_held_deletions).
-            state, _ = FolderState.objects.get_or_create(account=self.account, folder=CURSOR_FOLDER)
-            held = sorted(set(state.extra.get("held_deletions", [])) | set(present))
-            state.extra = {**state.extra, "held_deletions": held}
-            state.save(update_fields=["extra"])
+            pause_and_hold_deletions(self.account, state_folder=CURSOR_FOLDER, keys=present)
             self.report.paused = True
             self.report.notes.append(f"{len(present)} deletions held until the sync is resumed")
             return

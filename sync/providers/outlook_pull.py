@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 import requests
 from django.utils import timezone
 
-from inbox.models import MailAccount, Message, ProviderRef, Tombstone
-from inbox.services import apply_external_deletions, pause_for_mass_delete
+from inbox.models import MailAccount, ProviderRef, Tombstone
+from inbox.services import apply_external_deletions
 from inbox.services.mailboxes import report_initial_sync_progress
 from inbox.services.refs import relocate_refs
 from inbox.types import RefData
@@ -46,7 +46,13 @@ from sync.models import FolderState
 from sync.providers.base import PullReport
 from sync.providers.graph_client import DeltaExpired, GraphNotFound, SubRequest, quote_id
 from sync.providers.outlook import FOLDER_ROLES
-from sync.store import StoreOutcome, exceeds_mass_delete_guard, existing_values, store_raw_message
+from sync.store import (
+    StoreOutcome,
+    exceeds_mass_delete_guard,
+    existing_values,
+    pause_and_hold_deletions,
+    store_raw_message,
+)
 
 if TYPE_CHECKING:
     from sync.providers.outlook import OutlookAdapter
@@ -283,12 +289,7 @@ class OutlookPull:
 
     def _delete(self, keys: list[str], *, guard: bool = True) -> None:
         if guard and exceeds_mass_delete_guard(self.account, len(keys)):
-            total = Message.objects.filter(account_id=self.account.pk).count()
-            pause_for_mass_delete(self.account, len(keys), total)
-            state, _ = FolderState.objects.get_or_create(account=self.account, folder=MAILBOX_ROW)
-            held = sorted(set(state.extra.get("held_deletions", [])) | set(keys))
-            state.extra = {**state.extra, "held_deletions": held}
-            state.save(update_fields=["extra"])
+            pause_and_hold_deletions(self.account, state_folder=MAILBOX_ROW, keys=keys)
             self.report.paused = True
             self.report.notes.append(f"{len(keys)} deletions held until the sync is resumed")
             return
