@@ -81,12 +81,16 @@ class RedisServer:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        self._held: list[socket.socket] = []
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self) -> RedisServer:
         self.root.mkdir(parents=True, exist_ok=True)
+        for holder in self._held:
+            holder.close()
+        self._held = []
         if not self.port:
             self.port = free_port(REDIS_PORTS)
         self.process = subprocess.Popen(
@@ -123,16 +127,22 @@ class RedisServer:
         except redis.RedisError:
             return False
 
-    def stop(self, *, hard: bool = False) -> None:
+    def stop(self, *, hard: bool = False, hold: bool = False) -> None:
         """SIGTERM: Redis flushes its append-only file and exits. SIGKILL: whatever was not
-        yet fsynced (up to a second of writes) is gone — the outbox must not care."""
+        yet fsynced (up to a second of writes) is gone — the outbox must not care.
+        ``hold`` keeps the port (bound, not listening) until the next start."""
         if self.process is None or self.process.poll() is not None:
             return
         os.kill(self.process.pid, signal.SIGKILL if hard else signal.SIGTERM)
         self.process.wait(timeout=30)
+        if hold:
+            holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            holder.bind(("127.0.0.1", self.port))
+            self._held.append(holder)
 
     def restart(self, *, hard: bool, down_for: float = 0.0) -> None:
-        self.stop(hard=hard)
+        self.stop(hard=hard, hold=True)
         time.sleep(down_for)
         self.start()
         self.restarts += 1

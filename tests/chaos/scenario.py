@@ -419,7 +419,7 @@ def crash_run(
         if restart_at and step >= min(restart_at):
             restart_at.discard(min(restart_at))
             hard = redis_server.restarts % 2 == 1
-            redis_server.stop(hard=hard)
+            redis_server.stop(hard=hard, hold=True)
             log(f"  redis {'SIGKILL' if hard else 'SIGTERM'}; users keep acting while it is down")
             down_until = time.monotonic() + plan.redis_down
             while time.monotonic() < down_until:
