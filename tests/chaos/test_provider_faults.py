@@ -59,7 +59,7 @@ def reports(chaos_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 },
                 changes=16,
                 drain=None,
-                timeout=150,
+                timeout=240,  # ~60 s here; slower machines get room under pytest's 300 s
             )
     finally:
         gmail.stop()
