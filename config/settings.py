@@ -191,6 +191,11 @@ OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 600)
 # A pull that would delete more than this share of an account's messages pauses it.
 MASS_DELETE_MAX_SHARE = float(env_str("MASS_DELETE_MAX_SHARE", "0.2"))
 MASS_DELETE_MIN_COUNT = env_int("MASS_DELETE_MIN_COUNT", 25)
+# A message the provider refuses to return is asked for again on later pulls, backing off
+# from FETCH_RETRY_BASE_SECONDS (doubling, capped at 6 hours), and quarantined with the reason
+# after FETCH_RETRY_MAX_ATTEMPTS refusals. The rest of the mailbox syncs on meanwhile.
+FETCH_RETRY_MAX_ATTEMPTS = env_int("FETCH_RETRY_MAX_ATTEMPTS", 5)
+FETCH_RETRY_BASE_SECONDS = env_int("FETCH_RETRY_BASE_SECONDS", 60)
 # Gmail through the Gmail API: the OAuth client the app was registered with at Google, and
 # the endpoints (tests point them at a local fake server).
 GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID", "")

@@ -30,15 +30,33 @@ class FolderState(models.Model):
         return f"{self.account} {self.folder or '(mailbox)'}"
 
 
+class FaultState(models.TextChoices):
+    RETRYING = "retrying", "Retrying"
+    QUARANTINED = "quarantined", "Quarantined"
+
+
 class QuarantinedMessage(models.Model):
-    """A message that could not be stored: kept with the reason so nothing is lost silently."""
+    """A message that could not be fetched or stored, kept with the reason so nothing is lost
+    silently (see sync/faults.py).
+
+    ``retrying``: the provider refused to return it (or left it out of an answer); the pull
+    asks again after ``next_retry_at``. ``quarantined``: it could not be parsed or stored, or
+    the provider kept refusing it ``FETCH_RETRY_MAX_ATTEMPTS`` times; it stays until a later
+    pull manages to store it.
+    """
 
     account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="quarantined")
     provider_key = models.CharField(max_length=500)
+    state = models.CharField(max_length=12, choices=FaultState.choices, default=FaultState.QUARANTINED)
     reason = models.TextField()
+    attempts = models.PositiveIntegerField(default=1)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    # What the provider needs to ask for the message again (IMAP: folder, uidvalidity, uid).
+    locator = models.JSONField(default=dict, blank=True)
     size = models.PositiveBigIntegerField(default=0)
     raw = models.BinaryField(blank=True, default=b"")
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [

@@ -13,12 +13,14 @@ from datetime import datetime
 from enum import StrEnum
 
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from inbox.models import MailAccount
 from inbox.services import ingest_message
-from inbox.types import IngestOutcome, ParsedMessage, RefData
+from inbox.types import ParsedMessage, RefData
+from sync.faults import clear_fault
 from sync.mime import parse_message
-from sync.models import QuarantinedMessage
+from sync.models import FaultState, QuarantinedMessage
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +86,10 @@ def store_parsed_message(
         logger.warning("quarantined %s for account %s: %r", ref.key, account.pk, exc)
         quarantine(account, ref.key, raw, f"could not be stored: {exc.__class__.__name__}: {exc}")
         return StoreOutcome.QUARANTINED
-    if result.outcome == IngestOutcome.CREATED and ref.key in _quarantined_keys(account):
-        # A message quarantined by an earlier (buggier) run that now went in is no longer stuck.
-        QuarantinedMessage.objects.filter(account=account, provider_key=ref.key).delete()
-        _quarantined_keys(account).discard(ref.key)
+    if ref.key[:500] in _quarantined_keys(account):
+        # A message that was retrying, or quarantined by an earlier (buggier) run, arrived
+        # (or is known already): it is no longer stuck.
+        clear_fault(account, ref.key)
     return StoreOutcome(result.outcome.value)
 
 
@@ -106,7 +108,14 @@ def quarantine(account: MailAccount, key: str, raw: bytes, reason: str) -> None:
         QuarantinedMessage.objects.update_or_create(
             account=account,
             provider_key=key[:500],
-            defaults={"reason": reason[:5000], "size": len(raw), "raw": bytes(raw[:QUARANTINE_RAW_LIMIT])},
+            defaults={
+                "state": FaultState.QUARANTINED,
+                "next_retry_at": None,
+                "reason": reason[:5000],
+                "size": len(raw),
+                "raw": bytes(raw[:QUARANTINE_RAW_LIMIT]),
+                "updated_at": timezone.now(),
+            },
         )
     _quarantined_keys(account).add(key[:500])
 
