@@ -70,9 +70,11 @@ def _parse_time(raw: str, name: str) -> datetime:
     if not re.fullmatch(RFC3339_PATTERN, raw.upper()):
         raise ApiError(400, f"{name} must be an RFC 3339 time, 1900-2999, e.g. 2025-01-01T10:20:00Z.")
     try:
-        return datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
     except ValueError as exc:  # 29 February of a year that has none
         raise ApiError(400, f"{name} is not a real date and time.") from exc
+    # In UTC: PostgreSQL refuses zone offsets beyond ±15:59, which RFC 3339 allows.
+    return parsed.astimezone(UTC)
 
 
 def list_query(request: HttpRequest) -> ListQuery:

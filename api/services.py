@@ -186,6 +186,37 @@ V2_ORGANIZATION_FIELDS = frozenset({"name", "owner_id", "address"})
 MAX_ADDRESS_LENGTH = 500
 
 
+# JSON types per v2 field, as the OpenAPI document publishes them: v2 is typed JSON, so a
+# digit string for an id or a bare string for a list of addresses is bad input (v1 forms
+# are lenient because a form has only strings).
+_NUMBER = "number"
+_V2_TYPES: dict[str, str] = {
+    "title": "string",
+    "name": "string",
+    "currency": "string",
+    "status": "string",
+    "owner_id": _NUMBER,
+    "person_id": _NUMBER,
+    "org_id": _NUMBER,
+    "value": _NUMBER,
+    "emails": "objects",
+    "phones": "objects",
+    "address": "object",
+}
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if value is None:
+        return True  # null is checked per field (some unlink, some are refused)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == _NUMBER:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "object":
+        return isinstance(value, dict)
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
 def _only(body: Body, allowed: frozenset[str]) -> None:
     unsupported = sorted(set(body.data) - allowed)
     if unsupported:
@@ -194,6 +225,11 @@ def _only(body: Body, allowed: frozenset[str]) -> None:
             f"Not supported by this server: {', '.join(unsupported)}. "
             f"Supported fields: {', '.join(sorted(allowed))} (see docs/api.md).",
         )
+    for name, value in body.data.items():
+        kind = _V2_TYPES[name]
+        if not _type_ok(value, kind):
+            expected = {"objects": "a list of objects", "object": "an object"}.get(kind, f"a {kind}")
+            raise ApiError(400, f"{name} must be {expected}.")
 
 
 def _given(body: Body, name: str) -> bool:

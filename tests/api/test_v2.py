@@ -222,6 +222,30 @@ def test_bad_deal_bodies_are_400_and_create_nothing(alice_v2, body):
     assert not Deal.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "X", "phones": ["+1 555"]},  # v2 takes {value, primary, label} objects only
+        {"name": "X", "emails": "x@client.test"},
+        {"name": "X", "owner_id": "1"},  # typed JSON: an id is a number
+        {"name": 5},
+    ],
+)
+def test_v2_bodies_are_typed_json(alice_v2, body):
+    assert_error(alice_v2.post("/persons", body), 400)
+    assert_error(alice_v2.post("/deals", {"title": "X", "value": "12"}), 400)
+    assert not Person.objects.exists() and not Deal.objects.exists()
+
+
+def test_any_rfc3339_zone_is_understood(alice_v2, acme):
+    deal = DealFactory(company=acme)
+    # +21:28 is valid RFC 3339 but beyond what PostgreSQL takes as an offset: compared in UTC.
+    reply = alice_v2.get(
+        "/deals", updated_since="2000-01-01T10:00:00+21:28", updated_until="2999-01-01T00:00:00-23:59"
+    )
+    assert reply.status == 200 and [d["id"] for d in reply.data] == [deal.pk]
+
+
 def test_v2_takes_json_only(alice_v2):
     response = alice_v2.client.post(
         "/api/v2/deals",
