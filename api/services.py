@@ -303,12 +303,10 @@ def _person_changes(user: User, body: Body, *, creating: bool) -> crm_services.P
             emails[address.lower()] = emails.get(address.lower(), False) or primary
         changes.emails = emails
     if _given(body, "phones"):
-        phones = [
-            p.strip() for p, _ in fields.entries(body, "phones", pattern=fields.PHONE_PATTERN) if p.strip()
-        ]
+        phones = fields.entries(body, "phones", pattern=fields.PHONE_PATTERN)
         if len(phones) > 1:
             raise ApiError(400, "phones: this server keeps one phone number per person.")
-        changes.phone = phones[0] if phones else ""
+        changes.phone = phones[0][0].strip() if phones else ""
     return changes
 
 
