@@ -205,9 +205,11 @@ _V2_TYPES: dict[str, str] = {
 }
 
 
+# Null unlinks (person_id, org_id) or clears (address); everywhere else it is bad input.
+_V2_NULLABLE = frozenset({"person_id", "org_id", "address"})
+
+
 def _type_ok(value: Any, kind: str) -> bool:
-    if value is None:
-        return True  # null is checked per field (some unlink, some are refused)
     if kind == "string":
         return isinstance(value, str)
     if kind == _NUMBER:
@@ -227,7 +229,9 @@ def _only(body: Body, allowed: frozenset[str]) -> None:
         )
     for name, value in body.data.items():
         kind = _V2_TYPES[name]
-        if not _type_ok(value, kind):
+        if value is None and name not in _V2_NULLABLE:
+            raise ApiError(400, f"{name} cannot be null.")
+        if value is not None and not _type_ok(value, kind):
             expected = {"objects": "a list of objects", "object": "an object"}.get(kind, f"a {kind}")
             raise ApiError(400, f"{name} must be {expected}.")
 
