@@ -510,7 +510,7 @@ ADD_PERSON_FORM = {
 
 _V2_ID = {**ID, "nullable": True}
 _V2_OWNER = {**ID, "description": "The owner; defaults to the token's user. Not null."}
-_V2_ENTRIES = {
+_V2_ENTRIES: J = {
     "type": "array",
     "maxItems": 20,
     "items": {

@@ -268,11 +268,15 @@ def _deal_changes(user: User, body: Body, *, creating: bool) -> crm_services.Dea
     person_id = fields.optional_id(body, "person_id")
     if person_id is not UNSET:
         changes.set_person = True
-        changes.person = _company_row(user, "person", person_id, "Person") if person_id else None
+        changes.person = (
+            _company_row(user, "person", person_id, "Person") if isinstance(person_id, int) else None
+        )
     org_id = fields.optional_id(body, "org_id")
     if org_id is not UNSET:
         changes.set_organization = True
-        changes.organization = _company_row(user, "organization", org_id, "Organization") if org_id else None
+        changes.organization = (
+            _company_row(user, "organization", org_id, "Organization") if isinstance(org_id, int) else None
+        )
     return changes
 
 
@@ -300,7 +304,9 @@ def _person_changes(user: User, body: Body, *, creating: bool) -> crm_services.P
     org_id = fields.optional_id(body, "org_id")
     if org_id is not UNSET:
         changes.set_organization = True
-        changes.organization = _company_row(user, "organization", org_id, "Organization") if org_id else None
+        changes.organization = (
+            _company_row(user, "organization", org_id, "Organization") if isinstance(org_id, int) else None
+        )
     if _given(body, "emails"):
         emails: dict[str, bool] = {}
         for address, primary in fields.entries(body, "emails", pattern=fields.EMAIL_PATTERN):

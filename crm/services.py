@@ -78,13 +78,12 @@ class PersonChanges:
 
 
 def _check_addresses(company_id: int, person_id: int | None, emails: dict[str, bool]) -> None:
-    taken = (
-        PersonEmail.objects.annotate(lowered=Lower("email"))
-        .filter(company_id=company_id, lowered__in=list(emails))
-        .exclude(person_id=person_id)
-        .values_list("email", flat=True)
-        .first()
+    rows = PersonEmail.objects.annotate(lowered=Lower("email")).filter(
+        company_id=company_id, lowered__in=list(emails)
     )
+    if person_id is not None:  # the person's own addresses are not "taken"
+        rows = rows.exclude(person_id=person_id)
+    taken = rows.values_list("email", flat=True).first()
     if taken is not None:
         raise AddressTaken(taken)
 
@@ -92,9 +91,9 @@ def _check_addresses(company_id: int, person_id: int | None, emails: dict[str, b
 def _replace_addresses(person: Person, emails: dict[str, bool]) -> None:
     primary = next((e for e, is_primary in emails.items() if is_primary), next(iter(emails), None))
     existing = {row.email: row for row in person.emails.all()}
-    for address, row in existing.items():
+    for address, old in existing.items():
         if address not in emails:
-            row.delete()  # inbox unlinks the conversations that carried only this address
+            old.delete()  # inbox unlinks the conversations that carried only this address
     for address in emails:
         row = existing.get(address)
         if row is None:
