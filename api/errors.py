@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
-ERROR_INFO = "See /api/v1/openapi.json for the endpoints and fields this server supports."
+ERROR_INFO = "See /api/openapi.json for the endpoints and fields this server supports."
 
 
 class ApiError(Exception):

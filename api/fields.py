@@ -177,3 +177,12 @@ def _check_encodable(value: str, name: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate from a JSON \ud800 escape
         raise ApiError(400, f"{name} is not valid text.") from exc
+
+
+def check_text(value: str, name: str, *, max_length: int) -> None:
+    """Free text that may be empty: no NUL (PostgreSQL cannot store it), valid, bounded."""
+    if "\x00" in value:
+        raise ApiError(400, f"{name} must not contain NUL characters.")
+    _check_encodable(value, name)
+    if len(value) > max_length:
+        raise ApiError(400, f"{name} is longer than {max_length} characters.")

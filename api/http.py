@@ -21,19 +21,43 @@ MAX_LIMIT = 500
 _MAX_ID_DIGITS = 18
 
 
-def ok(data: Any, *, status: int = 200, additional_data: Mapping[str, Any] | None = None) -> JsonResponse:
-    body: dict[str, Any] = {"success": True, "data": data}
+# The service name Pipedrive's mail endpoints put in their envelope.
+MAIL_SERVICE = "mail-service"
+
+
+def ok(
+    data: Any,
+    *,
+    status: int = 200,
+    additional_data: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JsonResponse:
+    body: dict[str, Any] = {"success": True, **(extra or {}), "data": data}
     if additional_data is not None:
         body["additional_data"] = additional_data
     return JsonResponse(body, status=status)
 
 
-def ok_page(items: list[Any], *, start: int, limit: int, more: bool) -> JsonResponse:
-    """A list with Pipedrive's offset pagination; ``next_start`` only when there is more."""
+def offset_pagination(*, start: int, limit: int, more: bool) -> dict[str, Any]:
+    """Pipedrive's v1 offset pagination; ``next_start`` only when there is more."""
     pagination: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
     if more:
         pagination["next_start"] = start + limit
-    return ok(items, additional_data={"pagination": pagination})
+    return pagination
+
+
+def ok_page(items: list[Any], *, start: int, limit: int, more: bool) -> JsonResponse:
+    """A v1 list with the pagination under ``additional_data.pagination`` (deals, persons, …)."""
+    return ok(items, additional_data={"pagination": offset_pagination(start=start, limit=limit, more=more)})
+
+
+def ok_flat_page(items: list[Any], *, start: int, limit: int, more: bool) -> JsonResponse:
+    """A v1 list with the pagination fields straight in ``additional_data``.
+
+    Pipedrive's leads and its deal/person mail-message lists put ``start``, ``limit`` and
+    ``more_items_in_collection`` there (the official clients' types say so).
+    """
+    return ok(items, additional_data=offset_pagination(start=start, limit=limit, more=more))
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -104,13 +128,32 @@ def request_body(request: HttpRequest) -> Body:
     raise ApiError(415, f"Unsupported content type {content_type!r}: send JSON or a form.")
 
 
+def json_body(request: HttpRequest) -> Body:
+    """An API v2 body: a JSON object (v2 takes no forms). No body at all is an empty object."""
+    if not request.body:
+        return Body({}, form=False)
+    if (request.content_type or "").lower() != "application/json":
+        raise ApiError(415, "API v2 takes a JSON body (Content-Type: application/json).")
+    return request_body(request)
+
+
 # --- the view decorator ----------------------------------------------------------------
 
 
-def _token(request: HttpRequest) -> str:
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, value = header.partition(" ")
+def request_token(request: HttpRequest) -> str:
+    """The API token, from where Pipedrive's clients put it, in Pipedrive's order.
+
+    ``x-api-token`` first (the official clients send it there since 27.0.0), then an
+    ``Authorization: Bearer`` header, then the ``api_token`` query parameter. The first
+    place that holds something decides: a wrong token there is a 401, never a fallback
+    to a credential somewhere else in the request.
+    """
+    header = request.headers.get("x-api-token")
+    if header is not None:
+        return header.strip()
+    authorization = request.headers.get("Authorization", "")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
         # Only a Bearer token counts; any other scheme is a wrong credential, not a fallback.
         return value.strip() if scheme.lower() == "bearer" else ""
     return request.GET.get("api_token", "")
@@ -131,7 +174,7 @@ def api_view(*methods: str) -> Callable[[ApiView], Callable[..., HttpResponse]]:
         @wraps(view)
         def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             try:
-                user = user_for_token(_token(request))
+                user = user_for_token(request_token(request))
                 if user is None:
                     raise ApiError(401, "unauthorized access")
                 if request.method not in methods:

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.0 document for exactly the endpoints in api/urls.py.
+"""The OpenAPI 3.0 document for exactly the endpoints in api/urls.py (v1) and api/urls_v2.py (v2).
 
 Schemas here are the contract the tests hold the server to (schemathesis checks every
 response against them); the request-field patterns come from api.fields, so what the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import fields
+from api import cursor, fields
 from api.http import MAX_LIMIT
 
 J = dict[str, Any]
@@ -18,6 +18,11 @@ TIMESTAMP = {
     "type": "string",
     "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
     "example": "2024-05-01 09:30:00",
+}
+RFC3339 = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$",
+    "example": "2024-05-01T09:30:00Z",
 }
 FLAG = {"type": "integer", "enum": [0, 1]}
 ID = {"type": "integer", "minimum": 1, "maximum": fields.MAX_ID}
@@ -242,15 +247,107 @@ LEAD = _object(
         "title": {"type": "string"},
         "owner_id": _nullable({"type": "integer"}),
         "creator_id": _nullable({"type": "integer"}),
+        "label_ids": {"type": "array", "items": {"type": "string"}},
         "person_id": _nullable({"type": "integer"}),
         "organization_id": _nullable({"type": "integer"}),
-        "value": _nullable(_object({"amount": {"type": "number"}, "currency": {"type": "string"}})),
+        "source_name": {"type": "string", "enum": ["Manually created"]},
+        "origin": {"type": "string", "enum": ["ManuallyCreated"]},
+        "origin_id": _nullable({"type": "string"}),
+        "channel": _nullable({"type": "integer"}),
+        "channel_id": _nullable({"type": "string"}),
+        "source_deal_id": _nullable({"type": "integer"}),
         "is_archived": {"type": "boolean"},
         "was_seen": {"type": "boolean"},
-        "label_ids": {"type": "array", "items": {"type": "string"}},
+        "value": _nullable(_object({"amount": {"type": "number"}, "currency": {"type": "string"}})),
         "expected_close_date": _nullable({"type": "string"}),
-        "add_time": TIMESTAMP,
-        "update_time": TIMESTAMP,
+        "next_activity_id": _nullable({"type": "integer"}),
+        "add_time": RFC3339,
+        "update_time": RFC3339,
+        "visible_to": {"type": "string", "enum": ["3"], "description": "Entire company."},
+        "cc_email": _nullable({"type": "string", "description": "No Smart BCC address here: null."}),
+    }
+)
+
+# --- API v2 shapes ---------------------------------------------------------------------
+
+_NULL = {"nullable": True, "enum": [None]}
+_EMPTY_LIST = {"type": "array", "maxItems": 0, "items": {}}
+_EMPTY_OBJECT = {"type": "object", "maxProperties": 0}
+
+DEAL_V2 = _object(
+    {
+        "id": {"type": "integer"},
+        "title": {"type": "string"},
+        "owner_id": _nullable({"type": "integer"}),
+        "person_id": _nullable({"type": "integer"}),
+        "org_id": _nullable({"type": "integer"}),
+        "pipeline_id": {**_NULL, "description": "No pipelines here."},
+        "stage_id": {**_NULL, "description": "No stages here."},
+        "value": {"type": "number"},
+        "currency": {"type": "string"},
+        "add_time": RFC3339,
+        "update_time": RFC3339,
+        "stage_change_time": _NULL,
+        "is_deleted": {"type": "boolean", "enum": [False]},
+        "is_archived": {"type": "boolean", "enum": [False]},
+        "status": {"type": "string", "enum": ["open", "won", "lost"]},
+        "probability": _NULL,
+        "lost_reason": _NULL,
+        "visible_to": {"type": "integer", "enum": [3], "description": "Entire company."},
+        "close_time": _NULL,
+        "won_time": _NULL,
+        "lost_time": _NULL,
+        "expected_close_date": _NULL,
+        "label_ids": _EMPTY_LIST,
+        "origin": _NULL,
+        "origin_id": _NULL,
+        "channel": _NULL,
+        "channel_id": _NULL,
+        "source_lead_id": _NULL,
+        "arr": _NULL,
+        "mrr": _NULL,
+        "acv": _NULL,
+        "custom_fields": _EMPTY_OBJECT,
+    }
+)
+
+PERSON_V2 = _object(
+    {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "first_name": {"type": "string"},
+        "last_name": {"type": "string"},
+        "owner_id": _nullable({"type": "integer"}),
+        "org_id": _nullable({"type": "integer"}),
+        "add_time": RFC3339,
+        "update_time": RFC3339,
+        "emails": {"type": "array", "items": _ref("Labelled")},
+        "phones": {"type": "array", "items": _ref("Labelled"), "maxItems": 1},
+        "is_deleted": {"type": "boolean", "enum": [False]},
+        "visible_to": {"type": "integer", "enum": [3]},
+        "label_ids": _EMPTY_LIST,
+        "picture_id": _NULL,
+        "custom_fields": _EMPTY_OBJECT,
+    }
+)
+
+ORGANIZATION_V2 = _object(
+    {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "owner_id": _nullable({"type": "integer"}),
+        "add_time": RFC3339,
+        "update_time": RFC3339,
+        "is_deleted": {"type": "boolean", "enum": [False]},
+        "visible_to": {"type": "integer", "enum": [3]},
+        "address": _nullable(_object({"value": {"type": "string"}})),
+        "label_ids": _EMPTY_LIST,
+        "website": _NULL,
+        "linkedin": _NULL,
+        "industry": _NULL,
+        "annual_revenue": _NULL,
+        "employee_count": _NULL,
+        "custom_fields": _EMPTY_OBJECT,
     }
 )
 
@@ -409,14 +506,99 @@ ADD_PERSON_FORM = {
     },
 }
 
+# --- API v2 request bodies (JSON only) --------------------------------------------------
+
+_V2_ID = {**ID, "nullable": True}
+_V2_OWNER = {**ID, "description": "The owner; defaults to the token's user. Not null."}
+_V2_ENTRIES: J = {
+    "type": "array",
+    "maxItems": 20,
+    "items": {
+        "type": "object",
+        "required": ["value"],
+        "properties": {
+            "value": {"type": "string"},
+            "primary": {"type": "boolean"},
+            "label": {"type": "string", "description": "Accepted; every address reads back as 'work'."},
+        },
+    },
+}
+
+
+def _v2_body(properties: J, required: list[str]) -> J:
+    # Fields Pipedrive has and this server does not store are refused (400), not dropped.
+    schema: J = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+_DEAL_V2_FIELDS = {
+    "title": {**_TEXT, "maxLength": 255},
+    "owner_id": _V2_OWNER,
+    "person_id": _V2_ID,
+    "org_id": _V2_ID,
+    "value": {"type": "number", "minimum": -float(fields.MAX_MONEY), "maximum": float(fields.MAX_MONEY)},
+    "currency": {"type": "string", "pattern": fields.CURRENCY_PATTERN},
+    "status": {"type": "string", "enum": ["open", "won", "lost"]},
+}
+_PERSON_V2_FIELDS = {
+    "name": {**_TEXT, "maxLength": 255},
+    "owner_id": _V2_OWNER,
+    "org_id": _V2_ID,
+    "emails": {
+        **_V2_ENTRIES,
+        "items": {
+            **_V2_ENTRIES["items"],
+            "properties": {
+                **_V2_ENTRIES["items"]["properties"],
+                "value": {"type": "string", "pattern": fields.EMAIL_PATTERN},
+            },
+        },
+        "description": "Replaces all of the person's addresses.",
+    },
+    "phones": {
+        **_V2_ENTRIES,
+        "maxItems": 1,
+        "items": {
+            **_V2_ENTRIES["items"],
+            "properties": {
+                **_V2_ENTRIES["items"]["properties"],
+                "value": {"type": "string", "pattern": fields.PHONE_PATTERN},
+            },
+        },
+        "description": "One phone number per person is kept.",
+    },
+}
+_ORGANIZATION_V2_FIELDS = {
+    "name": {**_TEXT, "maxLength": 255},
+    "owner_id": _V2_OWNER,
+    "address": _nullable(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"value": _nullable({"type": "string", "pattern": r"^[^\x00]{0,500}$"})},
+        }
+    ),
+}
+
 # --- operations ------------------------------------------------------------------------
 
 
-def _envelope(data: J, *, paginated: bool = False) -> J:
-    properties: J = {"success": {"type": "boolean", "enum": [True]}, "data": data}
-    required = ["success", "data"]
-    if paginated:
+def _envelope(data: J, *, pagination: str | None = None, extra: J | None = None) -> J:
+    """The success envelope; ``pagination``: "nested" (v1 additional_data.pagination),
+    "flat" (v1, the fields straight in additional_data) or "cursor" (v2 next_cursor)."""
+    properties: J = {"success": {"type": "boolean", "enum": [True]}, **(extra or {}), "data": data}
+    required = ["success", *(extra or {}), "data"]
+    if pagination == "nested":
         properties["additional_data"] = _object({"pagination": _ref("Pagination")})
+    elif pagination == "flat":
+        properties["additional_data"] = _ref("Pagination")
+    elif pagination == "cursor":
+        properties["additional_data"] = _object(
+            {"next_cursor": _nullable({"type": "string", "description": "null on the last page"})}
+        )
+    if pagination is not None:
         required.append("additional_data")
     return {"type": "object", "properties": properties, "required": required}
 
@@ -426,13 +608,13 @@ def _json(schema: J, description: str) -> J:
 
 
 _ERRORS = {
-    "400": "Bad input (a malformed id, parameter or field).",
-    "401": "Missing or wrong api_token.",
+    "400": "Bad input (a malformed id, parameter or field, or one this server does not support).",
+    "401": "Missing or wrong API token.",
     "403": "Visible to you (shared) but not yours to change.",
     "404": "No such object for you — another company's ids included.",
     "405": "Method not allowed on this path.",
-    "409": "The object's state does not allow this.",
-    "415": "The body is neither JSON nor form-encoded.",
+    "409": "The object's state does not allow this (or an e-mail address is taken).",
+    "415": "The body is not in a media type this endpoint takes.",
 }
 
 
@@ -447,17 +629,17 @@ def _id_param(description: str) -> J:
     return {"name": "id", "in": "path", "required": True, "description": description, "schema": ID}
 
 
+def _query(name: str, schema: J, description: str | None = None) -> J:
+    param: J = {"name": name, "in": "query", "schema": schema}
+    if description:
+        param["description"] = description
+    return param
+
+
+_LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100})
 _PAGE_PARAMS = [
-    {
-        "name": "start",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 0, "maximum": 999_999_999, "default": 0},
-    },
-    {
-        "name": "limit",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
-    },
+    _query("start", {"type": "integer", "minimum": 0, "maximum": 999_999_999, "default": 0}),
+    _LIMIT,
 ]
 
 
@@ -471,21 +653,27 @@ def _body(schema_name: str, *, required: bool = True) -> J:
     }
 
 
-def _list(summary: str, item: str, extra_params: list[J] | None = None) -> J:
+def _json_body(schema_name: str, *, required: bool = True) -> J:
+    return {"required": required, "content": {"application/json": {"schema": _ref(schema_name)}}}
+
+
+def _list(summary: str, item: str, extra_params: list[J] | None = None, *, pagination: str = "nested") -> J:
     return {
         "summary": summary,
         "parameters": [*(extra_params or []), *_PAGE_PARAMS],
         "responses": _responses(
-            "200", _envelope({"type": "array", "items": _ref(item)}, paginated=True), "OK", ()
+            "200", _envelope({"type": "array", "items": _ref(item)}, pagination=pagination), "OK", ()
         ),
     }
 
 
-def _get_one(summary: str, item: str, what: str, extra_params: list[J] | None = None) -> J:
+def _get_one(
+    summary: str, item: str, what: str, extra_params: list[J] | None = None, *, extra: J | None = None
+) -> J:
     return {
         "summary": summary,
         "parameters": [_id_param(f"The ID of the {what}"), *(extra_params or [])],
-        "responses": _responses("200", _envelope(_ref(item)), "OK", ("404",)),
+        "responses": _responses("200", _envelope(_ref(item), extra=extra), "OK", ("404",)),
     }
 
 
@@ -494,7 +682,10 @@ def _record_mail(what: str) -> J:
         "summary": f"List mail messages linked to a {what} (archived ones included), newest first",
         "parameters": [_id_param(f"The ID of the {what}"), *_PAGE_PARAMS],
         "responses": _responses(
-            "200", _envelope({"type": "array", "items": _ref("MailFlowItem")}, paginated=True), "OK", ("404",)
+            "200",
+            _envelope({"type": "array", "items": _ref("MailFlowItem")}, pagination="flat"),
+            "OK",
+            ("404",),
         ),
     }
 
@@ -507,22 +698,29 @@ def _post(summary: str, body: str, item: str) -> J:
     }
 
 
-def paths() -> J:
+# The mail service's envelope fields on GET /mailbox/mailMessages/{id}.
+MAIL_SERVICE_FIELDS = {
+    "statusCode": {"type": "integer", "enum": [200]},
+    "statusText": {"type": "string", "enum": ["OK"]},
+    "service": {"type": "string"},
+}
+
+
+def v1_paths() -> J:
     return {
         "/mailbox/mailThreads": {
             "get": _list(
                 "Get mail threads of a folder, newest first",
                 "MailThread",
                 [
-                    {
-                        "name": "folder",
-                        "in": "query",
-                        "schema": {
+                    _query(
+                        "folder",
+                        {
                             "type": "string",
                             "enum": ["inbox", "drafts", "sent", "archive"],
                             "default": "inbox",
                         },
-                    }
+                    )
                 ],
             )
         },
@@ -559,61 +757,171 @@ def paths() -> J:
                 "Get one mail message",
                 "MailMessage",
                 "mail message",
-                [
-                    {
-                        "name": "include_body",
-                        "in": "query",
-                        "schema": {"type": "integer", "enum": [0, 1], "default": 0},
-                    }
-                ],
+                [_query("include_body", {"type": "integer", "enum": [0, 1], "default": 0})],
+                extra=MAIL_SERVICE_FIELDS,
             )
         },
         "/deals": {
             "get": _list(
-                "Get all deals of the company",
+                "Get all deals of the company (deprecated at Pipedrive: use /v2/deals)",
                 "Deal",
                 [
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "schema": {
+                    _query(
+                        "status",
+                        {
                             "type": "string",
                             "enum": ["open", "won", "lost", "deleted", "all_not_deleted"],
                             "default": "all_not_deleted",
                         },
-                    }
+                    )
                 ],
             ),
             "post": _post("Add a deal", "AddDeal", "Deal"),
         },
-        "/deals/{id}": {"get": _get_one("Get one deal", "Deal", "deal")},
+        "/deals/{id}": {
+            "get": _get_one("Get one deal (deprecated at Pipedrive: use /v2/deals/{id})", "Deal", "deal")
+        },
         "/deals/{id}/mailMessages": {"get": _record_mail("deal")},
         "/persons": {
-            "get": _list("Get all persons of the company", "Person"),
+            "get": _list(
+                "Get all persons of the company (deprecated at Pipedrive: use /v2/persons)", "Person"
+            ),
             "post": _post("Add a person", "AddPerson", "Person"),
         },
         "/persons/{id}": {"get": _get_one("Get one person", "Person", "person")},
         "/persons/{id}/mailMessages": {"get": _record_mail("person")},
-        "/organizations": {"get": _list("Get all organizations of the company", "Organization")},
+        "/organizations": {
+            "get": _list(
+                "Get all organizations of the company (deprecated at Pipedrive: use /v2/organizations)",
+                "Organization",
+            )
+        },
         "/organizations/{id}": {"get": _get_one("Get one organization", "Organization", "organization")},
         "/leads": {
             "get": _list(
                 "Get all leads of the company",
                 "Lead",
                 [
-                    {
-                        "name": "archived_status",
-                        "in": "query",
-                        "schema": {
-                            "type": "string",
-                            "enum": ["archived", "not_archived", "all"],
-                            "default": "all",
-                        },
-                    }
+                    _query(
+                        "archived_status",
+                        {"type": "string", "enum": ["archived", "not_archived", "all"], "default": "all"},
+                    )
                 ],
+                pagination="flat",
             )
         },
         "/leads/{id}": {"get": _get_one("Get one lead", "Lead", "lead")},
+    }
+
+
+_ID_QUERY = {"type": "integer", "minimum": 1, "maximum": fields.MAX_ID}
+_TIME_QUERY = {"type": "string", "pattern": cursor.RFC3339_PATTERN}
+_V2_LIST_PARAMS = [
+    _query(
+        "ids",
+        {"type": "string", "pattern": r"^[1-9][0-9]{0,17}(,[1-9][0-9]{0,17}){0,99}$"},
+        "Up to 100 comma-separated ids.",
+    ),
+    _query("owner_id", _ID_QUERY),
+    _query("updated_since", _TIME_QUERY, "RFC 3339, e.g. 2025-01-01T10:20:00Z; update_time >= this."),
+    _query("updated_until", _TIME_QUERY, "RFC 3339; update_time < this."),
+    _query("sort_by", {"type": "string", "enum": ["id", "update_time", "add_time"], "default": "id"}),
+    _query("sort_direction", {"type": "string", "enum": ["asc", "desc"], "default": "asc"}),
+    _LIMIT,
+    _query(
+        "cursor",
+        {"type": "string", "pattern": f"({cursor.CURSOR_PATTERN})|^$"},
+        "additional_data.next_cursor of the previous page (it continues that page's sort).",
+    ),
+]
+
+
+def _v2_list(summary: str, item: str, extra_params: list[J]) -> J:
+    return {
+        "summary": summary,
+        "parameters": [*extra_params, *_V2_LIST_PARAMS],
+        "responses": _responses(
+            "200", _envelope({"type": "array", "items": _ref(item)}, pagination="cursor"), "OK", ()
+        ),
+    }
+
+
+def _v2_object(what: str, item: str, add: str, update: str) -> tuple[J, J]:
+    """(list path item's POST, detail path item) for a v2 object."""
+    errors = ("404", "409", "415")
+    post = {
+        "summary": f"Add a {what}",
+        "requestBody": _json_body(add),
+        "responses": _responses("201", _envelope(_ref(item)), "Created", errors),
+    }
+    detail = {
+        "get": _get_one(f"Get one {what}", item, what),
+        "patch": {
+            "summary": f"Update a {what}: only the fields sent change",
+            "parameters": [_id_param(f"The ID of the {what}")],
+            "requestBody": _json_body(update, required=False),
+            "responses": _responses("200", _envelope(_ref(item)), "Updated", errors),
+        },
+        "delete": {
+            "summary": f"Delete a {what} for good; mail linked to it stays, unlinked",
+            "parameters": [_id_param(f"The ID of the {what}")],
+            "responses": _responses(
+                "200", _envelope(_object({"id": {"type": "integer"}})), "Deleted", ("404",)
+            ),
+        },
+    }
+    return post, detail
+
+
+def v2_paths() -> J:
+    deal_post, deal_detail = _v2_object("deal", "DealV2", "AddDealV2", "UpdateDealV2")
+    person_post, person_detail = _v2_object("person", "PersonV2", "AddPersonV2", "UpdatePersonV2")
+    org_post, org_detail = _v2_object(
+        "organization", "OrganizationV2", "AddOrganizationV2", "UpdateOrganizationV2"
+    )
+    return {
+        "/deals": {
+            "get": _v2_list(
+                "Get deals (cursor pages)",
+                "DealV2",
+                [
+                    _query("person_id", _ID_QUERY),
+                    _query("org_id", _ID_QUERY),
+                    _query(
+                        "status",
+                        {
+                            "type": "string",
+                            "pattern": r"^(open|won|lost|deleted)(,(open|won|lost|deleted)){0,3}$",
+                        },
+                        "Comma-separated; none are ever 'deleted' here.",
+                    ),
+                ],
+            ),
+            "post": deal_post,
+        },
+        "/deals/{id}": deal_detail,
+        "/persons": {
+            "get": _v2_list(
+                "Get persons (cursor pages)",
+                "PersonV2",
+                [_query("org_id", _ID_QUERY), _query("deal_id", _ID_QUERY)],
+            ),
+            "post": person_post,
+        },
+        "/persons/{id}": person_detail,
+        "/organizations": {
+            "get": _v2_list("Get organizations (cursor pages)", "OrganizationV2", []),
+            "post": org_post,
+        },
+        "/organizations/{id}": org_detail,
+    }
+
+
+def paths() -> J:
+    """Both versions in one document, under the server /api."""
+    return {
+        **{f"/v1{path}": item for path, item in v1_paths().items()},
+        **{f"/v2{path}": item for path, item in v2_paths().items()},
     }
 
 
@@ -621,22 +929,26 @@ def document() -> J:
     return {
         "openapi": "3.0.3",
         "info": {
-            "title": "Sales Inbox API (Pipedrive v1 compatible)",
-            "version": "1.0.0",
+            "title": "Sales Inbox API (Pipedrive v1 and v2 compatible)",
+            "version": "2.0.0",
             "description": (
-                "The mailbox and CRM endpoints of Pipedrive's API v1, served by Sales Inbox. Point a "
-                "Pipedrive client at <your site>/api/v1 and authenticate with your api_token (query "
-                "parameter) or an Authorization: Bearer header. Flags are 0/1; timestamps are UTC "
-                "'YYYY-MM-DD HH:MM:SS'. Lead ids are strings, as in Pipedrive."
+                "Pipedrive's API v1 mailbox, lead and (deprecated) CRM endpoints under /api/v1, and "
+                "its API v2 deals, persons and organizations under /api/v2, served by Sales Inbox. "
+                "Point a Pipedrive client at <your site>/api/v1 or <your site>/api/v2. Authenticate "
+                "with your API token in the x-api-token header (what Pipedrive's clients send), an "
+                "Authorization: Bearer header, or the api_token query parameter. v1 flags are 0/1 "
+                "and timestamps UTC 'YYYY-MM-DD HH:MM:SS'; v2 and v1 leads use RFC 3339. Lead ids "
+                "are strings, as in Pipedrive. Differences from Pipedrive: docs/api.md."
             ),
         },
-        "servers": [{"url": "/api/v1"}],
-        "security": [{"api_token": []}, {"bearer": []}],
+        "servers": [{"url": "/api"}],
+        "security": [{"x_api_token": []}, {"bearer": []}, {"api_token": []}],
         "paths": paths(),
         "components": {
             "securitySchemes": {
-                "api_token": {"type": "apiKey", "in": "query", "name": "api_token"},
+                "x_api_token": {"type": "apiKey", "in": "header", "name": "x-api-token"},
                 "bearer": {"type": "http", "scheme": "bearer"},
+                "api_token": {"type": "apiKey", "in": "query", "name": "api_token"},
             },
             "schemas": {
                 "Error": ERROR,
@@ -659,6 +971,15 @@ def document() -> J:
                 "UpdateMailThreadForm": UPDATE_THREAD_FORM,
                 "AddDealForm": ADD_DEAL_FORM,
                 "AddPersonForm": ADD_PERSON_FORM,
+                "DealV2": DEAL_V2,
+                "PersonV2": PERSON_V2,
+                "OrganizationV2": ORGANIZATION_V2,
+                "AddDealV2": _v2_body(_DEAL_V2_FIELDS, ["title"]),
+                "UpdateDealV2": _v2_body(_DEAL_V2_FIELDS, []),
+                "AddPersonV2": _v2_body(_PERSON_V2_FIELDS, ["name"]),
+                "UpdatePersonV2": _v2_body(_PERSON_V2_FIELDS, []),
+                "AddOrganizationV2": _v2_body(_ORGANIZATION_V2_FIELDS, ["name"]),
+                "UpdateOrganizationV2": _v2_body(_ORGANIZATION_V2_FIELDS, []),
             },
         },
     }

@@ -191,3 +191,20 @@ def one(qs: QuerySet, record_id: int, what: str):  # type: ignore[no-untyped-def
     if row is None:
         raise NotFound(f"{what} not found.")
     return row
+
+
+# --- API v2 ----------------------------------------------------------------------------
+# v2 shapes carry ids, not nested objects: a deal or organization page is one query, a
+# person page two (the addresses).
+
+
+def deals_v2(user: User) -> QuerySet[Deal]:
+    return company_records(user, "deal")
+
+
+def persons_v2(user: User) -> QuerySet[Person]:
+    return company_records(user, "person").prefetch_related("emails")
+
+
+def organizations_v2(user: User) -> QuerySet[Organization]:
+    return company_records(user, "organization")

@@ -25,6 +25,13 @@ def timestamp(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def rfc3339(value: datetime | None) -> str | None:
+    """UTC "YYYY-MM-DDTHH:MM:SSZ": API v2 timestamps and v1 leads (Pipedrive's format there)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def flag(value: bool) -> int:
     return 1 if value else 0
 
@@ -258,19 +265,121 @@ def organization(o: Organization) -> JSON:
     }
 
 
+# Every record here is visible to the whole company: Pipedrive's "entire company" level.
+VISIBLE_TO_COMPANY = 3
+# Where a record came from, in Pipedrive's words; leads are made in the app.
+LEAD_SOURCE_NAME = "Manually created"
+LEAD_ORIGIN = "ManuallyCreated"
+
+
 def lead(ld: Lead) -> JSON:
+    """Every field of the v1 client's Lead type: present, with a value or null."""
     return {
         "id": str(ld.pk),
         "title": ld.title,
         "owner_id": ld.owner_id,
         "creator_id": ld.owner_id,
+        "label_ids": [],
         "person_id": ld.person_id,
         "organization_id": ld.organization_id,
-        "value": {"amount": number(ld.value), "currency": ld.currency} if ld.value is not None else None,
+        "source_name": LEAD_SOURCE_NAME,
+        "origin": LEAD_ORIGIN,
+        "origin_id": None,
+        "channel": None,
+        "channel_id": None,
+        "source_deal_id": None,
         "is_archived": ld.is_archived,
         "was_seen": True,
-        "label_ids": [],
+        "value": {"amount": number(ld.value), "currency": ld.currency} if ld.value is not None else None,
         "expected_close_date": None,
-        "add_time": timestamp(ld.created_at),
-        "update_time": timestamp(ld.updated_at),
+        "next_activity_id": None,
+        "add_time": rfc3339(ld.created_at),
+        "update_time": rfc3339(ld.updated_at),
+        "visible_to": str(VISIBLE_TO_COMPANY),  # a string in v1 leads, as Pipedrive sends it
+        "cc_email": None,  # no Smart BCC address here
+    }
+
+
+# --- API v2 ----------------------------------------------------------------------------
+# Flat ids instead of v1's nested user/person/org objects, booleans instead of 0/1, RFC 3339
+# timestamps: the shapes of the official clients' v2 Deal, Person and OrganizationItem.
+
+
+def deal_v2(d: Deal) -> JSON:
+    """Needs nothing loaded: every reference is an id."""
+    return {
+        "id": d.pk,
+        "title": d.title,
+        "owner_id": d.owner_id,
+        "person_id": d.person_id,
+        "org_id": d.organization_id,
+        "pipeline_id": None,  # no pipelines or stages here
+        "stage_id": None,
+        "value": number(d.value),
+        "currency": d.currency,
+        "add_time": rfc3339(d.created_at),
+        "update_time": rfc3339(d.updated_at),
+        "stage_change_time": None,
+        "is_deleted": False,
+        "is_archived": False,
+        "status": d.status,
+        "probability": None,
+        "lost_reason": None,
+        "visible_to": VISIBLE_TO_COMPANY,
+        "close_time": None,
+        "won_time": None,
+        "lost_time": None,
+        "expected_close_date": None,
+        "label_ids": [],
+        "origin": None,  # not recorded for deals here
+        "origin_id": None,
+        "channel": None,
+        "channel_id": None,
+        "source_lead_id": None,
+        "arr": None,
+        "mrr": None,
+        "acv": None,
+        "custom_fields": {},
+    }
+
+
+def person_v2(p: Person) -> JSON:
+    """Needs ``emails`` loaded."""
+    first, _, last = p.name.partition(" ")
+    return {
+        "id": p.pk,
+        "name": p.name,
+        "first_name": first,
+        "last_name": last,
+        "owner_id": p.owner_id,
+        "org_id": p.organization_id,
+        "add_time": rfc3339(p.created_at),
+        "update_time": rfc3339(p.updated_at),
+        "emails": _emails(p),
+        "phones": _phones(p),
+        "is_deleted": False,
+        "visible_to": VISIBLE_TO_COMPANY,
+        "label_ids": [],
+        "picture_id": None,
+        "custom_fields": {},
+    }
+
+
+def organization_v2(o: Organization) -> JSON:
+    return {
+        "id": o.pk,
+        "name": o.name,
+        "owner_id": o.owner_id,
+        "add_time": rfc3339(o.created_at),
+        "update_time": rfc3339(o.updated_at),
+        "is_deleted": False,
+        "visible_to": VISIBLE_TO_COMPANY,
+        "address": {"value": o.address} if o.address else None,
+        "label_ids": [],
+        "website": None,
+        "linkedin": None,
+        "industry": None,
+        "annual_revenue": None,
+        "employee_count": None,
+        "custom_fields": {},
     }

@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
+
+from api.views import docs as api_docs
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -20,7 +22,17 @@ urlpatterns = [
     path("inbox/", include("inbox.urls")),
     path("crm/", include("crm.urls")),
     path("api/v1/", include("api.urls")),
+    path("api/v2/", include("api.urls_v2")),
+    path("api/openapi.json", api_docs.openapi_document, name="api_openapi"),
+    # Anything else under /api (another version, a typo) gets Pipedrive's JSON envelope too.
+    re_path(r"^api(?:/.*)?$", api_docs.not_found, name="api_not_found"),
     path("settings/api/", include("api.settings_urls")),
     path("settings/email-sync/connect/", include("sync.urls")),
     path("settings/", include("inbox.settings_urls")),
 ]
+
+# Django's own error pages, as JSON envelopes under /api/ (HTML everywhere else).
+handler400 = "api.views.docs.bad_request"
+handler403 = "api.views.docs.permission_denied"
+handler404 = "api.views.docs.page_not_found"
+handler500 = "api.views.docs.server_error"

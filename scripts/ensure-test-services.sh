@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure what the test suite talks to is there: PostgreSQL and Redis running, and
-# the Debian packages for Dovecot (IMAP tests) and Chromium (browser tests) installed.
+# the Debian packages for Dovecot (IMAP tests), Chromium (browser tests) and Node.js with
+# npm (tests/api/test_pipedrive_node_client.py runs Pipedrive's official Node client; the
+# test installs the pinned client itself with `npm ci`) installed.
 # The suite starts its own Dovecot instances; this only installs the binaries.
 set -euo pipefail
 
@@ -11,6 +13,8 @@ command -v pg_isready >/dev/null 2>&1 || need_apt+=(postgresql-client)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 # tests/chaos starts redis-servers of its own (append-only, noeviction) to restart and kill.
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing ${need_apt[*]} from Debian packages…"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,4 +1,8 @@
-"""/deals, /persons, /organizations, /leads — company-scoped, in Pipedrive's shapes."""
+"""/api/v1/ deals, persons, organizations, leads — company-scoped, in Pipedrive's v1 shapes.
+
+Pipedrive moved deals, persons and organizations to /api/v2/ (api/views/v2.py); these v1
+routes stay for older clients. Leads are v1-only, as at Pipedrive.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,14 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.models import User
 from api import selectors, serializers, services
-from api.http import api_view, choice_param, ok, ok_page, pagination, parse_id, request_body
+from api.http import api_view, choice_param, ok, ok_flat_page, ok_page, pagination, parse_id, request_body
 
 
 def _mail_messages(request: HttpRequest, user: User, kind: str, record_id: str) -> HttpResponse:
     start, limit = pagination(request)
     rows, more = selectors.record_messages(user, kind, parse_id(record_id), start=start, limit=limit)
     items = [serializers.flow_item(serializers.message(m, m.conversation)) for m in rows]
-    return ok_page(items, start=start, limit=limit, more=more)
+    return ok_flat_page(items, start=start, limit=limit, more=more)
 
 
 @api_view("GET", "POST")
@@ -73,7 +77,7 @@ def lead_list(request: HttpRequest, user: User) -> HttpResponse:
     archived = choice_param(request, "archived_status", selectors.LEAD_ARCHIVED_STATUSES, "all")
     start, limit = pagination(request)
     rows, more = selectors.lead_page(user, archived, start=start, limit=limit)
-    return ok_page([serializers.lead(ld) for ld in rows], start=start, limit=limit, more=more)
+    return ok_flat_page([serializers.lead(ld) for ld in rows], start=start, limit=limit, more=more)
 
 
 @api_view("GET")

@@ -1,6 +1,6 @@
 """Personal settings › API: see whether you have a token, make a new one, or revoke it.
 
-An ordinary signed-in page (session cookie + CSRF), deliberately outside /api/v1/ where
+An ordinary signed-in page (session cookie + CSRF), deliberately outside /api/ where
 only tokens count. The plaintext appears once, in the response to "Generate"; it is
 stored nowhere, so a reload shows only its last four characters.
 """
@@ -38,9 +38,13 @@ def api_settings(request: HttpRequest) -> HttpResponse:
         else:
             return HttpResponse("Unknown action.", status=400)
     token = ApiToken.objects.filter(user=user).first()
-    base_url = request.build_absolute_uri("/api/v1")
     return render(
         request,
         "api/settings.html",
-        {"token": token, "new_token": new_token, "base_url": base_url},
+        {
+            "token": token,
+            "new_token": new_token,
+            "base_url": request.build_absolute_uri("/api/v1"),
+            "base_url_v2": request.build_absolute_uri("/api/v2"),
+        },
     )

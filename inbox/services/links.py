@@ -96,6 +96,15 @@ def set_shared(actor: User, conversation_id: int, shared: bool) -> Conversation:
     return conversation
 
 
+def unlink_participants_from_address(person_email: PersonEmail) -> int:
+    """A person lost an address: the conversations carrying it no longer show in their History."""
+    return Participant.objects.filter(
+        conversation__company_id=person_email.company_id,
+        address=person_email.email.lower(),
+        person_id=person_email.person_id,
+    ).update(person=None)
+
+
 def link_participants_to_person(person_email: PersonEmail) -> int:
     """A person got an address: link the conversations already carrying it."""
     if not person_email.email:

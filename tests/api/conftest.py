@@ -27,24 +27,44 @@ class Reply:
 
     @property
     def pagination(self) -> dict[str, Any]:
+        """v1 offset pagination under ``additional_data.pagination`` (threads, deals, …)."""
         return self.body["additional_data"]["pagination"]
+
+    @property
+    def flat_pagination(self) -> dict[str, Any]:
+        """v1 offset pagination straight in ``additional_data`` (leads, record mail)."""
+        assert "pagination" not in self.body["additional_data"]
+        return self.body["additional_data"]
 
 
 class Api:
-    """Calls /api/v1 as one user, with the token as Pipedrive clients send it."""
+    """Calls /api/v1 (or ``base``) as one user, with the token as Pipedrive clients send it:
+    ``?api_token=`` by default, or an ``Authorization: Bearer`` or ``x-api-token`` header."""
 
-    def __init__(self, client: Client, token: str | None, *, bearer: bool = False) -> None:
+    def __init__(
+        self,
+        client: Client,
+        token: str | None,
+        *,
+        bearer: bool = False,
+        header: bool = False,
+        base: str = BASE,
+    ) -> None:
         self.client = client
         self.token = token
         self.bearer = bearer
+        self.header = header
+        self.base = base
 
     def _url(self, path: str, params: dict[str, Any] | None) -> str:
         query = dict(params or {})
-        if self.token is not None and not self.bearer:
+        if self.token is not None and not self.bearer and not self.header:
             query["api_token"] = self.token
-        return f"{BASE}{path}" + (f"?{urlencode(query)}" if query else "")
+        return f"{self.base}{path}" + (f"?{urlencode(query)}" if query else "")
 
     def _headers(self) -> dict[str, str]:
+        if self.token and self.header:
+            return {"x-api-token": self.token}
         return {"Authorization": f"Bearer {self.token}"} if self.bearer and self.token else {}
 
     def _reply(self, response: Any) -> Reply:
@@ -62,6 +82,9 @@ class Api:
 
     def post(self, path: str, data: dict[str, Any], *, form: bool = False) -> Reply:
         return self._send("post", path, data, form)
+
+    def patch(self, path: str, data: dict[str, Any]) -> Reply:
+        return self._send("patch", path, data, False)
 
     def _send(self, method: str, path: str, data: dict[str, Any], form: bool) -> Reply:
         if form:

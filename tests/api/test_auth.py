@@ -1,9 +1,11 @@
-"""Token auth: query parameter or Bearer header, hashed at rest, never the session cookie."""
+"""Token auth: x-api-token header, Bearer header or query parameter, hashed at rest, never the
+session cookie; errors anywhere under /api/ in Pipedrive's JSON envelope."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -13,6 +15,7 @@ from api.models import ApiToken
 from api.tokens import issue_token, revoke_token
 from crm.models import Deal
 from tests.api.conftest import Api, assert_error
+from tests.factories import DealFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -24,16 +27,38 @@ def test_missing_token_gets_pipedrive_401_envelope(alice):
     assert reply.body["data"] is None
 
 
-@pytest.mark.parametrize("bearer", [False, True])
-def test_wrong_token_gets_401_either_way(alice, bearer):
+WAYS = [{}, {"bearer": True}, {"header": True}]
+WAY_IDS = ["api_token", "bearer", "x-api-token"]
+
+
+@pytest.mark.parametrize("way", WAYS, ids=WAY_IDS)
+@pytest.mark.parametrize("base", ["/api/v1", "/api/v2"])
+def test_wrong_token_gets_401_every_way(alice, way, base):
     issue_token(alice)
-    assert_error(Api(Client(), "0" * 40, bearer=bearer).get("/deals"), 401)
+    assert_error(Api(Client(), "0" * 40, base=base, **way).get("/deals"), 401)
 
 
-@pytest.mark.parametrize("bearer", [False, True])
-def test_token_works_as_query_parameter_and_as_bearer_header(alice, bearer):
-    reply = Api(Client(), issue_token(alice), bearer=bearer).get("/deals")
+@pytest.mark.parametrize("way", WAYS, ids=WAY_IDS)
+@pytest.mark.parametrize("base", ["/api/v1", "/api/v2"])
+def test_token_works_in_the_header_as_bearer_and_as_query_parameter(alice, way, base):
+    reply = Api(Client(), issue_token(alice), base=base, **way).get("/deals")
     assert reply.status == 200 and reply.body["success"] is True
+
+
+def test_x_api_token_header_decides_when_present(alice, bob):
+    """The header Pipedrive's clients send comes first; a wrong one is not rescued by a
+    right token elsewhere in the request (nor does a right one pick up someone else's)."""
+    alice_token, bob_token = issue_token(alice), issue_token(bob)
+    wrong = Client().get(f"/api/v1/deals?api_token={alice_token}", headers={"x-api-token": "0" * 40})
+    assert wrong.status_code == 401
+    both = Client().get(
+        "/api/v2/deals",
+        headers={"x-api-token": alice_token, "Authorization": f"Bearer {bob_token}"},
+    )
+    assert both.status_code == 200
+    DealFactory(company=alice.company, title="Alice's company")
+    as_alice = Client().get(f"/api/v2/deals?api_token={bob_token}", headers={"x-api-token": alice_token})
+    assert as_alice.status_code == 200 and as_alice.json()["data"][0]["title"] == "Alice's company"
 
 
 def test_other_authorization_schemes_are_not_a_fallback(alice):
@@ -112,6 +137,55 @@ def test_create_api_token_command_refuses_unknown_users(db):
 def test_unknown_api_path_is_an_envelope_404_and_needs_a_token(alice_api):
     assert_error(alice_api.get("/activities"), 404)
     assert_error(Api(Client(), None).get("/activities"), 401)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *("/api/v2/activities", "/api/v2/leads", "/api/v3/deals", "/api/deals"),
+        *("/api", "/api/", "/api/v1", "/api/v2/"),
+    ],
+)
+def test_every_unknown_path_under_api_is_a_json_envelope_never_html(alice, path):
+    token = issue_token(alice)
+    for headers in ({"x-api-token": token}, {}):
+        response = Client().get(path, headers=headers)
+        assert response["Content-Type"] == "application/json", response.content[:200]
+        body = response.json()
+        assert body["success"] is False and body["error"] and body["error_info"]
+        assert response.status_code == (404 if headers else 401)
+
+
+def test_django_errors_under_api_are_json_and_html_elsewhere(rf):
+    from api.views import docs
+
+    for handler, status in (
+        (lambda r: docs.bad_request(r, Exception()), 400),
+        (lambda r: docs.permission_denied(r, Exception()), 403),
+        (lambda r: docs.page_not_found(r, Exception()), 404),
+        (docs.server_error, 500),
+    ):
+        api = handler(rf.get("/api/v2/deals"))
+        assert api.status_code == status and api["Content-Type"] == "application/json"
+        assert json.loads(api.content)["errorCode"] == status
+        page = handler(rf.get("/inbox/"))
+        assert page.status_code == status and page["Content-Type"].startswith("text/html")
+
+
+def test_an_oversized_body_under_api_is_a_json_400(alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    token = issue_token(alice)
+    response = Client().post(
+        "/api/v2/deals", "x" * 500, content_type="application/json", headers={"x-api-token": token}
+    )
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"
+    assert response.json()["success"] is False
+    assert not Deal.objects.exists()
+
+
+def test_openapi_document_refuses_writes_in_the_envelope():
+    response = Client().post("/api/openapi.json")
+    assert response.status_code == 405 and response.json()["success"] is False
 
 
 def test_unsupported_method_is_405_with_allow_header(alice_api):

@@ -207,7 +207,8 @@ def test_deal_mail_messages_include_archived_mail_in_pipedrive_flow_items(
 
     assert {item["data"]["id"] for item in reply.data} == {kept.message_id, archived.message_id}
     assert all(item["object"] == "mailMessage" and item["timestamp"] for item in reply.data)
-    assert reply.pagination["more_items_in_collection"] is False
+    # Where Pipedrive's clients read it for this endpoint: straight in additional_data.
+    assert reply.flat_pagination == {"start": 0, "limit": 100, "more_items_in_collection": False}
 
 
 def test_record_mail_shows_only_mail_the_caller_may_see(

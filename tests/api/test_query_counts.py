@@ -9,10 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
+from api.tokens import issue_token
 from crm.models import PersonEmail
 from inbox import services
+from tests.api.conftest import Api
 from tests.factories import DealFactory, LeadFactory, OrganizationFactory, add_person, parsed, receive
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +121,27 @@ def test_crm_lists_are_pinned(alice, alice_api, acme, path, fill, queries, n, dj
     with django_assert_num_queries(queries):
         reply = alice_api.get(path)
     assert len(reply.data) == n
+
+
+@pytest.mark.parametrize(
+    ("path", "fill", "queries"),
+    [
+        ("/deals", _deals, 2),  # token, deals (v2 references are ids: nothing joined)
+        ("/persons", _persons, 3),  # token, persons, their e-mails
+        ("/organizations", _organizations, 2),  # token, organizations
+    ],
+)
+@pytest.mark.parametrize("n", [1, 50])
+def test_v2_lists_are_pinned(alice, acme, path, fill, queries, n, django_assert_num_queries):
+    fill(acme, n)
+    api = Api(Client(), issue_token(alice), header=True, base="/api/v2")
+    api.get(path)  # warm: records last_used_at
+    # The first page and a page reached by cursor cost the same.
+    with django_assert_num_queries(queries):
+        first = api.get(path, limit=max(n - 1, 1))
+    assert len(first.data) == max(n - 1, 1)
+    cursor = first.body["additional_data"]["next_cursor"]
+    if cursor is not None:
+        with django_assert_num_queries(queries):
+            rest = api.get(path, cursor=cursor, limit=n)
+        assert len(rest.data) == 1

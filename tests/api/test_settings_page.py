@@ -63,3 +63,27 @@ def test_each_user_sees_only_their_own_token(alice, bob):
     assert "You have no API token" in bob_client.get(URL).content.decode()
     bob_client.post(URL, {"action": "revoke"})
     assert ApiToken.objects.filter(user=alice).exists()
+
+
+def test_page_names_both_base_urls_and_the_header_clients_send(alice):
+    client = Client()
+    client.force_login(alice)
+    html = client.get(URL).content.decode()
+    assert "http://testserver/api/v1" in html and "http://testserver/api/v2" in html
+    assert "x-api-token" in html and 'href="/api/openapi.json"' in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_page_fits_a_phone_and_is_usable_by_keyboard(open_as, alice):
+    page = open_as(alice, URL, width=390, height=800)
+    # Nothing (the base URLs included) makes the page scroll sideways at 390 px.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.keyboard.press("Tab")
+    for _ in range(40):
+        if page.evaluate("document.activeElement.textContent.trim()") == "Generate API token":
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Generate API token"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#new-token")
+    assert ApiToken.objects.filter(user=alice).exists()
