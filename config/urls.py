@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="inbox:folder", permanent=False)),
     path("admin/", admin.site.urls),

@@ -90,7 +90,8 @@ def _consumed_queues(service: dict) -> set[str]:  # type: ignore[type-arg]
 def test_pushes_and_pulls_have_separate_worker_pools_and_beat_runs_alone(compose):
     services = compose["services"]
     push, pull = queue_name(PUSH, "salesinbox"), queue_name(PULL, "salesinbox")
-    assert push in _consumed_queues(services["worker-push"]) and pull not in _consumed_queues(services["worker-push"])
+    push_pool = _consumed_queues(services["worker-push"])
+    assert push in push_pool and pull not in push_pool
     assert _consumed_queues(services["worker-pull"]) == {pull}
     # Every routed task has a pool that consumes its queue.
     consumed = _consumed_queues(services["worker-push"]) | _consumed_queues(services["worker-pull"])
