@@ -42,6 +42,20 @@ COLLECTSTATIC = ["python", "manage.py", "collectstatic", "--noinput", "-v0"]
 HOST_DIFFERENCES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
 APP_SERVICES = ("migrate", "web", "worker-push", "worker-pull", "beat")
 
+# The only arguments of compose commands that name container-side things.
+WEB_BIND = "0.0.0.0:8000"
+CADDYFILE_IN_CONTAINER = "/etc/caddy/Caddyfile"
+WEB_HEALTH_ADDRESS = "127.0.0.1:8000"
+
+
+def host_replacements(web_port: int) -> dict[str, str]:
+    """Container-side arguments and what they are on this machine."""
+    return {
+        WEB_BIND: f"127.0.0.1:{web_port}",
+        CADDYFILE_IN_CONTAINER: str(ROOT / "scripts" / "Caddyfile"),
+    }
+
+
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^${}]*))?\}")
 
 

@@ -38,13 +38,14 @@ from tests.imap.dovecot import Dovecot, make_message
 from tests.production.stack import (
     CADDY,
     COLLECTSTATIC,
-    ROOT,
+    WEB_HEALTH_ADDRESS,
     HostStack,
     app_environment,
     compose,
     compose_command,
     free_port,
     host_command,
+    host_replacements,
     interpolate,
     unprivileged_user,
     wait_for,
@@ -180,7 +181,7 @@ def test_production_stack_behind_caddy_signs_in_styles_pulls_and_pushes(
     try:
         stack.run("collectstatic", host_command(COLLECTSTATIC))
         assert (tmp_path / "staticfiles" / "staticfiles.json").exists()
-        stack.run("migrate", host_command(compose_command("migrate")))
+        stack.run("migrate", host_command(compose_command("migrate"), host_replacements(web_port)))
         stack.run(
             "seed",
             [
@@ -189,10 +190,11 @@ def test_production_stack_behind_caddy_signs_in_styles_pulls_and_pushes(
             ],
         )
 
-        stack.start("web", host_command(compose_command("web"), {"0.0.0.0:8000": f"127.0.0.1:{web_port}"}))
-        for name in ("worker-push", "worker-pull"):
-            stack.start(name, host_command(compose_command(name)))
-        stack.start("beat", host_command(compose_command("beat")))
+        here = host_replacements(web_port)
+        stack.start("web", host_command(compose_command("web"), here))
+        stack.start("worker-push", host_command(compose_command("worker-push"), here))
+        stack.start("worker-pull", host_command(compose_command("worker-pull"), here))
+        stack.start("beat", host_command(compose_command("beat"), here))
 
         # Caddy's own data dir (its CA, certificates): outside pytest's root-only tmp tree,
         # owned by the unprivileged user it runs as.
@@ -217,9 +219,7 @@ def test_production_stack_behind_caddy_signs_in_styles_pulls_and_pushes(
         assert proxy_env["CADDY_TLS"] == "internal" and proxy_env["SITE_DOMAIN"] == "localhost"
         stack.start(
             "proxy",
-            host_command(
-                compose_command("proxy"), {"/etc/caddy/Caddyfile": str(ROOT / "scripts" / "Caddyfile")}
-            ),
+            host_command(compose_command("proxy"), here),
             extra_env=proxy_env,
             env_only=True,
             user=unprivileged_user("caddy", caddy_dir),
@@ -228,7 +228,7 @@ def test_production_stack_behind_caddy_signs_in_styles_pulls_and_pushes(
         # /healthz exactly as the web container's health check calls it.
         check = compose()["services"]["web"]["healthcheck"]["test"]
         assert check[0] == "CMD"
-        check_argv = host_command([a.replace("127.0.0.1:8000", f"127.0.0.1:{web_port}") for a in check[1:]])
+        check_argv = host_command([a.replace(WEB_HEALTH_ADDRESS, f"127.0.0.1:{web_port}") for a in check[1:]])
         wait_for(
             lambda: (
                 subprocess.run(check_argv, env=stack.env(), capture_output=True, check=False).returncode == 0
