@@ -3,17 +3,19 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-# uv installs exactly what uv.lock pins (`uv sync --frozen`); it comes from PATH, or is
-# bootstrapped once into .venv with pip (it is a dev dependency, so the lock keeps it there).
+# uv installs exactly what uv.lock pins (`uv sync --frozen`). It comes from PATH, or from
+# .venv (it is a dev dependency, so the lock keeps it there), or is bootstrapped once with
+# pip into var/uv-bootstrap (no virtualenv or ensurepip needed: uv makes .venv itself).
 UV_VERSION := 0.13.9
-UV := $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
+UV_BOOTSTRAP := var/uv-bootstrap
+UV := $(or $(shell command -v uv 2>/dev/null),$(wildcard $(BIN)/uv),$(UV_BOOTSTRAP)/bin/uv)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | sha1sum | cut -c1-12)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 
-$(BIN)/uv:
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check 'uv==$(UV_VERSION)'
+$(UV_BOOTSTRAP)/bin/uv:
+	$(PYTHON) -m pip install -q --disable-pip-version-check --target $(UV_BOOTSTRAP) 'uv==$(UV_VERSION)' \
+	  || { $(PYTHON) -m venv $(UV_BOOTSTRAP) && $(UV_BOOTSTRAP)/bin/pip install -q 'uv==$(UV_VERSION)'; }
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --extra dev
