@@ -3,17 +3,29 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# uv installs exactly what uv.lock pins (`uv sync --frozen`). It comes from PATH, or from
+# .venv (it is a dev dependency, so the lock keeps it there), or is bootstrapped once with
+# pip into var/uv-bootstrap (no virtualenv or ensurepip needed: uv makes .venv itself).
+UV_VERSION := 0.13.9
+UV_BOOTSTRAP := var/uv-bootstrap
+UV := $(or $(shell command -v uv 2>/dev/null),$(wildcard $(BIN)/uv),$(UV_BOOTSTRAP)/bin/uv)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | sha1sum | cut -c1-12)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := $(PYTHON)
 
-.PHONY: install demo test lint format bench chaos services typecheck clean
+$(UV_BOOTSTRAP)/bin/uv:
+	$(PYTHON) -m pip install -q --disable-pip-version-check --target $(UV_BOOTSTRAP) 'uv==$(UV_VERSION)' \
+	  || { $(PYTHON) -m venv $(UV_BOOTSTRAP) && $(UV_BOOTSTRAP)/bin/pip install -q 'uv==$(UV_VERSION)'; }
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra dev
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing dependencies in pyproject.toml: refresh uv.lock and commit it.
+lock: | $(UV)
+	$(UV) lock
 
 demo: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput -v0
@@ -40,7 +52,7 @@ test: install services
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install services
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(UV) sync --frozen --extra dev --extra bench
 	command -v mbsync >/dev/null || { $$( [ $$(id -u) = 0 ] || echo sudo ) apt-get update -qq && $$( [ $$(id -u) = 0 ] || echo sudo ) apt-get install -y -qq --no-install-recommends isync >/dev/null; }
 	$(BIN)/python bench/run.py
 

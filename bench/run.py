@@ -32,7 +32,22 @@ def run_json(script: str, *args: str) -> dict[str, object]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def merge_results(fresh: dict[str, object]) -> dict[str, object]:
+    """latest.json keeps every key a part of the bench wrote; a run replaces its own keys."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.update(fresh)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    return results
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--only":
+        # One part alone, e.g. `bench/run.py --only imap_pull_scale`: merged into latest.json.
+        part = sys.argv[2]
+        merge_results({part: run_json(f"{part}.py"), f"{part}_machine": machine()})
+        print(f"merged {part} into {RESULTS}")
+        return
     results: dict[str, object] = {
         "machine": machine(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -57,8 +72,7 @@ def main() -> None:
             print(f"{extra.stem}: {results[extra.stem]}", flush=True)
         except subprocess.CalledProcessError as exc:
             results[extra.stem] = {"error": (exc.stderr or "")[-2000:]}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    results = merge_results(results)
     from bench.report import write_report
 
     write_report(results, DOCS)

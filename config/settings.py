@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab  # noqa: F401  (handy for operators editing beat)
+from csp.constants import NONCE, NONE, SELF
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "django_htmx",
     "django_celery_beat",
+    "csp",
     "accounts",
     "crm",
     "inbox",
@@ -44,7 +46,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: container health checks are answered whatever their Host (config/health.py).
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ from STATIC_ROOT in production (hashed names, long cache); with DEBUG
+    # on it serves straight from static/ (the demo needs no collectstatic).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -114,7 +122,36 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# `manage.py collectstatic` writes here (the image does it at build time).
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Production: content-hashed, pre-compressed files named in a manifest, so browsers may
+    # cache them for a year. DEBUG serves the source files as they are.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# Content-Security-Policy on every response (django-csp). Scripts: our own files, plus
+# inline ones only with this request's nonce (there are none today but the OAuth relay);
+# no inline event handlers. Styles and images are as wide as the mail frames need: an
+# ``<iframe srcdoc>`` inherits this policy on top of its own stricter one
+# (inbox/rendering.py), so its inline styles and the remote images a reader chose to
+# show must pass here too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:", "https:", "http:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
@@ -145,12 +182,14 @@ FIELD_ENCRYPTION_KEYS = _keys
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 _broker_dir = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Broadcasts (worker control) too, or kombu writes them to ./control in the cwd.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -165,7 +204,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800)
+# The base queue name: pushes go to "<name>.push" and pulls to "<name>.pull" (config/celery.py);
+# the push workers also consume "<name>" itself, where nothing is routed today.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "salesinbox")
+CELERY_TASK_ROUTES = ("config.celery.route_task",)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -225,7 +267,6 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health checks speak plain HTTP
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)

@@ -1,21 +1,10 @@
 from django.contrib import admin
-from django.db import connection
-from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from api.views import docs as api_docs
 
-
-def healthz(request: HttpRequest) -> HttpResponse:
-    """Liveness for the web container: the process answers and the database does."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return HttpResponse("ok", content_type="text/plain")
-
-
 urlpatterns = [
-    path("healthz", healthz),
     path("", RedirectView.as_view(pattern_name="inbox:folder", permanent=False)),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

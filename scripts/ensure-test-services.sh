@@ -15,6 +15,10 @@ command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# tests/production: Caddy in front of gunicorn (tls internal), and certutil to make the
+# smoke test's Chromium trust Caddy's internal CA.
+command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
+command -v certutil >/dev/null 2>&1 || need_apt+=(libnss3-tools)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing ${need_apt[*]} from Debian packages…"
   export DEBIAN_FRONTEND=noninteractive
@@ -22,6 +26,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 # Debian starts a system-wide Dovecot on install; the tests run their own on other ports.
+# Debian's caddy package may start a system Caddy on port 80; the smoke test runs its own
+# on free high ports with its own data directory.
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "Starting PostgreSQL…"

@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 export DEBUG="${DEBUG:-1}"
 PORT="${PORT:-8000}"
 mkdir -p var/log
+# One worker takes both queues here (config/celery.py); production runs a pool for each.
+QUEUES="${CELERY_QUEUE:-salesinbox}.push,${CELERY_QUEUE:-salesinbox}.pull,${CELERY_QUEUE:-salesinbox}"
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-.venv/bin/celery -A config worker --loglevel=INFO --concurrency=1 --pool=solo >var/log/worker.log 2>&1 &
+.venv/bin/celery -A config worker --loglevel=INFO --concurrency=1 --pool=solo -Q "${QUEUES}" >var/log/worker.log 2>&1 &
 pids+=($!)
 .venv/bin/celery -A config beat --loglevel=INFO --schedule=var/celerybeat-schedule >var/log/beat.log 2>&1 &
 pids+=($!)

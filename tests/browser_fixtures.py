@@ -21,7 +21,7 @@ from django.test import Client
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,6 +34,30 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# Reported by every document the page opens: the app sets Content-Security-Policy on every
+# response (config/settings.py). Init scripts are not subject to the page's policy.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
+    + ` in ${e.documentURI} (${e.sourceFile || ""}:${e.lineNumber})`);
+});
+"""
+
+
+def watch_csp(context: BrowserContext, violations: list[str]) -> None:
+    """Collect every Content-Security-Policy violation in the context's pages: the console
+    lines Chromium writes ("Refused to ...", also for the mail frames, where no script of
+    ours runs) and the securitypolicyviolation events of the app's own documents."""
+
+    def on_console(message: ConsoleMessage) -> None:
+        text = message.text
+        if "Content Security Policy" in text or text.startswith("CSP violation:"):
+            violations.append(text)
+
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
+    context.on("console", on_console)
 
 
 @pytest.fixture(scope="session")
@@ -50,10 +74,11 @@ def browser() -> Iterator[Browser]:
 def open_as(browser: Browser, live_server: Any) -> Iterator[Callable[..., Page]]:
     """A signed-in page for a user: the session is made by Django, the cookie handed over.
 
-    Any JavaScript error on the page fails the test.
+    Any JavaScript error or Content-Security-Policy violation on the page fails the test.
     """
     contexts = []
     errors: list[str] = []
+    csp_violations: list[str] = []
 
     def open_page(user: Any, path: str = "/inbox/", *, width: int = 1440, height: int = 900) -> Page:
         client = Client()
@@ -68,6 +93,7 @@ def open_as(browser: Browser, live_server: Any) -> Iterator[Callable[..., Page]]
                 }
             ]
         )
+        watch_csp(context, csp_violations)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -79,3 +105,4 @@ def open_as(browser: Browser, live_server: Any) -> Iterator[Callable[..., Page]]
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not csp_violations, f"Content-Security-Policy violations: {csp_violations}"

@@ -1,11 +1,26 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 
 from accounts.models import Company, Plan, Role, User
 from inbox.models import MailAccount
 from tests.browser_fixtures import browser, open_as  # noqa: F401  (registered once for every package)
 from tests.factories import CompanyFactory, UserFactory, personal_account, team_account
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests render templates with DEBUG off but never run collectstatic: name the source
+    # files as they are. The hashed manifest storage of production is exercised by the
+    # production smoke test (tests/production), which runs collectstatic as the image does.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    # WhiteNoise warns about a STATIC_ROOT that does not exist yet.
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture

@@ -25,11 +25,20 @@ def test_database_url() -> str:
     return f"postgres://{user}@{host}:{port}/{db['NAME']}"
 
 
+def worker_queues(base: str, kinds: tuple[str, ...] = ("push", "pull")) -> str:
+    """The ``-Q`` value for a worker on ``base``'s queues: the base queue and one per kind
+    of work (config/celery.py routes pushes and pulls to ``<base>.push`` / ``<base>.pull``)."""
+    from config.celery import queue_name
+
+    return ",".join([base, *(queue_name(kind, base) for kind in kinds)])
+
+
 def purge_queue() -> None:
     from config.celery import app
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+        for name in worker_queues(app.conf.task_default_queue).split(","):
+            conn.default_channel.queue_purge(name)
 
 
 @contextmanager
@@ -46,7 +55,8 @@ def unique_queue(prefix: str = "test") -> Iterator[str]:
     finally:
         app.conf.task_default_queue = previous
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(name)
+            for queue in worker_queues(name).split(","):
+                conn.default_channel.queue_delete(queue)
 
 
 @contextmanager
@@ -56,9 +66,16 @@ def running_worker(
     log_path: Path | None = None,
     timeout: float = 60,
     queue: str | None = None,
+    kinds: tuple[str, ...] = ("push", "pull"),
+    name: str = "test",
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A worker on the same broker and queue as this test process, on the test database."""
-    queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
+    """A worker on the same broker and queues as this test process, on the test database.
+
+    By default it consumes pushes and pulls (as the demo's single worker does); ``kinds``
+    narrows it to one pool, as in production."""
+    from config.celery import app
+
+    queue = queue or app.conf.task_default_queue
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": settings_module,
@@ -84,9 +101,9 @@ def running_worker(
             "--without-mingle",
             "--without-heartbeat",
             "-Q",
-            queue,
+            worker_queues(queue, kinds),
             "-n",
-            f"test-{os.getpid()}@%h",
+            f"{name}-{os.getpid()}-{uuid.uuid4().hex[:6]}@%h",
         ],
         cwd=ROOT,
         env=env,

@@ -348,4 +348,9 @@
     init(event.detail.target || document);
     listChanged();
   });
+  // A freshly shown secret (the new API token) selects itself for copying. No inline
+  // handlers anywhere: the Content-Security-Policy allows only our script files.
+  document.addEventListener("focusin", (event) => {
+    if (event.target.matches && event.target.matches("[data-select-on-focus]")) event.target.select();
+  });
 })();

@@ -37,6 +37,7 @@ import redis
 
 import tests.imap.dovecot as dovecot_module
 from tests.imap.dovecot import DOVECOT, Dovecot, MailUser
+from tests.worker import worker_queues
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 REDIS_PORTS = range(16379, 16399)
@@ -304,7 +305,7 @@ class Workers:
                     "--without-mingle",
                     "--without-heartbeat",
                     "-Q",
-                    QUEUE,
+                    worker_queues(QUEUE),
                     "-n",
                     f"chaos{n}-{os.getpid()}@%h",
                 ],

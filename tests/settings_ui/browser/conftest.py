@@ -34,8 +34,11 @@ def open_trusting(browser, live_server):  # type: ignore[no-untyped-def]
     from django.conf import settings
     from django.test import Client
 
+    from tests.browser_fixtures import watch_csp
+
     contexts = []
     errors: list[str] = []
+    csp_violations: list[str] = []
 
     def open_page(user, path: str):  # type: ignore[no-untyped-def]
         client = Client()
@@ -43,6 +46,7 @@ def open_trusting(browser, live_server):  # type: ignore[no-untyped-def]
         context = browser.new_context(base_url=live_server.url, ignore_https_errors=True)
         cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
         context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
+        watch_csp(context, csp_violations)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -54,3 +58,4 @@ def open_trusting(browser, live_server):  # type: ignore[no-untyped-def]
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not csp_violations, f"Content-Security-Policy violations: {csp_violations}"
