@@ -37,8 +37,8 @@ from django.conf import settings
 from inbox.models import MailAccount, Provider
 from sync.errors import ProviderAuthError, ProviderError
 from sync.providers import graph_auth
-from sync.providers.gmail_client import SCOPES as GMAIL_SCOPES
-from sync.providers.gmail_client import GmailClient
+from sync.providers.gmail.auth import SCOPES as GMAIL_SCOPES
+from sync.providers.gmail.client import GmailClient
 
 TOKEN_TIMEOUT_SECONDS = 30
 # A flow older than this is refused: the user left the provider's page open for too long.

@@ -34,7 +34,7 @@ from inbox.types import RefData
 from sync.errors import ProviderTemporaryError
 from sync.models import FolderState
 from sync.providers.base import PullReport
-from sync.providers.gmail_client import GmailClient, GmailNotFound
+from sync.providers.gmail.client import GmailClient, GmailNotFound
 from sync.store import (
     StoreOutcome,
     exceeds_mass_delete_guard,

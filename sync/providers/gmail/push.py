@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 
 from sync.errors import ProviderPermanentError, ProviderTemporaryError
 from sync.providers.base import Outcome, PushRequest, PushResult
-from sync.providers.gmail_client import GmailBadRequest, GmailClient, GmailNotFound
+from sync.providers.gmail.client import GmailBadRequest, GmailClient, GmailNotFound
 
 MODIFY_LIMIT = 1000  # ids per messages.batchModify, Gmail's maximum
 DETAIL_IDS = 20  # how many ids a change's details list by name
