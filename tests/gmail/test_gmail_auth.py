@@ -136,7 +136,7 @@ def test_proxy_settings_in_the_environment_are_not_used(gmail, alice_gmail, mail
     summary = pull_account(alice_gmail.account.pk)
 
     assert not summary.error and summary.report.created == 1
-    assert gmail.count("token") == 1 and gmail.count("batch") == 1
+    assert gmail.count("token") == 1 and gmail.count("batch") == 2  # sizes first, then content
 
 
 def test_wrong_oauth_client_settings_stop_the_sync_with_a_clear_reason(gmail, alice_gmail, settings):

@@ -52,6 +52,11 @@ class GmailRateLimited(ProviderTemporaryError):
     """429, or 403 rateLimitExceeded / userRateLimitExceeded: slow down for the whole mailbox."""
 
 
+class GmailServerError(ProviderTemporaryError):
+    """5xx (or 408) for one call: Gmail could not do it now. For one message's ``messages.get``
+    that may be that message, not the mailbox (the pull retries it on its own)."""
+
+
 class GmailForbidden(ProviderPermanentError):
     """A 403 that is not about quota or scopes: this call (one message) is refused, not the account."""
 
@@ -106,7 +111,7 @@ def classify(exc: HttpError) -> ProviderError:
     if status == 429 or (status == 403 and reason in _RATE_REASONS):
         return GmailRateLimited(text, retry_after=retry_after)
     if status == 408 or status >= 500:
-        return ProviderTemporaryError(text, retry_after=retry_after)
+        return GmailServerError(text, retry_after=retry_after)
     if status == 403 and reason in _AUTH_REASONS:
         return ProviderAuthError(f"{text}. Reconnect the mailbox and grant access to Gmail.")
     if status == 403:
