@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from accounts.models import Plan
 from inbox.models import AccountKind, AccountStatus, Conversation, MailAccount, Provider
-from sync.providers import graph_auth
+from sync.providers.outlook import auth as graph_auth
 from sync.pull import pull_account
 from tests.factories import personal_account
 from tests.fakes.gmail_server import MessageFactory
