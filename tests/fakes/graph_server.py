@@ -225,6 +225,7 @@ class Fault:
     status: int
     retry_after: str | None
     code: str
+    skip: int = 0  # calls of ``op`` that pass before the fault starts
 
 
 @dataclass
@@ -520,6 +521,7 @@ class FakeMicrosoft:
             self.refresh_token_lifetime: float | None = None
             self.message_faults: dict[tuple[str, str], tuple[int, str]] = {}
             self.calls_without_immutable_id = 0
+            self.list_queries: list[dict[str, str]] = []  # query of every folder listing
             # Set by a test that drives the fake over the limit on purpose.
             self.allow_over_concurrency = False
             self.access_tokens: dict[str, tuple[str, float]] = {}
@@ -568,14 +570,22 @@ class FakeMicrosoft:
                     del self.access_tokens[token]
 
     def fail(
-        self, op: str, *, times: int = 1, status: int = 429, retry_after: str | None = "30", code: str = ""
+        self,
+        op: str,
+        *,
+        times: int = 1,
+        status: int = 429,
+        retry_after: str | None = "30",
+        code: str = "",
+        after: int = 0,
     ) -> None:
-        """The next ``times`` calls of ``op`` (batch, folder, delta, get, value, move) fail."""
+        """The next ``times`` calls of ``op`` (batch, folder, delta, list, get, value, move)
+        fail — after ``after`` more calls of it have passed."""
         code = code or {429: "ApplicationThrottled", 503: "ServiceUnavailable"}.get(
             status, "InternalServerError"
         )
         with self._lock:
-            self.faults.append(Fault(op, times, status, retry_after, code))
+            self.faults.append(Fault(op, times, status, retry_after, code, after))
 
     def count(
         self, op: str, *, in_batch: bool | None = None, mailbox: str | None = None, status: int | None = None
@@ -905,6 +915,9 @@ class FakeMicrosoft:
         with self._lock:
             for fault in self.faults:
                 if fault.op == op and fault.remaining > 0:
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.remaining -= 1
                     return fault
         return None
@@ -928,6 +941,8 @@ class FakeMicrosoft:
         fid = mailbox._folder_id(folder)
         self._check_folder(mailbox, fid, user)
         select = {s.strip() for s in params.get("$select", "").split(",") if s.strip()} or None
+        with self._lock:
+            self.list_queries.append(dict(params))
         found = [m for m in mailbox.messages.values() if m.folder_id == fid]
         raw_filter = params.get("$filter", "")
         if raw_filter:

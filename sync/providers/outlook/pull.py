@@ -388,6 +388,10 @@ class OutlookPull:
             if key not in refs:
                 clear_fault(self.account, key)  # deleted in the app meanwhile: nothing to resolve
         deleted: set[str] = {key for key in arrived_in_trash if key in refs}
+        # Found in Deleted Items by any round, a resync after a lost cursor included: evidence.
+        deleted |= {
+            key for key, folder in location.items() if key in refs and self.folders.is_deleted(folder)
+        }
         moved: dict[str, str] = {}
         unknown_fate: set[str] = {key for key in due if key in refs}
         for key in removed:
