@@ -85,7 +85,7 @@ def test_a_throttled_part_with_retry_after_defers_by_it_without_an_attempt(ms, a
     before = timezone.now()
     push_account(account.pk)
     change = ProviderChange.objects.get(account=account)
-    assert change.attempts == 0
+    assert change.attempts == 0 and mailbox.folder_of(graph_id) == "inbox"
     assert before + timedelta(seconds=2) <= change.next_attempt_at < before + timedelta(seconds=60)
 
 
@@ -103,7 +103,7 @@ def test_a_concurrency_429_without_retry_after_backs_off(ms, alice, settings):
     assert change.next_attempt_at >= before + timedelta(seconds=15)  # the outbox's backoff
     _due(account)
     assert push_account(account.pk).done == 1
-    assert ms.count("move", status=201) == 1
+    assert ms.count("move", status=201) == 1 and mailbox.folder_of(graph_id) == "archive"
 
 
 def test_a_whole_request_refused_for_concurrency_is_asked_again_after_a_pause(ms, alice):
@@ -129,7 +129,7 @@ def test_pushes_and_pulls_of_one_mailbox_together_never_exceed_4_requests_in_fli
     def run(work) -> None:  # type: ignore[no-untyped-def]
         try:
             work()
-        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
             connection.close()
