@@ -804,20 +804,20 @@ class FakeGmail:
     def _threads_get(
         self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], thread_id: str
     ) -> Response:
-        messages = self._thread(mailbox, thread_id)
+        messages = self._thread_messages(mailbox, thread_id)
         fmt = (query.get("format") or ["full"])[0]
         return _json(200, {"id": thread_id, "messages": [m.resource(fmt) for m in messages]})
 
     def _threads_modify(
         self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], thread_id: str
     ) -> Response:
-        messages = self._thread(mailbox, thread_id)
+        messages = self._thread_messages(mailbox, thread_id)
         add, remove = self._label_args(payload)
         for message in messages:
             mailbox._modify(message, add, remove)
         return _json(200, {"id": thread_id, "messages": [m.minimal() for m in messages]})
 
-    def _thread(self, mailbox: Mailbox, thread_id: str) -> list[FakeMessage]:
+    def _thread_messages(self, mailbox: Mailbox, thread_id: str) -> list[FakeMessage]:
         messages = sorted(
             (m for m in mailbox.messages.values() if m.thread_id == thread_id), key=lambda m: m.internal_date
         )

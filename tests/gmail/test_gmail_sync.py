@@ -156,7 +156,7 @@ def test_archive_in_app_archives_in_gmail_only_when_the_switch_is_on(gmail, setu
     push_account(setup.account.pk)
 
     assert ("INBOX" in setup.mailbox.labels_of(gmail_id)) is not switch
-    assert gmail.count("messages.batchModify") == (1 if switch else 0)
+    assert gmail.count("threads.modify") == (1 if switch else 0)
     # later syncs neither re-import it nor bring it back to the Inbox
     assert pull(setup).created == 0
     arrive(setup, mail, subject="Unrelated")

@@ -57,6 +57,15 @@ class GmailServerError(ProviderTemporaryError):
     that may be that message, not the mailbox (the pull retries it on its own)."""
 
 
+class GmailBatchInterrupted(ProviderTemporaryError):
+    """A whole batch request failed for now after earlier batches of the same call went
+    through: ``results`` holds their answers."""
+
+    def __init__(self, message: str, *, retry_after: float | None, results: dict[str, PartResult]) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.results = results
+
+
 class GmailForbidden(ProviderPermanentError):
     """A 403 that is not about quota or scopes: this call (one message) is refused, not the account."""
 
@@ -195,7 +204,12 @@ class GmailClient:
                 for key, _ in chunk:
                     results[key] = PartResult(error=throttled)
                 continue
-            self._run_batch(chunk, results)
+            try:
+                self._run_batch(chunk, results)
+            except ProviderTemporaryError as exc:
+                # The batches before this one were applied at Gmail: say which, so a push
+                # keeps that progress (a pull just tries again later).
+                raise GmailBatchInterrupted(str(exc), retry_after=exc.retry_after, results=results) from exc
             slow_down = [
                 error for key, _ in chunk if isinstance(error := results[key].error, GmailRateLimited)
             ]

@@ -1,9 +1,20 @@
-"""App → Gmail: archive, unarchive and trash, batched and idempotent.
+"""App → Gmail: archive, unarchive and trash, batched, idempotent, and resumable.
 
-* archive   = ``messages.batchModify`` removing INBOX (≤ 1000 ids a call)
-* unarchive = ``messages.batchModify`` adding INBOX to the messages that came in through
-  the Inbox (adding INBOX to a sent message would put the user's own mail in their Inbox)
-* trash     = ``messages.trash`` in HTTP batches (≤ 50 a batch); never a permanent delete
+* archive   = the whole Gmail **thread** leaves the Inbox: Gmail shows a thread in the Inbox
+  while any of its messages has INBOX, so archiving only the messages the app knows would
+  leave the conversation in the user's Gmail Inbox. A few threads: ``threads.modify``
+  (removeLabelIds INBOX) each, in one HTTP batch. Many: one ids-and-threads listing of the
+  Inbox finds every Inbox message of those threads, then ``messages.batchModify`` (≤ 1000
+  ids a call) removes INBOX from all of them.
+* unarchive = ``messages.batchModify`` adding INBOX to the app's messages that came in
+  through the Inbox (adding INBOX to a sent message would put the user's own mail in their
+  Inbox); nothing else of the thread.
+* trash     = ``messages.trash`` of exactly the messages the app knows, in HTTP batches
+  (≤ 50 a batch); never a permanent delete.
+
+Every result carries ``done_keys``: the provider keys finished in this attempt (done, or
+nothing to do), whatever the outcome, so the outbox's next attempt sends only the rest — a
+change of 1,000 messages that fails at message 600 resumes at 601.
 
 Changes are applied in order; consecutive changes of one kind share calls. Once a change
 must wait (429, 5xx, rateLimitExceeded), every later change waits too, so an archive and
@@ -15,13 +26,35 @@ message Gmail no longer has counts as done.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
-from sync.errors import ProviderPermanentError, ProviderTemporaryError
+from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
 from sync.providers.base import Outcome, PushRequest, PushResult
-from sync.providers.gmail.client import GmailBadRequest, GmailClient, GmailNotFound
+from sync.providers.gmail.client import (
+    GmailBadRequest,
+    GmailBatchInterrupted,
+    GmailClient,
+    GmailNotFound,
+    PartResult,
+)
 
 MODIFY_LIMIT = 1000  # ids per messages.batchModify, Gmail's maximum
 DETAIL_IDS = 20  # how many ids a change's details list by name
+# Up to this many threads are archived with one threads.modify each (one HTTP batch, ~10
+# quota units a call); more go through one Inbox listing and batchModify, far cheaper.
+THREAD_CALLS_LIMIT = 25
+INBOX_LIST_FIELDS = "messages(id,threadId),nextPageToken"
+
+
+@dataclass
+class Progress:
+    """What one group of changes got done before it stopped (if it stopped)."""
+
+    done: set[str] = field(default_factory=set)  # provider keys finished
+    gone: set[str] = field(default_factory=set)  # keys Gmail no longer has (finished too)
+    stopped: ProviderTemporaryError | None = None  # why the rest must wait
+    failed: dict[str, ProviderPermanentError] = field(default_factory=dict)  # key -> refusal
+    extra: int = 0  # other Inbox messages of the threads (archive)
 
 
 def push_changes(client: GmailClient, requests: Sequence[PushRequest]) -> list[PushResult]:
@@ -39,25 +72,19 @@ def push_changes(client: GmailClient, requests: Sequence[PushRequest]) -> list[P
                 for r in group
             ]
             continue
-        try:
-            if kind == "archive":
-                group_results = _modify(client, group, remove=["INBOX"])
-            elif kind == "unarchive":
-                group_results = _modify(client, group, add=["INBOX"])
-            elif kind == "trash":
-                group_results = _trash(client, group)
-            else:
-                group_results = [
-                    PushResult(r.change_id, Outcome.FAILED, error=f"Gmail cannot apply a {kind!r} change")
-                    for r in group
-                ]
-        except ProviderTemporaryError as exc:
+        if kind == "archive":
+            group_results = _results(group, _archive(client, group), verb="archived")
+        elif kind == "unarchive":
+            group_results = _results(
+                group, _unarchive(client, group), verb="moved back to the Inbox", inbox_only=True
+            )
+        elif kind == "trash":
+            group_results = _results(group, _trash(client, group), verb="moved to Trash")
+        else:
             group_results = [
-                PushResult(r.change_id, Outcome.RETRY, error=str(exc), retry_after=exc.retry_after)
+                PushResult(r.change_id, Outcome.FAILED, error=f"Gmail cannot apply a {kind!r} change")
                 for r in group
             ]
-        except ProviderPermanentError as exc:
-            group_results = [PushResult(r.change_id, Outcome.FAILED, error=str(exc)) for r in group]
         results += group_results
         retrying = [r for r in group_results if r.outcome == Outcome.RETRY]
         if retrying:
@@ -92,27 +119,157 @@ def _ordered_union(lists: list[list[str]]) -> list[str]:
     return list(dict.fromkeys(key for keys in lists for key in keys))
 
 
-def _modify(
+def _results(
+    group: list[PushRequest], progress: Progress, *, verb: str, inbox_only: bool = False
+) -> list[PushResult]:
+    """One result per change from what the group got done: DONE when all its keys are
+    finished, FAILED when Gmail refused one for good, else RETRY — always with done_keys."""
+    results = []
+    for request in group:
+        all_keys = _keys(request.refs)
+        acted = _keys(request.refs, inbox_only=inbox_only)
+        # Sent mail needs nothing for an unarchive: finished as soon as the change is tried.
+        finished = [k for k in all_keys if k in progress.done or k in progress.gone or k not in acted]
+        gone = [k for k in acted if k in progress.gone]
+        applied = len([k for k in acted if k in progress.done])
+        details: dict[str, object] = {verb: applied}
+        if progress.extra and verb == "archived":
+            details["other Inbox messages of the threads archived"] = progress.extra
+        if gone:
+            details["no longer in Gmail"] = gone[:DETAIL_IDS]
+        failures = [progress.failed[k] for k in acted if k in progress.failed]
+        if len(finished) == len(all_keys):
+            result = PushResult(request.change_id, Outcome.DONE, details=details)
+        elif progress.stopped is not None:
+            result = PushResult(
+                request.change_id,
+                Outcome.RETRY,
+                error=f"{progress.stopped} ({applied} of {len(acted)} {verb} so far)",
+                retry_after=progress.stopped.retry_after,
+                details=details,
+            )
+        else:
+            error = str(failures[0]) if failures else "Gmail did not finish this change"
+            result = PushResult(request.change_id, Outcome.FAILED, error=error, details=details)
+        result.done_keys = finished
+        results.append(result)
+    return results
+
+
+# --- archive: the whole thread ------------------------------------------------------------
+def _archive(client: GmailClient, group: list[PushRequest]) -> Progress:
+    progress = Progress()
+    threads: dict[str, list[str]] = {}  # thread id -> the app's keys in it
+    loose: list[str] = []  # keys without a known thread
+    for request in group:
+        for ref in request.refs:
+            key, thread = str(ref.get("key") or ""), str(ref.get("thread_id") or "")
+            if not key:
+                continue
+            if thread:
+                threads.setdefault(thread, [])
+                if key not in threads[thread]:
+                    threads[thread].append(key)
+            elif key not in loose:
+                loose.append(key)
+    try:
+        if len(threads) <= THREAD_CALLS_LIMIT:
+            _archive_threads_one_by_one(client, threads, progress)
+            ids = loose
+        else:
+            ids = _ordered_union([*threads.values(), loose])
+            progress.extra = _archive_other_inbox_messages(client, set(threads), set(ids))
+        _modify_in_chunks(client, ids, progress, remove=["INBOX"])
+    except ProviderTemporaryError as exc:
+        progress.stopped = exc
+    return progress
+
+
+def _archive_threads_one_by_one(
+    client: GmailClient, threads: dict[str, list[str]], progress: Progress
+) -> None:
+    if not threads:
+        return
+    body = {"removeLabelIds": ["INBOX"]}
+    answers = _batch(
+        client,
+        [(t, client.users.threads().modify(userId="me", id=t, body=body)) for t in threads],
+    )
+    for thread, keys in threads.items():
+        answer = answers.get(thread)
+        if answer is None:
+            continue
+        if answer.error is None:
+            progress.done.update(keys)
+            progress.extra += max(0, len((answer.response or {}).get("messages") or []) - len(keys))
+        elif isinstance(answer.error, GmailNotFound):
+            progress.gone.update(keys)  # the whole thread is gone from Gmail
+        elif isinstance(answer.error, ProviderTemporaryError):
+            progress.stopped = progress.stopped or answer.error
+        elif isinstance(answer.error, ProviderPermanentError):
+            progress.failed.update({k: answer.error for k in keys})
+        else:
+            raise answer.error
+    if len(answers) < len(threads) and progress.stopped is None:
+        progress.stopped = answers.interrupted or ProviderTemporaryError("Gmail stopped answering part-way")
+    if progress.stopped is not None:
+        raise progress.stopped
+
+
+def _archive_other_inbox_messages(client: GmailClient, threads: set[str], known: set[str]) -> int:
+    """Every other Inbox message of these threads loses INBOX too: found with one listing
+    of the Inbox (ids and thread ids only), changed with batchModify. Returns how many."""
+    others: list[str] = []
+    page_token = None
+    while True:
+        page = client.call(
+            client.users.messages().list(
+                userId="me",
+                labelIds=["INBOX"],
+                maxResults=500,
+                pageToken=page_token,
+                fields=INBOX_LIST_FIELDS,
+            )
+        )
+        others += [
+            str(m["id"])
+            for m in page.get("messages", [])
+            if m.get("threadId") in threads and str(m["id"]) not in known
+        ]
+        page_token = page.get("nextPageToken")
+        if not page_token:
+            break
+    scratch = Progress()
+    _modify_in_chunks(client, others, scratch, remove=["INBOX"])
+    return len(scratch.done)
+
+
+# --- unarchive: the app's Inbox messages --------------------------------------------------
+def _unarchive(client: GmailClient, group: list[PushRequest]) -> Progress:
+    progress = Progress()
+    ids = _ordered_union([_keys(r.refs, inbox_only=True) for r in group])
+    try:
+        _modify_in_chunks(client, ids, progress, add=["INBOX"])
+    except ProviderTemporaryError as exc:
+        progress.stopped = exc
+    return progress
+
+
+def _modify_in_chunks(
     client: GmailClient,
-    group: list[PushRequest],
+    ids: list[str],
+    progress: Progress,
     *,
     add: list[str] | None = None,
     remove: list[str] | None = None,
-) -> list[PushResult]:
-    per_change = {r.change_id: _keys(r.refs, inbox_only=bool(add)) for r in group}
-    ids = _ordered_union(list(per_change.values()))
-    gone: set[str] = set()
+) -> None:
+    """batchModify ≤ 1000 ids a call, in order; each chunk that went through is done. A
+    temporary failure raises (the chunks before it stay done)."""
     for start in range(0, len(ids), MODIFY_LIMIT):
-        gone |= _batch_modify(client, ids[start : start + MODIFY_LIMIT], add or [], remove or [])
-    verb = "moved back to the Inbox" if add else "archived"
-    results = []
-    for change_id, keys in per_change.items():
-        missing = [k for k in keys if k in gone]
-        details: dict[str, object] = {verb: len(keys) - len(missing)}
-        if missing:
-            details["no longer in Gmail"] = missing[:DETAIL_IDS]
-        results.append(PushResult(change_id, Outcome.DONE, details=details))
-    return results
+        chunk = ids[start : start + MODIFY_LIMIT]
+        gone = _batch_modify(client, chunk, add or [], remove or [])
+        progress.gone |= gone
+        progress.done.update(i for i in chunk if i not in gone)
 
 
 def _batch_modify(client: GmailClient, ids: list[str], add: list[str], remove: list[str]) -> set[str]:
@@ -140,11 +297,14 @@ def _batch_modify(client: GmailClient, ids: list[str], add: list[str], remove: l
 
 
 def _missing(client: GmailClient, ids: list[str]) -> set[str]:
-    answers = client.batch(
-        [(i, client.users.messages().get(userId="me", id=i, format="minimal")) for i in ids]
+    answers = _batch(
+        client, [(i, client.users.messages().get(userId="me", id=i, format="minimal")) for i in ids]
     )
     missing = set()
-    for gmail_id, answer in answers.items():
+    for gmail_id in ids:
+        answer = answers.get(gmail_id)
+        if answer is None:
+            raise ProviderTemporaryError("Gmail did not say whether every message still exists")
         if isinstance(answer.error, GmailNotFound):
             missing.add(gmail_id)
         elif answer.error is not None:
@@ -152,38 +312,51 @@ def _missing(client: GmailClient, ids: list[str]) -> set[str]:
     return missing
 
 
-def _trash(client: GmailClient, group: list[PushRequest]) -> list[PushResult]:
-    per_change = {r.change_id: _keys(r.refs) for r in group}
-    ids = _ordered_union(list(per_change.values()))
-    answers = client.batch([(i, client.users.messages().trash(userId="me", id=i)) for i in ids])
-    for answer in answers.values():
-        if answer.error is not None and not isinstance(
-            answer.error, (ProviderTemporaryError, ProviderPermanentError)
-        ):
-            raise answer.error  # the credentials stopped working: the whole push waits
-    results = []
-    for change_id, keys in per_change.items():
-        errors = [answers[k].error for k in keys if answers[k].error is not None]
-        gone = [k for k in keys if isinstance(answers[k].error, GmailNotFound)]
-        failures = [e for e in errors if not isinstance(e, GmailNotFound)]
-        temporary = [e for e in failures if isinstance(e, ProviderTemporaryError)]
-        moved = len(keys) - len(errors)
-        details: dict[str, object] = {"moved to Trash": moved}
-        if gone:
-            details["no longer in Gmail"] = gone[:DETAIL_IDS]
-        if temporary:
-            slowest = max(temporary, key=lambda e: e.retry_after or 0)
-            results.append(
-                PushResult(
-                    change_id,
-                    Outcome.RETRY,
-                    error=f"{slowest} ({moved} of {len(keys)} moved to Trash so far)",
-                    retry_after=slowest.retry_after,
-                    details=details,
-                )
-            )
-        elif failures:
-            results.append(PushResult(change_id, Outcome.FAILED, error=str(failures[0]), details=details))
+# --- trash: exactly the app's messages ----------------------------------------------------
+def _trash(client: GmailClient, group: list[PushRequest]) -> Progress:
+    progress = Progress()
+    ids = _ordered_union([_keys(r.refs) for r in group])
+    answers = _batch(client, [(i, client.users.messages().trash(userId="me", id=i)) for i in ids])
+    for gmail_id in ids:
+        answer = answers.get(gmail_id)
+        if answer is None:
+            continue  # not sent: the batch stopped before it (progress.stopped says why)
+        if answer.error is None:
+            progress.done.add(gmail_id)
+        elif isinstance(answer.error, GmailNotFound):
+            progress.gone.add(gmail_id)
+        elif isinstance(answer.error, ProviderTemporaryError):
+            progress.stopped = _slowest(progress.stopped, answer.error)
+        elif isinstance(answer.error, ProviderPermanentError):
+            progress.failed[gmail_id] = answer.error
         else:
-            results.append(PushResult(change_id, Outcome.DONE, details=details))
-    return results
+            raise answer.error  # the credentials stopped working: the whole push waits
+    if len(answers) < len(ids) and progress.stopped is None:
+        progress.stopped = answers.interrupted or ProviderTemporaryError("Gmail stopped answering part-way")
+    return progress
+
+
+def _slowest(current: ProviderTemporaryError | None, new: ProviderTemporaryError) -> ProviderTemporaryError:
+    if current is None or (new.retry_after or 0) > (current.retry_after or 0):
+        return new
+    return current
+
+
+class _Answers(dict[str, PartResult]):
+    """Batch answers; ``interrupted`` is the error that stopped the batches part-way."""
+
+    interrupted: ProviderTemporaryError | None = None
+
+
+def _batch(client: GmailClient, requests: list[tuple[str, object]]) -> _Answers:
+    """client.batch, but a batch request that fails part-way keeps the answers of the
+    batches before it (they are done at Gmail) instead of losing them."""
+    answers = _Answers()
+    try:
+        answers.update(client.batch(requests))  # type: ignore[arg-type]
+    except GmailBatchInterrupted as exc:
+        answers.update(exc.results)
+        answers.interrupted = exc
+    except ProviderAuthError:
+        raise
+    return answers
