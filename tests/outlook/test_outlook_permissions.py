@@ -117,3 +117,13 @@ def test_a_personal_account_syncs_and_refreshes_with_the_scopes_it_consented_to(
     assert "refresh_token" in ms.token_grants()
     account.refresh_from_db()
     assert account.status == AccountStatus.ACTIVE
+
+
+def test_a_delegate_denied_every_folder_sees_an_error_not_a_reconnect_request(ms, acme, alice, bob):
+    account, mailbox = outlook_team(ms, acme, [alice, bob], "sales@acme.test", shared_by=alice)
+    for folder in ("inbox", "sentitems", "archive", "deleteditems"):
+        mailbox.deny(folder)
+    summary = pull_account(account.pk)
+    assert "denied access to every folder" in summary.error
+    account.refresh_from_db()
+    assert account.status == AccountStatus.ACTIVE and "denied access" in account.last_sync_error

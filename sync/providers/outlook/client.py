@@ -180,37 +180,57 @@ class MailboxSlots:
     def hold(self, weight: int) -> Iterator[None]:
         weight = max(1, min(weight, self.limit))
         token = secrets.token_hex(8)
-        self._acquire(weight, token)
+        shared = self._acquire_shared(weight, token)
+        if not shared:
+            self._acquire_local(weight)
         try:
             yield
         finally:
-            self._release(weight, token)
+            if shared:
+                self._release_shared(weight, token)
+            else:
+                self._release_local(weight)
 
-    def _acquire(self, weight: int, token: str) -> None:
-        deadline = time.monotonic() + SLOT_WAIT_SECONDS
+    def _acquire_shared(self, weight: int, token: str) -> bool:
+        """True once Redis granted the slots; False without a usable Redis (then only this
+        process is counted: a Redis outage must not stop sync)."""
         if self._script is None:
-            with self._local_lock:
-                while self._local_used.get(self.key, 0) + weight > self.limit:
-                    if not self._local_lock.wait(timeout=max(deadline - time.monotonic(), 0)):
-                        raise ProviderTemporaryError("The mailbox is busy with other Graph requests.")
-                self._local_used[self.key] = self._local_used.get(self.key, 0) + weight
-            return
+            return False
+        deadline = time.monotonic() + SLOT_WAIT_SECONDS
         pause = 0.02
-        while not self._script(
-            keys=[self.key], args=[time.time(), weight, self.limit, token, SLOT_LEASE_SECONDS]
-        ):
+        while True:
+            try:
+                granted = self._script(
+                    keys=[self.key], args=[time.time(), weight, self.limit, token, SLOT_LEASE_SECONDS]
+                )
+            except Exception as exc:  # redis-py's ConnectionError, TimeoutError, …
+                logger.warning("Graph slots fall back to this process: Redis failed: %r", exc)
+                return False
+            if granted:
+                return True
             if time.monotonic() > deadline:
                 raise ProviderTemporaryError("The mailbox is busy with other Graph requests.")
             time.sleep(pause)  # another worker holds the mailbox's slots: wait for one
             pause = min(pause * 2, 0.5)
 
-    def _release(self, weight: int, token: str) -> None:
-        if self._redis is None:
-            with self._local_lock:
-                self._local_used[self.key] = max(self._local_used.get(self.key, 0) - weight, 0)
-                self._local_lock.notify_all()
-            return
-        self._redis.zrem(self.key, f"{weight}:{token}")
+    def _release_shared(self, weight: int, token: str) -> None:
+        try:
+            self._redis.zrem(self.key, f"{weight}:{token}")
+        except Exception as exc:  # the lease expires by itself
+            logger.warning("could not release Graph slots: %r", exc)
+
+    def _acquire_local(self, weight: int) -> None:
+        deadline = time.monotonic() + SLOT_WAIT_SECONDS
+        with self._local_lock:
+            while self._local_used.get(self.key, 0) + weight > self.limit:
+                if not self._local_lock.wait(timeout=max(deadline - time.monotonic(), 0)):
+                    raise ProviderTemporaryError("The mailbox is busy with other Graph requests.")
+            self._local_used[self.key] = self._local_used.get(self.key, 0) + weight
+
+    def _release_local(self, weight: int) -> None:
+        with self._local_lock:
+            self._local_used[self.key] = max(self._local_used.get(self.key, 0) - weight, 0)
+            self._local_lock.notify_all()
 
 
 def _busy(response: requests.Response) -> bool:

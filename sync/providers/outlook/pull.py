@@ -145,6 +145,13 @@ class OutlookPull:
             except GraphForbidden as exc:
                 # Permissions are not authentication: this folder is not read, the rest is.
                 self.report.notes.append(f"{name}: access denied, not read this time ({exc})")
+        if not rounds:
+            # Not one folder may be read (a delegate whose access to the mailbox was taken
+            # away): an error the status page shows — still not a sign-in problem.
+            raise GraphForbidden(
+                "Microsoft denied access to every folder of this mailbox; ask its owner to share it again.",
+                status=403,
+            )
         # Every completed page run's deltaLink is kept at once (see the module docstring),
         # saved together with everything not imported yet (the folder's backlog): a pull
         # that stops half-way (throttled, a crash) loses nothing.
