@@ -77,18 +77,31 @@ def test_a_client_delete_during_a_lost_cursor_is_deleted_after_the_reconcile_and
     assert gmail.count("history.list", status=200) == 1
 
 
-def test_a_reconcile_whose_confirmation_fails_deletes_nothing(gmail, alice_gmail, mail):
-    gmail_id = arrive(alice_gmail, mail, subject="Trashed, but Gmail will not say")
+def test_a_reconcile_whose_confirmation_fails_deletes_nothing_until_gmail_confirms(gmail, alice_gmail, mail):
+    trashed_id = arrive(alice_gmail, mail, subject="Trashed, but Gmail will not say")
+    restored_id = arrive(alice_gmail, mail, subject="Trashed and restored, Gmail will not say")
     pull(alice_gmail)
-    alice_gmail.mailbox.trash(gmail_id)
+    alice_gmail.mailbox.trash(trashed_id)
+    alice_gmail.mailbox.trash(restored_id)
     alice_gmail.mailbox.expire_history()
-    gmail.break_message(gmail_id, 500)
+    gmail.break_message(trashed_id, 500)
+    gmail.break_message(restored_id, 500)
 
     report = pull(alice_gmail)
 
     assert report.deleted == 0
-    assert ProviderRef.objects.filter(account=alice_gmail.account, key=gmail_id).exists()
+    assert ProviderRef.objects.filter(account=alice_gmail.account, key=trashed_id).exists()
     assert any("could not be checked" in note for note in report.notes)
+    assert pull(alice_gmail).deleted == 0  # still no answer: still kept
+
+    gmail.mend_message(trashed_id)
+    gmail.mend_message(restored_id)
+    alice_gmail.mailbox.untrash(restored_id)
+    assert pull(alice_gmail).deleted == 1  # confirmed in Trash now; the restored one stays
+    assert not ProviderRef.objects.filter(account=alice_gmail.account, key=trashed_id).exists()
+    assert ProviderRef.objects.filter(account=alice_gmail.account, key=restored_id).exists()
+    state = FolderState.objects.get(account=alice_gmail.account, folder="")
+    assert "reconcile_recheck" not in state.extra
 
 
 def test_a_reconcile_that_would_delete_a_large_share_pauses_the_account(gmail, alice_gmail, mail, alice):

@@ -89,6 +89,8 @@ SOLO_FETCH_BYTES = 4 * 1024 * 1024
 BATCH_PARTS = 50
 # What a reconcile asks for: ids only, the cheapest listing Gmail has.
 ID_FIELDS = "messages/id,nextPageToken"
+# FolderState.extra key: reconcile candidates Gmail did not answer for (checked again).
+RECHECK = "reconcile_recheck"
 
 
 class HistoryExpired(Exception):
@@ -156,6 +158,8 @@ class GmailPull:
         state = FolderState.objects.filter(account=self.account, folder=CURSOR_FOLDER).first()
         if state is not None and state.extra.get("held_deletions"):
             self._recheck_held_deletions(state)
+        if state is not None and state.extra.get(RECHECK):
+            self._recheck_unconfirmed(state)
         if state is None or not state.cursor:
             self._full_sync()
         else:
@@ -218,10 +222,29 @@ class GmailPull:
         confirmed, unsure = self._confirm_gone(candidates)
         self.report.notes.append(
             f"reconcile: {len(candidates)} known message(s) not listed, {len(confirmed)} confirmed "
-            f"in Trash or gone" + (f", {len(unsure)} could not be checked (kept)" if unsure else "")
+            f"in Trash or gone"
+            + (f", {len(unsure)} could not be checked (kept, checked again next time)" if unsure else "")
         )
         if confirmed:
             self._delete(confirmed, guard=True)
+        if unsure:
+            # The history that would say what became of them is gone: ask again next pull.
+            state, _ = FolderState.objects.get_or_create(account=self.account, folder=CURSOR_FOLDER)
+            state.extra = {**state.extra, RECHECK: sorted(set(state.extra.get(RECHECK, [])) | set(unsure))}
+            state.save(update_fields=["extra"])
+
+    def _recheck_unconfirmed(self, state: FolderState) -> None:
+        """Candidates of an earlier reconcile that Gmail did not answer for: deleted once
+        confirmed, forgotten once Gmail shows them alive, kept while it still does not say."""
+        keys = [str(k) for k in state.extra.get(RECHECK, [])]
+        confirmed, unsure = self._confirm_gone(keys)
+        if confirmed:
+            self._delete(confirmed, guard=True)
+        state.refresh_from_db(fields=["extra"])
+        state.extra = {k: v for k, v in state.extra.items() if k != RECHECK}
+        if unsure:
+            state.extra[RECHECK] = unsure
+        state.save(update_fields=["extra"])
 
     def _confirm_gone(self, keys: list[str]) -> tuple[list[str], list[str]]:
         """(confirmed in Trash or gone, could not be checked)."""
