@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 
 from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
 from sync.providers.outlook.auth import GraphTokens
@@ -48,6 +49,7 @@ MAILBOX_CONCURRENCY = 4
 # How long a slot is held at most: a crashed worker's slots free themselves after this.
 SLOT_LEASE_SECONDS = 300
 SLOT_WAIT_SECONDS = 120
+REDIS_RETRY_SECONDS = 30
 # A 429 without Retry-After: retried this many times, pausing ~0.5 s, 1 s, 2 s (jittered).
 BUSY_RETRIES = 3
 BUSY_PAUSE_SECONDS = 0.5
@@ -169,6 +171,9 @@ class MailboxSlots:
 
     _local_lock = threading.Condition()
     _local_used: dict[str, int] = {}
+    # After Redis failed, it is left alone for a while: every request would wait for its
+    # connection retries otherwise.
+    _redis_down_until = 0.0
 
     def __init__(self, key: str, limit: int = MAILBOX_CONCURRENCY) -> None:
         self.key = f"graph-slots:{key}"
@@ -194,7 +199,7 @@ class MailboxSlots:
     def _acquire_shared(self, weight: int, token: str) -> bool:
         """True once Redis granted the slots; False without a usable Redis (then only this
         process is counted: a Redis outage must not stop sync)."""
-        if self._script is None:
+        if self._script is None or time.monotonic() < MailboxSlots._redis_down_until:
             return False
         deadline = time.monotonic() + SLOT_WAIT_SECONDS
         pause = 0.02
@@ -205,6 +210,7 @@ class MailboxSlots:
                 )
             except Exception as exc:  # redis-py's ConnectionError, TimeoutError, …
                 logger.warning("Graph slots fall back to this process: Redis failed: %r", exc)
+                MailboxSlots._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
                 return False
             if granted:
                 return True
@@ -245,11 +251,10 @@ def _pause(attempt: int) -> None:
 
 def _redis_client() -> Any:
     """The raw redis-py client behind Django's Redis cache, or None with another cache."""
-    inner = getattr(cache, "_cache", None)
-    get_client = getattr(inner, "get_client", None)
-    if get_client is None or "Redis" not in type(cache).__name__:
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
         return None
-    return get_client(write=True)
+    return backend._cache.get_client(write=True)
 
 
 class GraphClient:
