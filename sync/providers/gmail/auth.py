@@ -10,6 +10,7 @@ reconnect; a token endpoint that fails for now is a temporary error like any oth
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import google_auth_httplib2
 import httplib2
@@ -69,7 +70,8 @@ class GmailAuth:
     def __init__(self, account: MailAccount, raw_http: httplib2.Http) -> None:
         self.account = account
         self._raw_http = raw_http
-        stored = account.credentials or {}
+        # An EncryptedJSONField holds a dict (its declared base is text).
+        stored: Any = account.credentials or {}
         refresh_token = stored.get("refresh_token")
         if not refresh_token:
             raise ProviderAuthError("No Google refresh token is stored for this mailbox. Reconnect it.")
@@ -116,7 +118,8 @@ class GmailAuth:
             row = MailAccount.objects.select_for_update().filter(pk=self.account.pk).first()
             if row is None:
                 return
-            stored = dict(row.credentials or {})
+            current: Any = row.credentials or {}  # a dict, as above
+            stored: Any = dict(current)
             if stored.get("refresh_token") != self._stored_refresh_token:
                 return  # reconnected meanwhile: the new grant's tokens win
             stored.update(
