@@ -157,3 +157,15 @@ def test_refused_messages_are_listed_on_the_status_page(gmail, alice_gmail, mail
 
     assert f'data-fault="{bad_id}" data-state="retrying"' in page
     assert "Gmail would not return this message" in page
+
+
+def test_a_401_in_a_batch_part_is_the_account_not_the_message(gmail, alice_gmail, mail):
+    gmail_id = arrive(alice_gmail, mail, subject="Fine")
+    gmail.fail("messages.get", 401, reason="authError", times=5, in_batch=True)
+
+    summary = pull_account(alice_gmail.account.pk)
+
+    alice_gmail.account.refresh_from_db()
+    assert summary.error and alice_gmail.account.status == AccountStatus.NEEDS_REAUTH
+    assert not QuarantinedMessage.objects.filter(account=alice_gmail.account).exists()
+    assert conversation_of(alice_gmail.account, gmail_id) is None

@@ -365,6 +365,8 @@ class GmailPull:
         (the caller stops), or this message refused (retried later, the rest goes on)."""
         if answer.error is None:
             return True
+        if isinstance(answer.error, ProviderAuthError):
+            raise answer.error  # the credentials failed, not this message: the account waits
         if isinstance(answer.error, GmailNotFound):
             clear_fault(self.account, gmail_id)  # deleted in Gmail since it was listed
         elif not isinstance(answer.error, GmailRateLimited):
