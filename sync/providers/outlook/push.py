@@ -19,12 +19,11 @@ idempotent and only moves what the action is about:
   the account.
 
 Progress: every change reports the keys it finished (``PushResult.done_keys``; moved,
-already there, nothing to do), also when it must retry, and a whole-batch failure carries
-the finished keys in ``ProviderTemporaryError.progress`` — so the outbox's next attempt
-does only what is left.
+already there, nothing to do), also when it must retry — a whole batch failing part-way
+included — so the outbox's next attempt does only what is left.
 
-Both rounds go out as ``$batch`` calls of ≤ 20, one at a time per mailbox (see
-``graph_client``). Changes are applied in order: consecutive changes that touch different
+Both rounds go out as ``$batch`` calls of ≤ 20, within the mailbox's 4 concurrent requests
+(see ``client``). Changes are applied in order: consecutive changes that touch different
 messages share batches; a change touching a message of an earlier one waits for the next
 round. A throttled part (429 + Retry-After) makes its change — and every later change, to
 keep the order — come back later (``Outcome.RETRY`` with ``retry_after``).
