@@ -155,10 +155,10 @@ class FakeMessage:
     def size(self) -> int:
         return len(self.mime) + self.pad + len(self.tail)
 
-    def body(self) -> bytes | StreamBody:
-        if not self.pad:
+    def body(self, *, chunked: bool = False) -> bytes | StreamBody:
+        if not self.pad and not chunked:
             return self.mime
-        return StreamBody(self.size, self._chunks())
+        return StreamBody(self.size, self._chunks(), chunked=chunked)
 
     def _chunks(self) -> Iterator[bytes]:
         yield self.mime
@@ -522,6 +522,8 @@ class FakeMicrosoft:
             self.message_faults: dict[tuple[str, str], tuple[int, str]] = {}
             self.calls_without_immutable_id = 0
             self.list_queries: list[dict[str, str]] = []  # query of every folder listing
+            # $value answers without Content-Length (chunked), as a streaming server may send.
+            self.chunked_values = False
             # Set by a test that drives the fake over the limit on purpose.
             self.allow_over_concurrency = False
             self.access_tokens: dict[str, tuple[str, float]] = {}
@@ -870,7 +872,7 @@ class FakeMicrosoft:
                     lambda h: (
                         200,
                         {"Content-Type": "text/plain"},
-                        self._visible(mailbox, message_id, "value", user).body(),
+                        self._visible(mailbox, message_id, "value", user).body(chunked=self.chunked_values),
                     ),
                 )
             if method == "POST" and rest[2:] == ["move"]:

@@ -99,9 +99,12 @@ class StreamBody:
     """A response body written in chunks as it is produced (a 40 MB message is never held
     whole by the fake): ``length`` bytes from the ``chunks`` iterator."""
 
-    def __init__(self, length: int, chunks: Iterable[bytes]) -> None:
+    def __init__(self, length: int, chunks: Iterable[bytes], *, chunked: bool = False) -> None:
         self.length = length
         self.chunks = chunks
+        # Sent with Transfer-Encoding: chunked (no Content-Length): the client learns the size
+        # only by reading.
+        self.chunked = chunked
 
     def __len__(self) -> int:
         return self.length
@@ -128,14 +131,23 @@ def handler_class(handle: Handler) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             for name, value in out_headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(out_body)))
+            chunked = isinstance(out_body, StreamBody) and out_body.chunked
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(out_body)))
             self.end_headers()
             if self.command == "HEAD":
                 return
             if isinstance(out_body, StreamBody):
                 try:
                     for chunk in out_body.chunks:
-                        self.wfile.write(chunk)
+                        if chunked and chunk:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        elif not chunked:
+                            self.wfile.write(chunk)
+                    if chunked:
+                        self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
                     # The client stopped reading (a size cap): nothing more to send.
                     self.close_connection = True

@@ -339,3 +339,19 @@ def test_a_throttled_download_keeps_what_is_left_and_the_next_pull_finishes(ms, 
     assert _pull(account).created == 3
     assert set(new) <= set(ProviderRef.objects.values_list("key", flat=True))
     assert ms.count("delta", status=410) == 0
+
+
+def test_a_message_sent_without_its_size_is_read_only_up_to_the_body_cap(ms, alice, monkeypatch):
+    monkeypatch.setattr(outlook_pull, "MAX_FETCH_BYTES", 64 * 1024)
+    ms.chunked_values = True  # no Content-Length: the cap is found by reading
+    account, mailbox = outlook_personal(ms, alice)
+    big = mailbox.deliver_large(
+        2 * 1024 * 1024, subject="Streamed", text="Drawings attached.", to=[alice.email]
+    )
+    small = _deliver(mailbox, subject="Small one", text="Short and sweet")
+    assert _pull(account).created == 2
+    streamed = ProviderRef.objects.get(key=big).message
+    assert "Drawings attached." in streamed.text
+    assert "too large to import whole — open in Outlook" in streamed.parse_problems[0]
+    whole = ProviderRef.objects.get(key=small).message
+    assert "Short and sweet" in whole.text and not whole.parse_problems
