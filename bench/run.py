@@ -66,7 +66,10 @@ def main() -> None:
     results["inbox_list"] = inbox
     results["bulk_archive"] = run_json("bulk_archive.py", "--database-url", url)
     print(f"bulk archive: {results['bulk_archive']}", flush=True)
-    for extra in sorted((ROOT / "bench").glob("imap_*.py")):
+    extras = [
+        p for pattern in ("imap_*.py", "gmail_*.py", "outlook_*.py") for p in (ROOT / "bench").glob(pattern)
+    ]
+    for extra in sorted(extras):
         try:
             results[extra.stem] = run_json(extra.name)
             print(f"{extra.stem}: {results[extra.stem]}", flush=True)

@@ -327,6 +327,9 @@ class ProviderChange(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
+    # Provider keys (refs[i]["key"]) already finished by earlier attempts: a retry pushes
+    # only the rest, so a change of 1,000 messages that failed at 600 does not redo 600.
+    progress = models.JSONField(default=list, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

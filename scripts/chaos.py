@@ -202,7 +202,7 @@ def imap_phases(args, redis_server, dovecot, database_url, logs) -> dict[str, ob
 
 
 def provider_phase(args, redis_server, database_url, logs) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    from sync.providers import graph_auth
+    from sync.providers.outlook import auth as graph_auth
     from tests.chaos.flaky import FaultPlan, FlakyGmail, FlakyMicrosoft
     from tests.chaos.harness import Workers, celery_broker
     from tests.chaos.providers import fault_run, gmail_boxes, outlook_boxes

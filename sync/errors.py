@@ -8,11 +8,24 @@ class ProviderError(Exception):
 
 
 class ProviderTemporaryError(ProviderError):
-    """429, 5xx, time-outs, a dropped connection: try again later (honour retry_after)."""
+    """429, 5xx, time-outs, a dropped connection: try again later (honour retry_after).
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    ``retry_after`` is the provider's own "come back in N seconds" (a 429/503 Retry-After):
+    the outbox then waits exactly that long without spending an attempt. ``progress`` lets a
+    push that aborts part-way report what it had already finished, per change id (provider
+    keys of the refs that are done), so the next attempt does not redo them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        progress: dict[int, list[str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.progress: dict[int, list[str]] = dict(progress or {})
 
 
 class ProviderAuthError(ProviderError):

@@ -12,8 +12,10 @@ suite run it against the local fakes in tests/fakes.
   ``GOOGLE_TOKEN_URI`` with ``requests``; the mailbox's address is what Gmail's
   ``users.getProfile`` answers (through the Gmail adapter's own client), not what the user
   typed.
-* Microsoft: msal does the flow (``sync.providers.graph_auth.start_connect`` /
+* Microsoft: msal does the flow (``sync.providers.outlook.auth.start_connect`` /
   ``finish_connect``: PKCE, ``offline_access`` added by msal, ``form_post`` answer).
+  ``Mail.ReadWrite.Shared`` is asked for team mailboxes only: personal Microsoft accounts
+  refuse it, and a personal mailbox never needs it.
 
 A flow in progress is a small JSON-able dict the view keeps in the user's session and
 hands back with the provider's answer; it is single use.
@@ -36,9 +38,9 @@ from django.conf import settings
 
 from inbox.models import MailAccount, Provider
 from sync.errors import ProviderAuthError, ProviderError
-from sync.providers import graph_auth
-from sync.providers.gmail_client import SCOPES as GMAIL_SCOPES
-from sync.providers.gmail_client import GmailClient
+from sync.providers.gmail.auth import SCOPES as GMAIL_SCOPES
+from sync.providers.gmail.client import GmailClient
+from sync.providers.outlook import auth as graph_auth
 
 TOKEN_TIMEOUT_SECONDS = 30
 # A flow older than this is refused: the user left the provider's page open for too long.
@@ -75,15 +77,18 @@ def configured(provider: str) -> bool:
     return checks[provider]()
 
 
-def start(provider: str, redirect_uri: str, *, login_hint: str = "") -> tuple[str, dict[str, Any]]:
-    """(URL to send the browser to, the flow to keep in the session)."""
+def start(
+    provider: str, redirect_uri: str, *, login_hint: str = "", team: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """(URL to send the browser to, the flow to keep in the session). ``team``: connecting a
+    team mailbox (Microsoft: the only case that asks for ``Mail.ReadWrite.Shared``)."""
     if not configured(provider):
         raise OAuthError("Connecting this kind of mailbox is not set up on this server.")
     if provider == Provider.GMAIL:
         url, flow = _start_google(redirect_uri, login_hint=login_hint)
     else:
         try:
-            ms_flow = graph_auth.start_connect(redirect_uri, login_hint=login_hint)
+            ms_flow = graph_auth.start_connect(redirect_uri, login_hint=login_hint, team=team)
         except ProviderError as exc:
             raise OAuthError(f"Microsoft sign-in is not available right now: {exc}") from exc
         url, flow = str(ms_flow["auth_uri"]), {"msal": ms_flow}

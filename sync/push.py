@@ -14,9 +14,12 @@ from inbox.services.outbox import (
     complete_change,
     defer_change,
     fail_change,
+    pending_refs,
+    record_progress,
     release_changes,
     retry_change,
     set_account_status,
+    throttle_change,
 )
 from inbox.services.refs import relocate_refs
 from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
@@ -55,11 +58,21 @@ def push_account(account_id: int) -> PushSummary:
         return summary
     adapter = adapter_for(account)
     while True:
-        changes = claim_changes(account.pk, limit=BATCH_SIZE)
-        if not changes:
+        claimed = claim_changes(account.pk, limit=BATCH_SIZE)
+        if not claimed:
             break
+        changes: list[ProviderChange] = []
+        for change in claimed:
+            if pending_refs(change):
+                changes.append(change)
+            else:
+                # Every message was finished by earlier attempts: done, no provider call.
+                complete_change(change, change.result)
+                summary.done += 1
+        if not changes:
+            continue
         by_id = {change.pk: change for change in changes}
-        requests = [PushRequest(c.pk, c.kind, list(c.refs)) for c in changes]
+        requests = [PushRequest(c.pk, c.kind, pending_refs(c)) for c in changes]
         try:
             results = adapter.push(requests)
         except ProviderAuthError as exc:
@@ -68,12 +81,24 @@ def push_account(account_id: int) -> PushSummary:
             summary.skipped_reason = "the account needs to be reconnected"
             break
         except ProviderTemporaryError as exc:
+            for change_id, keys in exc.progress.items():
+                if change_id in by_id:
+                    record_progress(by_id[change_id], keys)
             # Only the oldest change was really tried; the rest wait behind it in order.
             first, *rest = changes
-            retry_change(first, str(exc), retry_after=exc.retry_after)
+            until = timezone.now()
+            if exc.retry_after is not None:
+                throttle_change(first, str(exc), retry_after=exc.retry_after)
+                until = first.next_attempt_at
+                summary.retrying += 1
+            elif retry_change(first, str(exc)):
+                until = first.next_attempt_at
+                summary.retrying += 1
+            else:
+                summary.failed += 1
             for change in rest:
-                defer_change(change, f"waiting for an earlier change: {exc}", until=first.next_attempt_at)
-            summary.retrying += len(changes)
+                defer_change(change, f"waiting for an earlier change: {exc}", until=until)
+            summary.retrying += len(rest)
             break
         except ProviderPermanentError as exc:
             for change in changes:
@@ -84,13 +109,26 @@ def push_account(account_id: int) -> PushSummary:
             # An adapter bug must not lose the change: keep it for a later attempt.
             logger.exception("push for account %s failed unexpectedly", account.pk)
             for change in changes:
-                retry_change(change, f"unexpected error: {exc!r}")
-            summary.retrying += len(changes)
+                _retry(change, f"unexpected error: {exc!r}", summary)
             break
         _record(account, by_id, results, summary)
         if summary.retrying:
             break
     return summary
+
+
+def _retry(
+    change: ProviderChange, error: str, summary: PushSummary, retry_after: float | None = None
+) -> None:
+    """Retry later — by the provider's Retry-After without spending the attempt when it gave
+    one, else with backoff — and count a change whose attempts ran out as failed."""
+    if retry_after is not None:
+        throttle_change(change, error, retry_after=retry_after)
+        summary.retrying += 1
+    elif retry_change(change, error):
+        summary.retrying += 1
+    else:
+        summary.failed += 1
 
 
 def _record(
@@ -103,12 +141,13 @@ def _record(
         reported.add(result.change_id)
         if result.relocated:
             relocate_refs(account, result.relocated)
+        if result.done_keys:
+            record_progress(change, result.done_keys)
         if result.outcome == Outcome.DONE:
-            complete_change(change, result.details)
+            complete_change(change, {**(change.result or {}), **result.details})
             summary.done += 1
         elif result.outcome == Outcome.RETRY:
-            retry_change(change, result.error, retry_after=result.retry_after)
-            summary.retrying += 1
+            _retry(change, result.error, summary, result.retry_after)
         elif result.outcome == Outcome.DEFERRED:
             deferred.append((change, result))
         else:
@@ -116,8 +155,7 @@ def _record(
             summary.failed += 1
     for change_id, change in by_id.items():
         if change_id not in reported:
-            retry_change(change, "the adapter did not report on this change")
-            summary.retrying += 1
+            _retry(change, "the adapter did not report on this change", summary)
     if deferred:
         # Due together with the latest change they wait for, never before it.
         retried = [

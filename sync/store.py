@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 # Bytes of a quarantined message kept for a later look (the provider keeps the whole).
 QUARANTINE_RAW_LIMIT = 5 * 1024 * 1024
+# The body cap every provider's pull shares: a larger message is not fetched whole; it is
+# imported from its headers (and its text, where the provider can give that alone) and
+# says so in the conversation (``headers_only_reason``). The provider keeps the whole.
+MAX_FETCH_BYTES = 25 * 1024 * 1024
 
 
 class StoreOutcome(StrEnum):

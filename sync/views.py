@@ -339,7 +339,7 @@ def _start_oauth(request: HttpRequest, provider: str) -> HttpResponse:
     redirect_uri = settings.SITE_URL.rstrip("/") + reverse(CALLBACKS[provider])
     try:
         hint = reconnect.address if reconnect else form.cleaned_data.get("login_hint") or ""
-        url, flow = oauth.start(provider, redirect_uri, login_hint=hint)
+        url, flow = oauth.start(provider, redirect_uri, login_hint=hint, team=kind == "team")
     except oauth.OAuthError as exc:
         return _page(request, oauth_form=form, error=str(exc), reconnect=reconnect, status=503)
     request.session[SESSION_KEY] = {

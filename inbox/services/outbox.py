@@ -120,11 +120,12 @@ def complete_change(change: ProviderChange, result: dict[str, object] | None = N
     change.save(update_fields=["status", "done_at", "last_error", "result", "updated_at"])
 
 
-def retry_change(change: ProviderChange, error: str, *, retry_after: float | None = None) -> None:
-    """Put a change back for a later attempt, or fail it when attempts are used up."""
+def retry_change(change: ProviderChange, error: str, *, retry_after: float | None = None) -> bool:
+    """Put a change back for a later attempt (exponential backoff), or fail it when its
+    attempts are used up. Returns False when it gave up (the change is now failed)."""
     if change.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
         fail_change(change, f"gave up after {change.attempts} attempts: {error}")
-        return
+        return False
     delay = backoff_delay(change.attempts)
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
@@ -132,6 +133,29 @@ def retry_change(change: ProviderChange, error: str, *, retry_after: float | Non
     change.next_attempt_at = timezone.now() + delay
     change.last_error = error
     change.save(update_fields=["status", "next_attempt_at", "last_error", "updated_at"])
+    return True
+
+
+def throttle_change(change: ProviderChange, error: str, *, retry_after: float) -> None:
+    """The provider said "come back in N seconds" (429/503 Retry-After): wait exactly that
+    long — not the exponential backoff — and give the attempt back, so a throttling storm
+    never uses up a change's attempts."""
+    defer_change(change, error, until=timezone.now() + timedelta(seconds=max(retry_after, 0)))
+
+
+def record_progress(change: ProviderChange, done_keys: Iterable[str]) -> None:
+    """Remember which of the change's messages are finished, so no later attempt redoes them."""
+    new = [key for key in dict.fromkeys(done_keys) if key not in set(change.progress or [])]
+    if not new:
+        return
+    change.progress = [*(change.progress or []), *new]
+    change.save(update_fields=["progress", "updated_at"])
+
+
+def pending_refs(change: ProviderChange) -> list[dict[str, object]]:
+    """The change's refs that earlier attempts have not finished."""
+    done = set(change.progress or [])
+    return [ref for ref in change.refs if ref.get("key") not in done]
 
 
 def defer_change(change: ProviderChange, reason: str, *, until: datetime) -> None:

@@ -38,6 +38,10 @@ class PushResult:
     details: dict[str, object] = field(default_factory=dict)
     # New provider locations after a move: old key -> new ref fields.
     relocated: dict[str, dict[str, object]] = field(default_factory=dict)
+    # Provider keys (ref["key"]) of this change's messages that are finished — done, or
+    # nothing to do — in this attempt, whatever the outcome: the outbox keeps them and the
+    # next attempt's refs leave them out, so a retry redoes only what is not done.
+    done_keys: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -49,15 +49,13 @@ from sync.providers.imap_client import (
     uid_ranges,
 )
 from sync.providers.imap_folders import FolderMap, selectable_folders
-from sync.store import StoreOutcome, exceeds_mass_delete_guard, store_raw_message
+from sync.store import MAX_FETCH_BYTES, StoreOutcome, exceeds_mass_delete_guard, store_raw_message
 
 logger = logging.getLogger(__name__)
 
 MAILBOX_STATE = ""  # FolderState.folder of the account-wide state (held deletions)
 IMPORT_ROLES = ("inbox", "sent")
 TRACK_ROLES = ("archive", "trash")
-# Larger messages are imported from their headers only (the provider keeps the whole).
-MAX_FETCH_BYTES = 25 * 1024 * 1024
 BODY_BATCH_BYTES = 8 * 1024 * 1024
 BODY_BATCH_COUNT = 250
 META_BATCH = 1000

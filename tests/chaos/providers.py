@@ -17,7 +17,7 @@ from accounts.models import Company, User
 from inbox.models import AccountKind, ChangeStatus, Conversation, MailAccount, Provider, ProviderChange
 from inbox.services import ingest_message
 from inbox.types import RefData
-from sync.providers import graph_auth
+from sync.providers.outlook import auth as graph_auth
 from sync.push import push_account
 from tests.chaos.flaky import FlakyGmail, FlakyMicrosoft, HitLog
 from tests.chaos.scenario import Actor, ChangeFigures, change_figures

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from inbox import services
 from inbox.models import ChangeStatus, ProviderChange
-from sync.providers import graph_auth
+from sync.providers.outlook import auth as graph_auth
 from sync.push import push_account
 from tests.chaos.flaky import FaultPlan, FlakyMicrosoft
 from tests.chaos.providers import outlook_boxes

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from sync.providers import graph_auth
+from sync.providers.outlook import auth as graph_auth
 from tests.chaos.flaky import FaultPlan, FlakyGmail, FlakyMicrosoft
 from tests.chaos.providers import FaultReport, fault_run, gmail_boxes, outlook_boxes
 from tests.chaos.scenario import company_and_actor

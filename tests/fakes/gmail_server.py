@@ -10,8 +10,19 @@ under test runs unpatched. It keeps what matters for sync and push:
   ``messages.get`` (raw / minimal / metadata), ``messages.batchModify`` (≤ 1000 ids),
   ``messages.modify``, ``messages.trash`` / ``untrash``, ``history.list`` (paging,
   labelId, historyTypes), and the HTTP batch endpoint (≤ 100 parts),
-* the token endpoint (refresh_token grant; ``invalid_grant`` once revoked),
-* quota errors on demand (429, 403 rateLimitExceeded, 5xx, with Retry-After),
+* ``messages.get`` formats raw / minimal / metadata / full (text parts inline, attachments
+  as ``attachmentId`` only, as Google does), ``sizeEstimate`` on every format,
+* ``threads.get`` / ``threads.modify``, partial responses (``fields=messages/id,...``),
+* the token endpoint (refresh_token grant; ``invalid_grant`` once revoked, or once a
+  refresh token is older than ``refresh_token_max_age`` — the 7-day tokens Google gives an
+  OAuth app in "Testing" status),
+* quota errors on demand (429, 403 rateLimitExceeded, 5xx, with Retry-After), for the next
+  N calls, optionally only ``after`` M calls went through (a long push failing part-way),
+* per-message persistent faults (``break_message``): ``messages.get`` of that id fails on
+  every call (outer request or batch part, some formats only) until ``mend_message``,
+* big messages (``MessageFactory.make_large``: 40 MB of attachment is no problem),
+* drafts, chats, spam and category tabs as Gmail records them (DRAFT / CHAT / SPAM /
+  CATEGORY_* labels, in history too),
 * a log of every call (outer requests and batch parts) so tests assert request counts.
 
 Test code changes a mailbox as a Gmail user would through ``Mailbox`` methods
@@ -39,7 +50,14 @@ from typing import Any
 PORT_RANGE = range(14400, 14500)
 MAX_BATCH_PARTS = 100
 MAX_BATCH_MODIFY_IDS = 1000
-SYSTEM_LABELS = {"INBOX", "SENT", "TRASH", "SPAM", "DRAFT", "UNREAD", "STARRED", "IMPORTANT"}
+SYSTEM_LABELS = {"INBOX", "SENT", "TRASH", "SPAM", "DRAFT", "CHAT", "UNREAD", "STARRED", "IMPORTANT"}
+CATEGORY_LABELS = {
+    "CATEGORY_PERSONAL",
+    "CATEGORY_SOCIAL",
+    "CATEGORY_PROMOTIONS",
+    "CATEGORY_UPDATES",
+    "CATEGORY_FORUMS",
+}
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -112,11 +130,12 @@ class FakeMessage:
     internal_date: int  # milliseconds since the epoch, as Gmail reports it
     history_id: int
     message_id: str = ""
+    _payload: dict[str, Any] | None = None  # the parsed MIME tree, built once (big mail is slow)
 
     def minimal(self) -> dict[str, Any]:
         return {"id": self.id, "threadId": self.thread_id, "labelIds": sorted(self.labels)}
 
-    def resource(self, fmt: str) -> dict[str, Any]:
+    def resource(self, fmt: str, metadata_headers: list[str] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             **self.minimal(),
             "historyId": str(self.history_id),
@@ -126,12 +145,55 @@ class FakeMessage:
         }
         if fmt == "raw":
             body["raw"] = base64.urlsafe_b64encode(self.raw).decode()
+        elif fmt == "full":
+            body["payload"] = self.payload()
+        elif fmt == "metadata":
+            wanted = {h.lower() for h in metadata_headers or []}
+            top = self.payload()
+            headers = [h for h in top["headers"] if not wanted or h["name"].lower() in wanted]
+            body["payload"] = {"partId": "", "mimeType": top["mimeType"], "headers": headers}
         return body
+
+    def payload(self) -> dict[str, Any]:
+        """Gmail's ``format=full`` tree: headers of every part, text bodies inline (base64url),
+        the body of every attachment only as an ``attachmentId`` and its size."""
+        if self._payload is None:
+            parsed = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(self.raw)
+            self._payload = _payload_part(parsed, "", self.id)
+        return self._payload
+
+
+def _payload_part(part: email.message.Message, part_id: str, gmail_id: str) -> dict[str, Any]:
+    headers = [{"name": k, "value": str(v)} for k, v in part.items()]
+    out: dict[str, Any] = {
+        "partId": part_id,
+        "mimeType": part.get_content_type(),
+        "filename": part.get_filename() or "",
+        "headers": headers,
+    }
+    if part.is_multipart():
+        out["body"] = {"size": 0}
+        out["parts"] = [
+            _payload_part(child, f"{part_id}.{n}" if part_id else str(n), gmail_id)
+            for n, child in enumerate(part.get_payload())
+        ]
+        return out
+    data = part.get_payload(decode=True) or b""
+    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    inline_text = (
+        part.get_content_maintype() == "text" and not out["filename"] and disposition != "attachment"
+    )
+    if inline_text:
+        out["body"] = {"size": len(data), "data": base64.urlsafe_b64encode(data).decode()}
+    else:
+        out["body"] = {"size": len(data), "attachmentId": f"att-{gmail_id}-{part_id or 0}"}
+    return out
 
 
 @dataclass
 class Fault:
-    """Answer the next ``times`` calls to ``endpoint`` with an error instead."""
+    """Answer the next ``times`` calls to ``endpoint`` with an error instead (once ``after``
+    calls to it went through)."""
 
     endpoint: str
     status: int
@@ -139,6 +201,17 @@ class Fault:
     retry_after: str | None
     reason: str
     in_batch: bool | None  # None: outer requests and batch parts alike
+    after: int = 0
+
+
+@dataclass
+class BrokenMessage:
+    """``messages.get`` of one id fails every time (Gmail's backend cannot read that message)."""
+
+    status: int
+    reason: str
+    in_batch: bool | None = None  # None: outer requests and batch parts alike
+    formats: frozenset[str] | None = None  # None: every format
 
 
 @dataclass
@@ -165,6 +238,10 @@ class Mailbox:
         self.history: list[dict[str, Any]] = []
         self.history_id = 1000 + len(server.mailboxes) * 100_000
         self.oldest_history_id = self.history_id
+        self.refresh_token_issued_at = time.time()
+        # Ids messages.list leaves out although they exist (Gmail's listings come from a
+        # search index that can lag): a listing is never proof that a message is gone.
+        self.unlisted: set[str] = set()
 
     # --- what the Gmail user (or Gmail itself) does -----------------------------------
     def deliver(
@@ -224,6 +301,11 @@ class Mailbox:
 
     def untrash(self, gmail_id: str) -> None:
         self.modify(gmail_id, remove=["TRASH"], add=["INBOX"])
+
+    def age_refresh_token(self, seconds: float) -> None:
+        """Pretend the refresh token was issued ``seconds`` earlier (see refresh_token_max_age)."""
+        with self.server.lock:
+            self.refresh_token_issued_at -= seconds
 
     def delete_forever(self, gmail_id: str) -> None:
         """Emptying the Trash (or an API delete): a messagesDeleted record."""
@@ -293,6 +375,10 @@ class FakeGmail:
         self.history_step = 7  # real history ids grow by uneven steps; never by exactly one
         # Gmail may answer with fewer results than maxResults; lower this to make paging show.
         self.page_size = 500
+        # Google ends the refresh tokens of an OAuth app in "Testing" status after 7 days;
+        # None: they live until revoked (a published app).
+        self.refresh_token_max_age: float | None = None
+        self.broken: dict[str, BrokenMessage] = {}
         self._ids = itertools.count(0x18F0000000000000 + 0x10000)
         self._tokens = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
@@ -326,6 +412,8 @@ class FakeGmail:
             self.calls.clear()
             self.token_lifetime = 3599
             self.page_size = 500
+            self.refresh_token_max_age = None
+            self.broken.clear()
 
     @property
     def port(self) -> int:
@@ -361,6 +449,7 @@ class FakeGmail:
             mailbox = self.mailboxes[address]
             mailbox.revoked = False
             mailbox.refresh_token = f"1//fake-refresh-{address}-{next(self._tokens)}"
+            mailbox.refresh_token_issued_at = time.time()
             return mailbox.refresh_token
 
     def fail(
@@ -372,9 +461,11 @@ class FakeGmail:
         retry_after: str | int | None = None,
         reason: str = "",
         in_batch: bool | None = None,
+        after: int = 0,
     ) -> None:
         """Answer the next ``times`` calls to ``endpoint`` (e.g. "messages.batchModify",
-        "messages.trash", "messages.get", "history.list", "batch", "token") with an error."""
+        "messages.trash", "messages.get", "history.list", "batch", "token") with an error,
+        once ``after`` calls to it went through."""
         with self.lock:
             self.faults.append(
                 Fault(
@@ -384,8 +475,44 @@ class FakeGmail:
                     None if retry_after is None else str(retry_after),
                     reason or _default_reason(status),
                     in_batch,
+                    after,
                 )
             )
+
+    def break_message(
+        self,
+        gmail_id: str,
+        status: int = 500,
+        *,
+        reason: str = "",
+        in_batch: bool | None = None,
+        formats: Iterable[str] | None = None,
+    ) -> None:
+        """Every ``messages.get`` of ``gmail_id`` fails (in batches only, outside them only,
+        or both; for some formats or all) until ``mend_message``."""
+        with self.lock:
+            self.broken[gmail_id] = BrokenMessage(
+                status,
+                reason or _default_reason(status),
+                in_batch,
+                None if formats is None else frozenset(formats),
+            )
+
+    def mend_message(self, gmail_id: str) -> None:
+        with self.lock:
+            self.broken.pop(gmail_id, None)
+
+    def gets_of(self, gmail_id: str, *, fmt: str | None = None, status: int | None = None) -> list[Call]:
+        """The ``messages.get`` calls for one id (optionally of one format / status)."""
+        with self.lock:
+            return [
+                c
+                for c in self.calls
+                if c.endpoint == "messages.get"
+                and c.path.endswith("/" + gmail_id)
+                and (fmt is None or (c.params.get("format") or ["full"])[0] == fmt)
+                and (status is None or c.status == status)
+            ]
 
     def count(self, endpoint: str, *, status: int | None = None, in_batch: bool | None = None) -> int:
         with self.lock:
@@ -423,6 +550,9 @@ class FakeGmail:
         with self.lock:
             for fault in self.faults:
                 if fault.endpoint == endpoint and fault.in_batch in (None, in_batch) and fault.times > 0:
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     fault.times -= 1
                     if fault.times == 0:
                         self.faults.remove(fault)
@@ -459,7 +589,12 @@ class FakeGmail:
             mailbox = next(
                 (m for m in self.mailboxes.values() if m.refresh_token == one("refresh_token")), None
             )
-            if mailbox is None or mailbox.revoked:
+            expired = (
+                mailbox is not None
+                and self.refresh_token_max_age is not None
+                and time.time() - mailbox.refresh_token_issued_at > self.refresh_token_max_age
+            )
+            if mailbox is None or mailbox.revoked or expired:
                 return 400, {
                     "error": "invalid_grant",
                     "error_description": "Token has been expired or revoked.",
@@ -557,8 +692,12 @@ class FakeGmail:
                 payload = json.loads(body) if body.strip() else {}
                 if endpoint == "messages.batchModify":
                     call.ids = len(payload.get("ids") or [])
+                method_impl = getattr(self, "_" + endpoint.replace(".", "_"))
+                extra = {"in_batch": in_batch} if endpoint == "messages.get" else {}
                 with self.lock:
-                    response = getattr(self, "_" + endpoint.replace(".", "_"))(mailbox, query, payload, *args)
+                    response = method_impl(mailbox, query, payload, *args, **extra)
+                if query.get("fields") and response[0] == 200:
+                    response = _partial(response, query["fields"][0])
         except ApiError as exc:
             response = exc.response()
         call.status = response[0]
@@ -592,6 +731,7 @@ class FakeGmail:
             and (include_spam_trash or not ({"TRASH", "SPAM"} & m.labels))
             and (after is None or m.internal_date // 1000 > after)
             and (before is None or m.internal_date // 1000 < before)
+            and m.id not in mailbox.unlisted
         ]
         matches.sort(key=lambda m: (m.internal_date, m.id), reverse=True)  # newest first, like Gmail
         page = matches[offset : offset + max_results]
@@ -603,11 +743,24 @@ class FakeGmail:
         return _json(200, body)
 
     def _messages_get(
-        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], gmail_id: str
+        self,
+        mailbox: Mailbox,
+        query: dict[str, list[str]],
+        payload: dict[str, Any],
+        gmail_id: str,
+        *,
+        in_batch: bool = False,
     ) -> Response:
         message = self._message(mailbox, gmail_id)
         fmt = (query.get("format") or ["full"])[0]
-        return _json(200, message.resource(fmt))
+        broken = self.broken.get(gmail_id)
+        if (
+            broken is not None
+            and broken.in_batch in (None, in_batch)
+            and (broken.formats is None or fmt in broken.formats)
+        ):
+            raise ApiError(broken.status, f"Fake broken message: {broken.reason}", reason=broken.reason)
+        return _json(200, message.resource(fmt, query.get("metadataHeaders")))
 
     def _messages_modify(
         self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], gmail_id: str
@@ -647,6 +800,30 @@ class FakeGmail:
         message = self._message(mailbox, gmail_id)
         mailbox._modify(message, set(), {"TRASH"})
         return _json(200, message.minimal())
+
+    def _threads_get(
+        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], thread_id: str
+    ) -> Response:
+        messages = self._thread_messages(mailbox, thread_id)
+        fmt = (query.get("format") or ["full"])[0]
+        return _json(200, {"id": thread_id, "messages": [m.resource(fmt) for m in messages]})
+
+    def _threads_modify(
+        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], thread_id: str
+    ) -> Response:
+        messages = self._thread_messages(mailbox, thread_id)
+        add, remove = self._label_args(payload)
+        for message in messages:
+            mailbox._modify(message, add, remove)
+        return _json(200, {"id": thread_id, "messages": [m.minimal() for m in messages]})
+
+    def _thread_messages(self, mailbox: Mailbox, thread_id: str) -> list[FakeMessage]:
+        messages = sorted(
+            (m for m in mailbox.messages.values() if m.thread_id == thread_id), key=lambda m: m.internal_date
+        )
+        if not messages:
+            raise ApiError(404, "Requested entity was not found.", reason="notFound")
+        return messages
 
     def _history_list(
         self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any]
@@ -700,7 +877,7 @@ class FakeGmail:
         add = set(payload.get("addLabelIds") or [])
         remove = set(payload.get("removeLabelIds") or [])
         for label in add | remove:
-            if label not in SYSTEM_LABELS and not label.startswith("Label_"):
+            if label not in SYSTEM_LABELS | CATEGORY_LABELS and not label.startswith("Label_"):
                 raise ApiError(400, f"Invalid label: {label}", reason="invalidArgument")
         return add, remove
 
@@ -714,6 +891,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)/trash$"), "messages.trash"),
     ("POST", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)/untrash$"), "messages.untrash"),
     ("GET", re.compile(r"^/gmail/v1/users/me/history$"), "history.list"),
+    ("GET", re.compile(r"^/gmail/v1/users/me/threads/([^/]+)$"), "threads.get"),
+    ("POST", re.compile(r"^/gmail/v1/users/me/threads/([^/]+)/modify$"), "threads.modify"),
 ]
 
 
@@ -742,6 +921,49 @@ def _parse_q(q: str) -> tuple[int | None, int | None]:
         else:
             before = seconds
     return after, before
+
+
+def _partial(response: Response, fields: str) -> Response:
+    """Google's partial response (``fields=messages/id,nextPageToken`` or ``messages(id)``):
+    only the selected fields come back."""
+    status, headers, body = response
+    return status, headers, json.dumps(_select(json.loads(body), _parse_fields(fields))).encode()
+
+
+def _parse_fields(text: str) -> dict[str, Any]:
+    """ "a/b,c(d,e)" → {"a": {"b": {}}, "c": {"d": {}, "e": {}}} ({} = the whole value)."""
+    tree: dict[str, Any] = {}
+    depth, start, items = 0, 0, []
+    for i, ch in enumerate(text + ","):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    for item in filter(None, items):
+        if "(" in item:
+            name, inner = item.split("(", 1)
+            node = tree
+            for piece in name.split("/"):
+                node = node.setdefault(piece, {})
+            node.update(_parse_fields(inner[:-1]))
+        else:
+            node = tree
+            for piece in item.split("/"):
+                node = node.setdefault(piece, {})
+    return tree
+
+
+def _select(value: Any, tree: dict[str, Any]) -> Any:
+    if not tree:
+        return value
+    if isinstance(value, list):
+        return [_select(v, tree) for v in value]
+    if isinstance(value, dict):
+        return {k: _select(value[k], sub) for k, sub in tree.items() if k in value}
+    return value
 
 
 def _json(status: int, body: dict[str, Any], retry_after: str | None = None) -> Response:
@@ -820,3 +1042,29 @@ class MessageFactory:
         if in_reply_to:
             lines += [f"In-Reply-To: {in_reply_to}", f"References: {in_reply_to}"]
         return "\r\n".join(lines) + "\r\n\r\n" + body + "\r\n", mid
+
+    def make_large(
+        self,
+        size: int,
+        *,
+        subject: str = "Signed contract and scans",
+        to: str = "rep@example.test",
+        body: str = "Here are the signed contract and the scans.",
+    ) -> tuple[bytes, str]:
+        """(raw message of about ``size`` bytes, Message-ID): a short text part and one big
+        attachment, as a 40 MB mail usually is."""
+        raw, mid = self.make(subject=subject, to=to)
+        head = raw.split("\r\n\r\n", 1)[0].replace("Content-Type: text/plain; charset=utf-8", "")
+        boundary = f"large-{next(self.counter)}"
+        chunk = base64.encodebytes(bytes(range(256)) * 3).replace(b"\n", b"\r\n")  # 1,040 bytes, 76 a line
+        filler = chunk * max(1, size // len(chunk))
+        return (
+            head.rstrip("\r\n").encode()
+            + f"\r\nContent-Type: multipart/mixed; boundary={boundary}\r\n\r\n".encode()
+            + f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n".encode()
+            + f"--{boundary}\r\nContent-Type: application/pdf; name=scans.pdf\r\n".encode()
+            + b"Content-Disposition: attachment; filename=scans.pdf\r\n"
+            + b"Content-Transfer-Encoding: base64\r\n\r\n"
+            + filler
+            + f"--{boundary}--\r\n".encode()
+        ), mid

@@ -13,23 +13,36 @@ Identity (msal accepts only an https authority, hence TLS from ``tests.fakes.tls
 
 Graph (``/v1.0``), only what mail sync and push use, with Graph's URLs, JSON and errors:
 
-* ``/me`` and ``/users/{address}`` (a shared mailbox, for its delegates),
+* ``/me`` and ``/users/{address}`` (a shared mailbox, for its delegates; a folder may be
+  denied to a delegate: 403 ``ErrorAccessDenied`` for that folder and its messages only),
 * ``mailFolders/{wellKnownName|id}``, ``mailFolders/{folder}/messages/delta`` (``$select``,
   ``$filter=receivedDateTime ge …``, ``Prefer: odata.maxpagesize``, next/delta links,
   ``@removed`` for anything that left the folder — moved or deleted alike, as Graph does —
-  and 410 ``SyncStateNotFound`` once a folder's sync state is expired on purpose),
-* ``messages/{id}`` (``$select``), ``messages/{id}/$value`` (the MIME), ``messages/{id}/move``,
+  and 410 ``SyncStateNotFound`` for a link older than the folder's last
+  ``DELTA_GENERATIONS`` delta links — Exchange keeps only a few — or once a folder's sync
+  state is expired on purpose),
+* ``mailFolders/{folder}/messages`` (``$select``, ``$filter=conversationId eq '…'``,
+  ``$top``, next links),
+* ``messages/{id}`` (``$select``), ``messages/{id}/$value`` (the MIME, streamed; a 40 MB
+  message is generated as it is sent), ``messages/{id}/move``,
 * ``$batch`` (≤ 20 requests, run at most 4 at a time per mailbox like Exchange's
   per-mailbox concurrency, answers in a different order than asked),
-* immutable ids only: every Graph call (and every batch part) must carry
-  ``Prefer: IdType="ImmutableId"`` or it is refused (400) and counted,
+* ids as Exchange has them: a message moved by a call without
+  ``Prefer: IdType="ImmutableId"`` gets a new id (such calls are counted), and even an
+  immutable id changes when the item moves to the online archive mailbox; Shift+Delete and
+  emptying Deleted Items move items to Recoverable Items Deletions
+  (``recoverableitemsdeletions``), where ``GET`` still finds them until they are purged,
 * a per-mailbox concurrency limit of 4 requests in flight (a 5th gets 429
-  ``ApplicationThrottled``), with the highest concurrency seen recorded,
-* faults on demand (429 with Retry-After, 5xx) for chosen operations,
+  ``ApplicationThrottled`` without Retry-After), with the highest concurrency seen recorded,
+* faults on demand (429 with Retry-After, 5xx) for chosen operations, and persistent faults
+  for one message id (``fail_message``),
+* identity: a personal Microsoft account refuses ``Mail.ReadWrite.Shared``
+  (``invalid_scope``); refresh tokens may expire (``refresh_token_lifetime``),
 * a log of every call — outer requests and batch parts — for request-count assertions.
 
-Test code acts as the Outlook user through ``FakeMailbox`` (``deliver``, ``move``,
-``delete_forever``, ``expire_delta``).
+Test code acts as the Outlook user through ``FakeMailbox`` (``deliver``, ``deliver_large``,
+``move``, ``delete_forever`` (Shift+Delete), ``empty_deleted_items``, ``purge``,
+``move_to_online_archive``, ``deny``, ``expire_delta``).
 """
 
 from __future__ import annotations
@@ -44,7 +57,8 @@ import secrets
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,10 +68,13 @@ from email.policy import default as default_policy
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from tests.fakes.tls import LocalCA, TLSServer, handler_class
+from tests.fakes.tls import LocalCA, StreamBody, TLSServer, handler_class
 
 MAX_BATCH = 20
 MAILBOX_CONCURRENCY = 4
+# Exchange keeps only the last few delta generations of a folder: older links answer 410.
+DELTA_GENERATIONS = 3
+SHARED_SCOPE = "Mail.ReadWrite.Shared"
 DEFAULT_PAGE_SIZE = 10
 IMMUTABLE_PREFER = 'IdType="ImmutableId"'
 WELL_KNOWN = {
@@ -67,10 +84,11 @@ WELL_KNOWN = {
     "deleteditems": "Deleted Items",
     "drafts": "Drafts",
     "junkemail": "Junk Email",
+    "recoverableitemsdeletions": "Deletions",
 }
 RESERVED_SCOPES = {"openid", "profile", "offline_access"}
 
-Response = tuple[int, dict[str, str], bytes]
+Response = tuple[int, dict[str, str], "bytes | StreamBody"]
 
 
 def fake_ports() -> tuple[int, int]:
@@ -128,6 +146,46 @@ class FakeMessage:
     subject: str
     internet_message_id: str
     is_read: bool = False
+    # A large message: ``mime`` holds its head, and ``pad`` bytes of base64 attachment (and
+    # the closing boundary) are generated as the $value answer is written.
+    pad: int = 0
+    tail: bytes = b""
+
+    @property
+    def size(self) -> int:
+        return len(self.mime) + self.pad + len(self.tail)
+
+    def body(self, *, chunked: bool = False) -> bytes | StreamBody:
+        if not self.pad and not chunked:
+            return self.mime
+        return StreamBody(self.size, self._chunks(), chunked=chunked)
+
+    def _chunks(self) -> Iterator[bytes]:
+        yield self.mime
+        line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\r\n"
+        block = line * (256 * 1024 // len(line))
+        left = self.pad
+        while left > 0:
+            chunk = block[:left]
+            left -= len(chunk)
+            yield chunk
+        yield self.tail
+
+    def text_body(self) -> str:
+        """The message's text as Graph's ``body`` with ``outlook.body-content-type="text"``."""
+        parsed = message_from_bytes(self.mime, policy=default_policy)
+        for part in parsed.walk():
+            if part.get_content_type() == "text/plain" and not part.is_attachment():
+                try:
+                    return str(part.get_content())
+                except (LookupError, ValueError):
+                    return ""
+        return ""
+
+    def headers(self) -> list[dict[str, str]]:
+        head = self.mime.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        parsed = message_from_bytes(head + b"\r\n\r\n", policy=default_policy)
+        return [{"name": k, "value": str(v)} for k, v in parsed.items()]
 
     def resource(self, select: set[str] | None = None) -> dict[str, Any]:
         full = {
@@ -140,6 +198,10 @@ class FakeMessage:
             "internetMessageId": self.internet_message_id,
             "isRead": self.is_read,
         }
+        if select and "body" in select:
+            full["body"] = {"contentType": "text", "content": self.text_body()}
+        if select and "internetMessageHeaders" in select:
+            full["internetMessageHeaders"] = self.headers()
         if not select:
             return full
         return {k: v for k, v in full.items() if k in select or k in ("id", "@odata.type")}
@@ -163,6 +225,7 @@ class Fault:
     status: int
     retry_after: str | None
     code: str
+    skip: int = 0  # calls of ``op`` that pass before the fault starts
 
 
 @dataclass
@@ -172,6 +235,7 @@ class _DeltaState:
     seq: int
     since: datetime | None
     select: set[str]
+    token: str = ""
 
 
 @dataclass
@@ -198,6 +262,12 @@ class FakeMailbox:
         self.seq = 0
         self.generation: dict[str, int] = dict.fromkeys(self.folders.values(), 0)
         self.delegates: set[str] = set()
+        # Folder ids a delegate may not open (their owner did not share them): 403.
+        self.denied: set[str] = set()
+        # Items moved to the online archive mailbox (new id -> message): gone from here.
+        self.online_archive: dict[str, FakeMessage] = {}
+        # The last DELTA_GENERATIONS delta tokens handed out per folder.
+        self.delta_tokens: dict[str, deque[str]] = {}
         self.lock = threading.RLock()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -240,15 +310,79 @@ class FakeMailbox:
             self._record(message.folder_id, message.id)
         return message.id
 
-    def move(self, message_id: str, folder: str) -> None:
+    def deliver_large(
+        self, size: int, *, folder: str = "inbox", text: str = "See the attached file.", **fields: Any
+    ) -> str:
+        """A message of about ``size`` bytes: a short text part and a big attachment that is
+        generated as it is sent (the fake never holds it)."""
+        boundary = "=_big_" + secrets.token_hex(6)
+        plain = make_mime(text=text, **fields)
+        head = b"".join(
+            f"{k}: {v}\r\n".encode()
+            for k, v in plain.items()
+            if not k.lower().startswith(("content-", "mime-"))
+        )
+        mime = (
+            head
+            + f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode()
+            + f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n".encode()
+            + f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+            f'Content-Disposition: attachment; filename="big.bin"\r\n'
+            f"Content-Transfer-Encoding: base64\r\n\r\n".encode()
+        )
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        message_id = self.deliver(mime + tail, folder=folder, received=fields.get("date"))
+        with self.lock:
+            message = self.messages[message_id]
+            message.mime, message.tail = mime, tail
+            message.pad = max(size - len(mime) - len(tail), 0)
+        return message_id
+
+    def move(self, message_id: str, folder: str, *, new_id: bool = False) -> str:
+        """Move a message (as Outlook or Exchange does); returns its id afterwards, which is a
+        new one with ``new_id`` (a move made without immutable ids)."""
         with self.lock:
             message = self.messages[message_id]
             target = self._folder_id(folder)
             if message.folder_id == target:
-                return
+                return message_id
             self._record(message.folder_id, message_id)
+            if new_id:
+                del self.messages[message_id]
+                message.id = self.ms.new_id()
+                self.messages[message.id] = message
             message.folder_id = target
-            self._record(target, message_id)
+            self._record(target, message.id)
+            return message.id
+
+    def move_to_online_archive(self, message_id: str) -> str:
+        """Exchange's archive policy moves the item to the online archive mailbox: it leaves
+        this mailbox, and even its immutable id changes (the old one answers 404)."""
+        with self.lock:
+            message = self.messages.pop(message_id)
+            self._record(message.folder_id, message_id)
+            message.id = self.ms.new_id()
+            self.online_archive[message.id] = message
+            return message.id
+
+    def empty_deleted_items(self) -> list[str]:
+        """The user empties Deleted Items: everything there moves to Recoverable Items."""
+        with self.lock:
+            ids = sorted(self.ids_in("deleteditems"))
+            for message_id in ids:
+                self.move(message_id, "recoverableitemsdeletions")
+            return ids
+
+    def purge(self, message_id: str) -> None:
+        """Gone from the store for good (Recoverable Items purged): every GET answers 404."""
+        with self.lock:
+            message = self.messages.pop(message_id)
+            self._record(message.folder_id, message_id)
+
+    def deny(self, folder: str) -> None:
+        """The owner does not share ``folder`` with delegates: they get 403 for it."""
+        with self.lock:
+            self.denied.add(self._folder_id(folder))
 
     def mark_read(self, message_id: str, read: bool = True) -> None:
         """A change that is not a move: delta reports the message again, unchanged in place."""
@@ -258,14 +392,24 @@ class FakeMailbox:
             self._record(message.folder_id, message_id)
 
     def delete_forever(self, message_id: str) -> None:
-        with self.lock:
-            message = self.messages.pop(message_id)
-            self._record(message.folder_id, message_id)
+        """Shift+Delete in Outlook: the item skips Deleted Items and lands in Recoverable
+        Items Deletions (a permanent delete as far as the user is concerned)."""
+        self.move(message_id, "recoverableitemsdeletions")
 
     def expire_delta(self, folder: str) -> None:
         """Every delta/next link of this folder now answers 410 (as after a long pause)."""
         with self.lock:
             self.generation[self.folders[folder]] += 1
+
+    def fail_message(self, message_id: str, *, op: str = "value", status: int = 500, code: str = "") -> None:
+        """Every ``op`` (value, get) of this one message fails until ``heal_message``."""
+        with self.ms._lock:
+            self.ms.message_faults[(message_id, op)] = (status, code or "ErrorInternalServerError")
+
+    def heal_message(self, message_id: str) -> None:
+        with self.ms._lock:
+            for key in [k for k in self.ms.message_faults if k[0] == message_id]:
+                del self.ms.message_faults[key]
 
     def folder_of(self, message_id: str) -> str | None:
         message = self.messages.get(message_id)
@@ -335,6 +479,7 @@ class _User:
     address: str
     uid: str
     tid: str
+    personal: bool = False  # a personal Microsoft account (outlook.com): no .Shared scopes
 
 
 class FakeMicrosoft:
@@ -371,13 +516,22 @@ class FakeMicrosoft:
             self.mailboxes: dict[str, FakeMailbox] = {}
             self.codes: dict[str, dict[str, Any]] = {}
             self.refresh_tokens: dict[str, str] = {}
+            self.refresh_expiry: dict[str, float] = {}
+            # Seconds a refresh token lives (None: until revoked, as usual in Entra ID).
+            self.refresh_token_lifetime: float | None = None
+            self.message_faults: dict[tuple[str, str], tuple[int, str]] = {}
+            self.calls_without_immutable_id = 0
+            self.list_queries: list[dict[str, str]] = []  # query of every folder listing
+            # $value answers without Content-Length (chunked), as a streaming server may send.
+            self.chunked_values = False
+            # Set by a test that drives the fake over the limit on purpose.
+            self.allow_over_concurrency = False
             self.access_tokens: dict[str, tuple[str, float]] = {}
             self.access_token_lifetime = 3600
             self.token_calls: list[tuple[str, int]] = []  # (grant type, status)
             self.discovery_calls = 0
             self.calls: list[Call] = []
             self.faults: list[Fault] = []
-            self.rejected_without_immutable_id = 0
             self.concurrency_rejections = 0
             self._delta_tokens: dict[str, _DeltaState] = {}
             self._pages: dict[str, _Page] = {}
@@ -392,11 +546,11 @@ class FakeMicrosoft:
 
     # --- test controls ---------------------------------------------------------------------------
     def add_mailbox(
-        self, address: str, *, archive: bool = True, delegates: Iterable[str] = ()
+        self, address: str, *, archive: bool = True, delegates: Iterable[str] = (), personal: bool = False
     ) -> FakeMailbox:
         with self._lock:
             address = address.lower()
-            self.users.setdefault(address, _User(address, secrets.token_hex(8), self.tenant_id))
+            self.users.setdefault(address, _User(address, secrets.token_hex(8), self.tenant_id, personal))
             mailbox = FakeMailbox(self, address, archive=archive)
             mailbox.delegates = {d.lower() for d in delegates}
             self.mailboxes[address] = mailbox
@@ -418,14 +572,22 @@ class FakeMicrosoft:
                     del self.access_tokens[token]
 
     def fail(
-        self, op: str, *, times: int = 1, status: int = 429, retry_after: str | None = "30", code: str = ""
+        self,
+        op: str,
+        *,
+        times: int = 1,
+        status: int = 429,
+        retry_after: str | None = "30",
+        code: str = "",
+        after: int = 0,
     ) -> None:
-        """The next ``times`` calls of ``op`` (batch, folder, delta, get, value, move) fail."""
+        """The next ``times`` calls of ``op`` (batch, folder, delta, list, get, value, move)
+        fail — after ``after`` more calls of it have passed."""
         code = code or {429: "ApplicationThrottled", 503: "ServiceUnavailable"}.get(
             status, "InternalServerError"
         )
         with self._lock:
-            self.faults.append(Fault(op, times, status, retry_after, code))
+            self.faults.append(Fault(op, times, status, retry_after, code, after))
 
     def count(
         self, op: str, *, in_batch: bool | None = None, mailbox: str | None = None, status: int | None = None
@@ -444,6 +606,11 @@ class FakeMicrosoft:
                 and (mailbox is None or c.mailbox == mailbox.lower())
                 and (status is None or c.status == status)
             ]
+
+    def over_concurrency(self) -> list[str]:
+        """Mailboxes that ever had more than MAILBOX_CONCURRENCY requests in flight."""
+        with self._lock:
+            return [m.address for m in self.mailboxes.values() if m.max_in_flight > MAILBOX_CONCURRENCY]
 
     def batch_sizes(self, mailbox: str | None = None) -> list[int]:
         return [c.batch_size for c in self.calls_of("batch", mailbox=mailbox)]
@@ -510,6 +677,15 @@ class FakeMicrosoft:
         user = self.users.get(query.get("login_hint", "").lower())
         if user is None:
             return _json(400, {"error": "invalid_request", "error_description": "fake: unknown login_hint"})
+        if user.personal and SHARED_SCOPE.lower() in query.get("scope", "").lower():
+            # What Microsoft answers a personal account asked for a work-or-school-only scope.
+            refusal = {
+                "error": "invalid_scope",
+                "error_description": f"AADSTS70011: The provided value for scope {SHARED_SCOPE} is "
+                "not valid for personal Microsoft accounts.",
+                "state": query.get("state", ""),
+            }
+            return 302, {"Location": query["redirect_uri"] + "?" + urllib.parse.urlencode(refusal)}, b""
         code = secrets.token_urlsafe(24)
         with self._lock:
             self.codes[code] = {
@@ -554,7 +730,23 @@ class FakeMicrosoft:
                         return 400, {"error": "invalid_grant", "error_description": "AADSTS501481: PKCE"}
                 return 200, self._tokens_for(code["address"], form.get("scope", ""), nonce=code["nonce"])
             if grant == "refresh_token":
-                owner = self.refresh_tokens.get(form.get("refresh_token", ""))
+                token = form.get("refresh_token", "")
+                owner = self.refresh_tokens.get(token)
+                if owner is not None and self.refresh_expiry.get(token, float("inf")) < time.time():
+                    return 400, {
+                        "error": "invalid_grant",
+                        "error_description": "AADSTS700082: The refresh token has expired due to inactivity.",
+                        "error_codes": [700082],
+                    }
+                if (
+                    owner is not None
+                    and self.users[owner].personal
+                    and SHARED_SCOPE.lower() in form.get("scope", "").lower()
+                ):
+                    return 400, {
+                        "error": "invalid_scope",
+                        "error_description": f"AADSTS70011: {SHARED_SCOPE}",
+                    }
                 if owner is None:
                     return 400, {
                         "error": "invalid_grant",
@@ -570,6 +762,8 @@ class FakeMicrosoft:
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(40)
         self.access_tokens[access] = (address, time.time() + self.access_token_lifetime)
         self.refresh_tokens[refresh] = address  # earlier refresh tokens stay valid, as in Entra ID
+        if self.refresh_token_lifetime is not None:
+            self.refresh_expiry[refresh] = time.time() + self.refresh_token_lifetime
         now = int(time.time())
         claims = {
             "aud": self.client_id,
@@ -616,7 +810,7 @@ class FakeMicrosoft:
         except GraphError as exc:
             return exc.response()
         status, out_headers, out = self._run(mailbox, op, method, url.path, headers, runner, in_batch=False)
-        if isinstance(out, bytes):
+        if isinstance(out, bytes | StreamBody):
             return status, out_headers, out
         return status, {**out_headers, "Content-Type": "application/json"}, json.dumps(out).encode()
 
@@ -653,26 +847,36 @@ class FakeMicrosoft:
         params = dict(urllib.parse.parse_qsl(query))
         select = {s.strip() for s in params.get("$select", "").split(",") if s.strip()} or None
         if method == "GET" and len(rest) == 2 and rest[0] == "mailFolders":
-            return mailbox, "folder", lambda h: (200, {}, self._folder(mailbox, rest[1]))
+            return mailbox, "folder", lambda h: (200, {}, self._folder(mailbox, rest[1], user))
+        if method == "GET" and len(rest) == 3 and rest[0] == "mailFolders" and rest[2] == "messages":
+            return mailbox, "list", lambda h: (200, {}, self._list(mailbox, rest[1], params, path, user))
         if (
             method == "GET"
             and len(rest) == 4
             and rest[0] == "mailFolders"
             and rest[2:] == ["messages", "delta"]
         ):
-            return mailbox, "delta", lambda h: (200, {}, self._delta(mailbox, rest[1], params, h, path))
+            return mailbox, "delta", lambda h: (200, {}, self._delta(mailbox, rest[1], params, h, path, user))
         if rest[:1] == ["messages"] and len(rest) >= 2:
             message_id = rest[1]
             if method == "GET" and len(rest) == 2:
-                return mailbox, "get", lambda h: (200, {}, mailbox._message(message_id).resource(select))
+                return (
+                    mailbox,
+                    "get",
+                    lambda h: (200, {}, self._visible(mailbox, message_id, "get", user).resource(select)),
+                )
             if method == "GET" and rest[2:] == ["$value"]:
                 return (
                     mailbox,
                     "value",
-                    lambda h: (200, {"Content-Type": "text/plain"}, mailbox._message(message_id).mime),
+                    lambda h: (
+                        200,
+                        {"Content-Type": "text/plain"},
+                        self._visible(mailbox, message_id, "value", user).body(chunked=self.chunked_values),
+                    ),
                 )
             if method == "POST" and rest[2:] == ["move"]:
-                return mailbox, "move", lambda h: (201, {}, self._move(mailbox, message_id, body))
+                return mailbox, "move", lambda h: (201, {}, self._move(mailbox, message_id, body, h, user))
         raise GraphError(400, "BadRequest", f"fake Graph does not implement {method} {path}")
 
     def _run(self, mailbox, op, method, path, headers, runner, *, in_batch):  # type: ignore[no-untyped-def]
@@ -680,13 +884,9 @@ class FakeMicrosoft:
         with self._lock:
             self.calls.append(call)
         if IMMUTABLE_PREFER.lower() not in headers.get("prefer", "").lower():
+            # Served, but a move made this way changes the message's id (see _move).
             with self._lock:
-                self.rejected_without_immutable_id += 1
-            error = GraphError(
-                400, "FakeImmutableIdRequired", 'fake Graph: send Prefer: IdType="ImmutableId"'
-            )
-            call.status, out_headers, out = error.answer()
-            return call.status, out_headers, out
+                self.calls_without_immutable_id += 1
         with mailbox.lock:
             mailbox.in_flight += 1
             mailbox.max_in_flight = max(mailbox.max_in_flight, mailbox.in_flight)
@@ -695,11 +895,9 @@ class FakeMicrosoft:
             if over:
                 with self._lock:
                     self.concurrency_rejections += 1
+                # Exchange's MailboxConcurrency refusal carries no Retry-After.
                 raise GraphError(
-                    429,
-                    "ApplicationThrottled",
-                    "Application is over its MailboxConcurrency limit.",
-                    retry_after="1",
+                    429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit."
                 )
             fault = self._take_fault(op)
             if fault is not None:
@@ -719,12 +917,56 @@ class FakeMicrosoft:
         with self._lock:
             for fault in self.faults:
                 if fault.op == op and fault.remaining > 0:
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.remaining -= 1
                     return fault
         return None
 
-    def _folder(self, mailbox: FakeMailbox, name_or_id: str) -> dict[str, Any]:
+    def _check_folder(self, mailbox: FakeMailbox, fid: str, user: str) -> None:
+        if fid in mailbox.denied and user != mailbox.address:
+            raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+
+    def _visible(self, mailbox: FakeMailbox, message_id: str, op: str, user: str) -> FakeMessage:
+        with self._lock:
+            fault = self.message_faults.get((message_id, op))
+        if fault is not None:
+            raise GraphError(fault[0], fault[1], "fake persistent fault for this message")
+        message = mailbox._message(message_id)
+        self._check_folder(mailbox, message.folder_id, user)
+        return message
+
+    def _list(
+        self, mailbox: FakeMailbox, folder: str, params: dict[str, str], path: str, user: str
+    ) -> dict[str, Any]:
+        fid = mailbox._folder_id(folder)
+        self._check_folder(mailbox, fid, user)
+        select = {s.strip() for s in params.get("$select", "").split(",") if s.strip()} or None
+        with self._lock:
+            self.list_queries.append(dict(params))
+        found = [m for m in mailbox.messages.values() if m.folder_id == fid]
+        raw_filter = params.get("$filter", "")
+        if raw_filter:
+            match = re.fullmatch(r"\s*conversationId\s+eq\s+'([^']*)'\s*", raw_filter)
+            if not match:
+                raise GraphError(400, "ErrorInvalidUrlQueryFilter", "fake: only conversationId eq '…'")
+            found = [m for m in found if m.conversation_id == match.group(1)]
+        found.sort(key=lambda m: m.received, reverse=True)
+        top = min(int(params.get("$top", "10")), 1000)
+        skip = int(params.get("$skip", "0"))
+        page = found[skip : skip + top]
+        answer: dict[str, Any] = {"value": [m.resource(select) for m in page]}
+        if skip + top < len(found):
+            query = {k: v for k, v in params.items() if k != "$skip"}
+            query["$skip"] = str(skip + top)
+            link = f"https://127.0.0.1:{self._ports[1]}{path}?{urllib.parse.urlencode(query)}"
+            answer["@odata.nextLink"] = link
+        return answer
+
+    def _folder(self, mailbox: FakeMailbox, name_or_id: str, user: str) -> dict[str, Any]:
         fid = mailbox._folder_id(name_or_id)
+        self._check_folder(mailbox, fid, user)
         name = mailbox.folder_names[fid]
         return {
             "id": fid,
@@ -732,19 +974,30 @@ class FakeMicrosoft:
             "totalItemCount": sum(1 for m in mailbox.messages.values() if m.folder_id == fid),
         }
 
-    def _move(self, mailbox: FakeMailbox, message_id: str, body: bytes) -> dict[str, Any]:
+    def _move(
+        self, mailbox: FakeMailbox, message_id: str, body: bytes, headers: dict[str, str], user: str
+    ) -> dict[str, Any]:
         try:
             destination = json.loads(body or b"{}")["destinationId"]
         except (ValueError, KeyError) as exc:
             raise GraphError(400, "ErrorInvalidRequest", "destinationId is required") from exc
-        mailbox._message(message_id)
-        mailbox.move(message_id, destination)
-        return mailbox.messages[message_id].resource()
+        self._visible(mailbox, message_id, "move", user)
+        self._check_folder(mailbox, mailbox._folder_id(destination), user)
+        immutable = IMMUTABLE_PREFER.lower() in headers.get("prefer", "").lower()
+        new_id = mailbox.move(message_id, destination, new_id=not immutable)
+        return mailbox.messages[new_id].resource()
 
     def _delta(
-        self, mailbox: FakeMailbox, folder: str, params: dict[str, str], headers: dict[str, str], path: str
+        self,
+        mailbox: FakeMailbox,
+        folder: str,
+        params: dict[str, str],
+        headers: dict[str, str],
+        path: str,
+        user: str,
     ) -> dict[str, Any]:
         fid = mailbox._folder_id(folder)
+        self._check_folder(mailbox, fid, user)
         prefer = headers.get("prefer", "")
         size_match = re.search(r"odata\.maxpagesize=(\d+)", prefer)
         page_size = min(int(size_match.group(1)), DEFAULT_PAGE_SIZE) if size_match else DEFAULT_PAGE_SIZE
@@ -767,7 +1020,14 @@ class FakeMicrosoft:
             current = [m for m in mailbox.messages.values() if m.folder_id == fid and _matches(m, since)]
             items = [m.resource(select or None) for m in sorted(current, key=lambda m: m.received)]
         token = secrets.token_urlsafe(16)
-        self._delta_tokens[token] = _DeltaState(fid, mailbox.generation[fid], mailbox.seq, since, select)
+        self._delta_tokens[token] = _DeltaState(
+            fid, mailbox.generation[fid], mailbox.seq, since, select, token
+        )
+        # A new generation: Exchange forgets the oldest beyond the last few.
+        kept = mailbox.delta_tokens.setdefault(fid, deque())
+        kept.append(token)
+        while len(kept) > DELTA_GENERATIONS:
+            self._delta_tokens.pop(kept.popleft(), None)
         skip = secrets.token_urlsafe(16)
         page = _Page(items, token, page_size)
         self._pages[skip] = page
@@ -854,6 +1114,8 @@ class FakeMicrosoft:
                 status, out_headers, out = self._run(
                     mailbox, op, part.get("method", "GET"), url.path, part_headers, runner, in_batch=True
                 )
+            if isinstance(out, StreamBody):
+                out = b"".join(out.chunks)
             if isinstance(out, bytes):
                 out = base64.b64encode(out).decode()
             return {"id": part.get("id"), "status": status, "headers": out_headers, "body": out}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -95,7 +95,22 @@ class TLSServer:
         self._server.server_close()
 
 
-Handler = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
+class StreamBody:
+    """A response body written in chunks as it is produced (a 40 MB message is never held
+    whole by the fake): ``length`` bytes from the ``chunks`` iterator."""
+
+    def __init__(self, length: int, chunks: Iterable[bytes], *, chunked: bool = False) -> None:
+        self.length = length
+        self.chunks = chunks
+        # Sent with Transfer-Encoding: chunked (no Content-Length): the client learns the size
+        # only by reading.
+        self.chunked = chunked
+
+    def __len__(self) -> int:
+        return self.length
+
+
+Handler = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], "bytes | StreamBody"]]
 
 
 def handler_class(handle: Handler) -> type[BaseHTTPRequestHandler]:
@@ -116,10 +131,28 @@ def handler_class(handle: Handler) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             for name, value in out_headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(out_body)))
+            chunked = isinstance(out_body, StreamBody) and out_body.chunked
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(out_body)))
             self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(out_body)
+            if self.command == "HEAD":
+                return
+            if isinstance(out_body, StreamBody):
+                try:
+                    for chunk in out_body.chunks:
+                        if chunked and chunk:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        elif not chunked:
+                            self.wfile.write(chunk)
+                    if chunked:
+                        self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                    # The client stopped reading (a size cap): nothing more to send.
+                    self.close_connection = True
+                return
+            self.wfile.write(out_body)
 
         do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _serve
 

@@ -136,7 +136,7 @@ def test_proxy_settings_in_the_environment_are_not_used(gmail, alice_gmail, mail
     summary = pull_account(alice_gmail.account.pk)
 
     assert not summary.error and summary.report.created == 1
-    assert gmail.count("token") == 1 and gmail.count("batch") == 1
+    assert gmail.count("token") == 1 and gmail.count("batch") == 2  # sizes first, then content
 
 
 def test_wrong_oauth_client_settings_stop_the_sync_with_a_clear_reason(gmail, alice_gmail, settings):
@@ -164,3 +164,57 @@ def test_missing_oauth_client_settings_keep_changes_and_say_what_is_missing(
     assert change.next_attempt_at >= datetime.now(UTC) + timedelta(minutes=59)
     assert "GOOGLE_CLIENT_ID" in pull_account(alice_gmail.account.pk).error
     assert gmail.calls == []
+
+
+def test_an_expired_refresh_token_of_a_testing_app_needs_reconnecting_and_says_why(gmail, setup):
+    # Google ends the refresh tokens of an OAuth app in "Testing" status after 7 days.
+    gmail.refresh_token_max_age = 7 * 24 * 3600
+    setup.mailbox.age_refresh_token(8 * 24 * 3600)
+
+    summary = pull_account(setup.account.pk)
+
+    setup.account.refresh_from_db()
+    assert setup.account.status == AccountStatus.NEEDS_REAUTH
+    reason = setup.account.status_reason
+    assert "invalid_grant" in reason and "7 days" in reason and "Testing" in reason
+    assert "Reconnect the mailbox" in reason and summary.error == reason
+    assert gmail.count("token", status=400) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (429, "rateLimitExceeded"),
+        (403, "rateLimitExceeded"),
+        (403, "userRateLimitExceeded"),
+        (500, "backendError"),
+        (503, "backendError"),
+    ],
+)
+def test_throttling_and_server_errors_back_off_and_never_ask_to_reconnect(
+    gmail, alice_gmail, mail, status, reason
+):
+    raw, _ = mail.make(to=alice_gmail.account.address)
+    alice_gmail.mailbox.deliver(raw)
+    assert not pull_account(alice_gmail.account.pk).error
+    raw, _ = mail.make(to=alice_gmail.account.address, subject="Later")
+    alice_gmail.mailbox.deliver(raw)
+    gmail.fail("history.list", status, reason=reason, retry_after=60, times=3)
+
+    summary = pull_account(alice_gmail.account.pk)
+
+    alice_gmail.account.refresh_from_db()
+    assert alice_gmail.account.status == AccountStatus.ACTIVE
+    assert str(status) in summary.error
+    assert alice_gmail.account.last_sync_error.startswith("temporary:")
+    assert "Reconnect" not in alice_gmail.account.last_sync_error
+
+
+def test_a_token_endpoint_that_fails_for_now_backs_off(gmail, alice_gmail):
+    gmail.fail("token", 503, times=10)  # google-auth itself retries a 503 a few times first
+
+    summary = pull_account(alice_gmail.account.pk)
+
+    alice_gmail.account.refresh_from_db()
+    assert alice_gmail.account.status == AccountStatus.ACTIVE
+    assert summary.error and alice_gmail.account.last_sync_error.startswith("temporary:")

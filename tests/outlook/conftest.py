@@ -12,7 +12,7 @@ from accounts.models import Company, User
 from inbox.models import MailAccount, Provider
 from inbox.services import ingest_message
 from inbox.types import IngestResult, RefData
-from sync.providers import graph_auth
+from sync.providers.outlook import auth as graph_auth
 from tests.factories import parsed, personal_account, team_account
 from tests.fakes.graph_server import FakeMailbox, FakeMicrosoft, make_mime
 from tests.fakes.tls import LocalCA, make_local_ca
@@ -50,19 +50,23 @@ def ms(microsoft_servers: FakeMicrosoft, local_ca: LocalCA, settings) -> Iterato
     settings.MS_CA_BUNDLE = str(local_ca.ca_file)
     yield microsoft_servers
     graph_auth._HTTP_CACHE.clear()
+    if not microsoft_servers.allow_over_concurrency:
+        # Exchange's limit, for pushes and pulls of a mailbox together: never more than 4.
+        assert microsoft_servers.over_concurrency() == [], "more than 4 Graph requests in flight"
 
 
-def sign_in(ms: FakeMicrosoft, address: str) -> graph_auth.ConnectedMailbox:
+def sign_in(ms: FakeMicrosoft, address: str, *, team: bool = False) -> graph_auth.ConnectedMailbox:
     """What the connect view does: start the flow, the user signs in, redeem the code."""
-    flow = graph_auth.start_connect(REDIRECT_URI, login_hint=address)
+    flow = graph_auth.start_connect(REDIRECT_URI, login_hint=address, team=team)
     return graph_auth.finish_connect(flow, ms.sign_in(flow["auth_uri"]))
 
 
 def outlook_personal(
-    ms: FakeMicrosoft, user: User, address: str | None = None, *, archive: bool = True
+    ms: FakeMicrosoft, user: User, address: str | None = None, *, archive: bool = True, personal: bool = False
 ) -> tuple[MailAccount, FakeMailbox]:
+    """``personal``: a personal Microsoft account (outlook.com), which refuses ``.Shared`` scopes."""
     address = address or user.email
-    mailbox = ms.add_mailbox(address, archive=archive)
+    mailbox = ms.add_mailbox(address, archive=archive, personal=personal)
     account = personal_account(user, provider=Provider.OUTLOOK, address=address)
     account.credentials = sign_in(ms, address).credentials
     account.save(update_fields=["credentials"])
@@ -82,10 +86,10 @@ def outlook_team(
     if shared_by is not None:
         ms.add_mailbox(shared_by.email)
         mailbox = ms.add_mailbox(address, delegates=[shared_by.email])
-        credentials = sign_in(ms, shared_by.email).credentials
+        credentials = sign_in(ms, shared_by.email, team=True).credentials
     else:
         mailbox = ms.add_mailbox(address)
-        credentials = sign_in(ms, address).credentials
+        credentials = sign_in(ms, address, team=True).credentials
     account = team_account(company, members, address=address, provider=Provider.OUTLOOK)
     account.credentials = credentials
     account.config = {"shared_mailbox": True} if shared_by is not None else {}

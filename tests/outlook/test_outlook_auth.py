@@ -13,8 +13,8 @@ from inbox import services
 from inbox.models import AccountStatus, ChangeStatus, MailAccount, ProviderChange
 from sync.errors import ProviderAuthError, ProviderTemporaryError
 from sync.providers import adapter_for
-from sync.providers.graph_auth import GraphTokens, graph_session
 from sync.providers.outlook import OutlookAdapter
+from sync.providers.outlook.auth import GraphTokens, graph_session
 from sync.push import push_account
 from tests.factories import switches
 from tests.outlook.conftest import outlook_personal, seed, sign_in

@@ -20,7 +20,7 @@ from inbox.models import (
     Tombstone,
 )
 from sync.models import FolderState
-from sync.providers import outlook_pull
+from sync.providers.outlook import pull as outlook_pull
 from sync.pull import pull_account
 from tests.outlook.conftest import outlook_personal, outlook_team
 
@@ -69,15 +69,13 @@ def test_first_sync_imports_inbox_and_sent_items_of_the_past_days(ms, alice):
     assert ProviderRef.objects.get(key=asked).thread_id.startswith("CONV-")
     assert not Message.objects.filter(subject__in=["Ancient", "Filed away", "Binned"]).exists()
     states = FolderState.objects.filter(account=account).exclude(folder="")
-    assert {s.folder: bool(s.cursor) for s in states} == dict.fromkeys(
-        ["inbox", "sentitems", "archive", "deleteditems"], True
-    )
+    assert {s.folder for s in states if s.cursor} == {"inbox", "sentitems", "archive", "deleteditems"}
     account.refresh_from_db()
     assert account.initial_sync_finished_at is not None and account.initial_sync_done == 2
     # folder ids, one delta page per folder, one MIME download per new message
-    assert ms.batch_sizes() == [4]
+    assert ms.batch_sizes() == [7]  # the well-known folders sync and push use
     assert ms.count("delta") == 4 and ms.count("value") == 2
-    assert ms.rejected_without_immutable_id == 0
+    assert ms.calls_without_immutable_id == 0
 
 
 def test_first_sync_follows_delta_pages_and_a_later_sync_fetches_only_new_mail(ms, alice):
@@ -111,14 +109,14 @@ def test_moved_to_deleted_items_in_outlook_deletes_it_in_the_app(ms, alice):
     assert ProviderRef.objects.filter(key=keep).exists()
 
 
-def test_deleted_for_good_in_outlook_is_a_404_and_deletes_it_in_the_app(ms, alice):
+def test_shift_delete_in_outlook_lands_in_recoverable_items_and_deletes_it_in_the_app(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
     graph_id = _deliver(mailbox, subject="Gone")
     _pull(account)
     mailbox.delete_forever(graph_id)
     assert _pull(account).deleted == 1
     assert not ProviderRef.objects.filter(key=graph_id).exists()
-    assert ms.count("get", status=404, in_batch=True) == 1
+    assert ms.count("get", status=200, in_batch=True) == 1  # found in recoverableitemsdeletions
 
 
 def test_archived_in_outlook_has_no_effect_in_the_app(ms, alice):
@@ -167,21 +165,39 @@ def test_a_sent_message_binned_in_outlook_is_deleted_in_the_app(ms, alice):
     assert _pull(account).deleted == 1
 
 
-def test_delta_expired_resyncs_the_folder_and_only_adds(ms, alice):
+def test_delta_expired_resyncs_and_reconciles_deleting_only_what_is_confirmed_deleted(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
-    vanished = _deliver(mailbox, subject="Will vanish")
+    shift_deleted = _deliver(mailbox, subject="Shift+Deleted")
+    purged = _deliver(mailbox, subject="Purged")
+    filed = _deliver(mailbox, subject="Filed in a project folder")
+    archived_away = _deliver(mailbox, subject="Moved to the online archive")
+    untouched = _deliver(mailbox, subject="Still here")
     _pull(account)
     old_cursor = FolderState.objects.get(account=account, folder="inbox").cursor
-    mailbox.delete_forever(vanished)
+    mailbox.delete_forever(shift_deleted)
+    mailbox.purge(purged)
+    mailbox.add_folder("Projects")
+    mailbox.move(filed, "Projects")
+    mailbox.move_to_online_archive(archived_away)
     fresh = _deliver(mailbox, subject="Arrived meanwhile", days_ago=0)
     mailbox.expire_delta("inbox")
     report = _pull(account)
     assert any("410" in note for note in report.notes)
-    assert report.created == 1 and report.deleted == 0
+    assert report.created == 1 and report.deleted == 1
     assert ProviderRef.objects.filter(key=fresh).exists()
-    # Missing from a listing is no evidence: the vanished message stays in the app.
-    assert ProviderRef.objects.filter(key=vanished).exists()
+    # The client delete during the lost cursor is deleted; nothing else is: a 404 (purged,
+    # or a new id in the online archive) is no evidence, another folder is a move.
+    assert not ProviderRef.objects.filter(key=shift_deleted).exists()
+    assert set(ProviderRef.objects.values_list("key", flat=True)) == {
+        untouched,
+        purged,
+        filed,
+        archived_away,
+        fresh,
+    }
+    assert ProviderRef.objects.get(key=filed).folder == mailbox.folders["Projects"]
     assert ms.count("delta", status=410) == 1
+    assert ms.count("list") == 1  # the ids the Inbox holds, listed once
     new_cursor = FolderState.objects.get(account=account, folder="inbox").cursor
     assert new_cursor and new_cursor != old_cursor
     # and the next round is an ordinary delta again
@@ -244,14 +260,17 @@ def test_many_deletions_at_once_pause_the_account_until_the_user_resumes(ms, ali
     assert Message.objects.filter(account=account).count() == 5
 
 
-def test_a_message_too_large_to_download_is_imported_from_its_headers(ms, alice, monkeypatch):
-    monkeypatch.setattr(outlook_pull, "MAX_MIME_BYTES", 4096)
+def test_a_message_above_the_body_cap_is_imported_from_its_headers_and_text(ms, alice, monkeypatch):
+    monkeypatch.setattr(outlook_pull, "MAX_FETCH_BYTES", 64 * 1024)
     account, mailbox = outlook_personal(ms, alice)
-    graph_id = _deliver(mailbox, subject="Big attachment", text="x" * 20000)
+    graph_id = mailbox.deliver_large(
+        1024 * 1024, subject="Big attachment", text="Here is the signed contract.", to=[alice.email]
+    )
     assert _pull(account).created == 1
     message = ProviderRef.objects.get(key=graph_id).message
-    assert message.subject == "Big attachment" and message.text == ""
-    assert "headers only" in message.parse_problems[0]
+    assert message.subject == "Big attachment" and "signed contract" in message.text
+    assert "too large to import whole — open in Outlook" in message.parse_problems[0]
+    assert message.attachments == []
 
 
 def test_the_apps_own_moves_do_not_look_like_deletions(ms, alice):
@@ -288,19 +307,21 @@ def test_a_big_first_sync_continues_where_it_stopped_on_the_next_pull(ms, alice,
     for i in range(12):
         _deliver(mailbox, subject=f"Old thread {i}", days_ago=3 + i)
     assert _pull(account).created == 5
-    assert FolderState.objects.get(account=account, folder="inbox").cursor == ""
+    # The deltaLink is kept at once; the rest waits in the folder's backlog.
+    assert FolderState.objects.get(account=account, folder="inbox").cursor
+    assert len(FolderState.objects.get(account=account, folder="inbox").extra["backlog"]) == 7
     account.refresh_from_db()
     assert account.initial_sync_finished_at is None
     assert _pull(account).created == 5
     assert _pull(account).created == 2
-    assert FolderState.objects.get(account=account, folder="inbox").cursor
+    assert FolderState.objects.get(account=account, folder="inbox").extra["backlog"] == []
     account.refresh_from_db()
     assert account.initial_sync_finished_at is not None
     assert Message.objects.filter(account=account).count() == 12
     assert ms.count("value") == 12  # nothing downloaded twice
 
 
-def test_a_throttled_download_leaves_the_cursor_and_the_next_pull_finishes(ms, alice):
+def test_a_throttled_download_keeps_what_is_left_and_the_next_pull_finishes(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
     for i in range(3):
         _deliver(mailbox, subject=f"Thread {i}")
@@ -312,8 +333,25 @@ def test_a_throttled_download_leaves_the_cursor_and_the_next_pull_finishes(ms, a
     assert "Graph is busy" in summary.error
     account.refresh_from_db()
     assert account.last_sync_error.startswith("temporary:")
-    assert FolderState.objects.get(account=account, folder="inbox").cursor == cursor
+    inbox = FolderState.objects.get(account=account, folder="inbox")
+    assert inbox.cursor != cursor and len(inbox.extra["backlog"]) == 3  # nothing lost
     assert not Message.objects.filter(subject__startswith="New").exists()
     assert _pull(account).created == 3
     assert set(new) <= set(ProviderRef.objects.values_list("key", flat=True))
-    assert FolderState.objects.get(account=account, folder="inbox").cursor != cursor
+    assert ms.count("delta", status=410) == 0
+
+
+def test_a_message_sent_without_its_size_is_read_only_up_to_the_body_cap(ms, alice, monkeypatch):
+    monkeypatch.setattr(outlook_pull, "MAX_FETCH_BYTES", 64 * 1024)
+    ms.chunked_values = True  # no Content-Length: the cap is found by reading
+    account, mailbox = outlook_personal(ms, alice)
+    big = mailbox.deliver_large(
+        2 * 1024 * 1024, subject="Streamed", text="Drawings attached.", to=[alice.email]
+    )
+    small = _deliver(mailbox, subject="Small one", text="Short and sweet")
+    assert _pull(account).created == 2
+    streamed = ProviderRef.objects.get(key=big).message
+    assert "Drawings attached." in streamed.text
+    assert "too large to import whole — open in Outlook" in streamed.parse_problems[0]
+    whole = ProviderRef.objects.get(key=small).message
+    assert "Short and sweet" in whole.text and not whole.parse_problems

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import Company, Plan, User
-from sync.providers import graph_auth
+from sync.providers.outlook import auth as graph_auth
 from tests.fakes.graph_server import FakeMicrosoft
 from tests.fakes.tls import LocalCA, make_local_ca
 from tests.imap.conftest import dovecot, dovecot_servers  # noqa: F401  (shared fixtures)

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from accounts.models import Plan
 from inbox.models import AccountKind, AccountStatus, Conversation, MailAccount, Provider
-from sync.providers import graph_auth
+from sync.providers.outlook import auth as graph_auth
 from sync.pull import pull_account
 from tests.factories import personal_account
 from tests.fakes.gmail_server import MessageFactory
@@ -212,13 +212,21 @@ def test_microsoft_asks_for_offline_access_the_mail_scopes_and_pkce(
     assert response.status_code == 302
     assert response["Location"].startswith(microsoft.authority.rsplit("/", 1)[0])
     query = query_of(response["Location"])
-    assert set(query["scope"].split()) >= {
-        "offline_access",
-        "https://graph.microsoft.com/Mail.ReadWrite",
-        "https://graph.microsoft.com/Mail.ReadWrite.Shared",
-    }
+    assert set(query["scope"].split()) >= {"offline_access", "https://graph.microsoft.com/Mail.ReadWrite"}
+    # A personal mailbox never asks for .Shared (personal Microsoft accounts refuse it).
+    assert "https://graph.microsoft.com/Mail.ReadWrite.Shared" not in query["scope"].split()
     assert query["code_challenge_method"] == "S256" and query["response_mode"] == "form_post"
     assert query["redirect_uri"] == settings.SITE_URL.rstrip("/") + reverse("connect:microsoft_callback")
+
+
+def test_microsoft_asks_for_the_shared_scope_only_for_a_team_mailbox(
+    as_alice: Client, microsoft: FakeMicrosoft
+):
+    response = start(as_alice, "microsoft", login_hint="sales@acme.test", kind="team", name="Sales")
+    assert response.status_code == 302, html(response)
+    assert (
+        "https://graph.microsoft.com/Mail.ReadWrite.Shared" in query_of(response["Location"])["scope"].split()
+    )
 
 
 def test_connect_microsoft_redeems_the_code_and_stores_a_working_sign_in(

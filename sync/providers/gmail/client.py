@@ -1,10 +1,11 @@
-"""Talking to the Gmail API: OAuth credentials, the HTTP transport, calls and HTTP batches.
+"""Talking to the Gmail API: the HTTP transport, calls and HTTP batches, typed errors.
 
 Everything goes through the real google-api-python-client (static discovery, so no network
-is needed to build the service) and google-auth's ``Credentials`` with the stored refresh
-token. Errors come out as the typed errors of ``sync.errors``, which decide what happens
-to a change or a sync: 429 / 5xx / rateLimitExceeded → temporary (with Retry-After),
-``invalid_grant`` / 401 → the account needs to be reconnected.
+is needed to build the service) and google-auth (``auth.GmailAuth``). Errors come out as the
+typed errors of ``sync.errors``, which decide what happens to a change or a sync:
+429 / 403 rateLimitExceeded → ``GmailRateLimited`` (temporary, with Retry-After), 5xx →
+temporary, ``invalid_grant`` / 401 after a refresh → the account needs to be reconnected,
+404 → ``GmailNotFound``, any other 403 → ``GmailForbidden`` (that call only, not the account).
 """
 
 from __future__ import annotations
@@ -17,18 +18,16 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import google_auth_httplib2
 import httplib2
 from django.conf import settings
-from django.db import transaction
 from google.auth.exceptions import RefreshError, TransportError
-from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from inbox.models import MailAccount
 from sync.errors import ProviderAuthError, ProviderError, ProviderPermanentError, ProviderTemporaryError
+from sync.providers.gmail.auth import GmailAuth, refresh_error
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +35,6 @@ HTTP_TIMEOUT_SECONDS = 60
 # Google allows 100 calls per HTTP batch but advises at most 50 for Gmail: larger batches
 # trip the per-user rate limit (250 quota units a second; a trash costs 5).
 BATCH_LIMIT = 50
-# What the connect flow must ask Google for: read mail, change labels, move to Trash.
-SCOPES = ["https://www.googleapis.com/auth/gmail.modify"]
-
 # 403 reasons that mean "slow down", not "you may not".
 _RATE_REASONS = {
     "rateLimitExceeded",
@@ -48,7 +44,30 @@ _RATE_REASONS = {
     "dailyLimitExceeded",
     "backendError",
 }
-_AUTH_REASONS = {"authError", "insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
+# 403 reasons that mean the grant lacks Gmail access for the whole mailbox.
+_AUTH_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
+
+
+class GmailRateLimited(ProviderTemporaryError):
+    """429, or 403 rateLimitExceeded / userRateLimitExceeded: slow down for the whole mailbox."""
+
+
+class GmailServerError(ProviderTemporaryError):
+    """5xx (or 408) for one call: Gmail could not do it now. For one message's ``messages.get``
+    that may be that message, not the mailbox (the pull retries it on its own)."""
+
+
+class GmailBatchInterrupted(ProviderTemporaryError):
+    """A whole batch request failed for now after earlier batches of the same call went
+    through: ``results`` holds their answers."""
+
+    def __init__(self, message: str, *, retry_after: float | None, results: dict[str, PartResult]) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.results = results
+
+
+class GmailForbidden(ProviderPermanentError):
+    """A 403 that is not about quota or scopes: this call (one message) is refused, not the account."""
 
 
 class GmailNotFound(ProviderPermanentError):
@@ -98,37 +117,19 @@ def classify(exc: HttpError) -> ProviderError:
     retry_after = retry_after_seconds(exc.resp.get("retry-after"))
     if status == 401:
         return ProviderAuthError(f"{text}. Reconnect the mailbox.")
-    if status == 429 or status == 408 or status >= 500:
-        return ProviderTemporaryError(text, retry_after=retry_after)
-    if status == 403 and reason in _RATE_REASONS:
-        return ProviderTemporaryError(text, retry_after=retry_after)
+    if status == 429 or (status == 403 and reason in _RATE_REASONS):
+        return GmailRateLimited(text, retry_after=retry_after)
+    if status == 408 or status >= 500:
+        return GmailServerError(text, retry_after=retry_after)
     if status == 403 and reason in _AUTH_REASONS:
         return ProviderAuthError(f"{text}. Reconnect the mailbox and grant access to Gmail.")
+    if status == 403:
+        return GmailForbidden(text)
     if status == 404:
         return GmailNotFound(text)
     if status == 400:
         return GmailBadRequest(text)
     return ProviderPermanentError(text)
-
-
-def _refresh_error(exc: RefreshError) -> ProviderError:
-    text = str(exc.args[0] if exc.args else exc)
-    if getattr(exc, "retryable", False):
-        return ProviderTemporaryError(f"Google's token endpoint failed for now: {text}")
-    # invalid_grant: the user revoked access, changed the password, or the token expired.
-    return ProviderAuthError(f"Google refused to refresh the access token ({text}). Reconnect the mailbox.")
-
-
-def _parse_expiry(value: object) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
-    return when  # google-auth compares naive UTC datetimes
 
 
 @dataclass
@@ -142,32 +143,11 @@ class PartResult:
 class GmailClient:
     def __init__(self, account: MailAccount) -> None:
         self.account = account
-        stored = account.credentials or {}
-        refresh_token = stored.get("refresh_token")
-        if not refresh_token:
-            raise ProviderAuthError("No Google refresh token is stored for this mailbox. Reconnect it.")
-        if not settings.GOOGLE_CLIENT_ID or not settings.GOOGLE_CLIENT_SECRET:
-            # An operator's slip, not the user's: keep the changes and say what is missing.
-            raise ProviderTemporaryError(
-                "Gmail is not configured on this server: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET.",
-                retry_after=3600,
-            )
-        self._stored_refresh_token = str(refresh_token)
-        self._stored_access_token = stored.get("access_token") or None
-        self.credentials = Credentials(
-            token=self._stored_access_token,
-            refresh_token=self._stored_refresh_token,
-            token_uri=settings.GOOGLE_TOKEN_URI,
-            client_id=settings.GOOGLE_CLIENT_ID,
-            client_secret=settings.GOOGLE_CLIENT_SECRET,
-            # No scopes on refresh: asking for a narrower set than the user granted (say
-            # https://mail.google.com/) would fail with invalid_scope.
-            expiry=_parse_expiry(stored.get("expiry")),
-        )
         # Our own transport: a timeout, and no proxy picked up from the environment (the
         # library default), so a stray HTTP_PROXY cannot divert or hang mailbox traffic.
         self._raw_http = httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS, proxy_info=None)
-        self.http = google_auth_httplib2.AuthorizedHttp(self.credentials, http=self._raw_http)
+        self.auth = GmailAuth(account, self._raw_http)
+        self.http = self.auth.authorized_http()
         endpoint = settings.GMAIL_API_ENDPOINT.rstrip("/") + "/"
         self.service = build(
             "gmail",
@@ -186,39 +166,12 @@ class GmailClient:
     def users(self) -> Any:
         return self.service.users()
 
-    # --- tokens -------------------------------------------------------------------------
+    # --- tokens (kept here for callers that only hold the client) ------------------------
     def ensure_token(self) -> None:
-        if self.credentials.valid:
-            return
-        try:
-            self.credentials.refresh(google_auth_httplib2.Request(self._raw_http))
-        except RefreshError as exc:
-            raise _refresh_error(exc) from exc
-        except (TransportError, httplib2.HttpLib2Error, OSError) as exc:
-            raise ProviderTemporaryError(f"Could not reach Google's token endpoint: {exc}") from exc
-        self.persist_token()
+        self.auth.ensure_token()
 
     def persist_token(self) -> None:
-        """Keep a refreshed access token, so the next run does not refresh again."""
-        token = self.credentials.token
-        if not token or token == self._stored_access_token:
-            return
-        expiry = self.credentials.expiry
-        with transaction.atomic():
-            row = MailAccount.objects.select_for_update().filter(pk=self.account.pk).first()
-            if row is None:
-                return
-            stored = dict(row.credentials or {})
-            if stored.get("refresh_token") != self._stored_refresh_token:
-                return  # reconnected meanwhile: the new grant's tokens win
-            stored.update(
-                access_token=token,
-                expiry=expiry.replace(tzinfo=UTC).isoformat() if expiry else None,
-                refresh_token=self.credentials.refresh_token or self._stored_refresh_token,
-            )
-            MailAccount.objects.filter(pk=row.pk).update(credentials=stored)
-        self.account.credentials = stored
-        self._stored_access_token = token
+        self.auth.persist_token()
 
     # --- calls --------------------------------------------------------------------------
     def call(self, request: HttpRequest) -> dict[str, Any]:
@@ -229,7 +182,7 @@ class GmailClient:
         except HttpError as exc:
             raise classify(exc) from exc
         except RefreshError as exc:
-            raise _refresh_error(exc) from exc
+            raise refresh_error(exc) from exc
         except (TimeoutError, TransportError, httplib2.HttpLib2Error, OSError) as exc:
             raise ProviderTemporaryError(f"Could not reach Gmail: {exc}") from exc
         finally:
@@ -238,21 +191,27 @@ class GmailClient:
     def batch(self, requests: Sequence[tuple[str, HttpRequest]]) -> dict[str, PartResult]:
         """Run calls in HTTP batches of ``BATCH_LIMIT``; each key gets its result.
 
-        After a batch in which Gmail said "slow down", the remaining calls are not sent:
-        they get that same temporary error, so the caller retries them after Retry-After.
-        A failure of a whole batch request raises.
+        After a batch in which Gmail said "slow down" (``GmailRateLimited``), the remaining
+        calls are not sent: they get that same error, so the caller retries them after
+        Retry-After. Any other failed part (a 5xx, a 403 for one message) concerns that call
+        only. A failure of a whole batch request raises.
         """
         results: dict[str, PartResult] = {}
-        throttled: ProviderTemporaryError | None = None
+        throttled: GmailRateLimited | None = None
         for start in range(0, len(requests), BATCH_LIMIT):
             chunk = requests[start : start + BATCH_LIMIT]
             if throttled is not None:
                 for key, _ in chunk:
                     results[key] = PartResult(error=throttled)
                 continue
-            self._run_batch(chunk, results)
+            try:
+                self._run_batch(chunk, results)
+            except ProviderTemporaryError as exc:
+                # The batches before this one were applied at Gmail: say which, so a push
+                # keeps that progress (a pull just tries again later).
+                raise GmailBatchInterrupted(str(exc), retry_after=exc.retry_after, results=results) from exc
             slow_down = [
-                error for key, _ in chunk if isinstance(error := results[key].error, ProviderTemporaryError)
+                error for key, _ in chunk if isinstance(error := results[key].error, GmailRateLimited)
             ]
             if slow_down:
                 throttled = max(slow_down, key=lambda e: e.retry_after or 0)
@@ -280,7 +239,7 @@ class GmailClient:
         except HttpError as exc:
             raise classify(exc) from exc
         except RefreshError as exc:
-            raise _refresh_error(exc) from exc
+            raise refresh_error(exc) from exc
         except (TimeoutError, TransportError, httplib2.HttpLib2Error, OSError) as exc:
             raise ProviderTemporaryError(f"Could not reach Gmail: {exc}") from exc
         finally:

@@ -1,8 +1,10 @@
 """The Gmail adapter: Gmail accounts through the Gmail API.
 
-The pieces live next to it: ``gmail_client`` (OAuth tokens, transport, calls, HTTP
-batches, typed errors), ``gmail_pull`` (first / incremental sync, deletions on positive
-evidence) and ``gmail_push`` (archive, unarchive, trash).
+A package of the same shape as the other providers: ``auth`` (OAuth tokens, what Google's
+refusals mean), ``client`` (transport, calls, HTTP batches, typed errors), ``labels`` (what is
+mail, which folder), ``pull`` (first / incremental sync, reconcile after a lost cursor,
+deletions on positive evidence) and ``push`` (archive, unarchive, trash). The modules import
+each other in that order only; nothing imports this package's ``__init__``.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from collections.abc import Sequence
 
 from inbox.models import MailAccount
 from sync.providers.base import PullReport, PushRequest, PushResult
-from sync.providers.gmail_client import GmailClient
-from sync.providers.gmail_pull import GmailPull
-from sync.providers.gmail_push import push_changes
+from sync.providers.gmail.client import GmailClient
+from sync.providers.gmail.pull import GmailPull
+from sync.providers.gmail.push import push_changes
+
+__all__ = ["GmailAdapter"]
 
 
 class GmailAdapter:

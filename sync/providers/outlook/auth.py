@@ -27,11 +27,26 @@ from sync.errors import ProviderAuthError, ProviderTemporaryError
 logger = logging.getLogger(__name__)
 
 # Fully qualified, because that is how Entra ID answers (and msal matches cached tokens by
-# the scopes it was answered with). Shared is for team accounts opened as a shared mailbox.
-GRAPH_SCOPES = [
-    "https://graph.microsoft.com/Mail.ReadWrite",
-    "https://graph.microsoft.com/Mail.ReadWrite.Shared",
-]
+# the scopes it was answered with).
+GRAPH_SCOPES = ["https://graph.microsoft.com/Mail.ReadWrite"]
+# Shared is for team mailboxes (an Exchange shared mailbox opened with a member's sign-in).
+# Personal Microsoft accounts refuse it, so it is only ever asked for team mailboxes.
+SHARED_SCOPE = "https://graph.microsoft.com/Mail.ReadWrite.Shared"
+
+
+def scopes_for(*, team: bool) -> list[str]:
+    """What a mailbox's sign-in asks for: ``Mail.ReadWrite``, plus ``.Shared`` for team mailboxes."""
+    return [*GRAPH_SCOPES, SHARED_SCOPE] if team else list(GRAPH_SCOPES)
+
+
+def account_scopes(account: MailAccount) -> list[str]:
+    """The scopes the account's stored sign-in was granted (as asked when it was connected)."""
+    stored = _credentials(account).get("scopes")
+    if isinstance(stored, list) and stored:
+        return [str(s) for s in stored]
+    return scopes_for(team=account.kind == "team")
+
+
 # Errors after which only the user can help: they must sign in again.
 REAUTH_ERRORS = {"invalid_grant", "interaction_required", "consent_required", "login_required"}
 
@@ -107,7 +122,7 @@ class GraphTokens:
             raise ProviderAuthError("No Microsoft sign-in is stored for this mailbox; reconnect it.")
         try:
             result = app.acquire_token_silent_with_error(
-                GRAPH_SCOPES, account=msal_account, force_refresh=force_refresh
+                account_scopes(self.account), account=msal_account, force_refresh=force_refresh
             )
         except requests.RequestException as exc:
             raise ProviderTemporaryError(f"Microsoft sign-in is unreachable: {exc}") from exc
@@ -160,13 +175,14 @@ class ConnectedMailbox:
     credentials: dict[str, object]
 
 
-def start_connect(redirect_uri: str, *, login_hint: str = "") -> dict[str, Any]:
+def start_connect(redirect_uri: str, *, login_hint: str = "", team: bool = False) -> dict[str, Any]:
     """Begin connecting an Outlook mailbox: keep the returned flow in the user's session and
     send the browser to ``flow["auth_uri"]``; Microsoft posts the answer to ``redirect_uri``
-    (hand its form fields to ``finish_connect``)."""
+    (hand its form fields to ``finish_connect``). ``team``: a team mailbox, which may be a
+    shared mailbox and so needs ``Mail.ReadWrite.Shared``."""
     app = _client_app(None, graph_session())
     return app.initiate_auth_code_flow(
-        GRAPH_SCOPES,
+        scopes_for(team=team),
         redirect_uri=redirect_uri,
         login_hint=login_hint or None,
         prompt="select_account",
@@ -181,7 +197,8 @@ def finish_connect(flow: dict[str, Any], auth_response: dict[str, str]) -> Conne
     cache = msal.SerializableTokenCache()
     app = _client_app(cache, graph_session())
     try:
-        result = app.acquire_token_by_auth_code_flow(flow, auth_response, scopes=GRAPH_SCOPES)
+        scopes = [s for s in flow.get("scope", []) if s.startswith("https://")] or list(GRAPH_SCOPES)
+        result = app.acquire_token_by_auth_code_flow(flow, auth_response, scopes=scopes)
     except ValueError as exc:  # state mismatch, a replayed answer
         raise ProviderAuthError(f"The Microsoft sign-in answer was not valid: {exc}") from exc
     except requests.RequestException as exc:
@@ -197,5 +214,10 @@ def finish_connect(flow: dict[str, Any], auth_response: dict[str, str]) -> Conne
     return ConnectedMailbox(
         address=address,
         name=str(claims.get("name") or address),
-        credentials={"token_cache": cache.serialize(), "home_account_id": home_id, "username": address},
+        credentials={
+            "token_cache": cache.serialize(),
+            "home_account_id": home_id,
+            "username": address,
+            "scopes": scopes,
+        },
     )

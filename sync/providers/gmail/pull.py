@@ -1,0 +1,635 @@
+"""Gmail → app: the first sync, incremental syncs from the stored historyId, the reconcile
+after a lost cursor, and deletions on positive evidence only.
+
+* First sync: ``messages.list`` of INBOX and SENT within the account's past-days range
+  (``q=after:<epoch>``). The mailbox's historyId is read *before* listing, so whatever
+  happens during the listing is seen again by the next incremental sync.
+* Incremental: ``history.list`` from the stored historyId.
+  - ``messagesAdded`` (or INBOX/SENT added to a message we do not have) → ingest;
+    drafts, chats and spam are not mail (``labels``) and are never asked for;
+  - TRASH added (and not taken off again in the same stretch) or ``messagesDeleted``
+    → delete in the app (decision 1: Trash or gone for good is a delete);
+  - INBOX removed (archived in Gmail), category tabs, any other label → no effect.
+* A lost cursor (``history.list`` 404: Gmail keeps history for about a week): a resync that
+  adds, then a reconcile. Every message id that exists is listed (ids only); each known
+  message missing from that list is a candidate, deleted only once ``messages.get`` confirms
+  it (404, or TRASH among its labels) and under the mass-delete guard. Missing from a
+  listing alone is never a delete.
+
+Fetching (memory stays bounded whatever the mailbox holds): the candidates are first asked
+for in ``format=minimal`` (labels and ``sizeEstimate``; drafts, chats, spam and trash stop
+there), then fetched ``format=raw`` in HTTP batches of at most ``BATCH_FETCH_BYTES``; a big
+message alone; one above ``MAX_FETCH_BYTES`` (the body cap every provider shares) only as
+``format=full`` — its headers and text parts, the attachments stay in Gmail — and the
+conversation says so.
+
+One message never stalls the mailbox: a message Gmail refuses to return (a 5xx or 403 for
+that id, in a batch part or alone) goes to ``sync.faults.record_fetch_failure`` (retried
+with backoff, then quarantined with the reason, listed on the status page); the cursor moves
+on for the rest and later pulls ask for the due ones again. Only "slow down" (429, 403
+rateLimitExceeded) or a failure of a whole request keeps the cursor for the next pull.
+
+Provider key = the Gmail message id (stable across label changes), ``thread_id`` =
+Gmail's threadId, folder = "INBOX" or "SENT".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from inbox.models import MailAccount, ProviderRef, Tombstone
+from inbox.services import apply_external_deletions
+from inbox.types import RefData
+from sync import store
+from sync.errors import ProviderAuthError, ProviderError, ProviderTemporaryError
+from sync.faults import clear_fault, fetch_retries_due, record_fetch_failure
+from sync.mime import parse_message
+from sync.models import FolderState
+from sync.providers.base import PullReport
+from sync.providers.gmail import labels as gmail_labels
+from sync.providers.gmail.client import (
+    GmailClient,
+    GmailNotFound,
+    GmailRateLimited,
+    GmailServerError,
+    PartResult,
+)
+from sync.store import (
+    StoreOutcome,
+    exceeds_mass_delete_guard,
+    existing_values,
+    own_addresses,
+    pause_and_hold_deletions,
+    quarantine,
+    store_parsed_message,
+)
+
+logger = logging.getLogger(__name__)
+
+CURSOR_FOLDER = ""  # Gmail has one historyId for the whole mailbox
+LIST_PAGE_SIZE = 500
+HISTORY_PAGE_SIZE = 500
+# Candidates looked at (format=minimal) per round: labels and sizes, a few hundred bytes each.
+PROBE_ROUND = 500
+# One HTTP batch of format=raw answers carries at most this many bytes of mail (base64 adds
+# a third, and the client library holds the answer twice while it splits it up)…
+BATCH_FETCH_BYTES = 8 * 1024 * 1024
+# …and a message of this size or more is fetched alone, outside any batch.
+SOLO_FETCH_BYTES = 4 * 1024 * 1024
+BATCH_PARTS = 50
+# What a reconcile asks for: ids only, the cheapest listing Gmail has.
+ID_FIELDS = "messages/id,nextPageToken"
+# FolderState.extra key: reconcile candidates Gmail did not answer for (checked again).
+RECHECK = "reconcile_recheck"
+
+
+class HistoryExpired(Exception):
+    """``history.list`` answered 404: the stored historyId is older than Gmail's history."""
+
+
+@dataclass
+class HistoryDelta:
+    """What a stretch of history says, reduced to its final state per message."""
+
+    added: dict[str, set[str]] = field(default_factory=dict)  # id -> labels when it appeared
+    in_trash: dict[str, bool] = field(default_factory=dict)  # id -> TRASH at the end?
+    deleted: set[str] = field(default_factory=set)
+    latest_history_id: str = ""
+
+    def deletions(self) -> list[str]:
+        return sorted(self.deleted | {gmail_id for gmail_id, trashed in self.in_trash.items() if trashed})
+
+    def read(self, record: dict[str, object]) -> None:
+        for item in _items(record, "messagesAdded"):
+            message = item["message"]
+            labels = set(message.get("labelIds") or [])
+            if not gmail_labels.is_mail(labels):
+                continue  # a draft saved, a chat, spam arriving: not mail, never fetched
+            self.added.setdefault(message["id"], labels)
+        for item in _items(record, "labelsAdded"):
+            message, added = item["message"], set(item.get("labelIds") or [])
+            if gmail_labels.TRASH in added:
+                self.in_trash[message["id"]] = True
+            if gmail_labels.moves_into_sync(added) and gmail_labels.is_mail(message.get("labelIds") or []):
+                # Out of Spam, or moved into the Inbox: a message we may not have yet.
+                # (A category tab changing is not a move: CATEGORY_* never gets here.)
+                self.added.setdefault(message["id"], added)
+        for item in _items(record, "labelsRemoved"):
+            if gmail_labels.TRASH in (item.get("labelIds") or []):
+                self.in_trash[item["message"]["id"]] = False  # restored from the Trash
+        for item in _items(record, "messagesDeleted"):
+            self.deleted.add(item["message"]["id"])
+
+
+def _items(record: dict[str, object], key: str) -> list[dict[str, Any]]:
+    value = record.get(key)
+    return value if isinstance(value, list) else []
+
+
+@dataclass
+class Probe:
+    """What ``format=minimal`` said about one candidate."""
+
+    gmail_id: str
+    labels: set[str]
+    seen_with: set[str]
+    size: int
+    internal_date: object = None
+
+
+class GmailPull:
+    def __init__(self, account: MailAccount, client: GmailClient) -> None:
+        self.account = account
+        self.client = client
+        self.report = PullReport()
+        self.refused = 0  # messages Gmail would not return this pull (retried later)
+
+    def run(self) -> PullReport:
+        state = FolderState.objects.filter(account=self.account, folder=CURSOR_FOLDER).first()
+        if state is not None and state.extra.get("held_deletions"):
+            self._recheck_held_deletions(state)
+        if state is not None and state.extra.get(RECHECK):
+            self._recheck_unconfirmed(state)
+        if state is None or not state.cursor:
+            self._full_sync()
+        else:
+            try:
+                self._incremental(state)
+            except HistoryExpired:
+                self.report.notes.append(
+                    f"Gmail no longer has history back to {state.cursor}: resync, then a reconcile "
+                    "that deletes only what Gmail confirms is in Trash or gone."
+                )
+                logger.info(
+                    "gmail account %s: historyId %s expired, reconcile", self.account.pk, state.cursor
+                )
+                self._full_sync(reconcile=True)
+        self._retry_refused()
+        if self.refused:
+            self.report.notes.append(
+                f"{self.refused} message(s) Gmail would not return: retried later, see the status page"
+            )
+        return self.report
+
+    # --- first sync, or after the history expired ------------------------------------
+    def _full_sync(self, *, reconcile: bool = False) -> None:
+        users = self.client.users
+        history_id = str(self.client.call(users.getProfile(userId="me"))["historyId"])
+        days = self.account.sync_past_days or settings.SYNC_PAST_DAYS
+        since = int((timezone.now() - timedelta(days=days)).timestamp())
+        ids: dict[str, set[str]] = {}
+        for label in gmail_labels.SYNCED_LABELS:
+            for item in self._list(labelIds=[label], q=f"after:{since}"):
+                ids.setdefault(item["id"], set()).add(label)
+        self._fetch_and_store(ids)
+        if reconcile:
+            self._reconcile()
+        _save_cursor(self.account, history_id)
+
+    def _list(self, **params: object) -> Iterable[dict[str, Any]]:
+        page_token = None
+        while True:
+            page = self.client.call(
+                self.client.users.messages().list(
+                    userId="me", maxResults=LIST_PAGE_SIZE, pageToken=page_token, **params
+                )
+            )
+            yield from page.get("messages", [])
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return
+
+    # --- reconcile after a lost cursor --------------------------------------------------
+    def _reconcile(self) -> None:
+        """Known messages no longer listed are candidates; only a confirmed one (404, or in
+        Trash) is deleted, under the mass-delete guard. Spam, or a listing that simply missed
+        it, deletes nothing."""
+        listed = {str(item["id"]) for item in self._list(fields=ID_FIELDS)}
+        known = set(ProviderRef.objects.filter(account_id=self.account.pk).values_list("key", flat=True))
+        candidates = sorted(known - listed)
+        if not candidates:
+            return
+        confirmed, unsure = self._confirm_gone(candidates)
+        self.report.notes.append(
+            f"reconcile: {len(candidates)} known message(s) not listed, {len(confirmed)} confirmed "
+            f"in Trash or gone"
+            + (f", {len(unsure)} could not be checked (kept, checked again next time)" if unsure else "")
+        )
+        if confirmed:
+            self._delete(confirmed, guard=True)
+        if unsure:
+            # The history that would say what became of them is gone: ask again next pull.
+            state, _ = FolderState.objects.get_or_create(account=self.account, folder=CURSOR_FOLDER)
+            state.extra = {**state.extra, RECHECK: sorted(set(state.extra.get(RECHECK, [])) | set(unsure))}
+            state.save(update_fields=["extra"])
+
+    def _recheck_unconfirmed(self, state: FolderState) -> None:
+        """Candidates of an earlier reconcile that Gmail did not answer for: deleted once
+        confirmed, forgotten once Gmail shows them alive, kept while it still does not say."""
+        keys = [str(k) for k in state.extra.get(RECHECK, [])]
+        confirmed, unsure = self._confirm_gone(keys)
+        if confirmed:
+            self._delete(confirmed, guard=True)
+        state.refresh_from_db(fields=["extra"])
+        state.extra = {k: v for k, v in state.extra.items() if k != RECHECK}
+        if unsure:
+            state.extra[RECHECK] = unsure
+        state.save(update_fields=["extra"])
+
+    def _confirm_gone(self, keys: list[str]) -> tuple[list[str], list[str]]:
+        """(confirmed in Trash or gone, could not be checked)."""
+        answers = self.client.batch(
+            [(k, self.client.users.messages().get(userId="me", id=k, format="minimal")) for k in keys]
+        )
+        confirmed, unsure = [], []
+        for key in keys:
+            answer = answers[key]
+            if isinstance(answer.error, GmailNotFound):
+                confirmed.append(key)
+            elif answer.error is not None:
+                unsure.append(key)
+            elif gmail_labels.TRASH in ((answer.response or {}).get("labelIds") or []):
+                confirmed.append(key)
+        return confirmed, unsure
+
+    # --- incremental ------------------------------------------------------------------
+    def _incremental(self, state: FolderState) -> None:
+        delta = HistoryDelta(latest_history_id=state.cursor)
+        page_token = None
+        while True:
+            try:
+                page = self.client.call(
+                    self.client.users.history().list(
+                        userId="me",
+                        startHistoryId=state.cursor,
+                        maxResults=HISTORY_PAGE_SIZE,
+                        pageToken=page_token,
+                    )
+                )
+            except GmailNotFound as exc:
+                raise HistoryExpired(str(exc)) from exc
+            for record in page.get("history", []):
+                delta.read(record)
+            delta.latest_history_id = str(page.get("historyId") or delta.latest_history_id)
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                break
+        gone = set(delta.deletions())
+        self._fetch_and_store({k: v for k, v in delta.added.items() if k not in gone})
+        if gone:
+            self._delete(sorted(gone), guard=True)
+        _save_cursor(self.account, delta.latest_history_id)
+
+    # --- messages Gmail refused earlier ---------------------------------------------------
+    def _retry_refused(self) -> None:
+        due = fetch_retries_due(self.account)
+        if due:
+            self._fetch_and_store({row.provider_key: set(row.locator.get("labels") or []) for row in due})
+
+    def _refused(self, gmail_id: str, seen_with: set[str], error: ProviderError) -> None:
+        record_fetch_failure(
+            self.account,
+            gmail_id,
+            f"Gmail would not return this message: {error}",
+            locator={"labels": sorted(seen_with)},
+        )
+        self.refused += 1
+
+    # --- fetching and storing ------------------------------------------------------------
+    def _fetch_and_store(self, candidates: dict[str, set[str]]) -> None:
+        """Fetch and ingest what we do not have yet; skip what was deleted in the app.
+
+        Raises ``GmailRateLimited`` (after storing what arrived) when Gmail said "slow down":
+        the cursor stays, so the next pull asks again."""
+        ids = list(candidates)
+        known = existing_values(ProviderRef.objects.filter(account_id=self.account.pk), "key", ids)
+        stoned = existing_values(Tombstone.objects.filter(account_id=self.account.pk), "provider_key", ids)
+        self.report.duplicates += len(known)
+        self.report.tombstoned += len(stoned - known)
+        for gmail_id in known | stoned:
+            clear_fault(self.account, gmail_id)
+        todo = [i for i in ids if i not in known and i not in stoned]
+        throttled: GmailRateLimited | None = None
+        for start in range(0, len(todo), PROBE_ROUND):
+            probes, throttled = self._probe(todo[start : start + PROBE_ROUND], candidates)
+            throttled = self._fetch(probes) or throttled
+            if throttled is not None:
+                # What arrived is stored; the cursor stays, so the next pull fetches the rest.
+                raise throttled
+
+    def _probe(
+        self, chunk: list[str], candidates: dict[str, set[str]]
+    ) -> tuple[list[Probe], GmailRateLimited | None]:
+        """Labels and sizes first: what is not mail stops here, and the size decides how
+        the message is fetched."""
+        answers = self.client.batch(
+            [(i, self.client.users.messages().get(userId="me", id=i, format="minimal")) for i in chunk]
+        )
+        probes: list[Probe] = []
+        throttled: GmailRateLimited | None = None
+        for gmail_id in chunk:
+            answer, seen_with = answers[gmail_id], candidates[gmail_id]
+            if not self._usable(gmail_id, answer, seen_with):
+                if isinstance(answer.error, GmailRateLimited):
+                    throttled = throttled or answer.error
+                continue
+            resource = answer.response or {}
+            labels = set(resource.get("labelIds") or [])
+            if not gmail_labels.is_synced(labels, seen_with):
+                # A draft, chat, spam, already in Trash, or mail filtered past the Inbox.
+                clear_fault(self.account, gmail_id)
+                continue
+            probes.append(
+                Probe(
+                    gmail_id,
+                    labels,
+                    seen_with,
+                    _int(resource.get("sizeEstimate")),
+                    resource.get("internalDate"),
+                )
+            )
+        return probes, throttled
+
+    def _usable(self, gmail_id: str, answer: PartResult, seen_with: set[str]) -> bool:
+        """True for an answer; otherwise handles the error: gone (nothing to add), slow down
+        (the caller stops), or this message refused (retried later, the rest goes on)."""
+        if answer.error is None:
+            return True
+        if isinstance(answer.error, ProviderAuthError):
+            raise answer.error  # the credentials failed, not this message: the account waits
+        if isinstance(answer.error, GmailNotFound):
+            clear_fault(self.account, gmail_id)  # deleted in Gmail since it was listed
+        elif not isinstance(answer.error, GmailRateLimited):
+            self._refused(gmail_id, seen_with, answer.error)
+        return False
+
+    def _fetch(self, probes: list[Probe]) -> GmailRateLimited | None:
+        cap = store.MAX_FETCH_BYTES  # the one body cap every provider shares
+        over_cap = [p for p in probes if p.size > cap]
+        solo = [p for p in probes if SOLO_FETCH_BYTES <= p.size <= cap]
+        batched = [p for p in probes if p.size < SOLO_FETCH_BYTES]
+        for group in _batches(batched):
+            answers = self.client.batch(
+                [
+                    (p.gmail_id, self.client.users.messages().get(userId="me", id=p.gmail_id, format="raw"))
+                    for p in group
+                ]
+            )
+            throttled = None
+            for probe in group:
+                answer = answers.pop(probe.gmail_id)
+                if self._usable(probe.gmail_id, answer, probe.seen_with):
+                    self._store_raw(probe, answer.response or {})
+                elif isinstance(answer.error, GmailRateLimited):
+                    throttled = throttled or answer.error
+            if throttled is not None:
+                return throttled
+        for probe in solo:
+            answer = self._one(probe.gmail_id, "raw")
+            if self._usable(probe.gmail_id, answer, probe.seen_with):
+                self._store_raw(probe, answer.response or {})
+            elif isinstance(answer.error, GmailRateLimited):
+                return answer.error
+            del answer  # a big message: let it go before the next one arrives
+        for probe in over_cap:
+            answer = self._one(probe.gmail_id, "full")
+            if self._usable(probe.gmail_id, answer, probe.seen_with):
+                self._store_text_only(probe, answer.response or {}, cap)
+            elif isinstance(answer.error, GmailRateLimited):
+                return answer.error
+        return None
+
+    def _one(self, gmail_id: str, fmt: str) -> PartResult:
+        """One message alone (outside any batch), its error as a result like a batch part's."""
+        try:
+            return PartResult(
+                response=self.client.call(
+                    self.client.users.messages().get(userId="me", id=gmail_id, format=fmt)
+                )
+            )
+        except (GmailNotFound, GmailRateLimited, GmailServerError) as exc:
+            return PartResult(error=exc)  # an answer about this message
+        except (ProviderTemporaryError, ProviderAuthError):
+            raise  # the connection, or the credentials, failed: not this message
+        except ProviderError as exc:
+            return PartResult(error=exc)  # 403 / 400 for this message
+
+    # --- storing --------------------------------------------------------------------------
+    def _ref(self, probe: Probe, resource: dict[str, Any]) -> RefData:
+        labels = set(resource.get("labelIds") or probe.labels)
+        return RefData(
+            key=probe.gmail_id,
+            folder=gmail_labels.folder_for(labels, probe.seen_with),
+            thread_id=str(resource.get("threadId") or ""),
+        )
+
+    def _store_raw(self, probe: Probe, resource: dict[str, Any]) -> None:
+        raw = _decode_raw(resource.pop("raw", None))
+        if not raw.strip():
+            quarantine(self.account, probe.gmail_id, raw, "Gmail returned the message without its content")
+            self.report.quarantined += 1
+            return
+        self._store(probe, resource, raw)
+
+    def _store_text_only(self, probe: Probe, resource: dict[str, Any], cap: int) -> None:
+        payload = resource.get("payload") or {}
+        raw, attachments = text_only_message(payload)
+        reason = (
+            f"message of {probe.size / 1_048_576:.1f} MB is above the {cap // 1_048_576} MB import limit: "
+            "too large to import whole — open in Gmail. Its headers and text were imported; "
+            "its attachments stay in Gmail."
+        )
+        self._store(probe, resource, raw, headers_only_reason=reason, attachments=attachments)
+
+    def _store(
+        self,
+        probe: Probe,
+        resource: dict[str, Any],
+        raw: bytes,
+        *,
+        headers_only_reason: str = "",
+        attachments: list[dict[str, object]] | None = None,
+    ) -> None:
+        labels = set(resource.get("labelIds") or probe.labels)
+        if not gmail_labels.is_synced(labels, probe.seen_with):
+            return  # moved to Trash or Spam between the two calls
+        ref = self._ref(probe, resource)
+        try:
+            parsed = parse_message(
+                raw,
+                own_addresses=own_addresses(self.account),
+                fallback_date=_internal_date(resource.get("internalDate") or probe.internal_date),
+                is_read="UNREAD" not in labels,
+            )
+        except Exception as exc:
+            logger.warning("quarantined %s for account %s: %r", ref.key, self.account.pk, exc)
+            quarantine(self.account, ref.key, raw, f"could not be parsed: {exc.__class__.__name__}: {exc}")
+            self.report.quarantined += 1
+            return
+        if headers_only_reason:
+            parsed.problems.insert(0, headers_only_reason)
+            parsed.attachments = [*parsed.attachments, *(attachments or [])]
+        # Gmail knows what was sent from this mailbox (aliases, send-as addresses).
+        parsed.incoming = "SENT" not in labels
+        outcome = store_parsed_message(self.account, parsed, ref, raw=raw)
+        if outcome == StoreOutcome.CREATED:
+            self.report.created += 1
+        elif outcome == StoreOutcome.DUPLICATE:
+            self.report.duplicates += 1
+        elif outcome == StoreOutcome.TOMBSTONED:
+            self.report.tombstoned += 1
+        else:
+            self.report.quarantined += 1
+
+    # --- deletions ------------------------------------------------------------------------
+    def _delete(self, keys: list[str], *, guard: bool) -> None:
+        present = sorted(existing_values(ProviderRef.objects.filter(account_id=self.account.pk), "key", keys))
+        if not present:
+            return
+        if guard and exceeds_mass_delete_guard(self.account, len(present)):
+            # Held, and the cursor moves on: once the user has looked at the mailbox and
+            # resumed the sync, the next pull checks these again (_recheck_held_deletions).
+            pause_and_hold_deletions(self.account, state_folder=CURSOR_FOLDER, keys=present)
+            self.report.paused = True
+            self.report.notes.append(f"{len(present)} deletions held until the sync is resumed")
+            return
+        self.report.deleted += apply_external_deletions(self.account, present, where="Gmail")
+
+    def _recheck_held_deletions(self, state: FolderState) -> None:
+        """The guard paused the account on these and the user resumed it: whatever is
+        still in Gmail's Trash or gone from Gmail now is deleted in the app; a message
+        restored meanwhile stays."""
+        held = [str(k) for k in state.extra.get("held_deletions", [])]
+        confirmed, unsure = self._confirm_gone(held)
+        if unsure:
+            raise ProviderTemporaryError(
+                f"Gmail did not answer for {len(unsure)} held deletion(s): checked again"
+            )
+        if confirmed:
+            self._delete(confirmed, guard=False)
+        state.extra = {k: v for k, v in state.extra.items() if k != "held_deletions"}
+        state.save(update_fields=["extra"])
+
+
+def _batches(probes: list[Probe]) -> Iterable[list[Probe]]:
+    """Groups of at most BATCH_PARTS messages and BATCH_FETCH_BYTES bytes."""
+    group: list[Probe] = []
+    size = 0
+    for probe in probes:
+        if group and (size + probe.size > BATCH_FETCH_BYTES or len(group) >= BATCH_PARTS):
+            yield group
+            group, size = [], 0
+        group.append(probe)
+        size += probe.size
+    if group:
+        yield group
+
+
+_TEXT_TYPES = ("text/plain", "text/html")
+_SKIP_HEADERS = re.compile(r"^(content-type|content-transfer-encoding|mime-version)$", re.IGNORECASE)
+
+
+def text_only_message(payload: dict[str, Any]) -> tuple[bytes, list[dict[str, object]]]:
+    """An RFC 5322 message rebuilt from Gmail's ``format=full`` tree: the original headers and
+    the text parts Gmail sends inline; each attachment (sent by Gmail only as an id) listed
+    by name and size. That is what a message too large to import whole keeps."""
+    texts: list[tuple[str, str]] = []
+    attachments: list[dict[str, object]] = []
+
+    def walk(part: dict[str, Any]) -> None:
+        children = part.get("parts") or []
+        if children:
+            for child in children:
+                walk(child)
+            return
+        body = part.get("body") or {}
+        mime_type = str(part.get("mimeType") or "")
+        if mime_type in _TEXT_TYPES and "data" in body and not part.get("filename"):
+            data = _decode_raw(body.get("data"))
+            charset = _charset(part.get("headers") or [])
+            texts.append((mime_type, data.decode(charset, "replace")))
+        elif part.get("filename") or body.get("attachmentId"):
+            attachments.append(
+                {
+                    "filename": str(part.get("filename") or "(unnamed)"),
+                    "content_type": mime_type,
+                    "size": _int(body.get("size")),
+                    "inline": False,
+                    "content_id": "",
+                }
+            )
+
+    walk(payload)
+    lines = [
+        f"{h.get('name')}: {h.get('value')}"
+        for h in payload.get("headers") or []
+        if h.get("name") and not _SKIP_HEADERS.match(str(h.get("name")))
+    ]
+    boundary = "sales-inbox-text-only"
+    out = (
+        "\r\n".join(lines)
+        + f'\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+    )
+    for mime_type, text in texts:
+        encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+        out += (
+            f"--{boundary}\r\nContent-Type: {mime_type}; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
+        )
+    out += f"--{boundary}--\r\n"
+    return out.encode("utf-8", "replace"), attachments
+
+
+def _charset(headers: list[dict[str, Any]]) -> str:
+    for header in headers:
+        if str(header.get("name", "")).lower() == "content-type":
+            match = re.search(r'charset="?([\w.:-]+)"?', str(header.get("value", "")), re.IGNORECASE)
+            if match:
+                try:
+                    "".encode(match.group(1))
+                    return match.group(1)
+                except LookupError:
+                    break
+    return "utf-8"
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _internal_date(value: object) -> datetime | None:
+    """Gmail's internalDate (ms since the epoch): the date of a message without a Date header."""
+    try:
+        return datetime.fromtimestamp(int(str(value)) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _decode_raw(value: object) -> bytes:
+    text = str(value or "")
+    try:
+        # Gmail sends base64url; be lenient about missing padding.
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _save_cursor(account: MailAccount, history_id: str) -> None:
+    FolderState.objects.update_or_create(
+        account=account,
+        folder=CURSOR_FOLDER,
+        defaults={"cursor": history_id, "updated_at": timezone.now()},
+    )
