@@ -39,7 +39,7 @@ from inbox.settings_selectors import (
 from sync import oauth
 from sync.errors import ProviderAuthError, ProviderError, ProviderPermanentError, ProviderTemporaryError
 from sync.providers.imap import verify_mailbox
-from sync.providers.imap_client import SECURITY_CHOICES
+from sync.providers.imap.client import SECURITY_CHOICES
 
 SESSION_KEY = "email_sync_oauth"
 SECURITY_LABELS = {

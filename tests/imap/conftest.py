@@ -56,7 +56,7 @@ def any_dovecot(request: pytest.FixtureRequest, dovecot_servers: dict[str, Dovec
 
 def folder_ids(client: IMAPClient, folder: str) -> list[str]:
     """Message-IDs in a folder (for asserting what the server holds)."""
-    from sync.providers.imap_client import fetch_message_ids
+    from sync.providers.imap.client import fetch_message_ids
 
     client.select_folder(folder, readonly=True)
     uids = client.search("ALL")

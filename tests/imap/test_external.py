@@ -8,7 +8,7 @@ import pytest
 from inbox import services
 from inbox.models import AccountStatus, Conversation, Message, ProviderRef
 from sync.models import QuarantinedMessage
-from sync.providers import imap_pull
+from sync.providers.imap import pull as imap_pull
 from sync.pull import pull_account
 from tests.imap.conftest import ImapSetup, make_setup
 from tests.imap.dovecot import make_message

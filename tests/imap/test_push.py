@@ -258,7 +258,8 @@ def test_change_written_by_the_outbox_service_reaches_dovecot(imap: ImapSetup):
 
 def test_server_closing_the_connection_is_a_temporary_error(imap: ImapSetup):
     from sync.errors import ProviderTemporaryError
-    from sync.providers.imap_client import ImapSettings, connect, imap_errors
+    from sync.providers.imap.client import ImapSettings, connect
+    from sync.providers.imap.errors import imap_errors
 
     client = connect(ImapSettings.from_account(imap.account), imap.user.password)
     client.select_folder("INBOX")

@@ -37,7 +37,7 @@ from inbox.types import RefData
 from sync.errors import ProviderTemporaryError
 from sync.models import FolderState
 from sync.providers.base import PullReport
-from sync.providers.imap_client import (
+from sync.providers.imap.client import (
     chunks,
     clear_untagged,
     fetch_message_ids,
@@ -48,7 +48,7 @@ from sync.providers.imap_client import (
     take_untagged,
     uid_ranges,
 )
-from sync.providers.imap_folders import FolderMap, selectable_folders
+from sync.providers.imap.folders import FolderMap, selectable_folders
 from sync.store import StoreOutcome, exceeds_mass_delete_guard, store_raw_message
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,8 @@
 account.credentials = {"password": …} (encrypted at rest by the field);
 account.config = {"host", "port", "security": ssl|starttls|none, "login",
 "folders": {"inbox", "sent", "archive", "trash"}, "folder_guessed": {…}}.
-Pull lives in ``imap_pull``, push in ``imap_push``, the protocol helpers in ``imap_client``.
+Pull lives in ``pull``, push in ``push``, folder roles in ``folders``, the protocol helpers in
+``client`` and what the server's refusals mean in ``errors``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from imapclient import IMAPClient
 from inbox.models import MailAccount
 from sync.errors import ProviderAuthError
 from sync.providers.base import PullReport, PushRequest, PushResult
-from sync.providers.imap_client import ImapSettings, connect, disconnect, imap_errors
-from sync.providers.imap_folders import FolderMap, discover_folders
-from sync.providers.imap_pull import ImapPull
-from sync.providers.imap_push import ImapPush
+from sync.providers.imap.client import ImapSettings, connect, disconnect
+from sync.providers.imap.errors import imap_errors
+from sync.providers.imap.folders import FolderMap, discover_folders
+from sync.providers.imap.pull import ImapPull
+from sync.providers.imap.push import ImapPush
 
 
 class ImapAdapter:

@@ -32,18 +32,18 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from sync.errors import ProviderTemporaryError
 from sync.providers.base import Outcome, PushRequest, PushResult
-from sync.providers.imap_client import (
+from sync.providers.imap.client import (
     chunks,
     clear_untagged,
     copyuid_map,
     fetch_message_ids,
     find_by_message_ids,
     has,
-    is_temporary_refusal,
     ref_key,
     uid_ranges,
 )
-from sync.providers.imap_folders import FolderMap
+from sync.providers.imap.errors import is_temporary_refusal
+from sync.providers.imap.folders import FolderMap
 
 DETAIL_LIMIT = 20  # per-message notes listed on a change
 MOVE_BATCH = 1000  # UIDs per MOVE/COPY command (sent as ranges, well under line limits)
