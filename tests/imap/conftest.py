@@ -49,17 +49,44 @@ def dovecot_fallback(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
     return server(dovecot_servers, "fallback")
 
 
+@pytest.fixture
+def dovecot_nomove(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    """(b) Dovecot with neither MOVE nor UIDPLUS: not advertised, MOVE/UID MOVE/UID EXPUNGE
+    refused, no COPYUID/APPENDUID codes (a FaultProxy in front enforces it)."""
+    return server(dovecot_servers, "nomove")
+
+
+@pytest.fixture
+def dovecot_localized(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    """(c) No SPECIAL-USE; "INBOX." namespace prefix, "." separator, German folder names."""
+    return server(dovecot_servers, "localized")
+
+
+@pytest.fixture
+def dovecot_faulty(dovecot_servers: dict[str, Dovecot]) -> Iterator[Dovecot]:
+    """(f) The standard Dovecot behind a FaultProxy (``dovecot_faulty.proxy``); every fault a
+    test switches on is switched off again after it."""
+    faulty = server(dovecot_servers, "faulty")
+    yield faulty
+    assert faulty.proxy is not None
+    faulty.proxy.clear()
+
+
 @pytest.fixture(params=["standard", "fallback"])
 def any_dovecot(request: pytest.FixtureRequest, dovecot_servers: dict[str, Dovecot]) -> Dovecot:
     return server(dovecot_servers, request.param)
 
 
 def folder_ids(client: IMAPClient, folder: str) -> list[str]:
-    """Message-IDs in a folder (for asserting what the server holds)."""
+    """Message-IDs of the live messages in a folder (for asserting what the server holds).
+
+    ``\\Deleted`` leftovers not yet expunged are not counted: a mail client hides them and
+    the next EXPUNGE by anyone removes them (tests/imap/live_copies.py checks there is one
+    live copy of each message)."""
     from sync.providers.imap.client import fetch_message_ids
 
     client.select_folder(folder, readonly=True)
-    uids = client.search("ALL")
+    uids = client.search("UNDELETED")
     return sorted(fetch_message_ids(client, uids).values()) if uids else []
 
 
@@ -116,18 +143,36 @@ class ImapSetup:
         uid = self.uid_of(client, message_id, source)
         client.copy([uid], self.folder(target))
         client.delete_messages([uid])
-        client.uid_expunge([uid])
+        self._expunge(client, uid)
 
     def expunge(self, message_id: str, folder: str) -> None:
         """Delete for good (no Trash), as "shift+delete" does."""
         client = self.mua()
         uid = self.uid_of(client, message_id, folder)
         client.delete_messages([uid])
-        client.uid_expunge([uid])
+        self._expunge(client, uid)
+
+    def expunge_all(self) -> None:
+        """What another mail client does on "compact"/"empty deleted": EXPUNGE every folder."""
+        client = self.mua()
+        for flags, _, name in client.list_folders():
+            if b"\\Noselect" in flags or b"\\NonExistent" in flags:
+                continue
+            client.select_folder(name)
+            client.expunge()
+
+    @staticmethod
+    def _expunge(client: IMAPClient, uid: int) -> None:
+        # Without UIDPLUS there is no UID EXPUNGE: a client expunges every \Deleted message
+        # of the folder (leftovers of the app's own copies included), as real clients do.
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge([uid])
+        else:
+            client.expunge()
 
     def uid_of(self, client: IMAPClient, message_id: str, folder: str) -> int:
         client.select_folder(self.folder(folder))
-        uids = client.search(["HEADER", "Message-ID", message_id])
+        uids = client.search(["UNDELETED", "HEADER", "Message-ID", message_id])
         assert len(uids) == 1, f"{message_id} is {len(uids)} times in {folder}"
         return uids[0]
 

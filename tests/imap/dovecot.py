@@ -39,23 +39,72 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from tests.imap.servers.proxy import FaultProxy
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 PORT_RANGE = range(14300, 14400)
 PASSWORD = "correct horse battery staple"
 POOL_SIZE = 500
 
-# Dovecot 2.3.19's post-login capabilities minus MOVE, CONDSTORE, QRESYNC and SPECIAL-USE.
-FALLBACK_CAPABILITIES = (
+# Dovecot 2.3.19's own post-login capability list.
+FULL_CAPABILITIES = (
     "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "
     "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
-    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
-    "LIST-STATUS BINARY SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY"
+    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES "
+    "WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW "
+    "STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE"
 )
 
-FOLDERS = {
-    "standard": {"sent": "Sent", "archive": "Archive", "trash": "Trash"},
-    "fallback": {"sent": "Sent Items", "archive": "Archives", "trash": "Deleted Items"},
+
+def capabilities_without(*names: str) -> str:
+    return " ".join(c for c in FULL_CAPABILITIES.split() if c not in names)
+
+
+# The fallback list: no MOVE, CONDSTORE, QRESYNC or SPECIAL-USE.
+FALLBACK_CAPABILITIES = capabilities_without("MOVE", "CONDSTORE", "QRESYNC", "SPECIAL-USE")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one configuration of the suite's Dovecot looks to a client."""
+
+    folders: dict[str, str]  # role → full folder name as LIST shows it (decoded)
+    special_use: bool = True
+    capability: str | None = None  # None: Dovecot's own list
+    tls: bool = False
+    prefix: str = ""  # the personal namespace's prefix
+    separator: str = "/"
+    missing: tuple[str, ...] = ()  # really missing: enforced by a FaultProxy in front
+    proxy: bool = False  # a FaultProxy in front (tests switch faults on and off)
+
+
+VARIANTS: dict[str, Variant] = {
+    # (a) full capabilities, special-use folders, STARTTLS and implicit TLS
+    "standard": Variant({"sent": "Sent", "archive": "Archive", "trash": "Trash"}, tls=True),
+    # unusual names to guess; no MOVE, CONDSTORE, QRESYNC, SPECIAL-USE
+    "fallback": Variant(
+        {"sent": "Sent Items", "archive": "Archives", "trash": "Deleted Items"},
+        special_use=False,
+        capability=FALLBACK_CAPABILITIES,
+    ),
+    # (b) neither MOVE nor UIDPLUS: not advertised, refused, no COPYUID/APPENDUID codes
+    "nomove": Variant(
+        {"sent": "Sent", "archive": "Archive", "trash": "Trash"},
+        capability=capabilities_without("MOVE", "UIDPLUS"),
+        missing=("MOVE", "UIDPLUS"),
+    ),
+    # (c) Courier/Cyrus-style layout: "INBOX." prefix, "." separator, German names, no SPECIAL-USE
+    "localized": Variant(
+        {"sent": "INBOX.Gesendete Elemente", "archive": "INBOX.Archiv", "trash": "INBOX.Gelöschte Elemente"},
+        special_use=False,
+        capability=capabilities_without("SPECIAL-USE"),
+        prefix="INBOX.",
+        separator=".",
+    ),
+    # (f) the standard layout behind a FaultProxy
+    "faulty": Variant({"sent": "Sent", "archive": "Archive", "trash": "Trash"}, proxy=True),
 }
+FOLDERS = {name: variant.folders for name, variant in VARIANTS.items()}
 
 _user_numbers = itertools.count(1)
 
@@ -91,7 +140,7 @@ class MailUser:
         return self.server.client(self.login, self.password)
 
     def folder(self, role: str) -> str:
-        return "INBOX" if role == "inbox" else FOLDERS[self.server.variant][role]
+        return "INBOX" if role == "inbox" else self.server.folders[role]
 
     def account_config(self) -> dict[str, object]:
         return {
@@ -104,11 +153,15 @@ class MailUser:
 
 class Dovecot:
     def __init__(self, variant: str = "standard", *, root: Path | None = None) -> None:
-        assert variant in FOLDERS
+        assert variant in VARIANTS
         self.variant = variant
+        self.spec = VARIANTS[variant]
+        self.folders = self.spec.folders
         self.root = Path(root or tempfile.mkdtemp(prefix=f"si-dovecot-{variant}-"))
         self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
+        self.port = 0  # where clients connect: the proxy's port when there is one
+        self.dovecot_port = 0  # Dovecot's own plain-IMAP listener
+        self.proxy: FaultProxy | None = None
         self.tls_port = 0
         self.ca_file: Path | None = None
         self._pool: list[str] = []
@@ -124,19 +177,26 @@ class Dovecot:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.passwd_file.touch()
         self._fill_pool(wait=False)
-        if self.variant == "standard":
+        if self.spec.tls:
             self._make_certificate()
         for _ in range(attempts):
             # Another test session may take the port between our probe and Dovecot's bind:
             # Dovecot then exits at once, and we try the next free port.
             if self._start_once(timeout):
                 atexit.register(self.cleanup)
+                if self.spec.proxy or self.spec.missing:
+                    exclude = {self.dovecot_port, self.tls_port}
+                    self.proxy = FaultProxy(
+                        self.dovecot_port, port_picker=lambda exclude=exclude: free_port(exclude)
+                    )
+                    self.proxy.without_capabilities(*self.spec.missing).start()
+                    self.port = self.proxy.port
                 return self
         raise RuntimeError(f"Dovecot did not start:\n{self.log_text()}")
 
     def _start_once(self, timeout: float) -> bool:
-        self.port = free_port()
-        if self.variant == "standard":
+        self.port = self.dovecot_port = free_port()
+        if self.spec.tls:
             self.tls_port = free_port(exclude=[self.port])
         self.config_file.write_text(self._config())
         self._chown(self.root)
@@ -163,6 +223,9 @@ class Dovecot:
         return False
 
     def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -210,6 +273,7 @@ class Dovecot:
         self._pool = list(reversed(logins))
 
     def client(self, login: str, password: str) -> IMAPClient:
+        """A logged-in client on the port the app uses (through the proxy, if any)."""
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
         client.login(login, password)
         return client
@@ -224,7 +288,8 @@ class Dovecot:
         """
         base = self.maildir(user)
         if folder != "INBOX":
-            base = base / f".{folder}"
+            name = folder.removeprefix(self.spec.prefix).replace(self.spec.separator, ".")
+            base = base / f".{name}"
         for sub in ("cur", "new", "tmp"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         count = 0
@@ -263,20 +328,21 @@ class Dovecot:
 
     def _config(self) -> str:
         user = self.run_as
-        folders = FOLDERS[self.variant]
-        standard = self.variant == "standard"
+        spec = self.spec
+        prefix = spec.prefix
 
         def mailbox(role: str, flag: str) -> str:
-            special = f"    special_use = {flag}\n" if standard else ""
-            return f'  mailbox "{folders[role]}" {{\n{special}    auto = subscribe\n  }}\n'
+            special = f"    special_use = {flag}\n" if spec.special_use else ""
+            name = self.folders[role].removeprefix(prefix)
+            return f'  mailbox "{name}" {{\n{special}    auto = subscribe\n  }}\n'
 
         tls = (
             f"ssl = yes\nssl_cert = <{self.root}/cert.pem\nssl_key = <{self.root}/key.pem\n"
-            if standard
+            if spec.tls
             else "ssl = no\n"
         )
-        imaps = f"    port = {self.tls_port}\n    address = 127.0.0.1\n" if standard else "    port = 0\n"
-        capability = "" if standard else f"imap_capability = {FALLBACK_CAPABILITIES}\n"
+        imaps = f"    port = {self.tls_port}\n    address = 127.0.0.1\n" if spec.tls else "    port = 0\n"
+        capability = f"imap_capability = {spec.capability}\n" if spec.capability else ""
         mailboxes = mailbox("archive", "\\Archive") + mailbox("trash", "\\Trash") + mailbox("sent", "\\Sent")
         return f"""# Written by tests/imap/dovecot.py ({self.variant})
 instance_name = si-dovecot-{self.variant}-{self.port}
@@ -307,7 +373,7 @@ service imap-login {{
   chroot =
   inet_listener imap {{
     address = 127.0.0.1
-    port = {self.port}
+    port = {self.dovecot_port}
   }}
   inet_listener imaps {{
 {imaps}  }}
@@ -317,7 +383,8 @@ service anvil {{
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
+  prefix = {prefix}
+  separator = {spec.separator}
 {mailboxes}}}
 """
 
