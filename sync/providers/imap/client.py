@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 
 from imapclient import IMAPClient, SocketTimeout
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from inbox.models import MailAccount
 from sync.errors import ProviderPermanentError
 from sync.mime import clean_text, normalize_message_id
-from sync.providers.imap.errors import imap_errors
+from sync.providers.imap.errors import imap_errors, is_temporary_refusal
 
 SECURITY_CHOICES = ("ssl", "starttls", "none")
 CONNECT_TIMEOUT = 20.0
@@ -195,20 +195,129 @@ def _or_tree(message_ids: list[str]) -> list[object]:
     return ["OR", _or_tree(message_ids[:middle]), _or_tree(message_ids[middle:])]
 
 
-def find_by_message_ids(client: IMAPClient, message_ids: Sequence[str]) -> dict[str, list[int]]:
-    """UIDs in the selected folder whose Message-ID is exactly each of ``message_ids``.
+class SearchRefused(IMAPClientError):
+    """The server would not search for some Message-IDs (a NO, or ``[BADCHARSET]`` for a
+    non-ASCII one on a US-ASCII-only server such as Exchange).
 
-    HEADER search matches substrings, so every hit is confirmed by fetching its header.
+    It is an ``IMAPClientError`` so every caller that treats a refused command as "this
+    check is incomplete" does so here too. ``refused`` maps each Message-ID that could not
+    be looked for to the reason; ``found`` holds what the other searches did find.
+    """
+
+    def __init__(self, refused: dict[str, str], found: dict[str, list[int]]) -> None:
+        first = next(iter(refused.values()), "")
+        super().__init__(f"{len(refused)} Message-ID(s) could not be searched for: {first}")
+        self.refused = refused
+        self.found = found
+
+
+@dataclass
+class MessageIdSearch:
+    """What ``search_message_ids`` found: live UIDs per Message-ID, and the Message-IDs the
+    server would not search for (with the reason) — those are unknown, never "absent"."""
+
+    found: dict[str, list[int]]
+    refused: dict[str, str]
+
+
+def search_message_ids(client: IMAPClient, message_ids: Sequence[str]) -> MessageIdSearch:
+    """Live (not ``\\Deleted``) UIDs in the selected folder whose Message-ID is exactly each
+    of ``message_ids``; a refusal costs only the Message-IDs it was about.
+
+    A message flagged ``\\Deleted`` is on its way out (any client's EXPUNGE removes it): it
+    is no copy to rely on, so every search here is ``UNDELETED``. HEADER search matches
+    substrings, so every hit is confirmed by fetching its header. Message-IDs are asked
+    about in OR trees of ``SEARCH_BATCH``; when the server refuses a batch, each of its
+    Message-IDs is asked about alone so one bad apple does not spoil the rest.
+    ``NO [BADCHARSET]`` to a UTF-8 search (US-ASCII-only servers) falls back to an ASCII
+    search; a non-ASCII Message-ID cannot be looked for there and is reported as refused.
     """
     wanted = sorted({m for m in message_ids if m})
-    result: dict[str, list[int]] = {m: [] for m in wanted}
+    result = MessageIdSearch({m: [] for m in wanted}, {})
+    ascii_only = False
     for start in range(0, len(wanted), SEARCH_BATCH):
         batch = wanted[start : start + SEARCH_BATCH]
-        charset = None if all(m.isascii() for m in batch) else "UTF-8"
-        hits = client.search(_or_tree(batch), charset=charset)
-        if not hits:
-            continue
-        for uid, mid in fetch_message_ids(client, hits).items():
-            if mid in result:
-                result[mid].append(uid)
+        if ascii_only:
+            for mid in [m for m in batch if not m.isascii()]:
+                result.refused[mid] = "the server searches US-ASCII only and this Message-ID is not ASCII"
+            batch = [m for m in batch if m.isascii()]
+        pending = [batch] if batch else []
+        while pending:
+            group = pending.pop()
+            charset = None if all(m.isascii() for m in group) else "UTF-8"
+            try:
+                hits = client.search(["UNDELETED", _or_tree(group)], charset=charset)
+            except IMAPClientError as exc:
+                if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
+                    raise
+                if charset and "BADCHARSET" in str(exc).upper():
+                    ascii_only = True
+                    for mid in [m for m in group if not m.isascii()]:
+                        result.refused[mid] = (
+                            "the server searches US-ASCII only and this Message-ID is not ASCII"
+                        )
+                    group = [m for m in group if m.isascii()]
+                    if group:
+                        pending.append(group)
+                    continue
+                if len(group) > 1:
+                    pending.extend([m] for m in group)
+                    continue
+                result.refused[group[0]] = f"the server refused the search: {_reason(exc)}"
+                continue
+            if not hits:
+                continue
+            for uid, mid in fetch_message_ids(client, hits).items():
+                if mid in result.found:
+                    result.found[mid].append(uid)
+    for mid in result.refused:
+        result.found.pop(mid, None)
     return result
+
+
+def find_by_message_ids(client: IMAPClient, message_ids: Sequence[str]) -> dict[str, list[int]]:
+    """Live (not ``\\Deleted``) UIDs in the selected folder whose Message-ID is exactly each
+    of ``message_ids``.
+
+    Raises ``SearchRefused`` (an ``IMAPClientError``) when some could not be searched for:
+    an empty list must only ever mean "looked, and not here".
+    """
+    search = search_message_ids(client, message_ids)
+    if search.refused:
+        raise SearchRefused(search.refused, search.found)
+    return search.found
+
+
+@dataclass(frozen=True)
+class LiveMessage:
+    message_id: str
+    size: int
+
+
+def fetch_live_messages(client: IMAPClient, uids: Sequence[int]) -> dict[int, LiveMessage]:
+    """uid → (Message-ID, RFC822.SIZE) of the messages at ``uids`` that are not flagged
+    ``\\Deleted`` in the selected folder (a flagged one is no copy to rely on)."""
+    found: dict[int, LiveMessage] = {}
+    for batch in chunks(sorted(set(uids)), FETCH_BATCH):
+        for uid, data in client.fetch(batch, ["FLAGS", "RFC822.SIZE", MESSAGE_ID_FIELD]).items():
+            flags = {
+                f.lower() if isinstance(f, bytes) else str(f).encode().lower() for f in data.get(b"FLAGS", ())
+            }
+            if b"\\deleted" in flags:
+                continue
+            header = data.get(_MESSAGE_ID_KEY, b"") or b""
+            value = _HEADER_PARSER.parsebytes(header).get("Message-ID", "")
+            found[uid] = LiveMessage(
+                normalize_message_id(clean_text(value)), int(data.get(b"RFC822.SIZE") or 0)
+            )
+    return found
+
+
+def folder_uid_state(client: IMAPClient, folder: str) -> tuple[int, int]:
+    """(UIDVALIDITY, UIDNEXT) of a folder without selecting it (STATUS)."""
+    status = client.folder_status(folder, [b"UIDVALIDITY", b"UIDNEXT"])
+    return int(status[b"UIDVALIDITY"]), int(status[b"UIDNEXT"])
+
+
+def _reason(exc: BaseException) -> str:
+    return clean_text(" ".join(str(a.decode() if isinstance(a, bytes) else a) for a in exc.args) or repr(exc))

@@ -13,12 +13,23 @@ folders that matter for the change. Zero or several matches: nothing is done to 
 message and the reason is recorded on the change. The action then follows from where the
 message really is (in Archive already = done).
 
-Consecutive changes of one kind are batched: one UID set per source folder. Without
-MOVE the fallback is COPY, STORE \\Deleted and UID EXPUNGE of exactly those UIDs — never a
-plain EXPUNGE, which would also purge whatever else the user had flagged \\Deleted — and a
-retry after a half-done COPY only removes the source copy. New locations (COPYUID) are
-reported so the app's references follow the messages, and carried forward to later
-changes of the same push.
+Consecutive changes of one kind are batched: one UID set per source folder. A refused
+command fails only the change it belongs to: a batch the server refuses is tried again
+change by change.
+
+Proof before destruction. A search that locates messages is always ``UNDELETED``: a copy
+flagged \\Deleted is on its way out (any client's EXPUNGE removes it) and is never counted
+as "already there". With MOVE the server moves atomically. Without it the fallback is COPY,
+then proof that a live copy exists in the target — COPYUID, or an UNDELETED search that
+finds exactly one copy with the original's Message-ID and size at a UID at or above the
+target's UIDNEXT read right before the COPY — and only then STORE \\Deleted on the proven
+originals. With UIDPLUS they are then removed by UID EXPUNGE of exactly those UIDs; without
+it they stay flagged \\Deleted (never a plain EXPUNGE, which would also purge whatever else
+the user had flagged), which is safe because the live copy is proven: after each step every
+message has exactly one live copy. A retry after a half-done COPY finds that copy (one live
+copy, same Message-ID and size) and only flags the original. New locations are reported so
+the app's references follow the messages, and carried forward to later changes of the
+same push.
 """
 
 from __future__ import annotations
@@ -33,13 +44,15 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from sync.errors import ProviderTemporaryError
 from sync.providers.base import Outcome, PushRequest, PushResult
 from sync.providers.imap.client import (
+    LiveMessage,
     chunks,
     clear_untagged,
     copyuid_map,
-    fetch_message_ids,
-    find_by_message_ids,
+    fetch_live_messages,
+    folder_uid_state,
     has,
     ref_key,
+    search_message_ids,
     uid_ranges,
 )
 from sync.providers.imap.errors import is_temporary_refusal
@@ -176,7 +189,8 @@ class ImapPush:
 
     # --- where is each message really? ----------------------------------------------------------
     def _confirm(self, items: list[Item]) -> None:
-        """Check the snapshot locations: same UIDVALIDITY and the expected Message-ID at the UID."""
+        """Check the snapshot locations: same UIDVALIDITY, a live (not ``\\Deleted``) message
+        at the UID, and the expected Message-ID there."""
         by_folder: dict[str, list[Item]] = defaultdict(list)
         for item in items:
             if item.folder and item.uid is not None and item.uidvalidity is not None:
@@ -186,14 +200,17 @@ class ImapPush:
             if validity is None:
                 continue
             same = [i for i in group if i.uidvalidity == validity]
-            at_uid = (
-                fetch_message_ids(self.client, [i.uid for i in same if i.uid is not None]) if same else {}
-            )
+            try:
+                at_uid = fetch_live_messages(self.client, [i.uid for i in same if i.uid is not None])
+            except IMAPClientError as exc:
+                if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
+                    raise
+                continue  # refused: look them up by Message-ID instead
             for item in same:
                 found = at_uid.get(item.uid)  # type: ignore[arg-type]
                 # UIDVALIDITY + UID name one message for good; the Message-ID check guards
                 # against a server that broke that promise (or a corrupted reference).
-                if found is not None and (not item.message_id or found == item.message_id):
+                if found is not None and (not item.message_id or found.message_id == item.message_id):
                     item.current = Location(folder, validity, item.uid)  # type: ignore[arg-type]
 
     def _locate(self, kind: str, items: list[Item]) -> None:
@@ -204,7 +221,7 @@ class ImapPush:
         searchable = [i for i in items if i.message_id]
         if not searchable:
             return
-        hits = self._search([i.message_id for i in searchable], self._search_order(kind, searchable))
+        hits, refused = self._search([i.message_id for i in searchable], self._search_order(kind, searchable))
         inbox, archive, trash = self.folders.inbox, self.folders.archive, self.folders.trash
         for item in searchable:
             found = hits.get(item.message_id, {})
@@ -233,6 +250,9 @@ class ImapPush:
                 item.settle("already", f"already in {target}")
                 if len(uids) == 1:
                     item.new = Location(target, validity, uids[0]).fields()
+            elif item.message_id in refused:
+                # Not found where the server would search; where it would not, it may be.
+                item.settle("failed", f"could not be located: {refused[item.message_id]}")
             else:
                 item.settle("not_found", "not in the mailbox's folders any more: nothing to do")
 
@@ -251,17 +271,24 @@ class ImapPush:
 
     def _search(
         self, message_ids: list[str], folders: list[str]
-    ) -> dict[str, dict[str, tuple[int, list[int]]]]:
-        """Message-ID → folder → (UIDVALIDITY, UIDs) for each folder searched."""
+    ) -> tuple[dict[str, dict[str, tuple[int, list[int]]]], dict[str, str]]:
+        """Message-ID → folder → (UIDVALIDITY, live UIDs) for each folder searched, and the
+        Message-IDs some folder would not search for (with why): those are not "absent"."""
         found: dict[str, dict[str, tuple[int, list[int]]]] = defaultdict(dict)
+        refused: dict[str, str] = {}
         for folder in folders:
             validity = self._select(folder, readonly=True)
             if validity is None:
+                for mid in message_ids:
+                    refused.setdefault(mid, f"{folder} could not be opened")
                 continue
-            for mid, uids in find_by_message_ids(self.client, message_ids).items():
+            search = search_message_ids(self.client, message_ids)
+            for mid, uids in search.found.items():
                 if uids:
                     found[mid][folder] = (validity, uids)
-        return found
+            for mid, why in search.refused.items():
+                refused.setdefault(mid, f"searching {folder}: {why}")
+        return found, refused
 
     def _select(self, folder: str, *, readonly: bool) -> int | None:
         """SELECT/EXAMINE and return UIDVALIDITY; None when the folder cannot be opened."""
@@ -288,81 +315,207 @@ class ImapPush:
 
     # --- moving ---------------------------------------------------------------------------------
     def _move(self, source: str, target: str, items: list[Item]) -> None:
+        """Move one source folder's messages; a refusal fails only the change it belongs to."""
         try:
-            finish_only = {} if self.can_move else self._copied_earlier(target, items)
-            validity = self._select(source, readonly=False)
-            if validity is None:
-                raise IMAPClientError(f"{source} cannot be opened")
-            if any(i.current is not None and i.current.uidvalidity != validity for i in items):
-                raise ProviderTemporaryError(f"UIDVALIDITY of {source} changed during the push")
-            by_uid: dict[int, list[Item]] = defaultdict(list)
-            for item in items:
-                by_uid[item.current.uid].append(item)  # type: ignore[union-attr]
-            dest_validity, mapping = self._transfer(sorted(by_uid), target, finish_only)
+            self._move_checked(source, target, items)
         except IMAPClientError as exc:
             if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
                 raise
-            for item in items:
+            pending = [i for i in items if not i.status]
+            changes = sorted({i.change_id for i in pending})
+            if len(changes) > 1:
+                # Several changes shared the refused command: try each on its own, so one
+                # change's refusal does not fail the others claimed with it. What was done
+                # already is settled; a half-done COPY is found again by _copied_earlier.
+                for change_id in changes:
+                    self._move(source, target, [i for i in pending if i.change_id == change_id])
+                return
+            for item in pending:
                 item.settle("failed", f"moving from {source} to {target} failed: {exc}")
+
+    def _move_checked(self, source: str, target: str, items: list[Item]) -> None:
+        items = [i for i in items if not i.status]
+        if not items:
             return
-        for uid, group in by_uid.items():
-            for item in group:
-                note = f"moved from {source} to {target}"
-                if not self.can_move and not self.can_uid_expunge:
-                    note += " (the source copy stays flagged \\Deleted: the server cannot UID EXPUNGE)"
-                item.settle("moved", note)
-                if dest_validity is not None and uid in mapping:
-                    item.new = Location(target, dest_validity, mapping[uid]).fields()
+        validity = self._select(source, readonly=False)
+        if validity is None:
+            raise IMAPClientError(f"{source} cannot be opened")
+        if any(i.current is not None and i.current.uidvalidity != validity for i in items):
+            raise ProviderTemporaryError(f"UIDVALIDITY of {source} changed during the push")
+        by_uid: dict[int, list[Item]] = defaultdict(list)
+        for item in items:
+            by_uid[item.current.uid].append(item)  # type: ignore[union-attr]
+        # Still there and live right now? Another client may have flagged or expunged it
+        # since we looked — and COPY would carry a \Deleted flag over to the copy.
+        live = fetch_live_messages(self.client, sorted(by_uid))
+        for uid in [u for u in by_uid if u not in live]:
+            for item in by_uid.pop(uid):
+                item.settle(
+                    "not_found", f"no longer live in {source} (expunged or flagged \\Deleted elsewhere)"
+                )
+        if not by_uid:
+            return
+        if self.can_move:
+            self._move_uids(source, target, by_uid)
+            return
+        earlier = self._copied_earlier(target, by_uid, live)
+        if self._select(source, readonly=False) != validity:
+            raise ProviderTemporaryError(f"UIDVALIDITY of {source} changed during the push")
+        for batch in chunks(sorted(by_uid), MOVE_BATCH):
+            self._copy_then_flag(source, validity, target, {u: by_uid[u] for u in batch}, live, earlier)
+
+    def _move_uids(self, source: str, target: str, by_uid: dict[int, list[Item]]) -> None:
+        """UID MOVE: atomic at the server, so there is never a moment with two or no copies."""
+        for batch in chunks(sorted(by_uid), MOVE_BATCH):
+            clear_untagged(self.client, "COPYUID")
+            self.client.move(uid_ranges(batch), target)
+            dest_validity, mapping = copyuid_map(self.client)
+            for uid in batch:
+                place = (
+                    Location(target, dest_validity, mapping[uid])
+                    if dest_validity and uid in mapping
+                    else None
+                )
+                self._moved(by_uid[uid], source, target, place, flagged_only=False)
         unplaced = [i for group in by_uid.values() for i in group if i.new is None and i.message_id]
         if unplaced:  # no COPYUID (no UIDPLUS): find where they landed
-            hits = self._search([i.message_id for i in unplaced], [target])
+            hits, _refused = self._search([i.message_id for i in unplaced], [target])
             for item in unplaced:
                 validity_uids = hits.get(item.message_id, {}).get(target)
                 if validity_uids and len(validity_uids[1]) == 1:
                     item.new = Location(target, validity_uids[0], validity_uids[1][0]).fields()
 
-    def _transfer(
-        self, uids: list[int], target: str, finish_only: dict[int, tuple[int, int]]
-    ) -> tuple[int | None, dict[int, int]]:
-        dest_validity: int | None = None
-        mapping: dict[int, int] = {}
-        for batch in chunks(uids, MOVE_BATCH):
-            clear_untagged(self.client, "COPYUID")
-            if self.can_move:
-                self.client.move(uid_ranges(batch), target)
-                validity, moved = copyuid_map(self.client)
-            else:
-                to_copy = [u for u in batch if u not in finish_only]
-                validity, moved = None, {}
-                if to_copy:
-                    self.client.copy(uid_ranges(to_copy), target)
-                    validity, moved = copyuid_map(self.client)
-                for uid in batch:
-                    if uid in finish_only:
-                        validity = validity or finish_only[uid][0]
-                        moved[uid] = finish_only[uid][1]
-                self.client.add_flags(uid_ranges(batch), [DELETED], silent=True)
-                if self.can_uid_expunge:
-                    self.client.uid_expunge(uid_ranges(batch))
-            dest_validity = validity or dest_validity
-            mapping.update(moved)
-        return dest_validity, mapping
+    def _copy_then_flag(
+        self,
+        source: str,
+        validity: int,
+        target: str,
+        by_uid: dict[int, list[Item]],
+        live: dict[int, LiveMessage],
+        earlier: dict[int, Location | str],
+    ) -> None:
+        """Without MOVE: COPY, prove each copy, and only then flag the proven originals.
 
-    def _copied_earlier(self, target: str, items: list[Item]) -> dict[int, tuple[int, int]]:
-        """COPY-based moves: messages an interrupted earlier attempt already copied.
-
-        A retry then only removes the source copy instead of copying a second time.
+        Proof is COPYUID (UIDPLUS), or else an UNDELETED search of the target that finds
+        exactly one copy with the Message-ID and size of the original at a UID at or above
+        the UIDNEXT read right before the COPY — i.e. the copy this COPY made. An original
+        whose copy is not proven stays untouched (and the change says so).
         """
-        wanted = [i for i in items if i.message_id and i.current is not None]
+        proven: dict[int, Location] = {}
+        refused: dict[int, str] = {}
+        for uid, found in earlier.items():
+            if uid not in by_uid:
+                continue
+            if isinstance(found, Location):
+                proven[uid] = found
+            else:
+                refused[uid] = found
+        to_copy = [u for u in sorted(by_uid) if u not in proven and u not in refused]
+        if to_copy:
+            dest_validity, uidnext = folder_uid_state(self.client, target)
+            clear_untagged(self.client, "COPYUID")
+            self.client.copy(uid_ranges(to_copy), target)
+            copy_validity, mapping = copyuid_map(self.client)
+            for uid in to_copy:
+                if copy_validity and uid in mapping:
+                    proven[uid] = Location(target, copy_validity, mapping[uid])
+            unproven = [u for u in to_copy if u not in proven]
+            if unproven:
+                proven.update(self._find_new_copies(target, dest_validity, uidnext, unproven, live))
+                if self._select(source, readonly=False) != validity:
+                    raise ProviderTemporaryError(f"UIDVALIDITY of {source} changed during the push")
+        flag = sorted(proven)
+        if flag:
+            self.client.add_flags(uid_ranges(flag), [DELETED], silent=True)
+            if self.can_uid_expunge:
+                # UID EXPUNGE of exactly these UIDs: a plain EXPUNGE would also purge
+                # whatever else the user had flagged \Deleted.
+                self.client.uid_expunge(uid_ranges(flag))
+        for uid, group in by_uid.items():
+            if uid in proven:
+                self._moved(group, source, target, proven[uid], flagged_only=not self.can_uid_expunge)
+            elif uid in refused:
+                for item in group:
+                    item.settle("failed", f"{refused[uid]}; the original was left in {source}")
+            else:
+                for item in group:
+                    item.settle(
+                        "failed",
+                        f"copied to {target}, but the copy could not be confirmed, so the original "
+                        f"was left in {source} untouched",
+                    )
+
+    def _find_new_copies(
+        self, target: str, dest_validity: int, uidnext: int, uids: list[int], live: dict[int, LiveMessage]
+    ) -> dict[int, Location]:
+        """The copies a COPY without COPYUID made: proven only when unambiguous."""
+        validity = self._select(target, readonly=True)
+        if validity is None or validity != dest_validity:
+            return {}
+        search = search_message_ids(self.client, [live[u].message_id for u in uids if live[u].message_id])
+        candidates = {
+            u: [t for t in search.found.get(live[u].message_id, []) if t >= uidnext]
+            for u in uids
+            if live[u].message_id
+        }
+        sizes = fetch_live_messages(self.client, sorted({t for ts in candidates.values() for t in ts}))
+        proven: dict[int, Location] = {}
+        for uid, targets in candidates.items():
+            if len(targets) == 1 and targets[0] in sizes and sizes[targets[0]].size == live[uid].size:
+                proven[uid] = Location(target, validity, targets[0])
+        return proven
+
+    def _copied_earlier(
+        self, target: str, by_uid: dict[int, list[Item]], live: dict[int, LiveMessage]
+    ) -> dict[int, Location | str]:
+        """COPY-based moves: originals whose live copy is already in the target.
+
+        An interrupted earlier attempt (or the user) may have copied it already: then a
+        retry only flags the original instead of copying a second time. Only a *live* copy
+        counts — a \\Deleted leftover is no copy (that mistake once destroyed mail) — and
+        it must be exactly one, with the original's Message-ID and size. Several live
+        copies, or a target that cannot be searched, leave the original alone (a string
+        with the reason).
+        """
+        wanted = {u: live[u].message_id for u in by_uid if live[u].message_id}
         if not wanted:
             return {}
-        hits = self._search([i.message_id for i in wanted], [target])
-        done: dict[int, tuple[int, int]] = {}
-        for item in wanted:
-            found = hits.get(item.message_id, {}).get(target)
-            if found and len(found[1]) == 1:
-                done[item.current.uid] = (found[0], found[1][0])  # type: ignore[union-attr]
+        validity = self._select(target, readonly=True)
+        if validity is None:
+            return {u: f"{target} could not be opened" for u in wanted}
+        search = search_message_ids(self.client, list(wanted.values()))
+        hits = sorted({t for ts in search.found.values() for t in ts})
+        sizes = fetch_live_messages(self.client, hits) if hits else {}
+        done: dict[int, Location | str] = {}
+        for uid, mid in wanted.items():
+            if mid in search.refused:
+                done[uid] = f"could not check {target} for an earlier copy: {search.refused[mid]}"
+                continue
+            same = [t for t in search.found.get(mid, []) if t in sizes and sizes[t].size == live[uid].size]
+            if len(same) == 1:
+                done[uid] = Location(target, validity, same[0])
+            elif len(same) > 1:
+                done[uid] = (
+                    f"{len(same)} copies with Message-ID {mid} are in {target} already: not copied again"
+                )
         return done
+
+    def _moved(
+        self, items: list[Item], source: str, target: str, place: Location | None, *, flagged_only: bool
+    ) -> None:
+        note = f"moved from {source} to {target}"
+        if flagged_only:
+            # No UIDPLUS means no UID EXPUNGE, and a plain EXPUNGE would purge other mail
+            # the user flagged: the original stays flagged \Deleted, and that is safe
+            # because the live copy in the target was proven first.
+            note += (
+                f" (the original stays flagged \\Deleted in {source}: "
+                "this server cannot expunge single messages)"
+            )
+        for item in items:
+            item.settle("moved", note)
+            if place is not None:
+                item.new = place.fields()
 
     # --- the result of one change -----------------------------------------------------------------
     def _result(self, target: str, request: PushRequest, items: list[Item]) -> PushResult:
