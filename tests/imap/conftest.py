@@ -4,6 +4,7 @@ configuration for the whole session, a fresh mailbox (passwd-file user) per test
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,8 @@ from sync.pull import PullSummary, pull_account
 from sync.push import PushSummary, push_account
 from tests.factories import switches
 from tests.imap.dovecot import Dovecot, MailUser, make_message
+from tests.imap.servers.cyrus import Cyrus
+from tests.imap.servers.cyrus import available as cyrus_available
 
 _servers: dict[str, Dovecot] = {}
 
@@ -33,8 +36,22 @@ def dovecot_servers() -> Iterator[dict[str, Dovecot]]:
 
 def server(servers: dict[str, Dovecot], variant: str) -> Dovecot:
     if variant not in servers:
-        servers[variant] = Dovecot(variant).start()
+        if variant == "cyrus":
+            servers[variant] = Cyrus().start()  # type: ignore[assignment]
+        else:
+            servers[variant] = Dovecot(variant).start()
     return servers[variant]
+
+
+def require_cyrus() -> None:
+    """Cyrus tests skip on a developer machine without it, and fail in CI (CI=true), where
+    scripts/ensure-test-services.sh must have installed it."""
+    if cyrus_available():
+        return
+    message = "Cyrus IMAP (cyrus-imapd) is not installed: run scripts/ensure-test-services.sh"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture
@@ -70,6 +87,20 @@ def dovecot_faulty(dovecot_servers: dict[str, Dovecot]) -> Iterator[Dovecot]:
     yield faulty
     assert faulty.proxy is not None
     faulty.proxy.clear()
+
+
+@pytest.fixture
+def dovecot_gmail(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    """(d) Gmail-style: "[Gmail]/All Mail" (\\All) over every folder but Trash and Spam,
+    "[Gmail]/Trash", "[Gmail]/Sent Mail", "[Gmail]/Spam"; no \\Archive, no X-GM-EXT-1."""
+    return server(dovecot_servers, "gmail")
+
+
+@pytest.fixture
+def cyrus(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    """(e) Cyrus IMAP 3 (tests/imap/servers/cyrus.py): "INBOX." prefix, "." separator."""
+    require_cyrus()
+    return server(dovecot_servers, "cyrus")
 
 
 @pytest.fixture(params=["standard", "fallback"])

@@ -1,17 +1,27 @@
 """A real Dovecot for the tests: unprivileged, on a loopback port, passwd-file users,
 maildir in a temporary folder.
 
-Two configurations:
+Configurations (``VARIANTS``; the server matrix of issue 14 — see tests/imap/servers/__init__.py
+for how tests use each one):
 
-* ``standard`` — Archive/Trash/Sent carry RFC 6154 special-use flags; Dovecot's full
+* ``standard`` (a) — Archive/Trash/Sent carry RFC 6154 special-use flags; Dovecot's full
   capability list (MOVE, UIDPLUS, CONDSTORE, QRESYNC, SPECIAL-USE, …); plain IMAP with
   STARTTLS on one port and implicit TLS on another (a throw-away trustme CA).
 * ``fallback`` — no special-use flags and unusual folder names ("Archives", "Deleted
   Items", "Sent Items") so the adapter must guess; and no MOVE, CONDSTORE, QRESYNC or
   SPECIAL-USE. Dovecot 2.3 has no switch to turn MOVE off, but ``imap_capability``
   without a leading ``+`` *replaces* the advertised list, and clients (imapclient's
-  ``move()`` included) decide by what is advertised. The list is Dovecot 2.3.19's own
-  post-login list with those four removed.
+  ``move()`` included) decide by what is advertised.
+* ``nomove`` (b) — neither MOVE nor UIDPLUS. Advertising alone is not enough (Dovecot still
+  accepts MOVE and UID EXPUNGE and sends COPYUID), so a FaultProxy in front
+  (tests/imap/servers/proxy.py) refuses those commands and strips those response codes.
+* ``localized`` (c) — no SPECIAL-USE; "INBOX." namespace prefix with "." separator (Courier
+  and Cyrus style) and German folder names.
+* ``gmail`` (d) — "[Gmail]/All Mail" (``\\All``), "[Gmail]/Trash", "[Gmail]/Sent Mail",
+  "[Gmail]/Spam" from the virtual plugin; no ``\\Archive`` (see GMAIL_LAYOUT).
+* ``faulty`` (f) — the standard layout behind a FaultProxy whose faults tests switch on/off.
+
+(e), Cyrus IMAP, is tests/imap/servers/cyrus.py.
 
 Dovecot runs as the invoking user; when that is root (CI containers) it is started as the
 ``dovecot`` system user the Debian package creates, so nothing of it runs privileged.
@@ -76,6 +86,7 @@ class Variant:
     separator: str = "/"
     missing: tuple[str, ...] = ()  # really missing: enforced by a FaultProxy in front
     proxy: bool = False  # a FaultProxy in front (tests switch faults on and off)
+    gmail: bool = False  # the Gmail-style layout of GMAIL_LAYOUT (virtual plugin)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -101,10 +112,34 @@ VARIANTS: dict[str, Variant] = {
         prefix="INBOX.",
         separator=".",
     ),
+    # (d) Gmail-style: "[Gmail]/All Mail" (\All) is a view of every folder but Trash and Spam;
+    # no \Archive. Archiving = leaving INBOX while staying in All Mail.
+    "gmail": Variant(
+        {"sent": "[Gmail]/Sent Mail", "archive": "[Gmail]/All Mail", "trash": "[Gmail]/Trash"},
+        gmail=True,
+    ),
     # (f) the standard layout behind a FaultProxy
     "faulty": Variant({"sent": "Sent", "archive": "Archive", "trash": "Trash"}, proxy=True),
 }
 FOLDERS = {name: variant.folders for name, variant in VARIANTS.items()}
+
+# (d) How the Gmail-style layout is built with Dovecot's virtual plugin. "[Gmail]/" is a
+# namespace of virtual mailboxes; each is a view of real folders kept in a hidden namespace
+# (".store/", not listed). A mailbox marked "!" is where a message saved (APPEND, COPY, MOVE)
+# into the virtual mailbox really goes: a MOVE from INBOX into All Mail lands in the hidden
+# ".store/Archived" — out of INBOX, still in All Mail, exactly Gmail's "archive". "*" is
+# every folder of the personal namespace (INBOX and the user's own folders/labels), so All
+# Mail shows them too, and not Trash or Spam. Dovecot returns no COPYUID/APPENDUID for saves
+# into a virtual mailbox (a client must find the copy by searching), and a message gets a new
+# All Mail UID when it is archived. X-GM-EXT-1 is NOT advertised: Dovecot cannot provide
+# X-GM-MSGID/X-GM-LABELS, and a server claiming it without them would be a lie.
+GMAIL_LAYOUT = {
+    # virtual mailbox (under "[Gmail]/"): (special-use flag, dovecot-virtual contents)
+    "All Mail": ("\\All", "!.store/Archived\n*\n.store/Sent\n  all\n"),
+    "Sent Mail": ("\\Sent", "!.store/Sent\n  all\n"),
+    "Trash": ("\\Trash", "!.store/Trash\n  all\n"),
+    "Spam": ("\\Junk", "!.store/Spam\n  all\n"),
+}
 
 _user_numbers = itertools.count(1)
 
@@ -179,6 +214,10 @@ class Dovecot:
         self._fill_pool(wait=False)
         if self.spec.tls:
             self._make_certificate()
+        if self.spec.gmail:
+            for name, (_, contents) in GMAIL_LAYOUT.items():
+                (self.root / "virtual" / name).mkdir(parents=True, exist_ok=True)
+                (self.root / "virtual" / name / "dovecot-virtual").write_text(contents)
         for _ in range(attempts):
             # Another test session may take the port between our probe and Dovecot's bind:
             # Dovecot then exits at once, and we try the next free port.
@@ -344,6 +383,33 @@ class Dovecot:
         imaps = f"    port = {self.tls_port}\n    address = 127.0.0.1\n" if spec.tls else "    port = 0\n"
         capability = f"imap_capability = {spec.capability}\n" if spec.capability else ""
         mailboxes = mailbox("archive", "\\Archive") + mailbox("trash", "\\Trash") + mailbox("sent", "\\Sent")
+        gmail = ""
+        if spec.gmail:
+            mailboxes = ""
+            capability = "mail_plugins = $mail_plugins virtual\n"
+            virtual = "".join(
+                f'  mailbox "{name}" {{\n    special_use = {flag}\n    auto = subscribe\n  }}\n'
+                for name, (flag, _) in GMAIL_LAYOUT.items()
+            )
+            store = "".join(
+                f"  mailbox {name} {{\n    auto = create\n  }}\n"
+                for name in ("Archived", "Sent", "Trash", "Spam")
+            )
+            gmail = f"""namespace store {{
+  prefix = .store/
+  separator = /
+  location = maildir:{self.root}/mail/%u/Store
+  hidden = yes
+  list = no
+  subscriptions = no
+{store}}}
+namespace gmail {{
+  prefix = [Gmail]/
+  separator = /
+  location = virtual:{self.root}/virtual:INDEX={self.root}/mail/%u/virtual-index
+  subscriptions = no
+{virtual}}}
+"""
         return f"""# Written by tests/imap/dovecot.py ({self.variant})
 instance_name = si-dovecot-{self.variant}-{self.port}
 base_dir = {self.root}/run
@@ -386,7 +452,7 @@ namespace inbox {{
   prefix = {prefix}
   separator = {spec.separator}
 {mailboxes}}}
-"""
+{gmail}"""
 
 
 def make_message(

@@ -126,3 +126,57 @@ def test_the_fault_proxy_refuses_login_charset_hides_folders_and_empties_header_
         assert "Archive" not in [name for _, _, name in client.list_folders()]
         hidden.off()
         assert "Archive" in [name for _, _, name in client.list_folders()]
+
+
+def test_cyrus_is_a_real_second_server_with_the_classic_layout(cyrus: Dovecot):
+    user = cyrus.add_user()
+    with user.client() as client:
+        assert client.welcome and b"Cyrus" in client.welcome
+        assert client.namespace().personal[0] == ("INBOX.", ".")
+        listed = {name: {f.lower() for f in flags} for flags, _, name in client.list_folders()}
+        assert b"\\archive" in listed["INBOX.Archive"] and b"\\trash" in listed["INBOX.Trash"]
+        assert b"\\sent" in listed["INBOX.Sent"]
+        message_id, raw = make_message()
+        client.append("INBOX", raw)
+        assert live_copies(client) == {message_id: {"INBOX": 1}}
+    other = cyrus.add_user()
+    with other.client() as client:
+        assert live_copies(client) == {}  # a fresh mailbox per user
+
+
+def test_the_gmail_style_server_archives_by_leaving_the_inbox_while_staying_in_all_mail(
+    dovecot_gmail: Dovecot,
+):
+    user = dovecot_gmail.add_user()
+    with user.client() as client:
+        listed = {name: {f.lower() for f in flags} for flags, _, name in client.list_folders()}
+        assert b"\\all" in listed["[Gmail]/All Mail"] and b"\\trash" in listed["[Gmail]/Trash"]
+        assert b"\\sent" in listed["[Gmail]/Sent Mail"]
+        assert not any(b"\\archive" in flags for flags in listed.values())
+        assert not any(name.startswith(".store") for name in listed)  # the real folders are hidden
+        assert b"X-GM-EXT-1" not in client.capabilities()
+
+        question, raw = make_message()
+        reply, raw_reply = make_message()
+        client.append("INBOX", raw)
+        client.append("[Gmail]/Sent Mail", raw_reply)
+        assert live_copies(client) == {
+            question: {"INBOX": 1, "[Gmail]/All Mail": 1},
+            reply: {"[Gmail]/Sent Mail": 1, "[Gmail]/All Mail": 1},
+        }
+        assert assert_one_live_copy(client) == {question: "INBOX", reply: "[Gmail]/Sent Mail"}
+
+        client.select_folder("INBOX")
+        client.move(client.search(["HEADER", "Message-ID", question]), "[Gmail]/All Mail")  # archive
+        assert live_copies(client)[question] == {"[Gmail]/All Mail": 1}
+        assert assert_one_live_copy(client)[question] == "[Gmail]/All Mail"
+
+        client.select_folder("[Gmail]/All Mail")
+        client.copy(client.search(["HEADER", "Message-ID", question]), "INBOX")  # a copy, not a label
+        with pytest.raises(AssertionError, match="duplicated"):
+            assert_one_live_copy(client)
+
+        client.select_folder("[Gmail]/All Mail")
+        archived = client.search(["HEADER", "Message-ID", question])
+        client.move(archived[:1], "[Gmail]/Trash")
+        assert live_copies(client)[question] == {"INBOX": 1, "[Gmail]/All Mail": 1, "[Gmail]/Trash": 1}
