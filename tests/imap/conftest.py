@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +19,7 @@ from sync.pull import PullSummary, pull_account
 from sync.push import PushSummary, push_account
 from tests.factories import switches
 from tests.imap.dovecot import Dovecot, MailUser, make_message
+from tests.imap.live_copies import assert_one_live_copy
 from tests.imap.servers.cyrus import Cyrus
 from tests.imap.servers.cyrus import available as cyrus_available
 
@@ -167,6 +168,20 @@ class ImapSetup:
 
     def ids(self, folder: str) -> list[str]:
         return folder_ids(self.mua(), self.folder(folder))
+
+    def placement(self, expected: Iterable[str] = ()) -> dict[str, str]:
+        """{Message-ID: role ("inbox", "sent", "archive", "trash") or folder name} of every
+        message at the server — after asserting each has exactly one live copy across all
+        folders (tests/imap/live_copies.py) and every ``expected`` one is there. On the
+        Gmail-style server "archive" means "in All Mail and no other folder"."""
+        roles = {self.folder(role): role for role in ("inbox", "sent", "archive", "trash")}
+        where = assert_one_live_copy(self.mua(), expected)
+        return {mid: roles.get(folder, folder) for mid, folder in where.items()}
+
+    def custom_folder(self, *parts: str) -> str:
+        """A user's own folder, named the way this server names folders ("INBOX.A.B", "A/B")."""
+        spec = self.user.server.spec
+        return spec.prefix + spec.separator.join(parts)
 
     def move(self, message_id: str, source: str, target: str) -> None:
         """What a user's mail client does: move one message between folders."""
