@@ -9,7 +9,6 @@ import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -26,7 +25,6 @@ READ_TIMEOUT = 180.0
 # How many Message-IDs one SEARCH asks about (an OR tree); keeps command lines short.
 SEARCH_BATCH = 25
 FETCH_BATCH = 1000
-_HEADER_PARSER = BytesHeaderParser()
 
 
 @dataclass(frozen=True)
@@ -177,14 +175,29 @@ MESSAGE_ID_FIELD = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _MESSAGE_ID_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 
 
+_MESSAGE_ID_LINE = re.compile(r"^Message-ID:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def message_id_of_header(header: bytes) -> str:
+    """The normalized Message-ID of a fetched ``HEADER.FIELDS (MESSAGE-ID)`` block.
+
+    Read by hand, not with email's compat32 parser: that one turns a non-ASCII (RFC 6532,
+    UTF-8) Message-ID into a Header of "unknown-8bit" whose text is mangled, so the id would
+    never match the one the pull stored. clean_text decodes the raw bytes (UTF-8, else Latin-1).
+    """
+    match = _MESSAGE_ID_LINE.search(header.decode("ascii", "surrogateescape"))
+    if not match:
+        return ""
+    return normalize_message_id(clean_text(re.sub(r"\r?\n[ \t]", " ", match.group(1))))
+
+
 def fetch_message_ids(client: IMAPClient, uids: Sequence[int]) -> dict[int, str]:
     """uid → normalized Message-ID ("" when the message has none) for the selected folder."""
     found: dict[int, str] = {}
     for batch in chunks(sorted(set(uids)), FETCH_BATCH):
         for uid, data in client.fetch(batch, [MESSAGE_ID_FIELD]).items():
             header = data.get(_MESSAGE_ID_KEY, b"") or b""
-            value = _HEADER_PARSER.parsebytes(header).get("Message-ID", "")
-            found[uid] = normalize_message_id(clean_text(value))
+            found[uid] = message_id_of_header(header)
     return found
 
 
@@ -193,6 +206,9 @@ def _or_tree(message_ids: list[str]) -> list[object]:
         return ["HEADER", "Message-ID", message_ids[0]]
     middle = len(message_ids) // 2
     return ["OR", _or_tree(message_ids[:middle]), _or_tree(message_ids[middle:])]
+
+
+NOT_ASCII = "the server searches US-ASCII only and this Message-ID is not ASCII: it cannot be located"
 
 
 class SearchRefused(IMAPClientError):
@@ -234,42 +250,41 @@ def search_message_ids(client: IMAPClient, message_ids: Sequence[str]) -> Messag
     """
     wanted = sorted({m for m in message_ids if m})
     result = MessageIdSearch({m: [] for m in wanted}, {})
+    plain = [m for m in wanted if m.isascii()]
+    # ASCII ones in OR trees; a non-ASCII one alone, flat, with CHARSET UTF-8: imapclient
+    # drops the charset inside nested criteria and glues the closing parenthesis into an
+    # 8-bit literal, so a non-ASCII id can only be asked about at the top level.
+    pending: list[list[str]] = [plain[i : i + SEARCH_BATCH] for i in range(0, len(plain), SEARCH_BATCH)]
+    pending += [[m] for m in wanted if not m.isascii()]
+    pending.reverse()
     ascii_only = False
-    for start in range(0, len(wanted), SEARCH_BATCH):
-        batch = wanted[start : start + SEARCH_BATCH]
-        if ascii_only:
-            for mid in [m for m in batch if not m.isascii()]:
-                result.refused[mid] = "the server searches US-ASCII only and this Message-ID is not ASCII"
-            batch = [m for m in batch if m.isascii()]
-        pending = [batch] if batch else []
-        while pending:
-            group = pending.pop()
-            charset = None if all(m.isascii() for m in group) else "UTF-8"
-            try:
-                hits = client.search(["UNDELETED", _or_tree(group)], charset=charset)
-            except IMAPClientError as exc:
-                if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
-                    raise
-                if charset and "BADCHARSET" in str(exc).upper():
-                    ascii_only = True
-                    for mid in [m for m in group if not m.isascii()]:
-                        result.refused[mid] = (
-                            "the server searches US-ASCII only and this Message-ID is not ASCII"
-                        )
-                    group = [m for m in group if m.isascii()]
-                    if group:
-                        pending.append(group)
-                    continue
-                if len(group) > 1:
-                    pending.extend([m] for m in group)
-                    continue
+    while pending:
+        group = pending.pop()
+        utf8 = not group[0].isascii()
+        if utf8 and ascii_only:
+            result.refused[group[0]] = NOT_ASCII
+            continue
+        criteria: list[object] = (
+            ["UNDELETED", "HEADER", "Message-ID", group[0]] if utf8 else ["UNDELETED", _or_tree(group)]
+        )
+        try:
+            hits = client.search(criteria, charset="UTF-8" if utf8 else None)
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
+                raise
+            if utf8 and "BADCHARSET" in str(exc).upper():
+                ascii_only = True  # say so once; the other non-ASCII ones are not tried
+                result.refused[group[0]] = NOT_ASCII
+            elif len(group) > 1:
+                pending.extend([m] for m in group)  # one bad apple must not spoil the rest
+            else:
                 result.refused[group[0]] = f"the server refused the search: {_reason(exc)}"
-                continue
-            if not hits:
-                continue
-            for uid, mid in fetch_message_ids(client, hits).items():
-                if mid in result.found:
-                    result.found[mid].append(uid)
+            continue
+        if not hits:
+            continue
+        for uid, mid in fetch_message_ids(client, hits).items():
+            if mid in result.found:
+                result.found[mid].append(uid)
     for mid in result.refused:
         result.found.pop(mid, None)
     return result
@@ -306,10 +321,7 @@ def fetch_live_messages(client: IMAPClient, uids: Sequence[int]) -> dict[int, Li
             if b"\\deleted" in flags:
                 continue
             header = data.get(_MESSAGE_ID_KEY, b"") or b""
-            value = _HEADER_PARSER.parsebytes(header).get("Message-ID", "")
-            found[uid] = LiveMessage(
-                normalize_message_id(clean_text(value)), int(data.get(b"RFC822.SIZE") or 0)
-            )
+            found[uid] = LiveMessage(message_id_of_header(header), int(data.get(b"RFC822.SIZE") or 0))
     return found
 
 
