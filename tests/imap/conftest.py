@@ -151,13 +151,15 @@ class ImapSetup:
         return role_or_name
 
     def client(self) -> IMAPClient:
-        """A fresh connection of its own (close it, e.g. with ``with``)."""
-        return self.user.client()
+        """A fresh connection of the user's mail client (close it, e.g. with ``with``)."""
+        return self.user.mua_client()
 
     def mua(self) -> IMAPClient:
-        """The user's mail client: one connection kept for the test (every use re-selects)."""
+        """The user's mail client: one connection kept for the test (every use re-selects).
+        It talks to the server as the app sees it, except for faults a test switches on at
+        the fault proxy (``dovecot_faulty``): those are for the app alone."""
         if self._mua is None:
-            self._mua = self.user.client()
+            self._mua = self.user.mua_client()
         return self._mua
 
     def close(self) -> None:
@@ -218,7 +220,8 @@ class ImapSetup:
 
     def uid_of(self, client: IMAPClient, message_id: str, folder: str) -> int:
         client.select_folder(self.folder(folder))
-        uids = client.search(["UNDELETED", "HEADER", "Message-ID", message_id])
+        charset = None if message_id.isascii() else "UTF-8"
+        uids = client.search(["UNDELETED", "HEADER", "Message-ID", message_id], charset=charset)
         assert len(uids) == 1, f"{message_id} is {len(uids)} times in {folder}"
         return uids[0]
 

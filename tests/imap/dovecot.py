@@ -174,6 +174,12 @@ class MailUser:
     def client(self) -> IMAPClient:
         return self.server.client(self.login, self.password)
 
+    def mua_client(self) -> IMAPClient:
+        """Another mail client of this user: past the fault proxy of ``faulty`` (its faults
+        are for the app), but never past the traits of a variant (``nomove`` lacks MOVE and
+        UIDPLUS for every client)."""
+        return self.server.client(self.login, self.password, mua=True)
+
     def folder(self, role: str) -> str:
         return "INBOX" if role == "inbox" else self.server.folders[role]
 
@@ -311,9 +317,11 @@ class Dovecot:
             time.sleep(1.1)
         self._pool = list(reversed(logins))
 
-    def client(self, login: str, password: str) -> IMAPClient:
-        """A logged-in client on the port the app uses (through the proxy, if any)."""
-        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
+    def client(self, login: str, password: str, *, mua: bool = False) -> IMAPClient:
+        """A logged-in client on the port the app uses (through the proxy, if any); ``mua``:
+        on Dovecot itself when the proxy is only there for faults."""
+        port = self.dovecot_port if mua and self.spec.proxy else self.port
+        client = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=30)
         client.login(login, password)
         return client
 

@@ -172,7 +172,7 @@ class Cyrus:
         )
         return MailUser(self, f"{local}@{DOMAIN}", PASSWORD)  # type: ignore[arg-type]
 
-    def client(self, login: str, password: str) -> IMAPClient:
+    def client(self, login: str, password: str, *, mua: bool = False) -> IMAPClient:
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
         client.login(login, password)
         return client
