@@ -148,6 +148,7 @@ def test_a_temporary_login_refusal_backs_off_without_asking_to_reauthenticate(fa
 
     services.archive_conversations(faulty.actor, [conversation.pk])
     faulty.push()
+    assert faulty.placement() == {question: "inbox"}
     _pull(faulty)
 
     assert login.hits >= 1
@@ -160,12 +161,22 @@ def test_a_temporary_login_refusal_backs_off_without_asking_to_reauthenticate(fa
     newer = faulty.deliver(subject="Newer")
     ProviderChange.objects.filter(pk=change.pk).update(next_attempt_at=timezone.now())  # backoff over
     faulty.push()
+    assert faulty.placement() == {question: "archive", newer: "inbox"}
     summary = faulty.pull()
 
     assert faulty.account.status == AccountStatus.ACTIVE
     assert ProviderChange.objects.get(pk=change.pk).status == ChangeStatus.DONE
     assert faulty.placement() == {question: "archive", newer: "inbox"}
     assert summary.report.deleted == 0 and _ids(faulty) == {question, newer}
+
+
+def _customers_folder(setup: ImapSetup) -> str:
+    """A folder of the user's own: the app has no role for it, so a message moved there is
+    found only by looking for it (SEARCH HEADER Message-ID) — which is what these faults hit."""
+    name = setup.custom_folder("Customers")
+    with setup.client() as client:
+        client.create_folder(name)
+    return name
 
 
 def test_a_server_that_refuses_utf8_searches_still_finds_moved_messages(faulty: ImapSetup):
@@ -177,41 +188,43 @@ def test_a_server_that_refuses_utf8_searches_still_finds_moved_messages(faulty: 
     faulty.append("inbox", raw)
     faulty.pull()
     assert _ids(faulty) == {plain, utf8_id}
-    _proxy(faulty).refuse_charset()
+    customers = _customers_folder(faulty)
+    refusal = _proxy(faulty).refuse_charset()
 
-    faulty.move(plain, "inbox", "archive")
-    faulty.move(utf8_id, "inbox", "archive")
+    faulty.move(plain, "inbox", customers)
+    faulty.move(utf8_id, "inbox", customers)
     for _ in range(3):
         summary = _pull(faulty)
         assert not summary.error and summary.report.deleted == 0
+    assert refusal.hits >= 1  # the engine did ask, and was refused
     assert _ids(faulty) == {plain, utf8_id}  # one it cannot search for is unknown, not gone
-    assert ProviderRef.objects.get(account=faulty.account, message__message_id=plain).folder == "Archive"
+    # The ASCII one is found by the ASCII fallback: one refusal does not blind the whole check.
+    assert ProviderRef.objects.get(account=faulty.account, message__message_id=plain).folder == customers
 
-    _proxy(faulty).clear()
+    refusal.off()
     _pull(faulty)
-    assert {
-        ref.message.message_id: ref.folder for ref in ProviderRef.objects.filter(account=faulty.account)
-    } == {
-        plain: "Archive",
-        utf8_id: "Archive",
-    }
+    refs = {ref.message.message_id: ref.folder for ref in ProviderRef.objects.filter(account=faulty.account)}
+    assert refs == {plain: customers, utf8_id: customers}
+    assert _ids(faulty) == {plain, utf8_id}
 
 
 def test_a_header_search_that_finds_nothing_once_deletes_nothing(faulty: ImapSetup):
     question = faulty.deliver(subject="Quote")
     faulty.pull()
+    customers = _customers_folder(faulty)
     blind = _proxy(faulty).empty_header_search(times=None)
 
-    faulty.move(question, "inbox", "archive")
+    faulty.move(question, "inbox", customers)
     summary = _pull(faulty)  # every HEADER search of this pull answers "nothing"
     blind.off()
 
+    assert blind.hits >= 1
     assert not summary.error and summary.report.deleted == 0
     assert _ids(faulty) == {question}
     for _ in range(2):
         assert _pull(faulty).report.deleted == 0
     assert _ids(faulty) == {question}
-    assert ProviderRef.objects.get(account=faulty.account, message__message_id=question).folder == "Archive"
+    assert ProviderRef.objects.get(account=faulty.account, message__message_id=question).folder == customers
     conversation = Conversation.objects.get(account=faulty.account, subject="Quote")
     assert conversation.state == ConversationState.INBOX
 
