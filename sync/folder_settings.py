@@ -34,6 +34,7 @@ class FolderRow:
     label: str
     folder: str | None
     guessed: bool
+    note: str = ""
 
 
 def folder_rows(account: MailAccount) -> list[FolderRow]:
@@ -45,6 +46,14 @@ def folder_rows(account: MailAccount) -> list[FolderRow]:
         return []
     rows = [FolderRow(role, ROLE_LABELS[role], folders.get(role), bool(folders.guessed.get(role))) for role in
             ("inbox", *CHOOSABLE_ROLES)]  # fmt: skip
+    if folders.archives_into_all_mail:
+        # Gmail-style: archiving leaves the Inbox; the message stays in All Mail.
+        rows = [
+            replace(row, folder=folders.all_mail, note="archived mail leaves the Inbox and stays in All Mail")
+            if row.role == "archive"
+            else row
+            for row in rows
+        ]
     if folders.all_mail:
         rows.append(FolderRow("all", ROLE_LABELS["all"], folders.all_mail, False))
     return rows
@@ -86,6 +95,10 @@ def set_folder_map(
         if name is not None and name.upper() == current.inbox.upper():
             raise InvalidRequest(f"The Inbox cannot be the {ROLE_LABELS[role]} folder.")
         picked[role] = name
+    if current.all_mail and picked["archive"] == current.all_mail:
+        # All Mail is not a folder to move into but a view: archiving there means leaving the
+        # Inbox (FolderMap.archives_into_all_mail), kept as "no Archive folder, All Mail".
+        picked["archive"] = None
     used = [name for name in picked.values() if name]
     if len(used) != len(set(used)):
         raise InvalidRequest("Each folder can play one role only.")

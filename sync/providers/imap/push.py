@@ -123,6 +123,15 @@ class ImapPush:
         self.folders = folders
         self.can_move = has(client, "MOVE")
         self.can_uid_expunge = has(client, "UIDPLUS")
+        # Gmail-style servers have no Archive folder but All Mail (\\All), a view of every
+        # label: archiving there means leaving INBOX while staying in All Mail, which a MOVE
+        # INBOX → All Mail does (Gmail: the Inbox label goes; the suite's Dovecot: the message
+        # goes to a hidden real folder All Mail shows).
+        self.archive_folder = folders.archive or folders.all_mail
+        self.archive_is_all_mail = self.archive_folder is not None and self.archive_folder == folders.all_mail
+        # Real Gmail (X-GM-EXT-1): a folder is a label, so unarchive = COPY All Mail → INBOX
+        # (adds the label). Nothing is ever removed from All Mail: there, that is a delete.
+        self.gmail_labels = has(client, "X-GM-EXT-1")
         # old key → new location, for the later changes of this push (their snapshots
         # were taken before the earlier ones moved anything).
         self.moved: dict[str, dict[str, object]] = {}
@@ -156,6 +165,8 @@ class ImapPush:
         every = [i for items in items_by_change.values() for i in items]
         self._confirm(every)
         self._locate(kind, [i for i in every if i.current is None and not i.status])
+        if kind == "unarchive" and self.archive_is_all_mail:
+            self._outside_all_mail([i for i in every if not i.status and i.current is not None])
         by_source: dict[str, list[Item]] = defaultdict(list)
         for item in every:
             if item.current is not None and not item.status:
@@ -171,7 +182,7 @@ class ImapPush:
 
     def _target(self, kind: str) -> str | None:
         return {
-            "archive": self.folders.archive,
+            "archive": self.archive_folder,
             "unarchive": self.folders.inbox,
             "trash": self.folders.trash,
         }.get(kind)
@@ -222,7 +233,7 @@ class ImapPush:
         if not searchable:
             return
         hits, refused = self._search([i.message_id for i in searchable], self._search_order(kind, searchable))
-        inbox, archive, trash = self.folders.inbox, self.folders.archive, self.folders.trash
+        inbox, archive, trash = self.folders.inbox, self.archive_folder, self.folders.trash
         for item in searchable:
             found = hits.get(item.message_id, {})
             if kind == "trash":
@@ -258,10 +269,10 @@ class ImapPush:
 
     def _search_order(self, kind: str, items: list[Item]) -> list[str]:
         roles = {
-            "archive": [self.folders.inbox, self.folders.archive],
-            "unarchive": [self.folders.archive, self.folders.inbox],
+            "archive": [self.folders.inbox, self.archive_folder],
+            "unarchive": [self.archive_folder, self.folders.inbox],
             "trash": [i.folder for i in items]
-            + [self.folders.inbox, self.folders.archive, self.folders.sent, self.folders.trash],
+            + [self.folders.inbox, self.archive_folder, self.folders.sent, self.folders.trash],
         }[kind]
         ordered: list[str] = []
         for folder in roles:
@@ -299,6 +310,34 @@ class ImapPush:
                 raise
             return None
 
+    def _outside_all_mail(self, items: list[Item]) -> None:
+        """Unarchive on a Gmail-style server: All Mail also shows what is in INBOX and Sent.
+
+        A message seen in All Mail that is live in INBOX is already unarchived; one live in
+        Sent stays there (the rep's own reply). Only what is in All Mail alone is archived
+        and moves back. Without a Message-ID that cannot be told, so it is left alone.
+        """
+        in_all_mail = [i for i in items if i.current is not None and i.current.folder == self.archive_folder]
+        for item in in_all_mail:
+            if not item.message_id:
+                item.settle("left", "in All Mail without a Message-ID: cannot tell whether it left the Inbox")
+        searchable = [i for i in in_all_mail if i.message_id and not i.status]
+        folders = [f for f in (self.folders.inbox, self.folders.sent) if f]
+        if not searchable or not folders:
+            return
+        hits, refused = self._search([i.message_id for i in searchable], folders)
+        for item in searchable:
+            found = hits.get(item.message_id, {})
+            if found.get(self.folders.inbox):
+                validity, uids = found[self.folders.inbox]
+                item.settle("already", f"already in {self.folders.inbox}")
+                if len(uids) == 1:
+                    item.new = Location(self.folders.inbox, validity, uids[0]).fields()
+            elif self.folders.sent and found.get(self.folders.sent):
+                item.settle("left", f"in {self.folders.sent}, not archived: left there")
+            elif item.message_id in refused:
+                item.settle("failed", f"could not be located: {refused[item.message_id]}")
+
     def _decide(self, kind: str, target: str, item: Item) -> str:
         """The folder to move the message out of, or "" with the reason it stays."""
         folder = item.current.folder if item.current else ""
@@ -308,7 +347,7 @@ class ImapPush:
         if kind == "archive" and folder != self.folders.inbox:
             item.settle("left", f"in {folder}, not in the Inbox: left there")
             return ""
-        if kind == "unarchive" and folder != self.folders.archive:
+        if kind == "unarchive" and folder != self.archive_folder:
             item.settle("left", f"in {folder}, not in the Archive: left there")
             return ""
         return folder
@@ -355,10 +394,14 @@ class ImapPush:
                 )
         if not by_uid:
             return
+        if source == self.folders.all_mail and self.gmail_labels:
+            self._add_label(source, target, by_uid)
+            return
         if self.can_move:
             self._move_uids(source, target, by_uid)
             return
-        earlier = self._copied_earlier(target, by_uid, live)
+        # All Mail is a view that shows the original itself: a "copy" seen there proves nothing.
+        earlier = {} if target == self.folders.all_mail else self._copied_earlier(target, by_uid, live)
         if self._select(source, readonly=False) != validity:
             raise ProviderTemporaryError(f"UIDVALIDITY of {source} changed during the push")
         for batch in chunks(sorted(by_uid), MOVE_BATCH):
@@ -384,6 +427,24 @@ class ImapPush:
                 validity_uids = hits.get(item.message_id, {}).get(target)
                 if validity_uids and len(validity_uids[1]) == 1:
                     item.new = Location(target, validity_uids[0], validity_uids[1][0]).fields()
+
+    def _add_label(self, source: str, target: str, by_uid: dict[int, list[Item]]) -> None:
+        """Gmail: COPY from All Mail into INBOX adds the Inbox label to the same message.
+        Nothing is flagged or expunged in All Mail — on Gmail that would delete the message."""
+        for batch in chunks(sorted(by_uid), MOVE_BATCH):
+            clear_untagged(self.client, "COPYUID")
+            self.client.copy(uid_ranges(batch), target)
+            dest_validity, mapping = copyuid_map(self.client)
+            for uid in batch:
+                place = (
+                    Location(target, dest_validity, mapping[uid])
+                    if dest_validity and uid in mapping
+                    else None
+                )
+                for item in by_uid[uid]:
+                    item.settle("moved", f"added to {target} (Gmail label); it stays in {source}")
+                    if place is not None:
+                        item.new = place.fields()
 
     def _copy_then_flag(
         self,
