@@ -25,6 +25,7 @@ from sync.providers.imap.folders import CHOOSABLE_ROLES, FolderMap, selectable_f
 # AuditEvent.action for a changed folder mapping. (AuditAction has no choice for it yet;
 # Django does not check choices on save, and the admin shows the raw value.)
 AUDIT_ACTION = "folder_map"
+CHOSEN_KEY = "folders_chosen"
 ROLE_LABELS = {"inbox": "Inbox", "sent": "Sent", "archive": "Archive", "trash": "Trash", "all": "All Mail"}
 
 
@@ -57,6 +58,18 @@ def folder_rows(account: MailAccount) -> list[FolderRow]:
     if folders.all_mail:
         rows.append(FolderRow("all", ROLE_LABELS["all"], folders.all_mail, False))
     return rows
+
+
+def keep_chosen_folders(account: MailAccount, verified_config: dict[str, object]) -> dict[str, object]:
+    """The config to store when ``account`` is reconnected: a person's folder choice survives
+    a reconnect to the same server and login (a new password, say) instead of being replaced
+    by a fresh guess; another server or login gets the freshly found folders."""
+    old = account.config or {}
+    same = all(old.get(key) == verified_config.get(key) for key in ("host", "port", "login"))
+    if not (old.get(CHOSEN_KEY) and same):
+        return verified_config
+    kept = {key: value for key, value in verified_config.items() if key not in ("folders", "folder_guessed")}
+    return {**kept, "folders": old.get("folders"), "folder_guessed": old.get("folder_guessed")}
 
 
 def server_folders(account: MailAccount) -> list[str]:
@@ -108,7 +121,8 @@ def set_folder_map(
         for role in CHOOSABLE_ROLES
         if current.get(role) != picked[role] or current.guessed.get(role)
     }
-    account.config = {**(account.config or {}), **updated.to_config()}
+    # CHOSEN_KEY: a reconnect to the same server keeps these instead of guessing again.
+    account.config = {**(account.config or {}), **updated.to_config(), CHOSEN_KEY: True}
     account.save(update_fields=["config"])
     if changes:
         summary = "; ".join(

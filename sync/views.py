@@ -312,7 +312,9 @@ def connect_imap(request: HttpRequest) -> HttpResponse:
             provider=Provider.IMAP,
             address=address,
             credentials={"password": data["password"]},
-            config=verified.config,
+            config=folder_settings.keep_chosen_folders(reconnect, verified.config)
+            if reconnect
+            else verified.config,
             kind=kind,
             name=(data.get("name") or "").strip(),
             members=form.chosen_members(),

@@ -140,3 +140,22 @@ def test_an_unreachable_server_shows_why_and_changes_nothing(guessed: ImapSetup,
     assert response.status_code == 503
     guessed.account.refresh_from_db()
     assert guessed.account.config["folders"]["archive"] == "Archives"
+
+
+def test_a_reconnect_to_the_same_server_keeps_the_folders_a_person_chose(guessed: ImapSetup, alice):  # type: ignore[no-untyped-def]
+    client = _signed_in(alice)
+    client.post(_url(guessed.account), _form(guessed.account, archive="Clients/Archive"))
+    config = guessed.account.config
+    form = {
+        "address": guessed.account.address, "host": "127.0.0.1", "port": str(guessed.user.server.port),
+        "security": "none", "login": guessed.user.login, "password": guessed.user.password,
+        "kind": "personal", "account": str(guessed.account.pk),
+    }  # fmt: skip
+
+    response = client.post(reverse("connect:imap"), form)
+
+    assert response.status_code == 302
+    guessed.account.refresh_from_db()
+    assert guessed.account.config["folders"]["archive"] == "Clients/Archive"
+    assert guessed.account.config["folder_guessed"]["archive"] is False
+    assert config["host"] == guessed.account.config["host"]
