@@ -180,3 +180,15 @@ def test_the_gmail_style_server_archives_by_leaving_the_inbox_while_staying_in_a
         archived = client.search(["HEADER", "Message-ID", question])
         client.move(archived[:1], "[Gmail]/Trash")
         assert live_copies(client)[question] == {"INBOX": 1, "[Gmail]/All Mail": 1, "[Gmail]/Trash": 1}
+
+
+def test_cyrus_tests_skip_without_cyrus_on_a_workstation_but_fail_in_ci(monkeypatch: pytest.MonkeyPatch):
+    import tests.imap.conftest as imap_conftest
+
+    monkeypatch.setattr(imap_conftest, "cyrus_available", lambda: False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="ensure-test-services"):
+        imap_conftest.require_cyrus()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        imap_conftest.require_cyrus()
