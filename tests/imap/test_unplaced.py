@@ -206,6 +206,37 @@ def test_moved_into_a_namespace_that_list_does_not_show_is_not_deleted(shelf_dov
         setup.close()
 
 
+def test_a_message_moved_during_the_check_is_not_deleted(dovecot: Dovecot, acme, alice, bob):  # type: ignore[no-untyped-def]
+    from inbox.models import MailAccount
+    from tests.chaos.harness import ImapProxy
+
+    proxy = ImapProxy(dovecot.port).start()
+    setup = make_setup(dovecot, "personal", acme=acme, alice=alice, bob=bob)
+    try:
+        config = {**setup.account.config, "port": proxy.port}
+        MailAccount.objects.filter(pk=setup.account.pk).update(config=config)
+        setup.account.refresh_from_db()
+        moving = setup.deliver(subject="Filed twice")
+        with setup.client() as client:
+            client.create_folder("Zeta")
+        setup.pull()
+        setup.move(moving, "inbox", "Zeta")
+
+        # While the check looks through the folders, the user drags the message from a folder
+        # not searched yet (Zeta) into one already searched (Archive): found nowhere this time.
+        proxy.before(rb'^\S+ EXAMINE "?Zeta"?', lambda _line: setup.move(moving, "Zeta", "archive"))
+        during = setup.pull()
+        assert _row(setup).complete_streak == 1  # a complete check that missed it: no proof yet
+        after = setup.pull()
+
+        assert (during.report.deleted, after.report.deleted) == (0, 0) and _ids(setup) == {moving}
+        assert ProviderRef.objects.get(account=setup.account).folder == setup.folder("archive")
+        assert not UnplacedMessage.objects.filter(account=setup.account).exists()
+    finally:
+        setup.close()
+        proxy.stop()
+
+
 # --- a server that answers wrong (the fault proxy) --------------------------------------------------
 def test_a_header_search_that_finds_nothing_deletes_nothing_on_that_pull(faulty: ImapSetup):
     filed = faulty.deliver(subject="Filed away")
