@@ -291,7 +291,7 @@ def test_the_list_change_makes_the_check_incomplete(faulty: ImapSetup):
     hide.off()
     row = _row(faulty)
     assert not row.last_check_complete and row.complete_streak == 0
-    assert "the folder list changed since the last pull" in row.reason
+    assert "the folder list changed since it was last seen" in row.reason
     assert faulty.pull().report.deleted == 0  # the list changed back: incomplete again
     assert faulty.pull().report.deleted == 0  # first complete check
     assert faulty.pull().report.deleted == 1  # second: deleted

@@ -9,7 +9,7 @@ every namespace NAMESPACE names (``LIST "" "*"`` leaves out namespaces that are 
 default, e.g. shared folders). It is **incomplete** — and proves no absence — when:
 
 * a folder could not be selected or searched, or a namespace could not be listed;
-* the folder list differs from the one the previous pull saw (a folder hidden for one pull, a
+* the folder list differs from the one last seen (a folder hidden for one pull, a
   label hidden from IMAP, a folder renamed mid-scan);
 * a search was refused (``NO``; ``[BADCHARSET]`` falls back to an ASCII search first);
 * a Gmail-style server (``X-GM-EXT-1``) shows no ``\\All`` folder: the user hid All Mail from
@@ -277,7 +277,7 @@ class PlacementCheck:
         if self.previous_folder_list is None:
             placement.problems.append("no earlier folder list to compare with (first check)")
         elif self.previous_folder_list != placement.folder_list:
-            placement.problems.append("the folder list changed since the last pull")
+            placement.problems.append("the folder list changed since it was last seen")
         wanted = sorted({m for m in message_ids if m})
         if not wanted:
             return placement

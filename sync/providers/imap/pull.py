@@ -169,7 +169,12 @@ class ImapPull:
             self._resolve_held(held)
         self._resolve()
         self._save_states()
-        self._save_folder_list()
+        changed = any(scan.new_uids or scan.vanished_keys or scan.reset for scan in self.scans.values())
+        if self.placement is not None or changed:
+            # A pull that changed nothing skips the LIST (no-change pulls stay at one EXAMINE
+            # per folder); a later check then compares with the last list seen, which can only
+            # make it incomplete more often, never complete on a list it did not compare.
+            self._save_folder_list()
         if self.fetch_faults:
             self.report.notes.append(
                 f"{self.fetch_faults} message(s) the server would not return: retrying "
@@ -892,8 +897,7 @@ class ImapPull:
             )
 
     def _save_folder_list(self) -> None:
-        """The folder list this pull saw: the next check is complete only if it sees the same
-        (LIST every pull — one round trip — so "changed since the last pull" is exact)."""
+        """The folder list this pull saw: the next check is complete only if it sees the same."""
         try:
             folder_list = self._check().folder_list()
         except IMAPClientError as exc:
