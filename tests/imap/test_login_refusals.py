@@ -151,3 +151,25 @@ def test_login_throttled_during_a_push_retries_the_change_instead_of_asking_to_r
     assert summary.retrying == 1 and change.status == ChangeStatus.PENDING
     assert MailAccount.objects.get(pk=faulty.account.pk).status == AccountStatus.ACTIVE
     assert "[THROTTLED]" in change.last_error
+
+
+@pytest.mark.django_db
+@pytest.mark.dovecot
+def test_a_temporary_login_refusal_is_shown_on_the_status_page(faulty: ImapSetup, alice):  # type: ignore[no-untyped-def]
+    from django.test import Client
+    from django.urls import reverse
+
+    faulty.deliver(subject="Synced once")
+    faulty.pull()
+    proxy = faulty.user.server.proxy
+    assert proxy is not None
+    proxy.refuse_login("UNAVAILABLE", times=1)
+    pull_account(faulty.account.pk)
+    client = Client()
+    client.force_login(alice)
+
+    page = client.get(reverse("email_sync:status", kwargs={"account_id": faulty.account.pk}))
+
+    text = page.content.decode()
+    assert page.status_code == 200 and 'data-state="active"' in text
+    assert "temporarily refused" in text and "[UNAVAILABLE]" in text
