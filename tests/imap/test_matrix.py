@@ -81,7 +81,7 @@ def test_without_move_or_uidplus_archive_unarchive_trash_survive_another_clients
             assert summary.report.deleted == 0 and _ids(nomove) == {question, other}
 
     # Another mail client compacts every folder (plain EXPUNGE: there is no UIDPLUS), which
-    # removes whatever the app left flagged \\Deleted — never the one live copy.
+    # removes whatever the app left flagged \Deleted — never the one live copy.
     nomove.expunge_all()
     assert nomove.placement() == {question: "trash", other: "inbox"}
     assert nomove.pull().report.created == 0
