@@ -26,6 +26,9 @@ Fixtures (tests/imap/conftest.py):
   ``.refuse_login("UNAVAILABLE")``, ``.refuse_charset()``, ``.hide_folder("Archive")``,
   ``.empty_header_search()`` (each returns a Fault: ``.off()``, ``.hits``; ``times=n`` for
   one-shot faults). All faults are cleared after each test. See tests/imap/servers/proxy.py.
+  The faults are for the app only: the user's other mail client (``setup.mua()``,
+  ``setup.client()``, ``mail_user.mua_client()``) talks to Dovecot directly, while
+  ``mail_user.client()`` goes through the proxy (to see a fault from the test itself).
 
 Conftest helpers that matter on these servers: ``setup.move()`` / ``setup.expunge()`` act as
 another mail client (plain ``EXPUNGE`` when UIDPLUS is missing, which also removes any
