@@ -171,15 +171,17 @@ def locate_message_ids(client: IMAPClient, message_ids: Sequence[str]) -> Locate
         try:
             hits.update(client.search(criteria, charset="UTF-8" if utf8 else None))
         except IMAPClientError as exc:
-            if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
+            if isinstance(exc, IMAPClientAbortError):
                 raise
             if utf8 and "BADCHARSET" in _text(exc).upper():
                 ascii_only = True  # US-ASCII-only SEARCH (Exchange): the other non-ASCII ones too
                 result.refused[group[0]] = NOT_ASCII
-            elif len(group) > 1:
+            elif len(group) > 1 and not is_temporary_refusal(exc):
                 pending.extend([m] for m in group)  # one bad apple must not spoil the rest
             else:
-                result.refused[group[0]] = f"the server refused the search: {_text(exc)}"
+                # Refused (or "busy": asking each alone would not help): unknown, not absent.
+                for mid in group:
+                    result.refused[mid] = f"the server refused the search: {_text(exc)}"
     if hits:
         live, flagged = _classify(client, sorted(hits), [MESSAGE_ID_FIELD], _message_id_of)
         wanted_set = set(wanted)
@@ -199,7 +201,7 @@ def locate_gmail_ids(client: IMAPClient, msgids: Sequence[int]) -> Located:
         try:
             hits.update(client.search(_or_tree([["X-GM-MSGID", str(m)] for m in group])))
         except IMAPClientError as exc:
-            if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
+            if isinstance(exc, IMAPClientAbortError):
                 raise
             for m in group:
                 result.refused[str(m)] = f"the server refused the X-GM-MSGID search: {_text(exc)}"
