@@ -352,3 +352,18 @@ def test_status_page_states_the_rule_and_lists_unplaced_messages(imap: ImapSetup
     assert "Where did it go" in page
     client.force_login(bob)  # not his mailbox
     assert client.get(f"/settings/email-sync/accounts/{imap.account.pk}/status/").status_code == 404
+
+
+def test_a_pull_that_changed_nothing_sends_no_list(faulty: ImapSetup):
+    """The placement check costs round trips only when something left a folder: a quiet
+    mailbox is still one EXAMINE per folder."""
+    faulty.deliver(subject="Quiet")
+    faulty.pull()
+    proxy = faulty.user.server.proxy
+    before = len(proxy.commands)
+
+    faulty.pull()
+
+    verbs = [command.split(b" ")[1].upper() for command in proxy.commands[before:] if b" " in command]
+    assert b"LIST" not in verbs and b"NAMESPACE" not in verbs
+    assert verbs.count(b"EXAMINE") == 4  # INBOX, Sent, Archive, Trash
