@@ -157,7 +157,7 @@ def build_messages(count: int, rep: str, seed: int = 7) -> list[bytes]:
 
 def raw_fetch(server: Dovecot, login: str, password: str, days: int) -> tuple[int, int, float]:
     """The same SEARCH and batched FETCHes as the adapter, nothing else."""
-    from sync.providers.imap_pull import BODY_BATCH_COUNT, META_BATCH
+    from sync.providers.imap.pull import BODY_BATCH_COUNT, META_BATCH
 
     started = time.perf_counter()
     client = IMAPClient("127.0.0.1", port=server.port, ssl=False, timeout=120)

@@ -41,7 +41,7 @@ def main() -> None:
 
     from inbox.models import ChangeStatus, Conversation, ProviderChange
     from inbox.services import archive_conversations
-    from sync.providers.imap_client import uid_ranges
+    from sync.providers.imap.client import uid_ranges
     from sync.push import push_account
 
     server = start_dovecot()

@@ -78,7 +78,7 @@ def small_messages(count: int, rep: str, *, tag: str = "m", start: int = 0) -> l
 
 def uid_map(client, folder: str = "INBOX") -> tuple[int, dict[int, str]]:  # type: ignore[no-untyped-def]
     """(UIDVALIDITY, uid → Message-ID) of a folder, read with imapclient."""
-    from sync.providers.imap_client import fetch_message_ids
+    from sync.providers.imap.client import fetch_message_ids
 
     selected = client.select_folder(folder, readonly=True)
     uids = client.search("ALL")
@@ -114,7 +114,7 @@ def bulk_ingest(account, folder: str, uidvalidity: int, mids: dict[int, str]) ->
     from django.utils import timezone
 
     from inbox.models import Conversation, Message, ProviderRef
-    from sync.providers.imap_client import ref_key
+    from sync.providers.imap.client import ref_key
 
     now = timezone.now()
     items = sorted(mids.items())

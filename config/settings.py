@@ -238,6 +238,10 @@ MASS_DELETE_MIN_COUNT = env_int("MASS_DELETE_MIN_COUNT", 25)
 # after FETCH_RETRY_MAX_ATTEMPTS refusals. The rest of the mailbox syncs on meanwhile.
 FETCH_RETRY_MAX_ATTEMPTS = env_int("FETCH_RETRY_MAX_ATTEMPTS", 5)
 FETCH_RETRY_BASE_SECONDS = env_int("FETCH_RETRY_BASE_SECONDS", 60)
+# IMAP: a message expunged from its folder and found in no other folder is deleted in the app
+# only after complete checks of every folder found no live copy on two pulls in a row, the
+# second at least this many seconds after the first (0: simply the next scheduled pull).
+IMAP_DELETE_CONFIRM_DELAY_SECONDS = env_int("IMAP_DELETE_CONFIRM_DELAY_SECONDS", 0)
 # Gmail through the Gmail API: the OAuth client the app was registered with at Google, and
 # the endpoints (tests point them at a local fake server).
 GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID", "")

@@ -29,6 +29,35 @@ fi
 # Debian's caddy package may start a system Caddy on port 80; the smoke test runs its own
 # on free high ports with its own data directory.
 
+# Cyrus IMAP, the matrix's second server (tests/imap/servers/cyrus.py). Debian's cyrus-imapd
+# and dovecot-imapd conflict (both provide imap-server): installing it would remove Dovecot.
+# So only cyrus-common (master, ctl_cyrusdb) and sasl2-bin (saslpasswd2) are installed, and
+# imapd is unpacked from the cyrus-imapd package of the same version into /opt/cyrus-imapd.
+# Services are kept from starting during the install (a policy-rc.d of our own, only if
+# there is none): the suite starts its own Cyrus, and a system one would take port 143.
+CYRUS_ROOT=/opt/cyrus-imapd
+if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v saslpasswd2 >/dev/null 2>&1 \
+  || [ ! -x "$CYRUS_ROOT/usr/lib/cyrus/bin/imapd" ]; then
+  echo "Installing Cyrus IMAP (cyrus-common, sasl2-bin; imapd unpacked into $CYRUS_ROOT)…"
+  export DEBIAN_FRONTEND=noninteractive
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends cyrus-common sasl2-bin >/dev/null
+  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+  version="$(dpkg-query -W -f='${Version}' cyrus-common)"
+  download="$(mktemp -d)"
+  chmod 755 "$download"
+  (cd "$download" && apt-get download -qq "cyrus-imapd=$version" 2>/dev/null)
+  mkdir -p "$CYRUS_ROOT"
+  dpkg-deb -x "$download"/cyrus-imapd_*.deb "$CYRUS_ROOT"
+  rm -rf "$download"
+fi
+
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "Starting PostgreSQL…"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from inbox.models import MailAccount
-from sync.models import FaultState, QuarantinedMessage
+from sync.models import FaultState, QuarantinedMessage, UnplacedMessage
 
 BACKOFF_CAP = timedelta(hours=6)
 
@@ -107,4 +107,14 @@ def account_faults(account: MailAccount, *, limit: int = 50) -> list[Quarantined
         QuarantinedMessage.objects.filter(account=account)
         .defer("raw")
         .order_by("-state", "-updated_at")[:limit]  # "retrying" sorts after "quarantined": desc
+    )
+
+
+def account_unplaced(account: MailAccount, *, limit: int = 50) -> list[UnplacedMessage]:
+    """Messages that left their IMAP folder and are not placed yet (not deleted: waiting for
+    evidence), oldest first, with the message for its subject."""
+    return list(
+        UnplacedMessage.objects.filter(account=account)
+        .select_related("message")
+        .order_by("first_missing_at", "pk")[:limit]
     )

@@ -65,3 +65,51 @@ class QuarantinedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_key}: {self.reason}"
+
+
+class UnplacedMessage(models.Model):
+    """A message that left its IMAP folder and has not been found anywhere yet.
+
+    It is deleted in the app only on evidence: found in Trash (at once), or not found by
+    ``DELETE_CONFIRM_CHECKS`` complete checks of every folder on pulls in a row, the last one
+    at least ``IMAP_DELETE_CONFIRM_DELAY_SECONDS`` after the first (sync/providers/imap/
+    placement.py). An incomplete check (a folder that could not be opened or searched, a
+    folder list that changed, a refused search) resets the streak: nothing is deleted on a
+    guess. Listed on the mailbox status page.
+    """
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="unplaced")
+    message = models.ForeignKey("inbox.Message", on_delete=models.CASCADE, related_name="+")
+    message_id_header = models.CharField(max_length=998, blank=True)
+    # The references that left their folders (what a confirmed deletion removes).
+    keys = models.JSONField(default=list, blank=True)
+    first_missing_at = models.DateTimeField(default=timezone.now)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    checks = models.PositiveIntegerField(default=0)
+    # Complete checks in a row that found no live copy, and when that streak began.
+    complete_streak = models.PositiveIntegerField(default=0)
+    streak_started_at = models.DateTimeField(null=True, blank=True)
+    last_check_complete = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "message"], name="unplaced_message_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id_header or self.message_id}: {self.reason}"
+
+
+class GmailMessageId(models.Model):
+    """X-GM-MSGID of a message on a Gmail-style IMAP server (``X-GM-EXT-1``): the check
+    for a message that left its folder looks it up in All Mail by this id, which every label
+    shares, instead of a header search over an index that may lag."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey("inbox.Message", on_delete=models.CASCADE, related_name="+")
+    msgid = models.DecimalField(max_digits=20, decimal_places=0)  # unsigned 64-bit
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "message"], name="gmail_msgid_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.msgid}"

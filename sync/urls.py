@@ -9,6 +9,7 @@ app_name = "connect"
 urlpatterns = [
     path("", views.connect, name="page"),
     path("imap/", views.connect_imap, name="imap"),
+    path("imap/<int:account_id>/folders/", views.imap_folders, name="imap_folders"),
     path("google/", views.google_start, name="google"),
     path("google/callback/", views.google_callback, name="google_callback"),
     path("microsoft/", views.microsoft_start, name="microsoft"),

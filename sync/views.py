@@ -26,20 +26,21 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
 from inbox import services
-from inbox.errors import InboxError, NotFound, PlanLimitReached
+from inbox.errors import InboxError, InvalidRequest, NotAllowed, NotFound, PlanLimitReached
 from inbox.models import AccountKind, MailAccount, Provider
 from inbox.services.mailboxes import UPGRADE_NOTICE, check_can_connect
 from inbox.settings_selectors import (
+    can_change,
     can_manage,
     company_users,
     email_sync_available,
     get_settings_account,
     team_mailboxes,
 )
-from sync import oauth
+from sync import folder_settings, oauth
 from sync.errors import ProviderAuthError, ProviderError, ProviderPermanentError, ProviderTemporaryError
 from sync.providers.imap import verify_mailbox
-from sync.providers.imap_client import SECURITY_CHOICES
+from sync.providers.imap.client import SECURITY_CHOICES
 
 SESSION_KEY = "email_sync_oauth"
 SECURITY_LABELS = {
@@ -311,7 +312,9 @@ def connect_imap(request: HttpRequest) -> HttpResponse:
             provider=Provider.IMAP,
             address=address,
             credentials={"password": data["password"]},
-            config=verified.config,
+            config=folder_settings.keep_chosen_folders(reconnect, verified.config)
+            if reconnect
+            else verified.config,
             kind=kind,
             name=(data.get("name") or "").strip(),
             members=form.chosen_members(),
@@ -431,3 +434,92 @@ def microsoft_callback(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     answer.pop("relayed", None)
     return _finish_oauth(request, Provider.OUTLOOK, answer)
+
+
+# --- IMAP folder roles ------------------------------------------------------------------------
+
+
+class FolderMapForm(forms.Form):
+    """Sent, Archive and Trash, each one of the folders the server lists (or none)."""
+
+    sent = forms.ChoiceField(
+        required=False, label="Sent", help_text="Mail sent from Sales Inbox is found here."
+    )
+    archive = forms.ChoiceField(
+        required=False,
+        label="Archive",
+        help_text="Archived conversations are moved here when the archive setting is on.",
+    )
+    trash = forms.ChoiceField(
+        required=False,
+        label="Trash",
+        help_text="Deleted conversations are moved here when the delete setting is on; "
+        "mail found here is deleted in Sales Inbox.",
+    )
+
+    def __init__(self, *args: Any, folders: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [("", "— None —"), *((name, name) for name in folders if name.upper() != "INBOX")]
+        for role in ("sent", "archive", "trash"):
+            cast(forms.ChoiceField, self.fields[role]).choices = choices
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def imap_folders(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Pick the folder of each role from the server's own list (owner, or an admin for a team
+    mailbox); the choice is audited. The folders are listed live, so the choice is checked
+    against what the server really has."""
+    user = _user(request)
+    account = get_settings_account(user, account_id)
+    if account.provider != Provider.IMAP:
+        raise Http404("This mailbox has no IMAP folders.")
+    if not email_sync_available(user):
+        raise NotAllowed(UPGRADE_NOTICE)
+    if not can_change(user, account):
+        raise NotAllowed(
+            "Only the mailbox's owner, or a company admin for a team mailbox, can change its folders."
+        )
+    rows = folder_settings.folder_rows(account)
+    current = {row.role: row.folder or "" for row in rows}
+    error = ""
+    try:
+        available = folder_settings.server_folders(account)
+    except ProviderError as exc:
+        available = []
+        error = (
+            f"The folder list could not be read from the mail server, so nothing can be changed now: {exc}"
+        )
+    form = FolderMapForm(request.POST or None, folders=available, initial=current)
+    status = 200
+    if request.method == "POST":
+        if error:
+            status = 503
+        elif form.is_valid():
+            try:
+                picked = {role: form.cleaned_data[role] for role in ("sent", "archive", "trash")}
+                folder_settings.set_folder_map(user, account.pk, picked, available)
+            except InvalidRequest as exc:
+                error, status = str(exc), 400
+            else:
+                messages.success(request, f"The folders of {account.address} are saved.")
+                return redirect("email_sync:status", account_id=account.pk)
+        else:
+            status = 400
+    return render(
+        request,
+        "sync/imap_folders.html",
+        {
+            "section": "status",
+            "email_sync_available": True,
+            "upgrade_notice": UPGRADE_NOTICE,
+            "plan_name": user.company.get_plan_display() if user.company else "",
+            "nav_team_accounts": team_mailboxes(user),
+            "account": account,
+            "rows": rows,
+            "form": form,
+            "error": error,
+            "available": available,
+        },
+        status=status,
+    )

@@ -4,7 +4,8 @@ configuration for the whole session, a fresh mailbox (passwd-file user) per test
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,9 @@ from sync.pull import PullSummary, pull_account
 from sync.push import PushSummary, push_account
 from tests.factories import switches
 from tests.imap.dovecot import Dovecot, MailUser, make_message
+from tests.imap.live_copies import assert_one_live_copy
+from tests.imap.servers.cyrus import Cyrus
+from tests.imap.servers.cyrus import available as cyrus_available
 
 _servers: dict[str, Dovecot] = {}
 
@@ -33,8 +37,22 @@ def dovecot_servers() -> Iterator[dict[str, Dovecot]]:
 
 def server(servers: dict[str, Dovecot], variant: str) -> Dovecot:
     if variant not in servers:
-        servers[variant] = Dovecot(variant).start()
+        if variant == "cyrus":
+            servers[variant] = Cyrus().start()  # type: ignore[assignment]
+        else:
+            servers[variant] = Dovecot(variant).start()
     return servers[variant]
+
+
+def require_cyrus() -> None:
+    """Cyrus tests skip on a developer machine without it, and fail in CI (CI=true), where
+    scripts/ensure-test-services.sh must have installed it."""
+    if cyrus_available():
+        return
+    message = "Cyrus IMAP (cyrus-imapd) is not installed: run scripts/ensure-test-services.sh"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture
@@ -49,17 +67,58 @@ def dovecot_fallback(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
     return server(dovecot_servers, "fallback")
 
 
+@pytest.fixture
+def dovecot_nomove(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    """(b) Dovecot with neither MOVE nor UIDPLUS: not advertised, MOVE/UID MOVE/UID EXPUNGE
+    refused, no COPYUID/APPENDUID codes (a FaultProxy in front enforces it)."""
+    return server(dovecot_servers, "nomove")
+
+
+@pytest.fixture
+def dovecot_localized(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    """(c) No SPECIAL-USE; "INBOX." namespace prefix, "." separator, German folder names."""
+    return server(dovecot_servers, "localized")
+
+
+@pytest.fixture
+def dovecot_faulty(dovecot_servers: dict[str, Dovecot]) -> Iterator[Dovecot]:
+    """(f) The standard Dovecot behind a FaultProxy (``dovecot_faulty.proxy``); every fault a
+    test switches on is switched off again after it."""
+    faulty = server(dovecot_servers, "faulty")
+    yield faulty
+    assert faulty.proxy is not None
+    faulty.proxy.clear()
+
+
+@pytest.fixture
+def dovecot_gmail(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    """(d) Gmail-style: "[Gmail]/All Mail" (\\All) over every folder but Trash and Spam,
+    "[Gmail]/Trash", "[Gmail]/Sent Mail", "[Gmail]/Spam"; no \\Archive, no X-GM-EXT-1."""
+    return server(dovecot_servers, "gmail")
+
+
+@pytest.fixture
+def cyrus(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
+    """(e) Cyrus IMAP 3 (tests/imap/servers/cyrus.py): "INBOX." prefix, "." separator."""
+    require_cyrus()
+    return server(dovecot_servers, "cyrus")
+
+
 @pytest.fixture(params=["standard", "fallback"])
 def any_dovecot(request: pytest.FixtureRequest, dovecot_servers: dict[str, Dovecot]) -> Dovecot:
     return server(dovecot_servers, request.param)
 
 
 def folder_ids(client: IMAPClient, folder: str) -> list[str]:
-    """Message-IDs in a folder (for asserting what the server holds)."""
-    from sync.providers.imap_client import fetch_message_ids
+    """Message-IDs of the live messages in a folder (for asserting what the server holds).
+
+    ``\\Deleted`` leftovers not yet expunged are not counted: a mail client hides them and
+    the next EXPUNGE by anyone removes them (tests/imap/live_copies.py checks there is one
+    live copy of each message)."""
+    from sync.providers.imap.client import fetch_message_ids
 
     client.select_folder(folder, readonly=True)
-    uids = client.search("ALL")
+    uids = client.search("UNDELETED")
     return sorted(fetch_message_ids(client, uids).values()) if uids else []
 
 
@@ -92,13 +151,15 @@ class ImapSetup:
         return role_or_name
 
     def client(self) -> IMAPClient:
-        """A fresh connection of its own (close it, e.g. with ``with``)."""
-        return self.user.client()
+        """A fresh connection of the user's mail client (close it, e.g. with ``with``)."""
+        return self.user.mua_client()
 
     def mua(self) -> IMAPClient:
-        """The user's mail client: one connection kept for the test (every use re-selects)."""
+        """The user's mail client: one connection kept for the test (every use re-selects).
+        It talks to the server as the app sees it, except for faults a test switches on at
+        the fault proxy (``dovecot_faulty``): those are for the app alone."""
         if self._mua is None:
-            self._mua = self.user.client()
+            self._mua = self.user.mua_client()
         return self._mua
 
     def close(self) -> None:
@@ -110,24 +171,57 @@ class ImapSetup:
     def ids(self, folder: str) -> list[str]:
         return folder_ids(self.mua(), self.folder(folder))
 
+    def placement(self, expected: Iterable[str] = ()) -> dict[str, str]:
+        """{Message-ID: role ("inbox", "sent", "archive", "trash") or folder name} of every
+        message at the server — after asserting each has exactly one live copy across all
+        folders (tests/imap/live_copies.py) and every ``expected`` one is there. On the
+        Gmail-style server "archive" means "in All Mail and no other folder"."""
+        roles = {self.folder(role): role for role in ("inbox", "sent", "archive", "trash")}
+        where = assert_one_live_copy(self.mua(), expected)
+        return {mid: roles.get(folder, folder) for mid, folder in where.items()}
+
+    def custom_folder(self, *parts: str) -> str:
+        """A user's own folder, named the way this server names folders ("INBOX.A.B", "A/B")."""
+        spec = self.user.server.spec
+        return spec.prefix + spec.separator.join(parts)
+
     def move(self, message_id: str, source: str, target: str) -> None:
         """What a user's mail client does: move one message between folders."""
         client = self.mua()
         uid = self.uid_of(client, message_id, source)
         client.copy([uid], self.folder(target))
         client.delete_messages([uid])
-        client.uid_expunge([uid])
+        self._expunge(client, uid)
 
     def expunge(self, message_id: str, folder: str) -> None:
         """Delete for good (no Trash), as "shift+delete" does."""
         client = self.mua()
         uid = self.uid_of(client, message_id, folder)
         client.delete_messages([uid])
-        client.uid_expunge([uid])
+        self._expunge(client, uid)
+
+    def expunge_all(self) -> None:
+        """What another mail client does on "compact"/"empty deleted": EXPUNGE every folder."""
+        client = self.mua()
+        for flags, _, name in client.list_folders():
+            if b"\\Noselect" in flags or b"\\NonExistent" in flags:
+                continue
+            client.select_folder(name)
+            client.expunge()
+
+    @staticmethod
+    def _expunge(client: IMAPClient, uid: int) -> None:
+        # Without UIDPLUS there is no UID EXPUNGE: a client expunges every \Deleted message
+        # of the folder (leftovers of the app's own copies included), as real clients do.
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge([uid])
+        else:
+            client.expunge()
 
     def uid_of(self, client: IMAPClient, message_id: str, folder: str) -> int:
         client.select_folder(self.folder(folder))
-        uids = client.search(["HEADER", "Message-ID", message_id])
+        charset = None if message_id.isascii() else "UTF-8"
+        uids = client.search(["UNDELETED", "HEADER", "Message-ID", message_id], charset=charset)
         assert len(uids) == 1, f"{message_id} is {len(uids)} times in {folder}"
         return uids[0]
 

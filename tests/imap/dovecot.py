@@ -1,17 +1,27 @@
 """A real Dovecot for the tests: unprivileged, on a loopback port, passwd-file users,
 maildir in a temporary folder.
 
-Two configurations:
+Configurations (``VARIANTS``; the server matrix of issue 14 — see tests/imap/servers/__init__.py
+for how tests use each one):
 
-* ``standard`` — Archive/Trash/Sent carry RFC 6154 special-use flags; Dovecot's full
+* ``standard`` (a) — Archive/Trash/Sent carry RFC 6154 special-use flags; Dovecot's full
   capability list (MOVE, UIDPLUS, CONDSTORE, QRESYNC, SPECIAL-USE, …); plain IMAP with
   STARTTLS on one port and implicit TLS on another (a throw-away trustme CA).
 * ``fallback`` — no special-use flags and unusual folder names ("Archives", "Deleted
   Items", "Sent Items") so the adapter must guess; and no MOVE, CONDSTORE, QRESYNC or
   SPECIAL-USE. Dovecot 2.3 has no switch to turn MOVE off, but ``imap_capability``
   without a leading ``+`` *replaces* the advertised list, and clients (imapclient's
-  ``move()`` included) decide by what is advertised. The list is Dovecot 2.3.19's own
-  post-login list with those four removed.
+  ``move()`` included) decide by what is advertised.
+* ``nomove`` (b) — neither MOVE nor UIDPLUS. Advertising alone is not enough (Dovecot still
+  accepts MOVE and UID EXPUNGE and sends COPYUID), so a FaultProxy in front
+  (tests/imap/servers/proxy.py) refuses those commands and strips those response codes.
+* ``localized`` (c) — no SPECIAL-USE; "INBOX." namespace prefix with "." separator (Courier
+  and Cyrus style) and German folder names.
+* ``gmail`` (d) — "[Gmail]/All Mail" (``\\All``), "[Gmail]/Trash", "[Gmail]/Sent Mail",
+  "[Gmail]/Spam" from the virtual plugin; no ``\\Archive`` (see GMAIL_LAYOUT).
+* ``faulty`` (f) — the standard layout behind a FaultProxy whose faults tests switch on/off.
+
+(e), Cyrus IMAP, is tests/imap/servers/cyrus.py.
 
 Dovecot runs as the invoking user; when that is root (CI containers) it is started as the
 ``dovecot`` system user the Debian package creates, so nothing of it runs privileged.
@@ -39,22 +49,96 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from tests.imap.servers.proxy import FaultProxy
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 PORT_RANGE = range(14300, 14400)
 PASSWORD = "correct horse battery staple"
 POOL_SIZE = 500
 
-# Dovecot 2.3.19's post-login capabilities minus MOVE, CONDSTORE, QRESYNC and SPECIAL-USE.
-FALLBACK_CAPABILITIES = (
+# Dovecot 2.3.19's own post-login capability list.
+FULL_CAPABILITIES = (
     "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "
     "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
-    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
-    "LIST-STATUS BINARY SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY"
+    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES "
+    "WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW "
+    "STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE"
 )
 
-FOLDERS = {
-    "standard": {"sent": "Sent", "archive": "Archive", "trash": "Trash"},
-    "fallback": {"sent": "Sent Items", "archive": "Archives", "trash": "Deleted Items"},
+
+def capabilities_without(*names: str) -> str:
+    return " ".join(c for c in FULL_CAPABILITIES.split() if c not in names)
+
+
+# The fallback list: no MOVE, CONDSTORE, QRESYNC or SPECIAL-USE.
+FALLBACK_CAPABILITIES = capabilities_without("MOVE", "CONDSTORE", "QRESYNC", "SPECIAL-USE")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one configuration of the suite's Dovecot looks to a client."""
+
+    folders: dict[str, str]  # role → full folder name as LIST shows it (decoded)
+    special_use: bool = True
+    capability: str | None = None  # None: Dovecot's own list
+    tls: bool = False
+    prefix: str = ""  # the personal namespace's prefix
+    separator: str = "/"
+    missing: tuple[str, ...] = ()  # really missing: enforced by a FaultProxy in front
+    proxy: bool = False  # a FaultProxy in front (tests switch faults on and off)
+    gmail: bool = False  # the Gmail-style layout of GMAIL_LAYOUT (virtual plugin)
+
+
+VARIANTS: dict[str, Variant] = {
+    # (a) full capabilities, special-use folders, STARTTLS and implicit TLS
+    "standard": Variant({"sent": "Sent", "archive": "Archive", "trash": "Trash"}, tls=True),
+    # unusual names to guess; no MOVE, CONDSTORE, QRESYNC, SPECIAL-USE
+    "fallback": Variant(
+        {"sent": "Sent Items", "archive": "Archives", "trash": "Deleted Items"},
+        special_use=False,
+        capability=FALLBACK_CAPABILITIES,
+    ),
+    # (b) neither MOVE nor UIDPLUS: not advertised, refused, no COPYUID/APPENDUID codes
+    "nomove": Variant(
+        {"sent": "Sent", "archive": "Archive", "trash": "Trash"},
+        capability=capabilities_without("MOVE", "UIDPLUS"),
+        missing=("MOVE", "UIDPLUS"),
+    ),
+    # (c) Courier/Cyrus-style layout: "INBOX." prefix, "." separator, German names, no SPECIAL-USE
+    "localized": Variant(
+        {"sent": "INBOX.Gesendete Elemente", "archive": "INBOX.Archiv", "trash": "INBOX.Gelöschte Elemente"},
+        special_use=False,
+        capability=capabilities_without("SPECIAL-USE"),
+        prefix="INBOX.",
+        separator=".",
+    ),
+    # (d) Gmail-style: "[Gmail]/All Mail" (\All) is a view of every folder but Trash and Spam;
+    # no \Archive. Archiving = leaving INBOX while staying in All Mail.
+    "gmail": Variant(
+        {"sent": "[Gmail]/Sent Mail", "archive": "[Gmail]/All Mail", "trash": "[Gmail]/Trash"},
+        gmail=True,
+    ),
+    # (f) the standard layout behind a FaultProxy
+    "faulty": Variant({"sent": "Sent", "archive": "Archive", "trash": "Trash"}, proxy=True),
+}
+FOLDERS = {name: variant.folders for name, variant in VARIANTS.items()}
+
+# (d) How the Gmail-style layout is built with Dovecot's virtual plugin. "[Gmail]/" is a
+# namespace of virtual mailboxes; each is a view of real folders kept in a hidden namespace
+# (".store/", not listed). A mailbox marked "!" is where a message saved (APPEND, COPY, MOVE)
+# into the virtual mailbox really goes: a MOVE from INBOX into All Mail lands in the hidden
+# ".store/Archived" — out of INBOX, still in All Mail, exactly Gmail's "archive". "*" is
+# every folder of the personal namespace (INBOX and the user's own folders/labels), so All
+# Mail shows them too, and not Trash or Spam. Dovecot returns no COPYUID/APPENDUID for saves
+# into a virtual mailbox (a client must find the copy by searching), and a message gets a new
+# All Mail UID when it is archived. X-GM-EXT-1 is NOT advertised: Dovecot cannot provide
+# X-GM-MSGID/X-GM-LABELS, and a server claiming it without them would be a lie.
+GMAIL_LAYOUT = {
+    # virtual mailbox (under "[Gmail]/"): (special-use flag, dovecot-virtual contents)
+    "All Mail": ("\\All", "!.store/Archived\n*\n.store/Sent\n  all\n"),
+    "Sent Mail": ("\\Sent", "!.store/Sent\n  all\n"),
+    "Trash": ("\\Trash", "!.store/Trash\n  all\n"),
+    "Spam": ("\\Junk", "!.store/Spam\n  all\n"),
 }
 
 _user_numbers = itertools.count(1)
@@ -90,8 +174,14 @@ class MailUser:
     def client(self) -> IMAPClient:
         return self.server.client(self.login, self.password)
 
+    def mua_client(self) -> IMAPClient:
+        """Another mail client of this user: past the fault proxy of ``faulty`` (its faults
+        are for the app), but never past the traits of a variant (``nomove`` lacks MOVE and
+        UIDPLUS for every client)."""
+        return self.server.client(self.login, self.password, mua=True)
+
     def folder(self, role: str) -> str:
-        return "INBOX" if role == "inbox" else FOLDERS[self.server.variant][role]
+        return "INBOX" if role == "inbox" else self.server.folders[role]
 
     def account_config(self) -> dict[str, object]:
         return {
@@ -104,11 +194,15 @@ class MailUser:
 
 class Dovecot:
     def __init__(self, variant: str = "standard", *, root: Path | None = None) -> None:
-        assert variant in FOLDERS
+        assert variant in VARIANTS
         self.variant = variant
+        self.spec = VARIANTS[variant]
+        self.folders = self.spec.folders
         self.root = Path(root or tempfile.mkdtemp(prefix=f"si-dovecot-{variant}-"))
         self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
+        self.port = 0  # where clients connect: the proxy's port when there is one
+        self.dovecot_port = 0  # Dovecot's own plain-IMAP listener
+        self.proxy: FaultProxy | None = None
         self.tls_port = 0
         self.ca_file: Path | None = None
         self._pool: list[str] = []
@@ -124,19 +218,30 @@ class Dovecot:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.passwd_file.touch()
         self._fill_pool(wait=False)
-        if self.variant == "standard":
+        if self.spec.tls:
             self._make_certificate()
+        if self.spec.gmail:
+            for name, (_, contents) in GMAIL_LAYOUT.items():
+                (self.root / "virtual" / name).mkdir(parents=True, exist_ok=True)
+                (self.root / "virtual" / name / "dovecot-virtual").write_text(contents)
         for _ in range(attempts):
             # Another test session may take the port between our probe and Dovecot's bind:
             # Dovecot then exits at once, and we try the next free port.
             if self._start_once(timeout):
                 atexit.register(self.cleanup)
+                if self.spec.proxy or self.spec.missing:
+                    exclude = {self.dovecot_port, self.tls_port}
+                    self.proxy = FaultProxy(
+                        self.dovecot_port, port_picker=lambda exclude=exclude: free_port(exclude)
+                    )
+                    self.proxy.without_capabilities(*self.spec.missing).start()
+                    self.port = self.proxy.port
                 return self
         raise RuntimeError(f"Dovecot did not start:\n{self.log_text()}")
 
     def _start_once(self, timeout: float) -> bool:
-        self.port = free_port()
-        if self.variant == "standard":
+        self.port = self.dovecot_port = free_port()
+        if self.spec.tls:
             self.tls_port = free_port(exclude=[self.port])
         self.config_file.write_text(self._config())
         self._chown(self.root)
@@ -163,6 +268,9 @@ class Dovecot:
         return False
 
     def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -209,8 +317,11 @@ class Dovecot:
             time.sleep(1.1)
         self._pool = list(reversed(logins))
 
-    def client(self, login: str, password: str) -> IMAPClient:
-        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
+    def client(self, login: str, password: str, *, mua: bool = False) -> IMAPClient:
+        """A logged-in client on the port the app uses (through the proxy, if any); ``mua``:
+        on Dovecot itself when the proxy is only there for faults."""
+        port = self.dovecot_port if mua and self.spec.proxy else self.port
+        client = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=30)
         client.login(login, password)
         return client
 
@@ -224,7 +335,8 @@ class Dovecot:
         """
         base = self.maildir(user)
         if folder != "INBOX":
-            base = base / f".{folder}"
+            name = folder.removeprefix(self.spec.prefix).replace(self.spec.separator, ".")
+            base = base / f".{name}"
         for sub in ("cur", "new", "tmp"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         count = 0
@@ -263,21 +375,49 @@ class Dovecot:
 
     def _config(self) -> str:
         user = self.run_as
-        folders = FOLDERS[self.variant]
-        standard = self.variant == "standard"
+        spec = self.spec
+        prefix = spec.prefix
 
         def mailbox(role: str, flag: str) -> str:
-            special = f"    special_use = {flag}\n" if standard else ""
-            return f'  mailbox "{folders[role]}" {{\n{special}    auto = subscribe\n  }}\n'
+            special = f"    special_use = {flag}\n" if spec.special_use else ""
+            name = self.folders[role].removeprefix(prefix)
+            return f'  mailbox "{name}" {{\n{special}    auto = subscribe\n  }}\n'
 
         tls = (
             f"ssl = yes\nssl_cert = <{self.root}/cert.pem\nssl_key = <{self.root}/key.pem\n"
-            if standard
+            if spec.tls
             else "ssl = no\n"
         )
-        imaps = f"    port = {self.tls_port}\n    address = 127.0.0.1\n" if standard else "    port = 0\n"
-        capability = "" if standard else f"imap_capability = {FALLBACK_CAPABILITIES}\n"
+        imaps = f"    port = {self.tls_port}\n    address = 127.0.0.1\n" if spec.tls else "    port = 0\n"
+        capability = f"imap_capability = {spec.capability}\n" if spec.capability else ""
         mailboxes = mailbox("archive", "\\Archive") + mailbox("trash", "\\Trash") + mailbox("sent", "\\Sent")
+        gmail = ""
+        if spec.gmail:
+            mailboxes = ""
+            capability = "mail_plugins = $mail_plugins virtual\n"
+            virtual = "".join(
+                f'  mailbox "{name}" {{\n    special_use = {flag}\n    auto = subscribe\n  }}\n'
+                for name, (flag, _) in GMAIL_LAYOUT.items()
+            )
+            store = "".join(
+                f"  mailbox {name} {{\n    auto = create\n  }}\n"
+                for name in ("Archived", "Sent", "Trash", "Spam")
+            )
+            gmail = f"""namespace store {{
+  prefix = .store/
+  separator = /
+  location = maildir:{self.root}/mail/%u/Store
+  hidden = yes
+  list = no
+  subscriptions = no
+{store}}}
+namespace gmail {{
+  prefix = [Gmail]/
+  separator = /
+  location = virtual:{self.root}/virtual:INDEX={self.root}/mail/%u/virtual-index
+  subscriptions = no
+{virtual}}}
+"""
         return f"""# Written by tests/imap/dovecot.py ({self.variant})
 instance_name = si-dovecot-{self.variant}-{self.port}
 base_dir = {self.root}/run
@@ -307,7 +447,7 @@ service imap-login {{
   chroot =
   inet_listener imap {{
     address = 127.0.0.1
-    port = {self.port}
+    port = {self.dovecot_port}
   }}
   inet_listener imaps {{
 {imaps}  }}
@@ -317,9 +457,10 @@ service anvil {{
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
+  prefix = {prefix}
+  separator = {spec.separator}
 {mailboxes}}}
-"""
+{gmail}"""
 
 
 def make_message(

@@ -7,8 +7,8 @@ import pytest
 
 from inbox import services
 from inbox.models import AccountStatus, Conversation, Message, ProviderRef
-from sync.models import QuarantinedMessage
-from sync.providers import imap_pull
+from sync.models import QuarantinedMessage, UnplacedMessage
+from sync.providers.imap import pull as imap_pull
 from sync.pull import pull_account
 from tests.imap.conftest import ImapSetup, make_setup
 from tests.imap.dovecot import make_message
@@ -84,6 +84,9 @@ def test_mass_delete_pauses_the_account_instead_of_deleting(mailbox: ImapSetup, 
     mailbox.pull()
     for message_id in ids[:4]:
         mailbox.expunge(message_id, "inbox")
+    first = mailbox.pull()  # the first complete check: unplaced, not deleted yet
+    assert first.report.deleted == 0 and not first.report.paused
+    assert UnplacedMessage.objects.filter(account=mailbox.account).count() == 4
 
     summary = mailbox.pull()
 
@@ -91,6 +94,7 @@ def test_mass_delete_pauses_the_account_instead_of_deleting(mailbox: ImapSetup, 
     assert mailbox.account.status == AccountStatus.PAUSED
     assert "would have deleted 4 of 10 messages" in mailbox.account.status_reason
     assert _ids(mailbox) == set(ids)
+    assert not UnplacedMessage.objects.filter(account=mailbox.account).exists()  # held, not unplaced
     assert pull_account(mailbox.account.pk).skipped_reason == "account is paused"
 
 
@@ -100,6 +104,7 @@ def test_after_resume_held_deletions_are_rechecked_and_applied(mailbox: ImapSetu
     for message_id in ids[:4]:
         mailbox.expunge(message_id, "inbox")
     mailbox.pull()
+    assert mailbox.pull().report.paused  # the second complete check trips the guard
     # The user looks, finds two of them were lost by a broken server and restores them.
     for message_id in ids[:2]:
         _, raw = make_message(subject="Restored", message_id=message_id)
@@ -121,9 +126,11 @@ def test_deletions_below_the_guard_are_applied(imap: ImapSetup, small_guard):
     for message_id in ids[:2]:
         imap.expunge(message_id, "inbox")
 
+    first = imap.pull()
     summary = imap.pull()
 
-    assert summary.report.deleted == 2 and imap.account.status == AccountStatus.ACTIVE
+    assert first.report.deleted == 0 and summary.report.deleted == 2
+    assert imap.account.status == AccountStatus.ACTIVE
 
 
 # --- broken and huge messages ----------------------------------------------------------------------
@@ -201,7 +208,9 @@ def test_no_deletion_when_a_folder_cannot_be_searched(any_dovecot, acme, alice, 
     # Not found anywhere it could look is not "gone from every folder" — and one broken
     # folder does not stop the sync of the others.
     assert not summary.error and summary.report.deleted == 0
-    assert any("could not search 'Private'" in note for note in summary.report.notes)
+    row = UnplacedMessage.objects.get(account=imap.account)
+    assert "could not open 'Private'" in row.reason and not row.last_check_complete
     assert _ids(imap) == {question}
     assert imap.pull().report.deleted == 0 and _ids(imap) == {question}  # readable again: found
     assert ProviderRef.objects.get(account=imap.account).folder == "Private"
+    assert not UnplacedMessage.objects.filter(account=imap.account).exists()

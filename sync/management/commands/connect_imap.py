@@ -20,7 +20,7 @@ from inbox.models import Provider
 from inbox.services.mailboxes import UPGRADE_NOTICE
 from sync.errors import ProviderAuthError, ProviderError, ProviderTemporaryError
 from sync.providers.imap import verify_mailbox
-from sync.providers.imap_client import SECURITY_CHOICES
+from sync.providers.imap.client import SECURITY_CHOICES
 
 
 class Command(BaseCommand):

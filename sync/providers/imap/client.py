@@ -7,26 +7,24 @@ import imaplib
 import re
 import ssl
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
 
 from imapclient import IMAPClient, SocketTimeout
-from imapclient.exceptions import CapabilityError, IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from inbox.models import MailAccount
-from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
+from sync.errors import ProviderPermanentError
 from sync.mime import clean_text, normalize_message_id
+from sync.providers.imap.errors import imap_errors, is_temporary_refusal
 
 SECURITY_CHOICES = ("ssl", "starttls", "none")
 CONNECT_TIMEOUT = 20.0
 READ_TIMEOUT = 180.0
 # Response codes (RFC 5530) that mean "try again later" rather than "never".
-TEMPORARY_CODES = ("[UNAVAILABLE]", "[INUSE]", "[SERVERBUG]", "[LIMIT]", "[EXPUNGEISSUED]")
 # How many Message-IDs one SEARCH asks about (an OR tree); keeps command lines short.
 SEARCH_BATCH = 25
 FETCH_BATCH = 1000
-_HEADER_PARSER = BytesHeaderParser()
 
 
 @dataclass(frozen=True)
@@ -59,44 +57,6 @@ class ImapSettings:
 def ref_key(folder: str, uidvalidity: int, uid: int) -> str:
     """The provider key of an IMAP message: unique per account, stable while UIDVALIDITY holds."""
     return f"imap:{folder}:{uidvalidity}:{uid}"
-
-
-@contextmanager
-def imap_errors(doing: str) -> Iterator[None]:
-    """Turn what imapclient, imaplib, ssl and socket raise into the typed provider errors."""
-    try:
-        yield
-    except LoginError as exc:
-        text = _text(exc)
-        # imapclient turns *every* error during LOGIN into LoginError, a dropped connection
-        # (the server restarting) included: that is no refused password.
-        dropped = isinstance(exc.__context__, (IMAPClientAbortError, OSError))
-        if dropped or any(code in text for code in TEMPORARY_CODES):
-            raise ProviderTemporaryError(f"IMAP login temporarily refused while {doing}: {text}") from exc
-        raise ProviderAuthError(f"The IMAP server refused the login: {text}") from exc
-    except IMAPClientAbortError as exc:  # BYE or a dropped connection (imaplib.IMAP4.abort)
-        raise ProviderTemporaryError(f"The IMAP connection was closed while {doing}: {_text(exc)}") from exc
-    except CapabilityError as exc:
-        raise ProviderPermanentError(f"The IMAP server lacks a needed capability: {_text(exc)}") from exc
-    except IMAPClientError as exc:  # a NO or BAD answer (imaplib.IMAP4.error)
-        text = _text(exc)
-        if any(code in text for code in TEMPORARY_CODES):
-            raise ProviderTemporaryError(f"The IMAP server is busy ({doing}): {text}") from exc
-        raise ProviderPermanentError(f"The IMAP server refused ({doing}): {text}") from exc
-    except TimeoutError as exc:
-        raise ProviderTemporaryError(f"The IMAP server timed out while {doing}.") from exc
-    except ssl.SSLError as exc:
-        raise ProviderTemporaryError(f"TLS failed while {doing}: {exc}") from exc
-    except OSError as exc:  # refused, reset, unreachable, DNS
-        raise ProviderTemporaryError(f"Could not reach the IMAP server while {doing}: {exc}") from exc
-
-
-def is_temporary_refusal(exc: Exception) -> bool:
-    return any(code in _text(exc) for code in TEMPORARY_CODES)
-
-
-def _text(exc: BaseException) -> str:
-    return clean_text(" ".join(str(a.decode() if isinstance(a, bytes) else a) for a in exc.args) or repr(exc))
 
 
 def connect(settings: ImapSettings, password: str) -> IMAPClient:
@@ -215,14 +175,29 @@ MESSAGE_ID_FIELD = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _MESSAGE_ID_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 
 
+_MESSAGE_ID_LINE = re.compile(r"^Message-ID:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def message_id_of_header(header: bytes) -> str:
+    """The normalized Message-ID of a fetched ``HEADER.FIELDS (MESSAGE-ID)`` block.
+
+    Read by hand, not with email's compat32 parser: that one turns a non-ASCII (RFC 6532,
+    UTF-8) Message-ID into a Header of "unknown-8bit" whose text is mangled, so the id would
+    never match the one the pull stored. clean_text decodes the raw bytes (UTF-8, else Latin-1).
+    """
+    match = _MESSAGE_ID_LINE.search(header.decode("ascii", "surrogateescape"))
+    if not match:
+        return ""
+    return normalize_message_id(clean_text(re.sub(r"\r?\n[ \t]", " ", match.group(1))))
+
+
 def fetch_message_ids(client: IMAPClient, uids: Sequence[int]) -> dict[int, str]:
     """uid → normalized Message-ID ("" when the message has none) for the selected folder."""
     found: dict[int, str] = {}
     for batch in chunks(sorted(set(uids)), FETCH_BATCH):
         for uid, data in client.fetch(batch, [MESSAGE_ID_FIELD]).items():
             header = data.get(_MESSAGE_ID_KEY, b"") or b""
-            value = _HEADER_PARSER.parsebytes(header).get("Message-ID", "")
-            found[uid] = normalize_message_id(clean_text(value))
+            found[uid] = message_id_of_header(header)
     return found
 
 
@@ -233,20 +208,128 @@ def _or_tree(message_ids: list[str]) -> list[object]:
     return ["OR", _or_tree(message_ids[:middle]), _or_tree(message_ids[middle:])]
 
 
-def find_by_message_ids(client: IMAPClient, message_ids: Sequence[str]) -> dict[str, list[int]]:
-    """UIDs in the selected folder whose Message-ID is exactly each of ``message_ids``.
+NOT_ASCII = "the server searches US-ASCII only and this Message-ID is not ASCII: it cannot be located"
 
-    HEADER search matches substrings, so every hit is confirmed by fetching its header.
+
+class SearchRefused(IMAPClientError):
+    """The server would not search for some Message-IDs (a NO, or ``[BADCHARSET]`` for a
+    non-ASCII one on a US-ASCII-only server such as Exchange).
+
+    It is an ``IMAPClientError`` so every caller that treats a refused command as "this
+    check is incomplete" does so here too. ``refused`` maps each Message-ID that could not
+    be looked for to the reason; ``found`` holds what the other searches did find.
+    """
+
+    def __init__(self, refused: dict[str, str], found: dict[str, list[int]]) -> None:
+        first = next(iter(refused.values()), "")
+        super().__init__(f"{len(refused)} Message-ID(s) could not be searched for: {first}")
+        self.refused = refused
+        self.found = found
+
+
+@dataclass
+class MessageIdSearch:
+    """What ``search_message_ids`` found: live UIDs per Message-ID, and the Message-IDs the
+    server would not search for (with the reason) — those are unknown, never "absent"."""
+
+    found: dict[str, list[int]]
+    refused: dict[str, str]
+
+
+def search_message_ids(client: IMAPClient, message_ids: Sequence[str]) -> MessageIdSearch:
+    """Live (not ``\\Deleted``) UIDs in the selected folder whose Message-ID is exactly each
+    of ``message_ids``; a refusal costs only the Message-IDs it was about.
+
+    A message flagged ``\\Deleted`` is on its way out (any client's EXPUNGE removes it): it
+    is no copy to rely on, so every search here is ``UNDELETED``. HEADER search matches
+    substrings, so every hit is confirmed by fetching its header. Message-IDs are asked
+    about in OR trees of ``SEARCH_BATCH``; when the server refuses a batch, each of its
+    Message-IDs is asked about alone so one bad apple does not spoil the rest.
+    ``NO [BADCHARSET]`` to a UTF-8 search (US-ASCII-only servers) falls back to an ASCII
+    search; a non-ASCII Message-ID cannot be looked for there and is reported as refused.
     """
     wanted = sorted({m for m in message_ids if m})
-    result: dict[str, list[int]] = {m: [] for m in wanted}
-    for start in range(0, len(wanted), SEARCH_BATCH):
-        batch = wanted[start : start + SEARCH_BATCH]
-        charset = None if all(m.isascii() for m in batch) else "UTF-8"
-        hits = client.search(_or_tree(batch), charset=charset)
+    result = MessageIdSearch({m: [] for m in wanted}, {})
+    plain = [m for m in wanted if m.isascii()]
+    # ASCII ones in OR trees; a non-ASCII one alone, flat, with CHARSET UTF-8: imapclient
+    # drops the charset inside nested criteria and glues the closing parenthesis into an
+    # 8-bit literal, so a non-ASCII id can only be asked about at the top level.
+    pending: list[list[str]] = [plain[i : i + SEARCH_BATCH] for i in range(0, len(plain), SEARCH_BATCH)]
+    pending += [[m] for m in wanted if not m.isascii()]
+    pending.reverse()
+    ascii_only = False
+    while pending:
+        group = pending.pop()
+        utf8 = not group[0].isascii()
+        if utf8 and ascii_only:
+            result.refused[group[0]] = NOT_ASCII
+            continue
+        criteria: list[object] = (
+            ["UNDELETED", "HEADER", "Message-ID", group[0]] if utf8 else ["UNDELETED", _or_tree(group)]
+        )
+        try:
+            hits = client.search(criteria, charset="UTF-8" if utf8 else None)
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
+                raise
+            if utf8 and "BADCHARSET" in str(exc).upper():
+                ascii_only = True  # say so once; the other non-ASCII ones are not tried
+                result.refused[group[0]] = NOT_ASCII
+            elif len(group) > 1:
+                pending.extend([m] for m in group)  # one bad apple must not spoil the rest
+            else:
+                result.refused[group[0]] = f"the server refused the search: {_reason(exc)}"
+            continue
         if not hits:
             continue
         for uid, mid in fetch_message_ids(client, hits).items():
-            if mid in result:
-                result[mid].append(uid)
+            if mid in result.found:
+                result.found[mid].append(uid)
+    for mid in result.refused:
+        result.found.pop(mid, None)
     return result
+
+
+def find_by_message_ids(client: IMAPClient, message_ids: Sequence[str]) -> dict[str, list[int]]:
+    """Live (not ``\\Deleted``) UIDs in the selected folder whose Message-ID is exactly each
+    of ``message_ids``.
+
+    Raises ``SearchRefused`` (an ``IMAPClientError``) when some could not be searched for:
+    an empty list must only ever mean "looked, and not here".
+    """
+    search = search_message_ids(client, message_ids)
+    if search.refused:
+        raise SearchRefused(search.refused, search.found)
+    return search.found
+
+
+@dataclass(frozen=True)
+class LiveMessage:
+    message_id: str
+    size: int
+
+
+def fetch_live_messages(client: IMAPClient, uids: Sequence[int]) -> dict[int, LiveMessage]:
+    """uid → (Message-ID, RFC822.SIZE) of the messages at ``uids`` that are not flagged
+    ``\\Deleted`` in the selected folder (a flagged one is no copy to rely on)."""
+    found: dict[int, LiveMessage] = {}
+    for batch in chunks(sorted(set(uids)), FETCH_BATCH):
+        for uid, data in client.fetch(batch, ["FLAGS", "RFC822.SIZE", MESSAGE_ID_FIELD]).items():
+            flags = {
+                f.lower() if isinstance(f, bytes) else str(f).encode().lower() for f in data.get(b"FLAGS", ())
+            }
+            if b"\\deleted" in flags:
+                continue
+            header = data.get(_MESSAGE_ID_KEY, b"") or b""
+            found[uid] = LiveMessage(message_id_of_header(header), int(data.get(b"RFC822.SIZE") or 0))
+    return found
+
+
+def folder_uid_state(client: IMAPClient, folder: str) -> tuple[int, int]:
+    """(UIDVALIDITY, UIDNEXT) of a folder without selecting it (STATUS)."""
+    status = client.folder_status(folder, [b"UIDVALIDITY", b"UIDNEXT"])
+    return int(status[b"UIDVALIDITY"]), int(status[b"UIDNEXT"])
+
+
+def _reason(exc: BaseException) -> str:
+    return clean_text(" ".join(str(a.decode() if isinstance(a, bytes) else a) for a in exc.args) or repr(exc))

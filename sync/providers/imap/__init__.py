@@ -2,8 +2,10 @@
 
 account.credentials = {"password": …} (encrypted at rest by the field);
 account.config = {"host", "port", "security": ssl|starttls|none, "login",
-"folders": {"inbox", "sent", "archive", "trash"}, "folder_guessed": {…}}.
-Pull lives in ``imap_pull``, push in ``imap_push``, the protocol helpers in ``imap_client``.
+"folders": {"inbox", "sent", "archive", "trash", "all"?}, "folder_guessed": {…}} — "all" is
+Gmail's All Mail (``\\All``) when the server has one.
+Pull lives in ``pull``, push in ``push``, folder roles in ``folders``, the protocol helpers in
+``client`` and what the server's refusals mean in ``errors``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from imapclient import IMAPClient
 from inbox.models import MailAccount
 from sync.errors import ProviderAuthError
 from sync.providers.base import PullReport, PushRequest, PushResult
-from sync.providers.imap_client import ImapSettings, connect, disconnect, imap_errors
-from sync.providers.imap_folders import FolderMap, discover_folders
-from sync.providers.imap_pull import ImapPull
-from sync.providers.imap_push import ImapPush
+from sync.providers.imap.client import ImapSettings, connect, disconnect
+from sync.providers.imap.errors import imap_errors
+from sync.providers.imap.folders import ALL_MAIL, FolderMap, discover_folders
+from sync.providers.imap.pull import ImapPull
+from sync.providers.imap.push import ImapPush
 
 
 class ImapAdapter:
@@ -41,7 +44,15 @@ class ImapAdapter:
 
     def folders(self, client: IMAPClient) -> FolderMap:
         """The folder roles chosen at connect time; found afresh when none were stored."""
-        return FolderMap.from_config(self.account.config or {}) or discover_folders(client)
+        config = self.account.config or {}
+        stored = FolderMap.from_config(config)
+        if stored is None:
+            return discover_folders(client)
+        folders = config.get("folders")
+        if stored.archive is None and isinstance(folders, dict) and ALL_MAIL not in folders:
+            # Connected before All Mail (\\All) was looked for: a Gmail-style server archives there.
+            stored.all_mail = discover_folders(client).all_mail
+        return stored
 
     def pull(self) -> PullReport:
         with self.session() as client, imap_errors("syncing"):

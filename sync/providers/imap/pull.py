@@ -1,0 +1,939 @@
+"""IMAP → app: new messages, and deletions on positive evidence only.
+
+Per folder the cursor is (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, EXISTS):
+
+* INBOX and Sent are imported (first sync: the account's past-days range; later: every
+  new UID). Archive and Trash are only *tracked*: their new UIDs tell where a message that
+  left INBOX or Sent went.
+* What left a folder is found with QRESYNC (``UID FETCH … (CHANGEDSINCE m VANISHED)``) when
+  offered, else by comparing the UIDs we hold references for with ``UID SEARCH ALL``. An
+  unchanged HIGHESTMODSEQ (or, without CONDSTORE, unchanged UIDNEXT and EXISTS) skips the
+  folder entirely.
+* A message that left its folder (expunged, or flagged ``\\Deleted``: no live copy) is looked
+  for in every folder (placement.py). Found anywhere but Trash — Archive, All Mail, a project
+  folder — its reference just follows it (ARCHITECTURE.md, decision 1). Found in Trash: it
+  is deleted in the app at once. Found nowhere: it is deleted only once *complete* checks
+  found no live copy on two pulls in a row, the second at least
+  ``IMAP_DELETE_CONFIRM_DELAY_SECONDS`` after the first; until then — and for as long as a
+  check is incomplete or only a ``\\Deleted`` copy is left — it is "unplaced"
+  (``UnplacedMessage``, listed on the status page) and checked again on every pull.
+* A UID the server refuses to FETCH (``NO``) or leaves out of the answer is retried with
+  backoff (sync/faults.py) while the cursor moves on; a refused batch is split to find it.
+  A new message already flagged ``\\Deleted`` is not imported while it stays flagged.
+* A new UIDVALIDITY re-keys the references by Message-ID: no duplicates, no deletions.
+* Too many deletions at once pause the account (the mass-delete guard); the held
+  deletions are re-checked and applied only after the user resumed the sync.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.response_parser import parse_fetch_response
+
+from inbox.models import MailAccount, Message, ProviderRef, Tombstone
+from inbox.services import apply_external_deletions, pause_for_mass_delete
+from inbox.services.mailboxes import report_initial_sync_progress
+from inbox.services.refs import relocate_refs
+from inbox.types import RefData
+from sync.errors import ProviderTemporaryError
+from sync.faults import clear_fault, fetch_retries_due, record_fetch_failure
+from sync.mime import clean_text
+from sync.models import FaultState, FolderState, GmailMessageId, UnplacedMessage
+from sync.providers.base import PullReport
+from sync.providers.imap.client import (
+    ImapSettings,
+    chunks,
+    clear_untagged,
+    connect,
+    disconnect,
+    fetch_message_ids,
+    has,
+    parse_uid_set,
+    ref_key,
+    take_untagged,
+    uid_ranges,
+)
+from sync.providers.imap.errors import is_temporary_refusal
+from sync.providers.imap.folders import FolderMap
+from sync.providers.imap.placement import Location, Placement, PlacementCheck, classify_uids
+from sync.store import MAX_FETCH_BYTES, StoreOutcome, exceeds_mass_delete_guard, store_raw_message
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ImapPull", "Location"]
+
+MAILBOX_STATE = ""  # FolderState.folder of the account-wide state (held deletions, folder list)
+IMPORT_ROLES = ("inbox", "sent")
+TRACK_ROLES = ("archive", "trash")
+BODY_BATCH_BYTES = 8 * 1024 * 1024
+BODY_BATCH_COUNT = 250
+META_BATCH = 1000
+VANISHED_BATCH = 2000  # UID ranges per UID FETCH … VANISHED (well under line limits)
+SEEN = b"\\Seen"
+DELETED = b"\\deleted"
+# Complete checks in a row that must find no live copy before a message is deleted.
+CONFIRMING_CHECKS = 2
+# Logins per pull after a server hung up on a FETCH (narrowing down to the message it cannot read).
+MAX_RECONNECTS = 20
+FetchAnswer = dict[int, dict[bytes, Any]]
+
+
+@dataclass
+class FolderScan:
+    folder: str
+    role: str
+    uidvalidity: int
+    uidnext: int
+    exists: int
+    highestmodseq: int | None
+    state: FolderState | None
+    new_uids: list[int] = field(default_factory=list)
+    vanished_keys: set[str] = field(default_factory=set)
+    # New UIDs flagged \Deleted: not imported while flagged, looked at again next pull.
+    deleted_waiting: set[int] = field(default_factory=set)
+    reset: bool = False
+    retry: bool = False  # a folder opened only to ask again for refused messages
+
+
+class ImapPull:
+    def __init__(self, account: MailAccount, client: IMAPClient, folders: FolderMap) -> None:
+        self.account = account
+        self.client = client
+        self.folders = folders
+        self.report = PullReport()
+        self.qresync = has(client, "QRESYNC") and has(client, "ENABLE")
+        self.condstore = self.qresync or (has(client, "CONDSTORE") and has(client, "ENABLE"))
+        self.gmail = has(client, "X-GM-EXT-1")
+        self.scans: dict[str, FolderScan] = {}
+        self.states: dict[str, FolderState] = {}
+        # message pk → locations it newly showed up at (live) in a tracked-only folder, by role
+        self.arrivals: dict[int, list[tuple[str, Location]]] = defaultdict(list)
+        self.placement: PlacementCheck | None = None
+        self.fetch_faults = 0
+        self.attempted: set[str] = set()  # keys asked for this pull (no double counting)
+        self.gmail_ids: dict[str, int] = {}  # ref key → X-GM-MSGID, stored after each group
+        self.reconnects = 0
+        self.own_clients: list[IMAPClient] = []  # opened after a server hung up on a FETCH
+
+    # --- the run -----------------------------------------------------------------------
+    def run(self) -> PullReport:
+        try:
+            return self._run()
+        finally:
+            for client in self.own_clients:
+                disconnect(client)
+
+    def _enable(self) -> None:
+        if self.qresync:
+            self.client.enable("QRESYNC")
+        elif self.condstore:
+            self.client.enable("CONDSTORE")
+
+    def _run(self) -> PullReport:
+        self._enable()
+        # Every cursor of the account in one query (the account-wide row holds held deletions).
+        self.states = {state.folder: state for state in FolderState.objects.filter(account=self.account)}
+        held = self._held_deletions()
+        roles = [(role, self.folders.get(role)) for role in (*TRACK_ROLES, *IMPORT_ROLES)]
+        for role, folder in roles:
+            if folder and folder not in self.scans:
+                scan = self._scan(folder, role)
+                if scan is not None:
+                    self.scans[folder] = scan
+        for scan in self.scans.values():
+            if scan.reset:
+                self._rekey(scan)
+        # The status page's progress bar: a mailbox's first pull reports how far it got.
+        first = [s for s in self.scans.values() if s.role in IMPORT_ROLES and s.state is None]
+        total = sum(len(s.new_uids) for s in first)
+        self.progress = [0, total] if self.account.initial_sync_finished_at is None else None
+        for scan in list(self.scans.values()):
+            if scan.role in IMPORT_ROLES:
+                self._import(scan, scan.new_uids)
+            else:
+                self._track_arrivals(scan)
+        self._retry_refused()
+        if held:
+            self._resolve_held(held)
+        self._resolve()
+        self._save_states()
+        changed = any(scan.new_uids or scan.vanished_keys or scan.reset for scan in self.scans.values())
+        if self.placement is not None or changed:
+            # A pull that changed nothing skips the LIST (no-change pulls stay at one EXAMINE
+            # per folder); a later check then compares with the last list seen, which can only
+            # make it incomplete more often, never complete on a list it did not compare.
+            self._save_folder_list()
+        if self.fetch_faults:
+            self.report.notes.append(
+                f"{self.fetch_faults} message(s) the server would not return: retrying "
+                "(listed on the status page)"
+            )
+        if self.progress is not None:
+            done = self.progress[1]
+            report_initial_sync_progress(self.account, done=done, total=done, finished=True)
+        return self.report
+
+    # --- scanning a folder -----------------------------------------------------------------
+    def _scan(self, folder: str, role: str) -> FolderScan | None:
+        try:
+            selected = self.client.select_folder(folder, readonly=True)
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError):
+                raise
+            # A folder that is gone or broken must not stop the others. Skipping it is safe:
+            # its cursor is not saved, and what left other folders cannot be proven gone
+            # while a folder could not be looked into (the placement check sees it too).
+            self.report.notes.append(f"could not open {folder!r}: {_text(exc)}")
+            return None
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        exists = int(selected.get(b"EXISTS", 0))
+        highestmodseq = selected.get(b"HIGHESTMODSEQ")
+        highestmodseq = int(highestmodseq) if highestmodseq is not None and self.condstore else None
+        uidnext = selected.get(b"UIDNEXT")
+        if uidnext is None:  # optional before IMAP4rev2; derive it
+            all_uids = self.client.search("ALL") if exists else []
+            uidnext = max(all_uids, default=0) + 1
+        state = self.states.get(folder)
+        scan = FolderScan(folder, role, uidvalidity, int(uidnext), exists, highestmodseq, state)
+
+        if state is None or state.uidvalidity is None:
+            if role in IMPORT_ROLES and exists:
+                since = (timezone.now() - timedelta(days=self.account.sync_past_days)).date()
+                scan.new_uids = sorted(self.client.search(["SINCE", since]))
+            return scan
+        if state.uidvalidity != uidvalidity:
+            scan.reset = True
+            return scan
+        waiting = [int(u) for u in state.extra.get("deleted_waiting") or []]
+        if waiting:
+            # Flagged \Deleted when they arrived: imported once un-flagged, dropped once gone.
+            ranges = ",".join(uid_ranges(waiting))
+            live = set(self.client.search(["UID", ranges, "UNDELETED"]))
+            still = set(self.client.search(["UID", ranges]))
+            scan.new_uids = sorted(u for u in waiting if u in live)
+            scan.deleted_waiting = {u for u in waiting if u in still and u not in live}
+        unchanged = (
+            highestmodseq is not None
+            and state.highestmodseq == highestmodseq
+            and state.uidnext == scan.uidnext
+        ) or (highestmodseq is None and state.uidnext == scan.uidnext and state.extra.get("exists") == exists)
+        if unchanged and not state.extra.get("recheck"):
+            if highestmodseq is None and scan.exists:
+                # Without CONDSTORE a flag change leaves UIDNEXT and EXISTS as they were: ask
+                # which messages are flagged \Deleted (usually none) — those are no live copies.
+                known = self._known_uids(folder, uidvalidity)
+                flagged = set(self.client.search("DELETED")) if known else set()
+                scan.vanished_keys = {known[uid] for uid in flagged if uid in known}
+            return scan
+        if state.uidnext is not None and scan.uidnext > state.uidnext:
+            start = state.uidnext
+            # "n:*" always matches the highest UID, even one below n: filter.
+            fresh = [u for u in self.client.search(["UID", f"{start}:*"]) if u >= start]
+            scan.new_uids = sorted(set(scan.new_uids) | set(fresh))
+        scan.vanished_keys = self._vanished(scan)
+        return scan
+
+    def _reselect(self, scan: FolderScan) -> None:
+        """Select a scanned folder again; its UIDVALIDITY must still be the one scanned."""
+        selected = self.client.select_folder(scan.folder, readonly=True)
+        if int(selected[b"UIDVALIDITY"]) != scan.uidvalidity:
+            # UIDs from before and after cannot be mixed: stop, and start over next time.
+            raise ProviderTemporaryError(f"UIDVALIDITY of {scan.folder} changed during the sync")
+
+    def _known_uids(self, folder: str, uidvalidity: int) -> dict[int, str]:
+        rows = ProviderRef.objects.filter(
+            account_id=self.account.pk, folder=folder, uidvalidity=uidvalidity, uid__isnull=False
+        ).values_list("uid", "key")
+        return {int(uid): key for uid, key in rows if uid is not None}
+
+    def _vanished(self, scan: FolderScan) -> set[str]:
+        """Keys of known messages that are no longer live in the folder: expunged, or
+        flagged ``\\Deleted`` (not a copy to rely on; the placement check tells the rest)."""
+        known = self._known_uids(scan.folder, scan.uidvalidity)
+        if not known:
+            return set()
+        gone: set[int] = set()
+        state = scan.state
+        recheck = state is not None and state.extra.get("recheck")
+        if (
+            self.qresync
+            and state is not None
+            and state.highestmodseq
+            and scan.highestmodseq is not None
+            and not recheck
+        ):
+            # Only what was expunged or flagged since our modseq, asked about the UIDs we care
+            # about. The known UIDs go as compact ranges ("1:100000", not 100,000 numbers): a
+            # 100,000-message mailbox took 50 UID FETCH commands of 2,000 UIDs per change.
+            ranges = uid_ranges(list(known))
+            for start in range(0, len(ranges), VANISHED_BATCH):
+                batch = ranges[start : start + VANISHED_BATCH]
+                gone |= _vanished_since(self.client, ",".join(batch), state.highestmodseq)
+        else:
+            present = set(self.client.search("UNDELETED")) if scan.exists else set()
+            gone = set(known) - present
+        return {known[uid] for uid in gone if uid in known}
+
+    # --- UIDVALIDITY changed ------------------------------------------------------------------
+    def _rekey(self, scan: FolderScan) -> None:
+        """Point the folder's references at the new UIDs by Message-ID; delete nothing."""
+        stale = list(
+            ProviderRef.objects.filter(account_id=self.account.pk, folder=scan.folder)
+            .exclude(uidvalidity=scan.uidvalidity)
+            .values_list("key", "message__message_id")
+        )
+        self.report.notes.append(
+            f"{scan.folder}: UIDVALIDITY changed ({scan.state.uidvalidity if scan.state else '?'} → "
+            f"{scan.uidvalidity}); {len(stale)} references re-keyed by Message-ID"
+        )
+        by_mid: dict[str, int] = {}
+        if scan.exists:
+            self._reselect(scan)
+            uids = self.client.search("ALL")
+            for uid, mid in fetch_message_ids(self.client, uids).items():
+                if mid:
+                    by_mid.setdefault(mid, uid)
+        moved = {
+            key: Location(scan.folder, scan.uidvalidity, by_mid[mid]).fields()
+            for key, mid in stale
+            if mid and mid in by_mid
+        }
+        if moved:
+            relocate_refs(self.account, moved)
+        if scan.role in IMPORT_ROLES and scan.exists:
+            # Then import the range like a first sync: known Message-IDs only gain a reference
+            # and tombstoned ones stay out, so nothing is duplicated or resurrected.
+            since = (timezone.now() - timedelta(days=self.account.sync_past_days)).date()
+            scan.new_uids = sorted(self.client.search(["SINCE", since]))
+
+    # --- importing --------------------------------------------------------------------------
+    def _import(self, scan: FolderScan, uids: list[int]) -> None:
+        if not uids:
+            return
+        keys = {uid: ref_key(scan.folder, scan.uidvalidity, uid) for uid in uids}
+        known = self._existing_keys(list(keys.values()))
+        tombstoned = set(
+            Tombstone.objects.filter(
+                account_id=self.account.pk, provider_key__in=list(keys.values())
+            ).values_list("provider_key", flat=True)
+        )
+        self.report.duplicates += sum(1 for k in keys.values() if k in known)
+        self.report.tombstoned += sum(1 for k in keys.values() if k in tombstoned and k not in known)
+        for key in keys.values():
+            if scan.retry and (key in known or key in tombstoned):
+                clear_fault(self.account, key)  # it is here after all: no longer stuck
+        todo = [uid for uid, key in keys.items() if key not in known and key not in tombstoned]
+        todo = [uid for uid in todo if keys[uid] not in self.attempted]
+        if not todo:
+            return
+        self.attempted.update(keys[uid] for uid in todo)
+        self._reselect(scan)
+        meta_items = ["RFC822.SIZE", "FLAGS", "INTERNALDATE", *(["X-GM-MSGID"] if self.gmail else [])]
+        for batch in chunks(todo, META_BATCH):
+            meta = self._fetch(scan, batch, meta_items)
+            flagged = [u for u in batch if u in meta and DELETED in _lower_flags(meta[u])]
+            scan.deleted_waiting.update(flagged)  # not "in the Inbox" while flagged \Deleted
+            listed = [u for u in batch if u in meta and u not in flagged]
+            small = [u for u in listed if int(meta[u].get(b"RFC822.SIZE", 0)) <= MAX_FETCH_BYTES]
+            large = [u for u in listed if u not in small]
+            for group in self._body_groups(small, meta):
+                bodies = self._fetch(scan, group, ["BODY.PEEK[]"], expect=b"BODY[]")
+                # One commit per fetched group instead of one per message: each message is
+                # still its own savepoint (a failing one is quarantined alone), but the WAL
+                # is flushed once per group — commits dominated the initial sync otherwise.
+                with transaction.atomic():
+                    for uid in group:
+                        raw = bodies.get(uid, {}).get(b"BODY[]")
+                        if raw is not None:
+                            self._store(scan, uid, raw, meta[uid])
+                    self._save_gmail_ids()
+                if self.progress is not None and scan.state is None and not scan.retry:
+                    self.progress[0] += len(group)
+                    report_initial_sync_progress(self.account, done=self.progress[0], total=self.progress[1])
+            for uid in large:
+                answer = self._fetch(scan, [uid], ["BODY.PEEK[HEADER]"], expect=b"BODY[HEADER]")
+                headers = answer.get(uid, {}).get(b"BODY[HEADER]")
+                if headers is not None:
+                    size = int(meta[uid].get(b"RFC822.SIZE", 0))
+                    reason = (
+                        f"message of {size / 1_048_576:.1f} MB is above the "
+                        f"{MAX_FETCH_BYTES // 1_048_576} MB import limit: only its headers were imported"
+                    )
+                    self._store(scan, uid, headers, meta[uid], headers_only_reason=reason)
+                    self._save_gmail_ids()
+
+    def _fetch(
+        self, scan: FolderScan, uids: list[int], items: list[str], *, expect: bytes | None = None
+    ) -> FetchAnswer:
+        """FETCH ``items`` of ``uids``; a UID the server refuses (``NO``) or leaves out of the
+        answer is recorded as a fetch fault (retried later with backoff) and left out here,
+        so one bad message never holds up the others or the folder's cursor."""
+        answer, refused = self._fetch_narrowing(scan, uids, items)
+        if refused and len(refused) == len(uids) > 1:
+            reason = next(iter(refused.values()))
+            if any(is_temporary_refusal(IMAPClientError(r)) for r in refused.values()):
+                # Everything refused with "busy"/"unavailable": the server, not the messages.
+                raise ProviderTemporaryError(f"The IMAP server refused to return messages: {reason}")
+        for uid in uids:
+            data = answer.get(uid)
+            if uid in refused:
+                self._fetch_failed(scan, uid, f"the server refused to return it: {refused[uid]}")
+            elif data is None or (expect is not None and data.get(expect) is None):
+                self._fetch_failed(scan, uid, "the server left it out of its FETCH answer")
+        return answer
+
+    def _fetch_narrowing(
+        self, scan: FolderScan, uids: list[int], items: list[str]
+    ) -> tuple[FetchAnswer, dict[int, str]]:
+        """A refused FETCH of many UIDs is split in halves until the refused ones are found.
+
+        Some servers hang up instead of answering NO when one message cannot be read (Dovecot
+        sends ``BYE Internal error`` for a message file it cannot open): then the pull logs in
+        again, a limited number of times, and narrows the same way."""
+        try:
+            return dict(self.client.fetch(uids, items)), {}
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError):
+                if self.reconnects >= MAX_RECONNECTS:
+                    raise
+                self._reconnect(scan)
+                reason = f"the server closed the connection when asked for it: {_text(exc)}"
+            else:
+                reason = f"FETCH answered NO: {_text(exc)}"
+            if len(uids) == 1:
+                return {}, {uids[0]: reason}
+        middle = len(uids) // 2
+        first, first_refused = self._fetch_narrowing(scan, uids[:middle], items)
+        second, second_refused = self._fetch_narrowing(scan, uids[middle:], items)
+        return {**first, **second}, {**first_refused, **second_refused}
+
+    def _reconnect(self, scan: FolderScan) -> None:
+        """Log in again (same settings) and select the folder being read."""
+        self.reconnects += 1
+        credentials = self.account.credentials if isinstance(self.account.credentials, dict) else {}
+        self.client = connect(ImapSettings.from_account(self.account), str(credentials.get("password") or ""))
+        self.own_clients.append(self.client)
+        self.placement = None  # a check made later uses the new connection
+        self._enable()
+        self._reselect(scan)
+        self.report.notes.append(f"the server hung up while reading {scan.folder!r}: reconnected")
+
+    def _fetch_failed(self, scan: FolderScan, uid: int, reason: str) -> None:
+        key = ref_key(scan.folder, scan.uidvalidity, uid)
+        locator = {"folder": scan.folder, "uidvalidity": scan.uidvalidity, "uid": uid}
+        fault = record_fetch_failure(self.account, key, reason, locator=locator)
+        self.fetch_faults += fault.state == FaultState.RETRYING
+        if fault.state == FaultState.QUARANTINED:
+            self.report.quarantined += 1
+        logger.warning("IMAP fetch fault %s for account %s: %s", key, self.account.pk, reason)
+
+    def _retry_refused(self) -> None:
+        """Ask again for the messages the server refused earlier whose backoff has passed."""
+        due = fetch_retries_due(self.account, key_prefix="imap:")
+        by_folder: dict[tuple[str, int], list[tuple[str, int]]] = defaultdict(list)
+        for fault in due:
+            locator = fault.locator or {}
+            try:
+                folder, uidvalidity, uid = (
+                    str(locator["folder"]),
+                    int(locator["uidvalidity"]),
+                    int(locator["uid"]),
+                )
+            except (KeyError, TypeError, ValueError):
+                # No locator (recorded by hand or by older code): the key says the same.
+                _prefix, rest = fault.provider_key.split(":", 1)
+                folder, validity_text, uid_text = rest.rsplit(":", 2)
+                uidvalidity, uid = int(validity_text), int(uid_text)
+            if fault.provider_key in self.attempted:
+                continue
+            by_folder[(folder, uidvalidity)].append((fault.provider_key, uid))
+        for (folder, uidvalidity), wanted in sorted(by_folder.items()):
+            scan = self.scans.get(folder)
+            if scan is None or scan.reset or scan.uidvalidity != uidvalidity:
+                try:
+                    selected = self.client.select_folder(folder, readonly=True)
+                except IMAPClientError as exc:
+                    if isinstance(exc, IMAPClientAbortError):
+                        raise
+                    self.report.notes.append(
+                        f"could not open {folder!r} to retry refused messages: {_text(exc)}"
+                    )
+                    continue
+                current = int(selected[b"UIDVALIDITY"])
+                if current != uidvalidity:
+                    # Renumbered: the old UIDs name nothing now; a renumbered import folder is
+                    # re-read by Message-ID (``_rekey``), so the message is not lost.
+                    for key, _uid in wanted:
+                        clear_fault(self.account, key)
+                    self.report.notes.append(
+                        f"{len(wanted)} refused message(s) in {folder!r} dropped from the retry list: "
+                        "the folder was renumbered (UIDVALIDITY changed) and is read afresh"
+                    )
+                    continue
+                state = self.states.get(folder)
+                role = self.folders.role_of(folder) or "inbox"
+                scan = FolderScan(folder, role, uidvalidity, 0, 0, None, state, retry=True)
+            else:
+                self._reselect(scan)
+                scan = FolderScan(folder, scan.role, uidvalidity, 0, 0, None, scan.state, retry=True)
+            uids = [uid for _key, uid in wanted]
+            present = set(self.client.search(["UID", ",".join(uid_ranges(uids))]))
+            gone = [key for key, uid in wanted if uid not in present]
+            for key in gone:
+                # Expunged or moved away before it could be read: nothing of it is in the app,
+                # so nothing is deleted; a move to Archive/Trash is tracked like any other.
+                clear_fault(self.account, key)
+            if gone:
+                self.report.notes.append(
+                    f"{len(gone)} refused message(s) no longer in {folder!r}: dropped from the retry list"
+                )
+            self._import(scan, sorted(present & set(uids)))
+
+    def _body_groups(self, uids: list[int], meta: FetchAnswer) -> list[list[int]]:
+        groups: list[list[int]] = []
+        current: list[int] = []
+        size = 0
+        for uid in uids:
+            message_size = int(meta[uid].get(b"RFC822.SIZE", 0))
+            if current and (size + message_size > BODY_BATCH_BYTES or len(current) >= BODY_BATCH_COUNT):
+                groups.append(current)
+                current, size = [], 0
+            current.append(uid)
+            size += message_size
+        if current:
+            groups.append(current)
+        return groups
+
+    def _store(
+        self,
+        scan: FolderScan,
+        uid: int,
+        raw: bytes,
+        meta: dict[bytes, object],
+        *,
+        headers_only_reason: str = "",
+    ) -> None:
+        flags = meta.get(b"FLAGS") or ()
+        internal = meta.get(b"INTERNALDATE")
+        ref = RefData(
+            key=ref_key(scan.folder, scan.uidvalidity, uid),
+            folder=scan.folder,
+            uidvalidity=scan.uidvalidity,
+            uid=uid,
+        )
+        outcome = store_raw_message(
+            self.account,
+            raw,
+            ref,
+            # Whatever sits in Sent was sent by the user (aliases, send-as included).
+            incoming=False if scan.role == "sent" else None,
+            is_read=SEEN in flags,  # type: ignore[operator]
+            fallback_date=internal if isinstance(internal, datetime) else None,
+            headers_only_reason=headers_only_reason,
+        )
+        if outcome == StoreOutcome.CREATED:
+            self.report.created += 1
+        elif outcome == StoreOutcome.DUPLICATE:
+            self.report.duplicates += 1
+        elif outcome == StoreOutcome.TOMBSTONED:
+            self.report.tombstoned += 1
+        else:
+            self.report.quarantined += 1
+        msgid = meta.get(b"X-GM-MSGID")
+        if self.gmail and msgid is not None and outcome in (StoreOutcome.CREATED, StoreOutcome.DUPLICATE):
+            self.gmail_ids[ref.key] = int(msgid)  # type: ignore[call-overload]
+
+    def _save_gmail_ids(self) -> None:
+        """X-GM-MSGIDs of what was just stored (Gmail-style servers): the placement check
+        looks a message up by it in All Mail."""
+        if not self.gmail_ids:
+            return
+        pks = dict(
+            ProviderRef.objects.filter(account_id=self.account.pk, key__in=list(self.gmail_ids)).values_list(
+                "key", "message_id"
+            )
+        )
+        GmailMessageId.objects.bulk_create(
+            [
+                GmailMessageId(account=self.account, message_id=pks[key], msgid=msgid)
+                for key, msgid in self.gmail_ids.items()
+                if key in pks
+            ],
+            ignore_conflicts=True,
+        )
+        self.gmail_ids.clear()
+
+    # --- where did it go? ---------------------------------------------------------------------
+    def _track_arrivals(self, scan: FolderScan) -> None:
+        """New live UIDs in Archive/Trash whose Message-ID we know: where messages went."""
+        if not scan.new_uids or scan.reset:
+            return
+        self._reselect(scan)
+        live, _flagged = classify_uids(self.client, scan.new_uids)
+        wanted = {mid for mid in live.values() if mid}
+        if not wanted:
+            return
+        pks = self._message_pks(wanted)
+        for uid, mid in sorted(live.items()):
+            for pk in pks.get(mid, []):
+                self.arrivals[pk].append((scan.role, Location(scan.folder, scan.uidvalidity, uid)))
+
+    def _check(self) -> PlacementCheck:
+        if self.placement is None:
+            state = self.states.get(MAILBOX_STATE)
+            previous = state.extra.get("folder_list") if state is not None else None
+            self.placement = PlacementCheck(self.client, self.folders, previous_folder_list=previous)
+        return self.placement
+
+    def _look_everywhere(self, mids: dict[int, str]) -> Placement:
+        gmail_ids: dict[str, int] = {}
+        if self.gmail:
+            rows = GmailMessageId.objects.filter(account_id=self.account.pk, message_id__in=list(mids))
+            gmail_ids = {mids[pk]: int(msgid) for pk, msgid in rows.values_list("message_id", "msgid")}
+        return self._check().run(list(mids.values()), gmail_ids)
+
+    def _resolve(self) -> None:
+        vanished = set().union(*(s.vanished_keys for s in self.scans.values())) if self.scans else set()
+        vanished_refs = list(
+            ProviderRef.objects.filter(account_id=self.account.pk, key__in=list(vanished)).values_list(
+                "message_id", flat=True
+            )
+        )
+        unplaced = {row.message_id: row for row in UnplacedMessage.objects.filter(account=self.account)}
+        trash_arrivals = [pk for pk, spots in self.arrivals.items() if any(r == "trash" for r, _ in spots)]
+        candidates = sorted(set(vanished_refs) | set(trash_arrivals) | set(unplaced))
+        if not candidates:
+            return
+        refs_by_message: dict[int, list[tuple[str, str, int | None, int | None]]] = defaultdict(list)
+        for message_pk, key, folder, uidvalidity, uid in ProviderRef.objects.filter(
+            account_id=self.account.pk, message_id__in=candidates
+        ).values_list("message_id", "key", "folder", "uidvalidity", "uid"):
+            refs_by_message[message_pk].append((key, folder, uidvalidity, uid))
+        mids = dict(Message.objects.filter(pk__in=candidates).values_list("pk", "message_id"))
+
+        relocate: dict[str, dict[str, object]] = {}
+        to_delete: dict[int, list[str]] = {}
+        to_check: dict[int, list[str]] = {}
+        placed: list[int] = []
+        for pk in candidates:
+            refs = refs_by_message.get(pk, [])
+            row = unplaced.get(pk)
+            ref_keys = {key for key, *_ in refs}
+            gone = [key for key in ref_keys if key in vanished]
+            if row is not None:
+                gone += [key for key in row.keys if key in ref_keys and key not in gone]
+            present: list[tuple[str, Location]] = []
+            for key, folder, uidvalidity, uid in refs:
+                if key in gone or uidvalidity is None or uid is None:
+                    continue
+                there = self._still_there(folder, int(uidvalidity), int(uid))
+                if there:
+                    present.append(
+                        (self.folders.role_of(folder), Location(folder, int(uidvalidity), int(uid)))
+                    )
+                elif there is not None:
+                    gone.append(key)
+            if not gone:
+                if row is not None:
+                    placed.append(pk)  # its references were moved meanwhile (a push): placed
+                continue  # e.g. a copy landed in Trash while the original stayed: no effect
+            spots = present + self.arrivals.get(pk, [])
+            elsewhere = [loc for role, loc in spots if role != "trash"]
+            if elsewhere:
+                for key in gone:
+                    relocate[key] = elsewhere[0].fields()
+                placed.append(pk)
+            elif any(role == "trash" for role, _ in spots):
+                to_delete[pk] = sorted(ref_keys)
+            elif mids.get(pk):
+                to_check[pk] = gone
+            else:
+                self._unplaced(
+                    unplaced, pk, "", gone, checked=False, complete=False,
+                    reason="it has no Message-ID, so it cannot be looked for in other folders; "
+                    "it is never deleted on a guess",
+                )  # fmt: skip
+        if to_check:
+            found = self._look_everywhere({pk: mids[pk] for pk in to_check})
+            for pk, gone in to_check.items():
+                mid = mids[pk]
+                spots = found.live.get(mid, [])
+                elsewhere = [loc for role, loc in spots if role != "trash"]
+                if elsewhere:
+                    for key in gone:
+                        relocate[key] = elsewhere[0].fields()
+                    placed.append(pk)
+                elif spots:
+                    to_delete[pk] = sorted({key for key, *_ in refs_by_message.get(pk, [])})  # in Trash
+                elif found.flagged.get(mid):
+                    where = ", ".join(sorted(set(found.flagged[mid])))
+                    self._unplaced(
+                        unplaced, pk, mid, gone, checked=True, complete=False,
+                        reason=f"only a copy flagged \\Deleted is left (in {where}); "
+                        "it is not deleted here before that copy is expunged",
+                    )  # fmt: skip
+                elif not found.complete_for(mid):
+                    self._unplaced(
+                        unplaced, pk, mid, gone, checked=True, complete=False,
+                        reason="not deleted: the check could not look everywhere — "
+                        + "; ".join(found.problems_for(mid)[:3]),
+                    )  # fmt: skip
+                else:
+                    row = self._unplaced(
+                        unplaced, pk, mid, gone, checked=True, complete=True,
+                        reason="no live copy found in any folder",
+                    )  # fmt: skip
+                    if self._confirmed(row):
+                        to_delete[pk] = sorted({key for key, *_ in refs_by_message.get(pk, [])} | set(gone))
+        if relocate:
+            relocate_refs(self.account, relocate)
+        if placed:
+            UnplacedMessage.objects.filter(account=self.account, message_id__in=placed).delete()
+        if to_delete:
+            self._delete(to_delete, guard=True)
+        waiting = UnplacedMessage.objects.filter(account=self.account).count()
+        if waiting:
+            self.report.notes.append(
+                f"{waiting} message(s) left their folder and are not placed yet: not deleted, "
+                "checked again on the next pull"
+            )
+
+    def _unplaced(
+        self,
+        rows: dict[int, UnplacedMessage],
+        pk: int,
+        mid: str,
+        gone: list[str],
+        *,
+        checked: bool,
+        complete: bool,
+        reason: str,
+    ) -> UnplacedMessage:
+        """Record one more check of a message that is not placed; a complete check that found
+        nothing extends the streak, any other outcome ends it."""
+        now = timezone.now()
+        row = rows.get(pk) or UnplacedMessage(
+            account=self.account, message_id=pk, message_id_header=mid[:998], first_missing_at=now
+        )
+        row.keys = sorted(set(gone))
+        row.reason = reason[:2000]
+        if checked:
+            row.checks += 1
+            row.last_checked_at = now
+        row.last_check_complete = complete
+        if complete:
+            if row.complete_streak == 0:
+                row.streak_started_at = now
+            row.complete_streak += 1
+            if row.complete_streak < CONFIRMING_CHECKS:
+                row.reason = (
+                    f"{reason} ({row.complete_streak} complete check so far); deleted when a later "
+                    "pull finds none either"
+                )
+        else:
+            row.complete_streak = 0
+            row.streak_started_at = None
+        row.save()
+        rows[pk] = row
+        return row
+
+    def _confirmed(self, row: UnplacedMessage) -> bool:
+        """Gone from every folder by ``CONFIRMING_CHECKS`` complete checks in a row, the last
+        at least the configured delay after the first."""
+        if row.complete_streak < CONFIRMING_CHECKS or row.streak_started_at is None:
+            return False
+        delay = timedelta(seconds=settings.IMAP_DELETE_CONFIRM_DELAY_SECONDS)
+        if timezone.now() - row.streak_started_at < delay:
+            row.reason = "no live copy found in any folder; deleted after the confirmation delay"
+            row.save(update_fields=["reason"])
+            return False
+        return True
+
+    def _still_there(self, folder: str, uidvalidity: int, uid: int) -> bool | None:
+        """True/False when known; None when the reference is too stale to tell (a folder
+        whose UIDVALIDITY changed): that is no evidence either way."""
+        scan = self.scans.get(folder)
+        if scan is not None:
+            # Scanned this run: present unless reported vanished (checked by the caller).
+            return True if scan.uidvalidity == uidvalidity else None
+        try:
+            selected = self.client.select_folder(folder, readonly=True)
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError):
+                raise
+            # Only a folder that no longer exists is evidence; any other refusal is not.
+            return False if "[NONEXISTENT]" in str(exc) else None
+        if int(selected[b"UIDVALIDITY"]) != uidvalidity:
+            return None
+        return uid in self.client.search(["UID", str(uid), "UNDELETED"])
+
+    # --- deleting -----------------------------------------------------------------------------
+    def _delete(self, to_delete: dict[int, list[str]], *, guard: bool) -> None:
+        count = len(to_delete)
+        if guard and exceeds_mass_delete_guard(self.account, count):
+            total = Message.objects.filter(account_id=self.account.pk).count()
+            pause_for_mass_delete(self.account, count, total)
+            state, _ = FolderState.objects.get_or_create(account=self.account, folder=MAILBOX_STATE)
+            held = dict(state.extra.get("held_deletions") or {})
+            mids = dict(Message.objects.filter(pk__in=list(to_delete)).values_list("pk", "message_id"))
+            for pk, keys in to_delete.items():
+                for key in keys:
+                    held[key] = mids.get(pk, "")
+            state.extra["held_deletions"] = held
+            state.save(update_fields=["extra"])
+            # Held, not unplaced: the resume re-checks them (``_resolve_held``).
+            UnplacedMessage.objects.filter(account=self.account, message_id__in=list(to_delete)).delete()
+            self.report.paused = True
+            self.report.notes.append(f"{count} deletions held until the sync is resumed")
+            return
+        keys = [key for group in to_delete.values() for key in group]
+        self.report.deleted += apply_external_deletions(self.account, keys, where="the IMAP mailbox")
+
+    def _held_deletions(self) -> dict[str, str]:
+        state = self.states.get(MAILBOX_STATE)
+        if state is None:
+            return {}
+        return dict(state.extra.get("held_deletions") or {})
+
+    def _resolve_held(self, held: dict[str, str]) -> None:
+        """The user resumed after the guard: re-check each held deletion, then apply it —
+        or, when the re-check could not look everywhere, keep it unplaced (not deleted)."""
+        refs = dict(
+            ProviderRef.objects.filter(account_id=self.account.pk, key__in=list(held)).values_list(
+                "key", "message_id"
+            )
+        )
+        by_pk: dict[int, list[str]] = defaultdict(list)
+        for key, pk in refs.items():
+            by_pk[pk].append(key)
+        mids = dict(Message.objects.filter(pk__in=list(by_pk)).values_list("pk", "message_id"))
+        found = self._look_everywhere({pk: mids[pk] for pk in by_pk if mids.get(pk)})
+        relocate: dict[str, dict[str, object]] = {}
+        to_delete: dict[int, list[str]] = {}
+        rows: dict[int, UnplacedMessage] = {
+            row.message_id: row for row in UnplacedMessage.objects.filter(account=self.account)
+        }
+        for pk, keys in by_pk.items():
+            mid = mids.get(pk) or ""
+            spots = found.live.get(mid, []) if mid else []
+            elsewhere = [loc for role, loc in spots if role != "trash"]
+            if elsewhere:  # it came back (a restored mailbox): no deletion
+                for key in keys:
+                    relocate[key] = elsewhere[0].fields()
+            elif mid and (spots or (found.complete_for(mid) and not found.flagged.get(mid))):
+                to_delete[pk] = keys  # in Trash, or (again) gone from every folder
+            else:
+                why = "; ".join(found.problems_for(mid)[:3]) or "only a copy flagged \\Deleted is left"
+                self._unplaced(
+                    rows, pk, mid, keys, checked=bool(mid), complete=False,
+                    reason=f"held deletion not applied after the resume: {why}",
+                )  # fmt: skip
+        if relocate:
+            relocate_refs(self.account, relocate)
+        if to_delete:
+            self._delete(to_delete, guard=False)
+        state = FolderState.objects.get(account=self.account, folder=MAILBOX_STATE)
+        state.extra.pop("held_deletions", None)
+        state.save(update_fields=["extra"])
+        self.report.notes.append(f"{len(held)} held deletions re-checked after the resume")
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+    def _existing_keys(self, keys: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(keys), 1000):
+            found |= set(
+                ProviderRef.objects.filter(
+                    account_id=self.account.pk, key__in=keys[start : start + 1000]
+                ).values_list("key", flat=True)
+            )
+        return found
+
+    def _message_pks(self, message_ids: set[str]) -> dict[str, list[int]]:
+        result: dict[str, list[int]] = defaultdict(list)
+        wanted = sorted(message_ids)
+        for start in range(0, len(wanted), 1000):
+            for pk, mid in Message.objects.filter(
+                account_id=self.account.pk, message_id__in=wanted[start : start + 1000]
+            ).values_list("pk", "message_id"):
+                result[mid].append(pk)
+        return result
+
+    def _save_states(self) -> None:
+        """All folder cursors in one statement (an upsert on account + folder)."""
+        now = timezone.now()
+        rows = [
+            FolderState(
+                account=self.account,
+                folder=scan.folder,
+                role=scan.role,
+                uidvalidity=scan.uidvalidity,
+                uidnext=scan.uidnext,
+                highestmodseq=scan.highestmodseq,
+                # Whatever left a folder and is not placed yet is kept in UnplacedMessage and
+                # checked every pull, so no folder needs a full recheck.
+                extra={"exists": scan.exists, "deleted_waiting": sorted(scan.deleted_waiting)},
+                updated_at=now,
+            )
+            for scan in self.scans.values()
+        ]
+        if rows:
+            FolderState.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["account", "folder"],
+                update_fields=["role", "uidvalidity", "uidnext", "highestmodseq", "extra", "updated_at"],
+            )
+
+    def _save_folder_list(self) -> None:
+        """The folder list this pull saw: the next check is complete only if it sees the same."""
+        try:
+            folder_list = self._check().folder_list()
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError):
+                raise
+            folder_list = ""  # unknown: the next check cannot be complete
+            self.report.notes.append(f"could not list the folders: {_text(exc)}")
+        state, _ = FolderState.objects.get_or_create(account=self.account, folder=MAILBOX_STATE)
+        if state.extra.get("folder_list") != folder_list:
+            state.extra = {**state.extra, "folder_list": folder_list}
+            state.save(update_fields=["extra"])
+
+
+def _vanished_since(client: IMAPClient, uid_set: str, modseq: int) -> set[int]:
+    """UIDs of ``uid_set`` expunged — or flagged ``\\Deleted`` — since ``modseq`` (QRESYNC
+    ``UID FETCH … (FLAGS) (CHANGEDSINCE m VANISHED)``).
+
+    Sent through imaplib (as imap_client's untagged helpers read it): imapclient's
+    ``fetch()`` accepts a range string on the wire but then filters its result with
+    ``int()`` of each id, which fails on "1:100000" — and we want the VANISHED lines.
+    """
+    clear_untagged(client, "VANISHED", "FETCH")
+    typ, data = client._imap.uid("FETCH", uid_set, f"(UID FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
+    if typ != "OK":
+        raise IMAPClientError(f"UID FETCH VANISHED failed: {data!r}")
+    gone: set[int] = set()
+    for line in take_untagged(client, "VANISHED"):
+        gone.update(parse_uid_set(line.replace(b"(EARLIER)", b"").strip()))
+    changed = [item for item in data if isinstance(item, bytes)]
+    for uid, fields in parse_fetch_response(changed, False, True).items():
+        if DELETED in _lower_flags(fields):
+            gone.add(int(uid))
+    return gone
+
+
+def _lower_flags(data: dict[bytes, Any]) -> set[bytes]:
+    return {f.lower() if isinstance(f, bytes) else str(f).lower().encode() for f in data.get(b"FLAGS") or ()}
+
+
+def _text(exc: BaseException) -> str:
+    return clean_text(" ".join(str(a.decode() if isinstance(a, bytes) else a) for a in exc.args) or repr(exc))
