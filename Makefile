@@ -47,6 +47,8 @@ typecheck: install
 	$(BIN)/mypy accounts crm inbox sync api config
 
 test: install services
+	# --frozen installs uv.lock as it is; this fails when pyproject.toml changed without `make lock`.
+	$(UV) lock --check
 	$(BIN)/ruff check .
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run -v0 || (echo "Missing migrations" && exit 1)
 	$(BIN)/pytest $(PYTEST_ARGS)
