@@ -115,6 +115,30 @@
     $("dialog[open]")?.close();
   });
 
+  // ---- the phone drawer: the sidebar behind the menu button --------------------------------
+  const drawerOpen = () => document.body.classList.contains("drawer-open");
+  function setDrawer(open, returnFocus) {
+    const toggle = $("[data-drawer-toggle]");
+    if (!toggle) return;
+    document.body.classList.toggle("drawer-open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open) {
+      const first = $("#sidebar a[aria-current]") || $("#sidebar a");
+      // The drawer slides in; focus once it is visible (a hidden link cannot take focus).
+      window.requestAnimationFrame(() => first?.focus());
+    } else if (returnFocus) toggle.focus();
+  }
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-drawer-toggle]")) setDrawer(!drawerOpen(), false);
+    else if (event.target.closest("[data-drawer-close]")) setDrawer(false, true);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && drawerOpen()) {
+      setDrawer(false, true);
+      event.stopPropagation();
+    }
+  }, true);
+
   // ---- list selection ------------------------------------------------------------------
   const bulkForm = () => $("#bulk");
   const rows = () => $$("#rows > li.row");
