@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # The app's 404/403/500 pages in DEBUG too (the demo); see config/error_pages.py.
+    "config.error_pages.AppErrorPagesMiddleware",
     "inbox.middleware.InboxErrorMiddleware",
 ]
 

@@ -38,6 +38,8 @@ class AuthedRequest(HttpRequest):
 
 
 FOLDER_TITLES = {"inbox": "Inbox", "sent": "Sent", "archive": "Archive", "all": "All mail"}
+# Search looks through all mail; a folder narrows it (as in Gmail and Pipedrive).
+SEARCH_FILTERS = [("all", "All mail"), ("inbox", "Inbox"), ("sent", "Sent"), ("archive", "Archive")]
 TOAST_KEY = "inbox_toast"
 
 
@@ -178,6 +180,10 @@ def _nav_context(request: AuthedRequest, state: ListState) -> dict[str, object]:
 @login_required
 @require_GET
 def folder(request: AuthedRequest, folder: str = "inbox") -> HttpResponse:
+    if folder == "all" and not (request.GET.get("q") or "").strip():
+        # "All mail" is a search filter: an emptied search box goes back to the Inbox.
+        raw = request.GET.get("account") or ""
+        return redirect(ListState("inbox", int(raw) if raw.isdigit() else None).url)
     state = ListState.parse(request.GET, folder)
     cursor = request.GET.get("cursor") or None
     page = _page(request, state, cursor)
@@ -186,6 +192,7 @@ def folder(request: AuthedRequest, folder: str = "inbox") -> HttpResponse:
         return render(request, "inbox/_rows.html", context)
     context.update(_nav_context(request, state))
     context["title"] = FOLDER_TITLES[state.folder]
+    context["search_filters"] = SEARCH_FILTERS
     context["toast"] = _pop_toast(request)
     return render(request, "inbox/folder.html", context)
 
