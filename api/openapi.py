@@ -19,6 +19,9 @@ TIMESTAMP = {
     "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
     "example": "2024-05-01 09:30:00",
 }
+# The same instants in the token owner's time zone (Personal settings › Time zone).
+LOCAL_TIME = {**TIMESTAMP, "description": "The time in the user's time zone (see time_zone)."}
+TIME_ZONE = {"type": "string", "example": "Europe/Stockholm", "description": "The user's IANA time zone."}
 FLAG = {"type": "integer", "enum": [0, 1]}
 ID = {"type": "integer", "minimum": 1, "maximum": fields.MAX_ID}
 
@@ -79,6 +82,9 @@ MAIL_THREAD = _object(
         "message_count": {"type": "integer", "minimum": 0},
         "first_message_timestamp": TIMESTAMP,
         "last_message_timestamp": TIMESTAMP,
+        "first_message_local_time": LOCAL_TIME,
+        "last_message_local_time": LOCAL_TIME,
+        "time_zone": TIME_ZONE,
         "add_time": TIMESTAMP,
         "update_time": TIMESTAMP,
         "deal_id": _nullable({"type": "integer"}),
@@ -113,6 +119,8 @@ MAIL_MESSAGE = _object(
         "has_real_attachments_flag": FLAG,
         "mua_message_id": {"type": "string"},
         "message_time": TIMESTAMP,
+        "message_local_time": LOCAL_TIME,
+        "time_zone": TIME_ZONE,
         "add_time": TIMESTAMP,
         "update_time": TIMESTAMP,
         "item_type": {"type": "string", "enum": ["mailMessage"]},

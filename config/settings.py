@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Dates in the signed-in user's time zone (accounts/time_zones.py).
+    "accounts.time_zones.UserTimeZoneMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # The app's 404/403/500 pages in DEBUG too (the demo); see config/error_pages.py.
     "config.error_pages.AppErrorPagesMiddleware",

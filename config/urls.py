@@ -22,5 +22,6 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("settings/api/", include("api.settings_urls")),
     path("settings/email-sync/connect/", include("sync.urls")),
+    path("settings/time-zone/", include("accounts.urls")),
     path("settings/", include("inbox.settings_urls")),
 ]

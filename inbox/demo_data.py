@@ -162,7 +162,8 @@ def seed_demo(
                 owner=rng.choice([alice, bob]),
             )
             for i, (org, topic) in enumerate(
-                zip(orgs * 2, ["Platform licence", "Expansion"] * len(orgs), strict=False)
+                # Each organization has one deal of each kind: no two deals share a title.
+                zip(orgs * 2, ["Platform licence"] * len(orgs) + ["Expansion"] * len(orgs), strict=True)
             )
         ]
     )
@@ -245,8 +246,9 @@ def _seed_chunk(rng, company, accounts, persons, email_of, deals, leads, project
         person = rng.choice(persons)
         subject = rng.choice(_TOPICS)
         count = messages or rng.choice([1, 2, 3, 3])
-        start = now - timedelta(minutes=7 * (offset + i) + rng.randrange(0, 7))
-        times = [start + timedelta(minutes=37 * k) for k in range(count)]
+        # The newest message is a minute or more in the past; earlier replies go back from it.
+        last = now - timedelta(minutes=1 + 7 * (offset + i) + rng.randrange(0, 7))
+        times = [last - timedelta(minutes=37 * (count - 1 - k)) for k in range(count)]
         directions = [Direction.INCOMING if k % 2 == 0 else Direction.OUTGOING for k in range(count)]
         link = rng.random()
         deal = rng.choice(deals) if link < 0.3 else None

@@ -115,6 +115,22 @@
     $("dialog[open]")?.close();
   });
 
+  // ---- time zone: the browser's, for a user who has none yet --------------------------------
+  function browserTimeZone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return ""; }
+  }
+  function offerTimeZone() {
+    const zone = browserTimeZone();
+    $$("input[data-browser-time-zone]").forEach((input) => { input.value = zone; });
+    const url = document.body.dataset.timeZoneGuess;
+    if (!url || !zone) return;
+    const token = $("input[name=csrfmiddlewaretoken]")?.value ||
+      JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
+    // Saved for the next page; this one is not reloaded under the user's hands.
+    const body = new URLSearchParams({ time_zone: zone, guess: "1" });
+    fetch(url, { method: "POST", body, headers: { "X-CSRFToken": token }, credentials: "same-origin" });
+  }
+
   // ---- the phone drawer: the sidebar behind the menu button --------------------------------
   const drawerOpen = () => document.body.classList.contains("drawer-open");
   function setDrawer(open, returnFocus) {
@@ -353,6 +369,7 @@
   }
   document.addEventListener("DOMContentLoaded", () => {
     init(document);
+    offerTimeZone();
     syncSelection();
     const form = bulkForm();
     if (form) {

@@ -53,6 +53,7 @@ def demo_pages(conversations: int = 40) -> DemoPages:
         "disconnect": f"/settings/email-sync/accounts/{own.pk}/disconnect/",
         "connect": "/settings/email-sync/connect/",
         "api": "/settings/api/",
+        "time-zone": "/settings/time-zone/",
         "not-found": "/inbox/c/999999999/",
     }
     return DemoPages(alice, bob, paths)
