@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -177,6 +178,7 @@ def _nav_context(request: AuthedRequest, state: ListState) -> dict[str, object]:
     }
 
 
+@never_cache  # Back after a delete must ask again, not show the page as it was
 @login_required
 @require_GET
 def folder(request: AuthedRequest, folder: str = "inbox") -> HttpResponse:
@@ -337,6 +339,7 @@ def _side_context(request: AuthedRequest, conversation: Conversation, can_act: b
     }
 
 
+@never_cache  # Back after a delete must ask again, not show the page as it was
 @login_required
 @require_GET
 def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
@@ -515,6 +518,7 @@ def delete_message(request: AuthedRequest, message_id: int) -> HttpResponse:
 # -- activity -------------------------------------------------------------------------------
 
 
+@never_cache  # Back after a delete must ask again, not show the page as it was
 @login_required
 @require_GET
 def activity(request: AuthedRequest) -> HttpResponse:

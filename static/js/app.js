@@ -59,6 +59,33 @@
     if (dialog && event.detail.successful && event.target.tagName === "FORM") dialog.close();
   });
 
+  // A destructive form is sent once: a double click must not send a second POST.
+  function holdForm(form) {
+    if (form.dataset.sent) return false;
+    form.dataset.sent = "1";
+    $$("button[type=submit], button:not([type])", form).forEach((b) => { b.disabled = true; });
+    return true;
+  }
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const form = event.target.closest && event.target.closest("form[data-submit-once]");
+    if (form && event.target === form && !holdForm(form)) event.preventDefault();
+  });
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const form = event.target.closest && event.target.closest("form[data-submit-once]");
+    if (form && !event.detail.successful) {
+      delete form.dataset.sent;
+      $$("button", form).forEach((b) => { b.disabled = false; });
+    }
+  });
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-submit-once]");
+    if (form && !form.hasAttribute("hx-post") && !holdForm(form)) event.preventDefault();
+  });
+  // A page restored from the back/forward cache may show mail deleted since: load it again.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted && document.body.matches(".page-list, .page-conversation")) window.location.reload();
+  });
+
   // ---- toasts --------------------------------------------------------------------------
   const MAX_TOASTS = 3;
   function armToasts(root) {
@@ -94,7 +121,15 @@
   document.addEventListener("htmx:responseError", (event) => {
     const xhr = event.detail.xhr;
     let text = "That did not work. Reload the page and try again.";
-    if (xhr.status === 404) text = "Not found: it may have been deleted, or it is not yours.";
+    const fromList = bulkForm() && event.detail.elt && !event.detail.elt.closest("#sidepanel");
+    if (xhr.status === 404 && fromList) {
+      // Rows the list still showed are gone (deleted by a teammate, or in the external
+      // mailbox): say so and bring the list up to date instead of leaving stale rows.
+      text = "Not found: deleted meanwhile (perhaps by a teammate). The list is now up to date.";
+      htmx.ajax("GET", window.location.href, {
+        source: document.body, target: "#list-region", select: "#list-region", swap: "outerHTML",
+      });
+    } else if (xhr.status === 404) text = "Not found: it may have been deleted, or it is not yours.";
     else if (xhr.status === 403) text = "You are not allowed to change this.";
     else if (xhr.status === 400 && xhr.responseText && xhr.responseText.length < 300) text = xhr.responseText;
     const toast = document.createElement("div");

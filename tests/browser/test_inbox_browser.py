@@ -129,7 +129,7 @@ def test_delete_from_the_conversation_view_confirms_and_returns_to_the_list(open
 
     page.get_by_role("toolbar", name="Conversation actions").get_by_role("button", name="Delete").click()
     dialog = page.get_by_role("dialog", name="Delete 1 conversation?")
-    expect(dialog).to_contain_text("Delete 1 conversation (1 messages) for good. This cannot be undone.")
+    expect(dialog).to_contain_text("Delete 1 conversation (1 message) for good. This cannot be undone.")
     dialog.get_by_role("button", name="Delete").click()
 
     expect(page).to_have_url(re.compile(r"/inbox/$"))
@@ -378,7 +378,8 @@ def test_acting_on_a_conversation_deleted_elsewhere_says_so(open_as, alice, alic
     services.delete_conversations(alice, [convo])  # e.g. in another tab
     _row(page, convo).get_by_role("checkbox").check()
     page.get_by_role("toolbar").get_by_role("button", name="Archive", exact=True).click()
-    expect(page.locator("#toasts")).to_contain_text("Not found: it may have been deleted")
+    expect(page.locator("#toasts")).to_contain_text("Not found: deleted meanwhile (perhaps by a teammate)")
+    expect(_row(page, convo)).to_have_count(0)  # the stale row leaves the list
     assert not Conversation.objects.filter(pk=convo).exists()
 
 

@@ -69,3 +69,53 @@ def test_a_rep_in_los_angeles_and_one_in_stockholm_see_the_same_message_at_their
     alice.refresh_from_db()
     bob.refresh_from_db()
     assert (alice.time_zone, bob.time_zone) == ("America/Los_Angeles", "Europe/Stockholm")
+
+
+def test_team_delete_says_it_is_for_every_member_and_the_teammate_s_open_list_catches_up(
+    open_as, alice, bob, sales_mailbox
+):
+    shared = receive(sales_mailbox, subject="Shared lead").conversation_id
+    other = receive(sales_mailbox, subject="Still here").conversation_id
+    bobs_page = open_as(bob)
+    expect(bobs_page.locator(f"#conv-{shared}")).to_be_visible()
+
+    page = open_as(alice)
+    page.locator(f"#conv-{shared}").get_by_role("checkbox").check()
+    page.get_by_role("toolbar").get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog", name="Delete 1 conversation?")
+    expect(dialog).to_contain_text(
+        f"Delete 1 conversation (1 message) for good for every member of the team mailbox {sales_mailbox}"
+    )
+    dialog.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.locator(f"#conv-{shared}")).to_have_count(0)
+
+    # Bob's list still shows it; acting on it says what happened and updates his list.
+    bobs_page.locator(f"#conv-{shared}").get_by_role("checkbox").check()
+    bobs_page.get_by_role("toolbar").get_by_role("button", name="Archive", exact=True).click()
+    expect(bobs_page.locator("#toasts")).to_contain_text("deleted meanwhile (perhaps by a teammate)")
+    expect(bobs_page.locator(f"#conv-{shared}")).to_have_count(0)
+    expect(bobs_page.locator(f"#conv-{other}")).to_be_visible()
+
+
+def test_double_clicking_delete_in_the_conversation_sends_one_post_and_back_shows_it_is_gone(
+    open_as, alice, alice_mailbox
+):
+    convo = receive(alice_mailbox, subject="Delete me once").conversation_id
+    page = open_as(alice)
+    page.locator(f"#conv-{convo} .row-link").click()
+    expect(page.get_by_role("heading", name="Delete me once")).to_be_visible()
+    posts: list[str] = []
+    page.on(
+        "request",
+        lambda r: posts.append(r.url) if r.method == "POST" and "/inbox/actions/" in r.url else None,
+    )
+    page.get_by_role("toolbar", name="Conversation actions").get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog", name="Delete 1 conversation?")
+    dialog.get_by_role("button", name="Delete", exact=True).dblclick()
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    expect(page.locator("#toasts")).to_contain_text("Deleted 1 conversation.")
+    assert len(posts) == 1, posts
+
+    page.go_back()  # the conversation's page is asked for again, not shown from a cache
+    expect(page.get_by_role("heading", name="Nothing here")).to_be_visible()
+    expect(page.get_by_role("heading", name="Delete me once")).to_have_count(0)
