@@ -103,6 +103,10 @@ class UserSyncSettings(models.Model):
     archive_in_provider = models.BooleanField(default=False)
     delete_in_provider = models.BooleanField(default=False)
 
+    class Meta:
+        verbose_name = "user sync settings"
+        verbose_name_plural = "user sync settings"
+
     def __str__(self) -> str:
         return f"sync settings of {self.user}"
 

@@ -445,6 +445,9 @@ class MessageDeletePreview:
     def sentence(self) -> str:
         who = self.message.from_name or self.message.from_address or "unknown sender"
         parts = [f"Delete the email “{self.message.subject or '(no subject)'}” from {who} for good"]
+        account = self.message.conversation.account
+        if account.is_team:
+            parts.append(f" for every member of the team mailbox {account}")
         if self.linked:
             parts.append("; it disappears from the History of " + ", ".join(self.linked))
         if self.last_in_conversation:

@@ -405,6 +405,9 @@
   document.addEventListener("DOMContentLoaded", () => {
     init(document);
     offerTimeZone();
+    // Back from a conversation (u): the cursor and focus are on the row it was opened from.
+    const back = /^#conv-\d+$/.test(window.location.hash) && $(window.location.hash);
+    if (back && back.matches("#rows > li.row")) setCurrent(rows().indexOf(back));
     syncSelection();
     const form = bulkForm();
     if (form) {

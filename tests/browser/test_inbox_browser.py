@@ -255,7 +255,8 @@ def test_keyboard_moves_selects_archives_and_deletes(open_as, alice, alice_mailb
     page.keyboard.press("o")
     expect(page).to_have_url(re.compile(rf"/inbox/c/{order[2]}/"))
     page.keyboard.press("u")
-    expect(page).to_have_url(re.compile(r"/inbox/(\?.*)?$"))
+    expect(page).to_have_url(re.compile(rf"/inbox/(\?.*)?#conv-{order[2]}$"))
+    expect(_row(page, order[2])).to_be_focused()
 
 
 def test_archive_by_keyboard_in_the_conversation_view(open_as, alice, alice_mailbox):
@@ -397,4 +398,8 @@ def test_j_and_k_walk_conversations_and_u_goes_back(open_as, alice, alice_mailbo
     page.keyboard.press("k")
     expect(page).to_have_url(re.compile(rf"/inbox/c/{ids[1]}/"))
     page.keyboard.press("u")
-    expect(page).to_have_url(re.compile(r"/inbox/(\?.*)?$"))
+    expect(page).to_have_url(re.compile(rf"/inbox/(\?.*)?#conv-{ids[1]}$"))
+    # Focus is back on the row the conversation was opened from, ready for j/k again.
+    expect(page.locator(f"#conv-{ids[1]}")).to_be_focused()
+    page.keyboard.press("j")
+    expect(page.locator(f"#conv-{ids[2]}")).to_be_focused()

@@ -64,3 +64,18 @@ def test_a_crash_shows_the_app_500_page_and_logs_the_traceback(client, alice, mo
     assert response.status_code == 500 and "Something went wrong" in html and LAYOUT in html
     assert "boom in a selector" not in html
     assert "boom in a selector" in caplog.text
+
+
+def test_small_wording_fixes(as_alice, alice, alice_mailbox, sales_mailbox, acme):
+    from crm.models import Deal
+    from inbox import services
+    from inbox.models import UserSyncSettings
+
+    assert UserSyncSettings._meta.verbose_name_plural == "user sync settings"
+    convo = receive(alice_mailbox, subject="Linked").conversation_id
+    services.link_deal(alice, convo, Deal.objects.create(company=acme, title="D").pk)
+    html = as_alice.get("/inbox/activity/").content.decode()
+    assert "Links live in Sales Inbox only" in html
+    shared = receive(sales_mailbox, subject="Team one")
+    preview = as_alice.get(f"/inbox/messages/{shared.message_id}/delete/").content.decode()
+    assert f"for every member of the team mailbox {sales_mailbox}" in preview
