@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint format bench chaos services typecheck clean
+.PHONY: install demo demo-reset test lint format bench chaos services typecheck clean
+
+# The demo's web port: `make demo PORT=8001` when 8000 is taken.
+PORT ?= 8000
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,9 +19,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
+	PORT=$(PORT) scripts/run-demo.sh --check-port
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput -v0
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 scripts/run-demo.sh
+	DEBUG=1 PORT=$(PORT) scripts/run-demo.sh
+
+# Start over: fresh demo data (the SQLite file, the broker's queue, beat's schedule), then run.
+demo-reset:
+	rm -rf var/db.sqlite3 var/db.sqlite3-* var/broker var/celerybeat-schedule*
+	$(MAKE) demo PORT=$(PORT)
 
 services:
 	scripts/ensure-test-services.sh
