@@ -184,6 +184,8 @@ SYNC_ADAPTERS: dict[str, str] = {
     "imap": "sync.providers.imap.ImapAdapter",
     "gmail": "sync.providers.gmail.GmailAdapter",
     "outlook": "sync.providers.outlook.OutlookAdapter",
+    # Demo mailboxes: a simulated external mailbox shown on the status page.
+    "demo": "sync.providers.demo.DemoAdapter",
 }
 SYNC_INTERVAL = timedelta(seconds=env_int("SYNC_INTERVAL_SECONDS", 120))
 SYNC_PAST_DAYS = env_int("SYNC_PAST_DAYS", 90)

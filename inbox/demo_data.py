@@ -21,8 +21,10 @@ from inbox.models import (
     Message,
     Participant,
     Provider,
+    ProviderRef,
 )
 from inbox.services.ingest import normalize_subject, snippet_of
+from inbox.services.nudge import nudge_sync_after_commit
 
 DEMO_COMPANY = "Demo Company"
 DEMO_PASSWORD = "salesinbox-demo"  # noqa: S105  (printed on purpose: it is the demo login)
@@ -221,6 +223,9 @@ def seed_demo(
             rng, company, accounts, persons, email_of, deals, leads, projects, batch, made, now, messages
         )
         made += batch
+    for account in accounts:
+        # The first sync places the mail in the simulated external mailbox (status page).
+        nudge_sync_after_commit(account.pk)
     return DemoSummary(company, True, made)
 
 
@@ -312,5 +317,19 @@ def _seed_chunk(rng, company, accounts, persons, email_of, deals, leads, project
         if rng.random() < 0.1:
             project_links.append(through(conversation_id=conv.pk, project_id=rng.choice(projects).pk))
     Message.objects.bulk_create(messages, batch_size=CHUNK)
+    # Where each message sits in the demo's simulated external mailbox (sync/providers/demo.py).
+    state_of = {c.pk: c.state for c in convs}
+    ProviderRef.objects.bulk_create(
+        [
+            ProviderRef(
+                message=m,
+                account=m.account,
+                key=f"demo:{m.message_id}",
+                folder="Archive" if state_of[m.conversation_id] == ConversationState.ARCHIVED else "INBOX",
+            )
+            for m in messages
+        ],
+        batch_size=CHUNK,
+    )
     Participant.objects.bulk_create(participants, batch_size=CHUNK)
     through.objects.bulk_create(project_links, batch_size=CHUNK)

@@ -19,8 +19,9 @@ class Provider(models.TextChoices):
     IMAP = "imap", "IMAP"
     GMAIL = "gmail", "Gmail"
     OUTLOOK = "outlook", "Microsoft 365 / Outlook"
-    # Demo mailboxes hold seeded mail and are connected to nothing: sync and push skip them.
-    DEMO = "demo", "Demo (not connected)"
+    # Demo mailboxes hold seeded mail; their "provider" is a simulated external mailbox
+    # (sync/providers/demo.py) that archive and delete reach through the normal outbox.
+    DEMO = "demo", "Demo (simulated mailbox)"
 
 
 class AccountStatus(models.TextChoices):
@@ -91,7 +92,8 @@ class MailAccount(models.Model):
     @property
     def syncs_with_provider(self) -> bool:
         """Whether sync and push may touch this account's provider at all."""
-        return self.is_connected and self.status != AccountStatus.DISCONNECTED and self.company.has_email_sync
+        reachable = self.is_connected or self.provider == Provider.DEMO  # demo: the simulated one
+        return reachable and self.status != AccountStatus.DISCONNECTED and self.company.has_email_sync
 
 
 class UserSyncSettings(models.Model):

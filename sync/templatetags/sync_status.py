@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.db.models import F
 
 from inbox.models import MailAccount
 from sync.faults import account_faults
+from sync.models import SimulatedFolder, SimulatedMessage
 
 register = template.Library()
 
@@ -23,3 +25,21 @@ def mailbox_faults(account: MailAccount) -> dict[str, Any]:
         "retrying": sum(1 for f in faults if f.state == "retrying"),
         "quarantined": sum(1 for f in faults if f.state == "quarantined"),
     }
+
+
+@register.inclusion_tag("sync/_simulated_mailbox.html")
+def simulated_mailbox(account: MailAccount, shown: int = 8) -> dict[str, Any]:
+    """A demo mailbox's simulated external mailbox: its Inbox, Archive and Trash, the most
+    recently moved messages first (where an archive or delete just landed)."""
+    folders = []
+    for folder in SimulatedFolder:
+        rows = SimulatedMessage.objects.filter(account=account, folder=folder)
+        folders.append(
+            {
+                "name": folder.label,
+                "slug": folder.label.lower(),
+                "count": rows.count(),
+                "messages": list(rows.order_by(F("moved_at").desc(nulls_last=True), "-id")[:shown]),
+            }
+        )
+    return {"account": account, "folders": folders, "shown": shown}
