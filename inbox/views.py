@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
@@ -413,6 +413,25 @@ def picker(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     )
 
 
+def _replace_link_confirmation(
+    request: AuthedRequest, convo: Conversation, target: str, object_id: int
+) -> HttpResponse:
+    """ "Link to lead X instead of deal Y?" — a dialog (htmx) or a page (no JavaScript)."""
+    current = convo.deal or convo.lead
+    context = {
+        "conversation": convo,
+        "current": current,
+        "current_kind": "deal" if convo.deal_id else "lead",
+        "new": selectors.crm_object(request.user, target, object_id),
+        "target": target,
+        "object_id": object_id,
+    }
+    if request.htmx:
+        response = render(request, "inbox/_link_replace_confirm.html", context)
+        return retarget(reswap(response, "innerHTML"), "#dialog-slot")
+    return render(request, "inbox/link_replace_confirm_page.html", context)
+
+
 _LINKS = {
     "deal": services.link_deal,
     "lead": services.link_lead,
@@ -427,6 +446,12 @@ def link(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     target = request.POST.get("target", "")
     raw_id = request.POST.get("object_id", "")
     object_id = int(raw_id) if raw_id.isdigit() else 0
+    if target in ("deal", "lead") and request.POST.get("replace") != "1":
+        # A conversation has one deal or one lead: replacing the one it has is asked first.
+        convo = selectors.get_conversation(request.user, conversation_id)
+        linked_now = convo.deal_id if target == "deal" else convo.lead_id
+        if (convo.deal_id or convo.lead_id) and linked_now != object_id:
+            return _replace_link_confirmation(request, convo, target, object_id)
     if target == "unlink":
         services.unlink_deal_or_lead(request.user, conversation_id)
         toast = Toast("Unlinked.")
