@@ -6,12 +6,13 @@ from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import User
+from accounts.models import PLAN_ORDER, User
+from accounts.services import set_plan
 from accounts.time_zones import UnknownTimeZone, known_time_zones, set_time_zone
 
 
@@ -45,4 +46,23 @@ def time_zone(request: HttpRequest) -> HttpResponse:
             "error": error,
         },
         status=400 if error else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan(request: HttpRequest) -> HttpResponse:
+    """Personal settings › Plan: everyone sees it; company admins change it."""
+    user = cast(User, request.user)
+    if request.method == "POST":
+        try:
+            company = set_plan(user, request.POST.get("plan", ""))
+        except ValueError as exc:
+            return HttpResponseBadRequest(str(exc))
+        messages.success(request, f"{company} is now on the {company.get_plan_display()} plan.")
+        return redirect("plan")
+    return render(
+        request,
+        "settings/plan.html",
+        {"section": "plan", "plans": PLAN_ORDER, "current": user.company.plan if user.company else ""},
     )

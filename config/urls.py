@@ -4,6 +4,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from accounts.urls import plan_urlpatterns
+
 
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness for the web container: the process answers and the database does."""
@@ -23,5 +25,6 @@ urlpatterns = [
     path("settings/api/", include("api.settings_urls")),
     path("settings/email-sync/connect/", include("sync.urls")),
     path("settings/time-zone/", include("accounts.urls")),
+    path("settings/plan/", include(plan_urlpatterns)),
     path("settings/", include("inbox.settings_urls")),
 ]

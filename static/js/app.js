@@ -4,6 +4,8 @@
  * Everything works without it through plain forms; this only makes it faster. */
 (function () {
   "use strict";
+  // Forms that save as they change hide their fallback Save button when this script runs.
+  document.documentElement.classList.add("js");
 
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));

@@ -20,13 +20,16 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 def _set_switches(page: Page, on: bool) -> None:
     page.goto("/settings/email-sync/")
-    for name in ("Archive the message", "Delete the message"):
-        switch = page.get_by_role("switch", name=re.compile(name))
-        switch.set_checked(on)
-    save = page.get_by_role("button", name="Save", exact=True)
-    if save.count():
-        save.click()
-    expect(page.locator("#toasts")).to_contain_text("saved")
+    for name in ("Archive", "Delete"):
+        switch = page.get_by_role("switch", name=re.compile(f"^{name} the message"))
+        switch.set_checked(on)  # saves at once, with a toast
+        expect(page.locator("#toasts")).to_contain_text(
+            f"{name} in the external mailbox {'on' if on else 'off'}"
+        )
+    page.reload()
+    for name in ("Archive", "Delete"):
+        switch = page.get_by_role("switch", name=re.compile(f"^{name} the message"))
+        expect(switch).to_be_checked(checked=on)
 
 
 def _where(mailbox: MailAccount, conversation_id: int) -> set[str]:
