@@ -48,6 +48,16 @@ TOAST_KEY = "inbox_toast"
 
 
 def _ids(request: AuthedRequest) -> list[int]:
+    data = request.POST if request.method == "POST" else request.GET
+    if data.get("all_matching") == "1":
+        # "Select all N": every conversation of the list, not only the rows on screen.
+        state = ListState.parse(data)
+        return selectors.matching_ids(
+            request.user,
+            cast(selectors.SearchFolder, state.folder),
+            account_id=state.account_id,
+            query=state.q,
+        )
     raw = request.POST.getlist("ids") or request.GET.getlist("ids")
     try:
         return sorted({int(v) for v in raw})

@@ -212,8 +212,29 @@
     if (count) count.textContent = ids.length ? `${ids.length} selected` : "Select";
     $$("[data-bulk] button", form).forEach((b) => { b.disabled = ids.length === 0; });
     form.classList.toggle("has-selection", ids.length > 0);
+    // Every row shown is selected and more exist: offer the whole list ("Select all N").
+    const banner = $("#select-all-banner");
+    const allMatching = $("#all-matching");
+    const everyRow = all.length > 0 && ids.length === all.length;
+    if (allMatching && !everyRow) allMatching.value = "";
+    if (banner) {
+      banner.hidden = !(everyRow && ($("#more a") || allMatching?.value === "1"));
+      const note = $("[data-select-note]", banner);
+      const offer = $("[data-select-all-matching]", banner);
+      const whole = allMatching?.value === "1";
+      if (note) note.textContent = whole ? "Everything in this list is selected, not only the rows shown." : `All ${ids.length} conversations shown are selected.`;
+      if (offer) offer.hidden = whole;
+      if (count && whole) count.textContent = "All selected";
+    }
     all.forEach((b) => b.closest("li.row")?.classList.toggle("is-selected", b.checked));
   }
+
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest("[data-select-all-matching]")) return;
+    const allMatching = $("#all-matching");
+    if (allMatching) allMatching.value = "1";
+    syncSelection();
+  });
 
   document.addEventListener("change", (event) => {
     if (event.target.id === "select-all") {
@@ -226,7 +247,7 @@
     const form = bulkForm();
     const values = { origin: "list" };
     if (!form) return values;
-    ["folder", "account", "q", "next"].forEach((name) => {
+    ["folder", "account", "q", "next", "all_matching"].forEach((name) => {
       const input = form.querySelector(`input[type=hidden][name=${name}]`);
       if (input && input.value) values[name] = input.value;
     });

@@ -54,6 +54,7 @@ def demo_pages(conversations: int = 40) -> DemoPages:
         "connect": "/settings/email-sync/connect/",
         "api": "/settings/api/",
         "time-zone": "/settings/time-zone/",
+        "plan": "/settings/plan/",
         "not-found": "/inbox/c/999999999/",
     }
     return DemoPages(alice, bob, paths)

@@ -119,3 +119,20 @@ def test_double_clicking_delete_in_the_conversation_sends_one_post_and_back_show
     page.go_back()  # the conversation's page is asked for again, not shown from a cache
     expect(page.get_by_role("heading", name="Nothing here")).to_be_visible()
     expect(page.get_by_role("heading", name="Delete me once")).to_have_count(0)
+
+
+def test_select_all_offers_the_whole_folder_beyond_the_rows_shown(open_as, alice, alice_mailbox):
+    from inbox.models import Conversation
+
+    ids = [receive(alice_mailbox, subject=f"Bulk {n}").conversation_id for n in range(55)]
+    page = open_as(alice)
+    expect(page.locator("#rows > li.row")).to_have_count(50)
+    banner = page.locator("#select-all-banner")
+    expect(banner).to_be_hidden()
+    page.get_by_label("Select all conversations shown").check()
+    expect(banner).to_contain_text("All 50 conversations shown are selected.")
+    banner.get_by_role("button", name="Select all 55 conversations in Inbox").click()
+    expect(page.locator("#selcount")).to_have_text("All selected")
+    page.get_by_role("toolbar").get_by_role("button", name="Archive", exact=True).click()
+    expect(page.locator("#toasts")).to_contain_text("Archived 55 conversations.")
+    assert Conversation.objects.filter(pk__in=ids, state="archived").count() == 55

@@ -43,3 +43,22 @@ def test_an_emptied_search_on_all_mail_goes_back_to_the_inbox(as_alice, alice_ma
     response = as_alice.get(f"/inbox/folder/all/?q=++&account={alice_mailbox.pk}")
     assert response.status_code == 302 and response["Location"] == f"/inbox/?account={alice_mailbox.pk}"
     assert as_alice.get("/inbox/folder/spam/").status_code == 400  # a wrong name still says so
+
+
+def test_select_all_matching_acts_on_the_whole_list_and_never_on_other_people_s_mail(
+    client, alice, carol, alice_mailbox, carol_mailbox
+):
+    from inbox.models import Conversation
+
+    mine = [receive(alice_mailbox, subject=f"Quote {n}").conversation_id for n in range(3)]
+    other = receive(alice_mailbox, subject="Unrelated").conversation_id
+    theirs = receive(carol_mailbox, subject="Quote at Globex").conversation_id
+    client.force_login(alice)
+    data = {"action": "archive", "all_matching": "1", "folder": "inbox", "q": "quote", "origin": "list"}
+    assert client.post("/inbox/actions/", data).status_code == 302
+    assert set(Conversation.objects.filter(state="archived").values_list("id", flat=True)) == set(mine)
+    assert Conversation.objects.get(pk=other).state == "inbox"
+    client.force_login(carol)
+    client.post("/inbox/actions/", {**data, "q": ""})
+    assert Conversation.objects.get(pk=theirs).state == "archived"  # carol's own inbox, hers only
+    assert Conversation.objects.get(pk=other).state == "inbox"
