@@ -136,3 +136,31 @@ def test_select_all_offers_the_whole_folder_beyond_the_rows_shown(open_as, alice
     page.get_by_role("toolbar").get_by_role("button", name="Archive", exact=True).click()
     expect(page.locator("#toasts")).to_contain_text("Archived 55 conversations.")
     assert Conversation.objects.filter(pk__in=ids, state="archived").count() == 55
+
+
+def test_linking_a_lead_asks_before_it_replaces_the_deal(open_as, alice, alice_mailbox, acme):
+    from inbox.models import Conversation
+    from tests.factories import DealFactory, LeadFactory
+
+    deal = DealFactory(company=acme, title="Northwind licence")
+    lead = LeadFactory(company=acme, title="Northwind inbound")
+    convo = receive(alice_mailbox, subject="Which one?").conversation_id
+    services.link_deal(alice, convo, deal.pk)
+    page = open_as(alice, f"/inbox/c/{convo}/")
+    picker = page.get_by_role("searchbox", name="Link to a deal, lead or project")
+
+    picker.fill("northwind inbound")
+    page.get_by_role("button", name="Link lead Northwind inbound").click()
+    dialog = page.get_by_role("dialog", name="Link to the lead Northwind inbound instead?")
+    expect(dialog).to_contain_text("This conversation is linked to the deal Northwind licence.")
+    dialog.get_by_role("button", name="Keep the deal").click()
+    expect(dialog).to_have_count(0)
+    assert Conversation.objects.get(pk=convo).deal_id == deal.pk
+
+    picker.fill("northwind inbound")
+    page.get_by_role("button", name="Link lead Northwind inbound").click()
+    page.get_by_role("dialog").get_by_role("button", name="Link to the lead").click()
+    expect(page.locator("#sidepanel")).to_contain_text("Northwind inbound")
+    expect(page.locator("#toasts")).to_contain_text("Linked to the lead.")
+    linked = Conversation.objects.get(pk=convo)
+    assert (linked.deal_id, linked.lead_id) == (None, lead.pk)
