@@ -16,6 +16,10 @@ export UV_PYTHON := $(PYTHON)
 $(UV_BOOTSTRAP)/bin/uv:
 	$(PYTHON) -m pip install -q --disable-pip-version-check --target $(UV_BOOTSTRAP) 'uv==$(UV_VERSION)' \
 	  || { $(PYTHON) -m venv $(UV_BOOTSTRAP) && $(UV_BOOTSTRAP)/bin/pip install -q 'uv==$(UV_VERSION)'; }
+.PHONY: install demo demo-reset test lint format bench chaos services typecheck clean
+
+# The demo's web port: `make demo PORT=8001` when 8000 is taken.
+PORT ?= 8000
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --extra dev
@@ -28,9 +32,15 @@ lock: | $(UV)
 	$(UV) lock
 
 demo: install
+	PORT=$(PORT) scripts/run-demo.sh --check-port
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput -v0
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 scripts/run-demo.sh
+	DEBUG=1 PORT=$(PORT) scripts/run-demo.sh
+
+# Start over: fresh demo data (the SQLite file, the broker's queue, beat's schedule), then run.
+demo-reset:
+	rm -rf var/db.sqlite3 var/db.sqlite3-* var/broker var/celerybeat-schedule*
+	$(MAKE) demo PORT=$(PORT)
 
 services:
 	scripts/ensure-test-services.sh

@@ -69,6 +69,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # IANA name ("Europe/Stockholm"); every date in pages and the API's local fields is shown
+    # in it. Empty until the browser tells it at the first sign-in (UTC until then).
+    time_zone = models.CharField(max_length=64, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
 

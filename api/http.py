@@ -8,8 +8,10 @@ from functools import wraps
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.time_zones import zone_of
 from api.errors import ApiError, error_response
 from api.fields import Body
 from api.tokens import user_for_token
@@ -177,6 +179,7 @@ def api_view(*methods: str) -> Callable[[ApiView], Callable[..., HttpResponse]]:
                 user = user_for_token(request_token(request))
                 if user is None:
                     raise ApiError(401, "unauthorized access")
+                timezone.activate(zone_of(user))  # the *_local_time fields (deactivated after)
                 if request.method not in methods:
                     response = error_response(405, f"Method {request.method} is not allowed here.")
                     response["Allow"] = ", ".join(methods)

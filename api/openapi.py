@@ -24,6 +24,9 @@ RFC3339 = {
     "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$",
     "example": "2024-05-01T09:30:00Z",
 }
+# The same instants in the token owner's time zone (Personal settings › Time zone).
+LOCAL_TIME = {**TIMESTAMP, "description": "The time in the user's time zone (see time_zone)."}
+TIME_ZONE = {"type": "string", "example": "Europe/Stockholm", "description": "The user's IANA time zone."}
 FLAG = {"type": "integer", "enum": [0, 1]}
 ID = {"type": "integer", "minimum": 1, "maximum": fields.MAX_ID}
 
@@ -84,6 +87,9 @@ MAIL_THREAD = _object(
         "message_count": {"type": "integer", "minimum": 0},
         "first_message_timestamp": TIMESTAMP,
         "last_message_timestamp": TIMESTAMP,
+        "first_message_local_time": LOCAL_TIME,
+        "last_message_local_time": LOCAL_TIME,
+        "time_zone": TIME_ZONE,
         "add_time": TIMESTAMP,
         "update_time": TIMESTAMP,
         "deal_id": _nullable({"type": "integer"}),
@@ -118,6 +124,8 @@ MAIL_MESSAGE = _object(
         "has_real_attachments_flag": FLAG,
         "mua_message_id": {"type": "string"},
         "message_time": TIMESTAMP,
+        "message_local_time": LOCAL_TIME,
+        "time_zone": TIME_ZONE,
         "add_time": TIMESTAMP,
         "update_time": TIMESTAMP,
         "item_type": {"type": "string", "enum": ["mailMessage"]},

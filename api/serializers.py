@@ -1,8 +1,9 @@
 """Model → Pipedrive v1 object shapes. Pure functions over prefetched rows: no queries.
 
 Flags are 0/1 integers and timestamps "YYYY-MM-DD HH:MM:SS" in UTC, as Pipedrive sends
-them. Lead ids are strings (Pipedrive's are UUID strings; ours are numbers in a string)
-so clients typed against Pipedrive keep working.
+them; the ``*_local_time`` fields give mail times in the token owner's time zone. Lead ids
+are strings (Pipedrive's are UUID strings; ours are numbers in a string) so clients typed
+against Pipedrive keep working.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from django.utils import timezone
 
 from accounts.models import User
 from crm.models import Deal, Lead, Organization, Person
@@ -30,6 +33,17 @@ def rfc3339(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_time(value: datetime | None) -> str | None:
+    """The same format in the active zone: the token owner's (api.http activates it)."""
+    if value is None:
+        return None
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def zone_name() -> str:
+    return str(timezone.get_current_timezone())
 
 
 def flag(value: bool) -> int:
@@ -143,6 +157,9 @@ def thread(conversation: Conversation) -> JSON:
         "message_count": conversation.message_count,
         "first_message_timestamp": timestamp(conversation.first_message_at),
         "last_message_timestamp": timestamp(conversation.last_message_at),
+        "first_message_local_time": local_time(conversation.first_message_at),
+        "last_message_local_time": local_time(conversation.last_message_at),
+        "time_zone": zone_name(),
         "add_time": timestamp(conversation.created_at),
         "update_time": timestamp(conversation.updated_at),
         "deal_id": conversation.deal_id,
@@ -188,6 +205,8 @@ def message(msg: Message, conversation: Conversation, *, include_body: bool = Fa
         "has_real_attachments_flag": flag(bool(msg.attachments)),
         "mua_message_id": msg.message_id,
         "message_time": timestamp(msg.sent_at),
+        "message_local_time": local_time(msg.sent_at),
+        "time_zone": zone_name(),
         "add_time": timestamp(msg.created_at),
         "update_time": timestamp(msg.created_at),  # messages never change once stored
         "item_type": "mailMessage",

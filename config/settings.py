@@ -60,7 +60,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Dates in the signed-in user's time zone (accounts/time_zones.py).
+    "accounts.time_zones.UserTimeZoneMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # The app's 404/403/500 pages in DEBUG too (the demo); see config/error_pages.py.
+    "config.error_pages.AppErrorPagesMiddleware",
     "inbox.middleware.InboxErrorMiddleware",
 ]
 
@@ -222,6 +226,8 @@ SYNC_ADAPTERS: dict[str, str] = {
     "imap": "sync.providers.imap.ImapAdapter",
     "gmail": "sync.providers.gmail.GmailAdapter",
     "outlook": "sync.providers.outlook.OutlookAdapter",
+    # Demo mailboxes: a simulated external mailbox shown on the status page.
+    "demo": "sync.providers.demo.DemoAdapter",
 }
 SYNC_INTERVAL = timedelta(seconds=env_int("SYNC_INTERVAL_SECONDS", 120))
 SYNC_PAST_DAYS = env_int("SYNC_PAST_DAYS", 90)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from accounts.urls import plan_urlpatterns
 from api.views import docs as api_docs
 
 urlpatterns = [
@@ -17,6 +18,8 @@ urlpatterns = [
     re_path(r"^api(?:/.*)?$", api_docs.not_found, name="api_not_found"),
     path("settings/api/", include("api.settings_urls")),
     path("settings/email-sync/connect/", include("sync.urls")),
+    path("settings/time-zone/", include("accounts.urls")),
+    path("settings/plan/", include(plan_urlpatterns)),
     path("settings/", include("inbox.settings_urls")),
 ]
 

@@ -148,4 +148,10 @@ def linkable_records(
 
 
 def _open_first() -> Case:
-    return Case(When(status=DealStatus.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField())
+    """Open deals first, then won ones; lost deals last (rarely what a rep links mail to)."""
+    return Case(
+        When(status=DealStatus.OPEN, then=Value(0)),
+        When(status=DealStatus.WON, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )

@@ -21,8 +21,10 @@ from inbox.models import (
     Message,
     Participant,
     Provider,
+    ProviderRef,
 )
 from inbox.services.ingest import normalize_subject, snippet_of
+from inbox.services.nudge import nudge_sync_after_commit
 
 DEMO_COMPANY = "Demo Company"
 DEMO_PASSWORD = "salesinbox-demo"  # noqa: S105  (printed on purpose: it is the demo login)
@@ -162,7 +164,8 @@ def seed_demo(
                 owner=rng.choice([alice, bob]),
             )
             for i, (org, topic) in enumerate(
-                zip(orgs * 2, ["Platform licence", "Expansion"] * len(orgs), strict=False)
+                # Each organization has one deal of each kind: no two deals share a title.
+                zip(orgs * 2, ["Platform licence"] * len(orgs) + ["Expansion"] * len(orgs), strict=True)
             )
         ]
     )
@@ -220,6 +223,9 @@ def seed_demo(
             rng, company, accounts, persons, email_of, deals, leads, projects, batch, made, now, messages
         )
         made += batch
+    for account in accounts:
+        # The first sync places the mail in the simulated external mailbox (status page).
+        nudge_sync_after_commit(account.pk)
     return DemoSummary(company, True, made)
 
 
@@ -245,8 +251,9 @@ def _seed_chunk(rng, company, accounts, persons, email_of, deals, leads, project
         person = rng.choice(persons)
         subject = rng.choice(_TOPICS)
         count = messages or rng.choice([1, 2, 3, 3])
-        start = now - timedelta(minutes=7 * (offset + i) + rng.randrange(0, 7))
-        times = [start + timedelta(minutes=37 * k) for k in range(count)]
+        # The newest message is a minute or more in the past; earlier replies go back from it.
+        last = now - timedelta(minutes=1 + 7 * (offset + i) + rng.randrange(0, 7))
+        times = [last - timedelta(minutes=37 * (count - 1 - k)) for k in range(count)]
         directions = [Direction.INCOMING if k % 2 == 0 else Direction.OUTGOING for k in range(count)]
         link = rng.random()
         deal = rng.choice(deals) if link < 0.3 else None
@@ -310,5 +317,19 @@ def _seed_chunk(rng, company, accounts, persons, email_of, deals, leads, project
         if rng.random() < 0.1:
             project_links.append(through(conversation_id=conv.pk, project_id=rng.choice(projects).pk))
     Message.objects.bulk_create(messages, batch_size=CHUNK)
+    # Where each message sits in the demo's simulated external mailbox (sync/providers/demo.py).
+    state_of = {c.pk: c.state for c in convs}
+    ProviderRef.objects.bulk_create(
+        [
+            ProviderRef(
+                message=m,
+                account=m.account,
+                key=f"demo:{m.message_id}",
+                folder="Archive" if state_of[m.conversation_id] == ConversationState.ARCHIVED else "INBOX",
+            )
+            for m in messages
+        ],
+        batch_size=CHUNK,
+    )
     Participant.objects.bulk_create(participants, batch_size=CHUNK)
     through.objects.bulk_create(project_links, batch_size=CHUNK)

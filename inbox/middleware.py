@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
 
 from inbox.errors import InvalidRequest, NotAllowed, NotFound
 
@@ -23,5 +24,9 @@ class InboxErrorMiddleware:
         if isinstance(exception, NotAllowed):
             raise PermissionDenied(str(exception))
         if isinstance(exception, InvalidRequest):
-            return HttpResponseBadRequest(str(exception))
+            if request.headers.get("HX-Request"):
+                # htmx shows the plain reason in a toast.
+                return HttpResponseBadRequest(str(exception))
+            # A page (a typed URL, a form without JavaScript) says it in the app's layout.
+            return render(request, "400.html", {"reason": str(exception)}, status=400)
         return None

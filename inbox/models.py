@@ -19,8 +19,9 @@ class Provider(models.TextChoices):
     IMAP = "imap", "IMAP"
     GMAIL = "gmail", "Gmail"
     OUTLOOK = "outlook", "Microsoft 365 / Outlook"
-    # Demo mailboxes hold seeded mail and are connected to nothing: sync and push skip them.
-    DEMO = "demo", "Demo (not connected)"
+    # Demo mailboxes hold seeded mail; their "provider" is a simulated external mailbox
+    # (sync/providers/demo.py) that archive and delete reach through the normal outbox.
+    DEMO = "demo", "Demo (simulated mailbox)"
 
 
 class AccountStatus(models.TextChoices):
@@ -91,7 +92,8 @@ class MailAccount(models.Model):
     @property
     def syncs_with_provider(self) -> bool:
         """Whether sync and push may touch this account's provider at all."""
-        return self.is_connected and self.status != AccountStatus.DISCONNECTED and self.company.has_email_sync
+        reachable = self.is_connected or self.provider == Provider.DEMO  # demo: the simulated one
+        return reachable and self.status != AccountStatus.DISCONNECTED and self.company.has_email_sync
 
 
 class UserSyncSettings(models.Model):
@@ -102,6 +104,10 @@ class UserSyncSettings(models.Model):
     )
     archive_in_provider = models.BooleanField(default=False)
     delete_in_provider = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "user sync settings"
+        verbose_name_plural = "user sync settings"
 
     def __str__(self) -> str:
         return f"sync settings of {self.user}"
@@ -274,6 +280,7 @@ class AuditAction(models.TextChoices):
     EXTERNAL_DELETE = "external_delete", "Deleted in the external mailbox"
     LINK = "link", "Linked"
     UNLINK = "unlink", "Unlinked"
+    FOLDER_MAP = "folder_map", "Changed the mailbox's folders"
 
 
 class AuditEvent(models.Model):

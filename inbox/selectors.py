@@ -166,6 +166,30 @@ def folder_page(
     return FolderPage([by_id[k[0]] for k in keys], next_cursor)
 
 
+SELECT_ALL_MAX = 5000  # "Select all N": one action never takes more than this many at once
+
+
+def matching_ids(
+    user: User,
+    folder: SearchFolder,
+    *,
+    account_id: int | None = None,
+    query: str = "",
+    limit: int = SELECT_ALL_MAX,
+) -> list[int]:
+    """Every conversation of a list (folder, mailbox, search) the user may act on, newest
+    first, up to ``limit``: what "Select all N" selects beyond the rows on screen."""
+    if query:
+        page = search_page(user, folder, query, account_id=account_id, limit=limit)
+        return [c.pk for c in page.conversations]
+    found = actionable_conversations(user)
+    if account_id is not None:
+        found = found.filter(account_id=account_id)
+    if folder != "all":
+        found = found.filter(_folder_filter(folder))
+    return list(found.order_by("-last_message_at", "-id").values_list("id", flat=True)[:limit])
+
+
 def folder_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
     """Unread in Inbox, and totals for Sent and Archive, in one query."""
     accounts = accessible_accounts(user)
@@ -445,6 +469,9 @@ class MessageDeletePreview:
     def sentence(self) -> str:
         who = self.message.from_name or self.message.from_address or "unknown sender"
         parts = [f"Delete the email “{self.message.subject or '(no subject)'}” from {who} for good"]
+        account = self.message.conversation.account
+        if account.is_team:
+            parts.append(f" for every member of the team mailbox {account}")
         if self.linked:
             parts.append("; it disappears from the History of " + ", ".join(self.linked))
         if self.last_in_conversation:

@@ -32,6 +32,9 @@ RECENT_CHANGES = 25
 # The two switches, worded exactly as the product article has them.
 ARCHIVE_LABEL = "Archive the message in my external email client when it is archived in Sales Inbox"
 DELETE_LABEL = "Delete the message from my external email client when it is deleted in Sales Inbox"
+# A team mailbox's switches act on the shared mailbox, for everyone, not on "my" client.
+TEAM_ARCHIVE_LABEL = "Archive the message in the team mailbox when it is archived in Sales Inbox"
+TEAM_DELETE_LABEL = "Delete the message from the team mailbox when it is deleted in Sales Inbox"
 
 
 def email_sync_available(user: User) -> bool:

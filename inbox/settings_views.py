@@ -24,6 +24,8 @@ from inbox.services.mailboxes import UPGRADE_NOTICE
 from inbox.settings_selectors import (
     ARCHIVE_LABEL,
     DELETE_LABEL,
+    TEAM_ARCHIVE_LABEL,
+    TEAM_DELETE_LABEL,
     can_change,
     can_manage,
     company_users,
@@ -67,19 +69,52 @@ def _switch(request: HttpRequest, name: str) -> bool:
     return request.POST.get(name) in ("on", "1", "true")
 
 
+def _switches_saved(
+    request: HttpRequest,
+    before: tuple[bool, bool],
+    after: tuple[bool, bool],
+    *,
+    action: str,
+    team_of: str = "",
+) -> HttpResponse:
+    """A switch saved as it was flipped: the switches as stored, and a toast with Undo."""
+    names = ("Archive", "Delete") if not team_of else ("Team mailbox archive", "Team mailbox delete")
+    said = [
+        f"{name} in the external mailbox {'on' if now else 'off'}"
+        for name, was, now in zip(names, before, after, strict=True)
+        if was != now
+    ]
+    text = ("; ".join(said) or "Nothing changed") + (f" for {team_of}" if team_of else "") + ". Saved."
+    return _render(
+        request,
+        "settings/_switches_saved.html",
+        {
+            "archive_on": after[0],
+            "delete_on": after[1],
+            "editable": True,
+            "suffix": "",
+            "team": bool(team_of),
+            **({"archive_label": TEAM_ARCHIVE_LABEL, "delete_label": TEAM_DELETE_LABEL} if team_of else {}),
+            "text": text,
+            "undo": before if before != after and not request.POST.get("undo") else None,
+            "action": action,
+        },
+    )
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def general(request: HttpRequest) -> HttpResponse:
     """Personal settings › Email sync › General settings."""
     user = _user(request)
-    if not email_sync_available(user):
+    if not email_sync_available(user) and request.method == "POST":
         return _upgrade(request, section="general")
     if request.method == "POST":
-        services.set_personal_switches(
-            user,
-            archive=_switch(request, "archive_in_provider"),
-            delete=_switch(request, "delete_in_provider"),
-        )
+        before = personal_switches(user)
+        archive, delete = _switch(request, "archive_in_provider"), _switch(request, "delete_in_provider")
+        services.set_personal_switches(user, archive=archive, delete=delete)
+        if getattr(request, "htmx", False):
+            return _switches_saved(request, before, (archive, delete), action=request.path)
         messages.success(request, "Email sync settings saved.")
         return redirect("email_sync:general")
     archive, delete = personal_switches(user)
@@ -104,17 +139,21 @@ def account(request: HttpRequest, account_id: int) -> HttpResponse:
     """Personal settings › Email sync › Account: one mailbox's switches and members."""
     user = _user(request)
     mailbox = get_settings_account(user, account_id)
-    if not email_sync_available(user):
-        return _upgrade(request, section="account")
+    # On Lite the page stays: what was synced stays readable and Disconnect stays reachable
+    # (the template shows the upgrade notice instead of the switches).
     if mailbox.is_team:
         archive, delete = mailbox.archive_in_provider, mailbox.delete_in_provider
     else:
         archive, delete = personal_switches(mailbox.owner) if mailbox.owner else (False, False)
     member_ids = {m.pk for m in mailbox.members.all()}
+    labels = (
+        {"archive_label": TEAM_ARCHIVE_LABEL, "delete_label": TEAM_DELETE_LABEL} if mailbox.is_team else {}
+    )
     return _render(
         request,
         "settings/account.html",
         {
+            **labels,
             "section": "account",
             "account": mailbox,
             "can_manage": can_manage(user, mailbox),
@@ -136,12 +175,11 @@ def account_switches(request: HttpRequest, account_id: int) -> HttpResponse:
     mailbox = get_settings_account(user, account_id)
     if not email_sync_available(user):
         return _upgrade(request, section="account")
-    services.set_team_switches(
-        user,
-        mailbox.pk,
-        archive=_switch(request, "archive_in_provider"),
-        delete=_switch(request, "delete_in_provider"),
-    )
+    before = (mailbox.archive_in_provider, mailbox.delete_in_provider)
+    archive, delete = _switch(request, "archive_in_provider"), _switch(request, "delete_in_provider")
+    services.set_team_switches(user, mailbox.pk, archive=archive, delete=delete)
+    if getattr(request, "htmx", False):
+        return _switches_saved(request, before, (archive, delete), action=request.path, team_of=str(mailbox))
     messages.success(request, f"Email sync settings of {mailbox} saved.")
     return redirect("email_sync:account", account_id=mailbox.pk)
 
@@ -173,15 +211,13 @@ def status(request: HttpRequest, account_id: int) -> HttpResponse:
     """Sync status of one mailbox; the progress part alone when htmx polls it."""
     user = _user(request)
     mailbox = get_settings_account(user, account_id)
-    if not email_sync_available(user):
-        return _upgrade(request, section="status")
     context = {
         "section": "status",
         "account": mailbox,
         "status": sync_status(mailbox),
         "can_manage": can_manage(user, mailbox),
         "can_change": can_change(user, mailbox),
-        "can_retry": accessible_accounts(user).filter(pk=mailbox.pk).exists(),
+        "can_retry": email_sync_available(user) and accessible_accounts(user).filter(pk=mailbox.pk).exists(),
     }
     if getattr(request, "htmx", False) and request.GET.get("part") == "progress":
         return _render(request, "settings/_status_state.html", context)

@@ -17,8 +17,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
@@ -38,6 +39,8 @@ class AuthedRequest(HttpRequest):
 
 
 FOLDER_TITLES = {"inbox": "Inbox", "sent": "Sent", "archive": "Archive", "all": "All mail"}
+# Search looks through all mail; a folder narrows it (as in Gmail and Pipedrive).
+SEARCH_FILTERS = [("all", "All mail"), ("inbox", "Inbox"), ("sent", "Sent"), ("archive", "Archive")]
 TOAST_KEY = "inbox_toast"
 
 
@@ -45,6 +48,16 @@ TOAST_KEY = "inbox_toast"
 
 
 def _ids(request: AuthedRequest) -> list[int]:
+    data = request.POST if request.method == "POST" else request.GET
+    if data.get("all_matching") == "1":
+        # "Select all N": every conversation of the list, not only the rows on screen.
+        state = ListState.parse(data)
+        return selectors.matching_ids(
+            request.user,
+            cast(selectors.SearchFolder, state.folder),
+            account_id=state.account_id,
+            query=state.q,
+        )
     raw = request.POST.getlist("ids") or request.GET.getlist("ids")
     try:
         return sorted({int(v) for v in raw})
@@ -175,9 +188,14 @@ def _nav_context(request: AuthedRequest, state: ListState) -> dict[str, object]:
     }
 
 
+@never_cache  # Back after a delete must ask again, not show the page as it was
 @login_required
 @require_GET
 def folder(request: AuthedRequest, folder: str = "inbox") -> HttpResponse:
+    if folder == "all" and not (request.GET.get("q") or "").strip():
+        # "All mail" is a search filter: an emptied search box goes back to the Inbox.
+        raw = request.GET.get("account") or ""
+        return redirect(ListState("inbox", int(raw) if raw.isdigit() else None).url)
     state = ListState.parse(request.GET, folder)
     cursor = request.GET.get("cursor") or None
     page = _page(request, state, cursor)
@@ -186,6 +204,7 @@ def folder(request: AuthedRequest, folder: str = "inbox") -> HttpResponse:
         return render(request, "inbox/_rows.html", context)
     context.update(_nav_context(request, state))
     context["title"] = FOLDER_TITLES[state.folder]
+    context["search_filters"] = SEARCH_FILTERS
     context["toast"] = _pop_toast(request)
     return render(request, "inbox/folder.html", context)
 
@@ -330,6 +349,7 @@ def _side_context(request: AuthedRequest, conversation: Conversation, can_act: b
     }
 
 
+@never_cache  # Back after a delete must ask again, not show the page as it was
 @login_required
 @require_GET
 def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
@@ -403,6 +423,25 @@ def picker(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     )
 
 
+def _replace_link_confirmation(
+    request: AuthedRequest, convo: Conversation, target: str, object_id: int
+) -> HttpResponse:
+    """ "Link to lead X instead of deal Y?" — a dialog (htmx) or a page (no JavaScript)."""
+    current = convo.deal or convo.lead
+    context = {
+        "conversation": convo,
+        "current": current,
+        "current_kind": "deal" if convo.deal_id else "lead",
+        "new": selectors.crm_object(request.user, target, object_id),
+        "target": target,
+        "object_id": object_id,
+    }
+    if request.htmx:
+        response = render(request, "inbox/_link_replace_confirm.html", context)
+        return retarget(reswap(response, "innerHTML"), "#dialog-slot")
+    return render(request, "inbox/link_replace_confirm_page.html", context)
+
+
 _LINKS = {
     "deal": services.link_deal,
     "lead": services.link_lead,
@@ -417,6 +456,12 @@ def link(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     target = request.POST.get("target", "")
     raw_id = request.POST.get("object_id", "")
     object_id = int(raw_id) if raw_id.isdigit() else 0
+    if target in ("deal", "lead") and request.POST.get("replace") != "1":
+        # A conversation has one deal or one lead: replacing the one it has is asked first.
+        convo = selectors.get_conversation(request.user, conversation_id)
+        linked_now = convo.deal_id if target == "deal" else convo.lead_id
+        if (convo.deal_id or convo.lead_id) and linked_now != object_id:
+            return _replace_link_confirmation(request, convo, target, object_id)
     if target == "unlink":
         services.unlink_deal_or_lead(request.user, conversation_id)
         toast = Toast("Unlinked.")
@@ -508,6 +553,7 @@ def delete_message(request: AuthedRequest, message_id: int) -> HttpResponse:
 # -- activity -------------------------------------------------------------------------------
 
 
+@never_cache  # Back after a delete must ask again, not show the page as it was
 @login_required
 @require_GET
 def activity(request: AuthedRequest) -> HttpResponse:

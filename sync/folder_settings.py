@@ -16,7 +16,7 @@ from django.db import transaction
 
 from accounts.models import User
 from inbox.errors import InvalidRequest, NotAllowed
-from inbox.models import AuditEvent, MailAccount, Provider
+from inbox.models import AuditAction, AuditEvent, MailAccount, Provider
 from inbox.settings_selectors import can_change
 from sync.providers.imap import ImapAdapter
 from sync.providers.imap.errors import imap_errors
@@ -24,7 +24,7 @@ from sync.providers.imap.folders import CHOOSABLE_ROLES, FolderMap, selectable_f
 
 # AuditEvent.action for a changed folder mapping. (AuditAction has no choice for it yet;
 # Django does not check choices on save, and the admin shows the raw value.)
-AUDIT_ACTION = "folder_map"
+AUDIT_ACTION = AuditAction.FOLDER_MAP
 CHOSEN_KEY = "folders_chosen"
 ROLE_LABELS = {"inbox": "Inbox", "sent": "Sent", "archive": "Archive", "trash": "Trash", "all": "All Mail"}
 

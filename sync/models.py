@@ -113,3 +113,30 @@ class GmailMessageId(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id}: {self.msgid}"
+
+
+class SimulatedFolder(models.TextChoices):
+    INBOX = "INBOX", "Inbox"
+    ARCHIVE = "Archive", "Archive"
+    TRASH = "Trash", "Trash"
+
+
+class SimulatedMessage(models.Model):
+    """The demo's simulated external mailbox: which folder each message of a demo mailbox is
+    in "at the provider". Written only by the demo adapter (sync/providers/demo.py), through
+    the same pull and outbox push as a real provider; shown on the mailbox's status page."""
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="simulated_messages")
+    key = models.CharField(max_length=500)
+    message_id = models.CharField(max_length=998, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    sender = models.CharField(max_length=320, blank=True)
+    folder = models.CharField(max_length=10, choices=SimulatedFolder.choices, default=SimulatedFolder.INBOX)
+    moved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "key"], name="simulated_message_unique")]
+        indexes = [models.Index(fields=["account", "folder", "-moved_at"], name="simulated_folder_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.subject or self.message_id} in {self.folder}"

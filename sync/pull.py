@@ -43,9 +43,7 @@ def due_account_ids() -> list[int]:
             status=AccountStatus.ACTIVE,
             next_sync_at__lte=timezone.now(),
             company__plan__in=["growth", "premium", "ultimate"],
-        )
-        .exclude(provider="demo")
-        .values_list("id", flat=True)
+        ).values_list("id", flat=True)
     )
 
 

@@ -80,10 +80,24 @@ def open_as(browser: Browser, live_server: Any) -> Iterator[Callable[..., Page]]
     errors: list[str] = []
     csp_violations: list[str] = []
 
-    def open_page(user: Any, path: str = "/inbox/", *, width: int = 1440, height: int = 900) -> Page:
+    def open_page(
+        user: Any,
+        path: str = "/inbox/",
+        *,
+        width: int = 1440,
+        height: int = 900,
+        touch: bool = False,
+        timezone_id: str | None = None,
+    ) -> Page:
+        """``touch``: a phone's touch screen (tap, no hover); ``timezone_id``: the browser's zone."""
         client = Client()
         client.force_login(user)
-        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+        extra: dict[str, Any] = {"has_touch": True, "is_mobile": True} if touch else {}
+        if timezone_id:
+            extra["timezone_id"] = timezone_id
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": width, "height": height}, **extra
+        )
         context.add_cookies(
             [
                 {

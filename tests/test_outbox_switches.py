@@ -91,11 +91,13 @@ def test_lite_plan_never_writes_provider_changes(alice, acme, alice_mailbox):
     assert _kinds(alice_mailbox) == []
 
 
-def test_demo_mailbox_is_never_pushed(alice):
+def test_demo_mailbox_pushes_to_its_simulated_mailbox_only_with_the_switch_on(alice):
     demo = personal_account(alice, provider=Provider.DEMO, address="demo@acme.test")
-    switches(alice, archive=True)
     services.archive_conversations(alice, [receive(demo).conversation_id])
     assert _kinds(demo) == []
+    switches(alice, archive=True)
+    services.archive_conversations(alice, [receive(demo).conversation_id])
+    assert _kinds(demo) == ["archive"]
 
 
 def test_outbox_row_commits_with_the_action_and_nudges_only_after_commit(

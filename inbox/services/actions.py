@@ -147,10 +147,15 @@ class DeletePreview:
     lead_titles: list[str]
     project_titles: list[str]
     trash_by_provider: dict[str, int]
+    # Shared team mailboxes among them: deleting there deletes for every member.
+    team_mailboxes: list[str] = field(default_factory=list)
 
     def sentence(self) -> str:
-        n = self.conversation_count
-        parts = [f"Delete {n} conversation{'s' if n != 1 else ''} ({self.message_count} messages) for good"]
+        n, m = self.conversation_count, self.message_count
+        parts = [f"Delete {_plural(n, 'conversation')} ({_plural(m, 'message')}) for good"]
+        if self.team_mailboxes:
+            noun = "team mailboxes" if len(self.team_mailboxes) > 1 else "team mailbox"
+            parts.append(f"for every member of the {noun} {', '.join(self.team_mailboxes)}")
         links = [
             _named(noun, titles)
             for noun, titles in (
@@ -165,6 +170,10 @@ class DeletePreview:
         for provider, count in sorted(self.trash_by_provider.items()):
             parts.append(f"and move {count} message{'s' if count != 1 else ''} to Trash in {provider}")
         return " ".join(parts) + ". This cannot be undone."
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def _named(noun: str, titles: list[str], most: int = 3) -> str:
@@ -182,7 +191,10 @@ def preview_delete(actor: User, ids: Iterable[int]) -> DeletePreview:
         raise NotFound("One or more conversations do not exist or are not yours.")
     _attach_accounts(conversations)
     trash: dict[str, int] = defaultdict(int)
+    teams: list[str] = []
     for account, items in _by_account(conversations).items():
+        if account.is_team:
+            teams.append(str(account))
         _, delete_on = sync_switches(account)
         if delete_on and account.syncs_with_provider:
             count = ProviderRef.objects.filter(
@@ -198,6 +210,7 @@ def preview_delete(actor: User, ids: Iterable[int]) -> DeletePreview:
         lead_titles=titles["leads"],
         project_titles=titles["projects"],
         trash_by_provider=dict(trash),
+        team_mailboxes=sorted(teams),
     )
 
 

@@ -4,6 +4,8 @@
  * Everything works without it through plain forms; this only makes it faster. */
 (function () {
   "use strict";
+  // Forms that save as they change hide their fallback Save button when this script runs.
+  document.documentElement.classList.add("js");
 
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
@@ -59,6 +61,33 @@
     if (dialog && event.detail.successful && event.target.tagName === "FORM") dialog.close();
   });
 
+  // A destructive form is sent once: a double click must not send a second POST.
+  function holdForm(form) {
+    if (form.dataset.sent) return false;
+    form.dataset.sent = "1";
+    $$("button[type=submit], button:not([type])", form).forEach((b) => { b.disabled = true; });
+    return true;
+  }
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const form = event.target.closest && event.target.closest("form[data-submit-once]");
+    if (form && event.target === form && !holdForm(form)) event.preventDefault();
+  });
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const form = event.target.closest && event.target.closest("form[data-submit-once]");
+    if (form && !event.detail.successful) {
+      delete form.dataset.sent;
+      $$("button", form).forEach((b) => { b.disabled = false; });
+    }
+  });
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-submit-once]");
+    if (form && !form.hasAttribute("hx-post") && !holdForm(form)) event.preventDefault();
+  });
+  // A page restored from the back/forward cache may show mail deleted since: load it again.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted && document.body.matches(".page-list, .page-conversation")) window.location.reload();
+  });
+
   // ---- toasts --------------------------------------------------------------------------
   const MAX_TOASTS = 3;
   function armToasts(root) {
@@ -94,7 +123,15 @@
   document.addEventListener("htmx:responseError", (event) => {
     const xhr = event.detail.xhr;
     let text = "That did not work. Reload the page and try again.";
-    if (xhr.status === 404) text = "Not found: it may have been deleted, or it is not yours.";
+    const fromList = bulkForm() && event.detail.elt && !event.detail.elt.closest("#sidepanel");
+    if (xhr.status === 404 && fromList) {
+      // Rows the list still showed are gone (deleted by a teammate, or in the external
+      // mailbox): say so and bring the list up to date instead of leaving stale rows.
+      text = "Not found: deleted meanwhile (perhaps by a teammate). The list is now up to date.";
+      htmx.ajax("GET", window.location.href, {
+        source: document.body, target: "#list-region", select: "#list-region", swap: "outerHTML",
+      });
+    } else if (xhr.status === 404) text = "Not found: it may have been deleted, or it is not yours.";
     else if (xhr.status === 403) text = "You are not allowed to change this.";
     else if (xhr.status === 400 && xhr.responseText && xhr.responseText.length < 300) text = xhr.responseText;
     const toast = document.createElement("div");
@@ -114,6 +151,46 @@
     armToasts(toast);
     $("dialog[open]")?.close();
   });
+
+  // ---- time zone: the browser's, for a user who has none yet --------------------------------
+  function browserTimeZone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return ""; }
+  }
+  function offerTimeZone() {
+    const zone = browserTimeZone();
+    $$("input[data-browser-time-zone]").forEach((input) => { input.value = zone; });
+    const url = document.body.dataset.timeZoneGuess;
+    if (!url || !zone) return;
+    const token = $("input[name=csrfmiddlewaretoken]")?.value ||
+      JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
+    // Saved for the next page; this one is not reloaded under the user's hands.
+    const body = new URLSearchParams({ time_zone: zone, guess: "1" });
+    fetch(url, { method: "POST", body, headers: { "X-CSRFToken": token }, credentials: "same-origin" });
+  }
+
+  // ---- the phone drawer: the sidebar behind the menu button --------------------------------
+  const drawerOpen = () => document.body.classList.contains("drawer-open");
+  function setDrawer(open, returnFocus) {
+    const toggle = $("[data-drawer-toggle]");
+    if (!toggle) return;
+    document.body.classList.toggle("drawer-open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open) {
+      const first = $("#sidebar a[aria-current]") || $("#sidebar a");
+      // The drawer slides in; focus once it is visible (a hidden link cannot take focus).
+      window.requestAnimationFrame(() => first?.focus());
+    } else if (returnFocus) toggle.focus();
+  }
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-drawer-toggle]")) setDrawer(!drawerOpen(), false);
+    else if (event.target.closest("[data-drawer-close]")) setDrawer(false, true);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && drawerOpen()) {
+      setDrawer(false, true);
+      event.stopPropagation();
+    }
+  }, true);
 
   // ---- list selection ------------------------------------------------------------------
   const bulkForm = () => $("#bulk");
@@ -135,8 +212,29 @@
     if (count) count.textContent = ids.length ? `${ids.length} selected` : "Select";
     $$("[data-bulk] button", form).forEach((b) => { b.disabled = ids.length === 0; });
     form.classList.toggle("has-selection", ids.length > 0);
+    // Every row shown is selected and more exist: offer the whole list ("Select all N").
+    const banner = $("#select-all-banner");
+    const allMatching = $("#all-matching");
+    const everyRow = all.length > 0 && ids.length === all.length;
+    if (allMatching && !everyRow) allMatching.value = "";
+    if (banner) {
+      banner.hidden = !(everyRow && ($("#more a") || allMatching?.value === "1"));
+      const note = $("[data-select-note]", banner);
+      const offer = $("[data-select-all-matching]", banner);
+      const whole = allMatching?.value === "1";
+      if (note) note.textContent = whole ? "Everything in this list is selected, not only the rows shown." : `All ${ids.length} conversations shown are selected.`;
+      if (offer) offer.hidden = whole;
+      if (count && whole) count.textContent = "All selected";
+    }
     all.forEach((b) => b.closest("li.row")?.classList.toggle("is-selected", b.checked));
   }
+
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest("[data-select-all-matching]")) return;
+    const allMatching = $("#all-matching");
+    if (allMatching) allMatching.value = "1";
+    syncSelection();
+  });
 
   document.addEventListener("change", (event) => {
     if (event.target.id === "select-all") {
@@ -149,7 +247,7 @@
     const form = bulkForm();
     const values = { origin: "list" };
     if (!form) return values;
-    ["folder", "account", "q", "next"].forEach((name) => {
+    ["folder", "account", "q", "next", "all_matching"].forEach((name) => {
       const input = form.querySelector(`input[type=hidden][name=${name}]`);
       if (input && input.value) values[name] = input.value;
     });
@@ -329,6 +427,10 @@
   }
   document.addEventListener("DOMContentLoaded", () => {
     init(document);
+    offerTimeZone();
+    // Back from a conversation (u): the cursor and focus are on the row it was opened from.
+    const back = /^#conv-\d+$/.test(window.location.hash) && $(window.location.hash);
+    if (back && back.matches("#rows > li.row")) setCurrent(rows().indexOf(back));
     syncSelection();
     const form = bulkForm();
     if (form) {

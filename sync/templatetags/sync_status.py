@@ -7,9 +7,11 @@ from typing import Any
 
 from django import template
 from django.conf import settings
+from django.db.models import F
 
 from inbox.models import MailAccount, Provider
 from sync.faults import account_faults, account_unplaced
+from sync.models import SimulatedFolder, SimulatedMessage
 
 register = template.Library()
 
@@ -53,3 +55,21 @@ def _duration(seconds: int) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return ""
+
+
+@register.inclusion_tag("sync/_simulated_mailbox.html")
+def simulated_mailbox(account: MailAccount, shown: int = 8) -> dict[str, Any]:
+    """A demo mailbox's simulated external mailbox: its Inbox, Archive and Trash, the most
+    recently moved messages first (where an archive or delete just landed)."""
+    folders = []
+    for folder in SimulatedFolder:
+        rows = SimulatedMessage.objects.filter(account=account, folder=folder)
+        folders.append(
+            {
+                "name": folder.label,
+                "slug": folder.label.lower(),
+                "count": rows.count(),
+                "messages": list(rows.order_by(F("moved_at").desc(nulls_last=True), "-id")[:shown]),
+            }
+        )
+    return {"account": account, "folders": folders, "shown": shown}

@@ -129,7 +129,7 @@ def test_delete_from_the_conversation_view_confirms_and_returns_to_the_list(open
 
     page.get_by_role("toolbar", name="Conversation actions").get_by_role("button", name="Delete").click()
     dialog = page.get_by_role("dialog", name="Delete 1 conversation?")
-    expect(dialog).to_contain_text("Delete 1 conversation (1 messages) for good. This cannot be undone.")
+    expect(dialog).to_contain_text("Delete 1 conversation (1 message) for good. This cannot be undone.")
     dialog.get_by_role("button", name="Delete").click()
 
     expect(page).to_have_url(re.compile(r"/inbox/$"))
@@ -255,7 +255,8 @@ def test_keyboard_moves_selects_archives_and_deletes(open_as, alice, alice_mailb
     page.keyboard.press("o")
     expect(page).to_have_url(re.compile(rf"/inbox/c/{order[2]}/"))
     page.keyboard.press("u")
-    expect(page).to_have_url(re.compile(r"/inbox/(\?.*)?$"))
+    expect(page).to_have_url(re.compile(rf"/inbox/(\?.*)?#conv-{order[2]}$"))
+    expect(_row(page, order[2])).to_be_focused()
 
 
 def test_archive_by_keyboard_in_the_conversation_view(open_as, alice, alice_mailbox):
@@ -378,7 +379,8 @@ def test_acting_on_a_conversation_deleted_elsewhere_says_so(open_as, alice, alic
     services.delete_conversations(alice, [convo])  # e.g. in another tab
     _row(page, convo).get_by_role("checkbox").check()
     page.get_by_role("toolbar").get_by_role("button", name="Archive", exact=True).click()
-    expect(page.locator("#toasts")).to_contain_text("Not found: it may have been deleted")
+    expect(page.locator("#toasts")).to_contain_text("Not found: deleted meanwhile (perhaps by a teammate)")
+    expect(_row(page, convo)).to_have_count(0)  # the stale row leaves the list
     assert not Conversation.objects.filter(pk=convo).exists()
 
 
@@ -396,4 +398,8 @@ def test_j_and_k_walk_conversations_and_u_goes_back(open_as, alice, alice_mailbo
     page.keyboard.press("k")
     expect(page).to_have_url(re.compile(rf"/inbox/c/{ids[1]}/"))
     page.keyboard.press("u")
-    expect(page).to_have_url(re.compile(r"/inbox/(\?.*)?$"))
+    expect(page).to_have_url(re.compile(rf"/inbox/(\?.*)?#conv-{ids[1]}$"))
+    # Focus is back on the row the conversation was opened from, ready for j/k again.
+    expect(page.locator(f"#conv-{ids[1]}")).to_be_focused()
+    page.keyboard.press("j")
+    expect(page.locator(f"#conv-{ids[2]}")).to_be_focused()

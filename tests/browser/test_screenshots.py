@@ -9,6 +9,7 @@ test still checks that each page shows what it is for.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -99,5 +100,27 @@ def test_screenshots_of_the_key_pages(open_as, tmp_path):
     expect(page.get_by_role("dialog", name="Delete this email?")).to_be_visible()
     page.screenshot(path=str(out / "delete-confirm.png"))
 
-    for name in ("inbox", "conversation", "archive", "deal", "delete-confirm"):
+    # A phone (390 × 844, touch): the list with its row actions, the menu's drawer, a
+    # conversation and the settings — each without sideways scrolling.
+    phone = open_as(alice, "/inbox/", width=390, height=844, touch=True)
+    fits = "document.documentElement.scrollWidth <= window.innerWidth"
+    expect(
+        phone.locator("#rows > li.row").first.get_by_role("button", name=re.compile("^Archive"))
+    ).to_be_visible()
+    assert phone.evaluate(fits)
+    phone.screenshot(path=str(out / "phone-inbox.png"))
+    phone.get_by_role("button", name="Menu").click()
+    expect(phone.get_by_role("navigation", name="Main").get_by_role("link", name="Settings")).to_be_visible()
+    phone.screenshot(path=str(out / "phone-menu.png"))
+    phone.goto(f"/inbox/c/{convo.pk}/")
+    expect(phone.get_by_role("heading", name="Re: Pilot results")).to_be_visible()
+    assert phone.evaluate(fits)
+    phone.screenshot(path=str(out / "phone-conversation.png"))
+    phone.goto("/settings/email-sync/")
+    expect(phone.get_by_role("heading", name="General settings")).to_be_visible()
+    assert phone.evaluate(fits)
+    phone.screenshot(path=str(out / "phone-settings.png"))
+
+    names = ("inbox", "conversation", "archive", "deal", "delete-confirm")
+    for name in (*names, "phone-inbox", "phone-menu", "phone-conversation", "phone-settings"):
         assert (out / f"{name}.png").stat().st_size > 10_000, name

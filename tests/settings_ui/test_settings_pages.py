@@ -488,3 +488,56 @@ def test_settings_pages_need_a_sign_in(client: Client, alice_mailbox):
     for url in (reverse("email_sync:general"), reverse("email_sync:status", args=[alice_mailbox.pk])):
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_flipped_switch_saves_at_once_with_a_toast_and_undo(client, alice, alice_mailbox):
+    from inbox.models import UserSyncSettings
+
+    client.force_login(alice)
+    response = client.post("/settings/email-sync/", {"archive_in_provider": "on"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Archive in the external mailbox on. Saved." in html and "Undo" in html
+    assert 'id="switches" class="switches" hx-swap-oob="true"' in html
+    assert UserSyncSettings.objects.get(user=alice).archive_in_provider
+    undo = client.post("/settings/email-sync/", {"undo": "1"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Archive in the external mailbox off. Saved." in undo and "Undo" not in undo
+    assert not UserSyncSettings.objects.get(user=alice).archive_in_provider
+
+
+def test_team_switches_speak_of_the_team_mailbox(client, alice, sales_mailbox):
+    from inbox.settings_selectors import TEAM_ARCHIVE_LABEL, TEAM_DELETE_LABEL
+
+    client.force_login(alice)
+    page = client.get(f"/settings/email-sync/accounts/{sales_mailbox.pk}/").content.decode()
+    assert TEAM_ARCHIVE_LABEL in page and TEAM_DELETE_LABEL in page
+    assert "my external email client" not in page
+    url = f"/settings/email-sync/accounts/{sales_mailbox.pk}/switches/"
+    saved = client.post(url, {"delete_in_provider": "on"}, HTTP_HX_REQUEST="true").content.decode()
+    assert f"Team mailbox delete in the external mailbox on for {sales_mailbox}. Saved." in saved
+    assert TEAM_DELETE_LABEL in saved
+
+
+def test_on_lite_synced_mail_status_and_disconnect_stay_and_an_admin_can_change_the_plan(
+    client, alice, bob, acme, alice_mailbox
+):
+    set_plan(acme, Plan.LITE)
+    client.force_login(alice)
+    general = html(client.get(reverse("email_sync:general")))
+    assert reverse("email_sync:status", args=[alice_mailbox.pk]) in general  # the mailbox is listed
+    assert 'href="/settings/plan/"' in general and "Change the plan" in general
+    status = html(client.get(reverse("email_sync:status", args=[alice_mailbox.pk])))
+    assert "Upgrade to use Email sync" in status and "Recent changes to the external mailbox" in status
+    account = html(client.get(reverse("email_sync:account", args=[alice_mailbox.pk])))
+    assert reverse("email_sync:disconnect", args=[alice_mailbox.pk]) in account
+
+    response = client.post("/settings/plan/", {"plan": "growth"})
+    assert response.status_code == 302
+    acme.refresh_from_db()
+    assert acme.plan == Plan.GROWTH
+
+    client.force_login(bob)
+    assert "Only company admins can change the plan." in html(client.get("/settings/plan/"))
+    assert client.post("/settings/plan/", {"plan": "lite"}).status_code == 403
+    acme.refresh_from_db()
+    assert acme.plan == Plan.GROWTH

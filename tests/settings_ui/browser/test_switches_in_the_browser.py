@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from inbox.models import ChangeStatus, Conversation, ProviderChange
 from inbox.services.nudge import PUSH_TASK, send_task_quietly
-from inbox.settings_selectors import ARCHIVE_LABEL, DELETE_LABEL
+from inbox.settings_selectors import ARCHIVE_LABEL, DELETE_LABEL, TEAM_ARCHIVE_LABEL
 from sync.pull import pull_account
 from tests.imap.conftest import ImapSetup, make_setup
 from tests.worker import wait_until
@@ -35,9 +35,9 @@ def imported(setup: ImapSetup, *subjects: str) -> dict[str, tuple[str, int]]:
 def turn_on(page: Page, label: str) -> None:
     switch = page.get_by_label(label)
     expect(switch).not_to_be_checked()
-    switch.check()
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator("#toasts")).to_contain_text("settings")
+    switch.check()  # saves at once: no Save button to press
+    expect(page.locator("#toasts")).to_contain_text("Saved.")
+    page.reload()
     expect(page.get_by_label(label)).to_be_checked()
 
 
@@ -117,14 +117,14 @@ def test_team_switch_set_by_alice_applies_when_bob_archives(open_as, worker, dov
     account_page = f"/settings/email-sync/accounts/{setup.account.pk}/"
 
     bobs = open_as(bob, account_page)
-    expect(bobs.get_by_label(ARCHIVE_LABEL)).to_be_disabled()
+    expect(bobs.get_by_label(TEAM_ARCHIVE_LABEL)).to_be_disabled()
     expect(bobs.get_by_text("Only company admins can change")).to_be_visible()
 
     alices = open_as(alice, account_page)
-    turn_on(alices, ARCHIVE_LABEL)
+    turn_on(alices, TEAM_ARCHIVE_LABEL)
     bobs.reload()
-    expect(bobs.get_by_label(ARCHIVE_LABEL)).to_be_checked()
-    expect(bobs.get_by_label(ARCHIVE_LABEL)).to_be_disabled()
+    expect(bobs.get_by_label(TEAM_ARCHIVE_LABEL)).to_be_checked()
+    expect(bobs.get_by_label(TEAM_ARCHIVE_LABEL)).to_be_disabled()
 
     archive_in_inbox(bobs, mail["Partnership"][1], "Partnership")
 

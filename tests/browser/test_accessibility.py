@@ -1,0 +1,79 @@
+"""axe-core on every page, at desktop and phone width: no serious or critical violations,
+and every control reached with Tab shows a visible focus indicator."""
+
+from __future__ import annotations
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from tests.browser.pages import demo_pages
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
+
+
+def _serious(page) -> list[str]:  # type: ignore[no-untyped-def]
+    results = Axe().run(page)
+    found = []
+    for violation in results.response["violations"]:
+        if violation.get("impact") in ("serious", "critical"):
+            targets = [", ".join(map(str, n.get("target", []))) for n in violation["nodes"][:3]]
+            found.append(f"{violation['id']} ({violation['impact']}, {len(violation['nodes'])}x): {targets}")
+    return found
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_no_serious_or_critical_axe_violations_on_any_page(open_as, size):
+    demo = demo_pages()
+    width, height = SIZES[size]
+    page = open_as(demo.alice, "/inbox/", width=width, height=height)
+    problems: dict[str, list[str]] = {}
+    for name, path in demo.paths.items():
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        found = _serious(page)
+        if found:
+            problems[name] = found
+    total = sum(len(v) for v in problems.values())
+    print(f"axe {size}: {total} serious/critical rule violations on {len(problems)} pages: {problems}")
+    assert not problems
+
+
+FOCUS_JS = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const style = getComputedStyle(el);
+  const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
+  const shadow = style.boxShadow && style.boxShadow !== "none";
+  const label = el.getAttribute("aria-label") || el.textContent.trim().slice(0, 40)
+    || el.getAttribute("name") || "";
+  return {tag: el.tagName, cls: String(el.className), label, visible: outline || shadow};
+}"""
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_every_control_reached_by_tab_shows_a_visible_focus_ring(open_as, size):
+    demo = demo_pages()
+    width, height = SIZES[size]
+    page = open_as(demo.alice, "/inbox/", width=width, height=height)
+    invisible: dict[str, list[str]] = {}
+    reached = 0
+    for name, path in demo.paths.items():
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        seen = set()
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            info = page.evaluate(FOCUS_JS)
+            if info is None:
+                continue
+            key = (info["tag"], info["cls"], info["label"])
+            if key in seen:
+                break  # wrapped around: every control of the page was reached
+            seen.add(key)
+            reached += 1
+            if not info["visible"]:
+                invisible.setdefault(name, []).append(f"{info['tag']}.{info['cls']} “{info['label']}”")
+    assert reached > 200  # the walk really went through the pages' controls
+    assert not invisible, f"focused without a visible indicator: {invisible}"

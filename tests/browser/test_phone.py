@@ -1,0 +1,117 @@
+"""A rep on a phone (390 × 844): nothing scrolls sideways, the menu button opens a drawer that
+reaches every folder, CRM page and setting, and rows are archived and deleted by tap."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from inbox.models import Conversation, ConversationState
+from tests.browser.pages import demo_pages
+from tests.factories import receive
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _fits(page: Page) -> tuple[int, int]:
+    return page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+
+
+def test_no_page_scrolls_sideways_on_a_phone(open_as):
+    demo = demo_pages()
+    page = open_as(demo.alice, "/inbox/", **PHONE)
+    wide = {}
+    for name, path in demo.paths.items():
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        scroll_width, inner_width = _fits(page)
+        if scroll_width > inner_width:
+            wide[name] = scroll_width
+    assert not wide, f"pages wider than the phone (390 px): {wide}"
+
+
+def _open_menu(page: Page):  # type: ignore[no-untyped-def]
+    toggle = page.get_by_role("button", name="Menu")
+    expect(toggle).to_be_visible()
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    drawer = page.get_by_role("navigation", name="Main")
+    expect(drawer).to_be_visible()
+    return drawer
+
+
+def _go(page: Page, link_name: str, heading: str | re.Pattern[str]) -> None:
+    drawer = _open_menu(page)
+    link = drawer.get_by_role("link", name=re.compile(rf"^{re.escape(link_name)}"))
+    expect(link.first).to_be_visible()
+    link.first.click()
+    expect(page.get_by_role("heading", level=1, name=heading)).to_be_visible()
+    # The drawer closes itself with the navigation; the page is usable again.
+    expect(page.get_by_role("button", name="Menu")).to_have_attribute("aria-expanded", "false")
+
+
+def test_the_menu_reaches_every_folder_crm_page_and_setting_on_a_phone(open_as):
+    demo = demo_pages()
+    page = open_as(demo.alice, "/inbox/", **PHONE)
+    # Closed, the drawer hides its links: they take no taps and no focus.
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Sent")).to_be_hidden()
+
+    for link_name, heading in [
+        ("Sent", "Sent"),
+        ("Archive", "Archive"),
+        ("Inbox", "Inbox"),
+        ("Deals", "Deals"),
+        ("Leads", "Leads"),
+        ("Projects", "Projects"),
+        ("People", "People"),
+        ("Organizations", "Organizations"),
+        ("Activity", "Activity"),
+        ("Inbox", "Inbox"),
+        ("Sales team (demo mailbox)", "Inbox"),
+        ("API", re.compile("API")),
+        ("Settings", "General settings"),
+        ("Account: Sales team", "Sales team (demo mailbox)"),
+        ("Connect a mailbox", "Connect a mailbox"),
+        ("General settings", "General settings"),
+    ]:
+        _go(page, link_name, heading)
+
+    # A mailbox's status is one visible tap away from the settings page.
+    page.get_by_role("link", name="alice@demo.test").first.click()
+    expect(page.get_by_role("heading", name="State")).to_be_visible()
+    assert _fits(page)[0] <= PHONE["width"]
+
+    # Escape and the backdrop close the drawer too, focus back on the menu button.
+    _open_menu(page)
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("button", name="Menu")).to_be_focused()
+    _open_menu(page)
+    page.locator(".drawer-backdrop").click(position={"x": 370, "y": 400})
+    expect(page.get_by_role("button", name="Menu")).to_have_attribute("aria-expanded", "false")
+
+
+def test_archive_and_delete_a_row_by_tap_on_a_phone(open_as, alice, alice_mailbox):
+    keep = receive(alice_mailbox, subject="Stays here").conversation_id
+    archive = receive(alice_mailbox, subject="Tap to archive").conversation_id
+    delete = receive(alice_mailbox, subject="Tap to delete").conversation_id
+    page = open_as(alice, "/inbox/", touch=True, **PHONE)
+
+    archive_button = page.locator(f"#conv-{archive}").get_by_role("button", name=re.compile("^Archive"))
+    expect(archive_button).to_be_visible()  # no hover on a touch screen: the actions are shown
+    archive_button.tap()
+    expect(page.locator(f"#conv-{archive}")).to_have_count(0)
+    expect(page.locator("#toasts")).to_contain_text("Archived 1 conversation.")
+    assert Conversation.objects.get(pk=archive).state == ConversationState.ARCHIVED
+
+    page.locator(f"#conv-{delete}").get_by_role("button", name=re.compile("^Delete")).tap()
+    dialog = page.get_by_role("dialog", name="Delete 1 conversation?")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Delete", exact=True).tap()
+    expect(page.locator(f"#conv-{delete}")).to_have_count(0)
+    assert not Conversation.objects.filter(pk=delete).exists()
+    expect(page.locator(f"#conv-{keep}")).to_be_visible()
+    assert _fits(page)[0] <= PHONE["width"]

@@ -1,0 +1,38 @@
+"""`make demo` checks its port first and says why it cannot start (not only in a log)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "run-demo.sh"
+
+
+def _check(port: int | str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PORT": str(port)}
+    return subprocess.run(
+        [str(SCRIPT), "--check-port"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_taken_port_stops_the_demo_with_the_reason_and_the_way_out():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _check(port)
+    assert result.returncode == 1
+    assert f"Port {port} on 127.0.0.1 is not free: Address already in use." in result.stderr
+    assert "make demo PORT=8001" in result.stderr
+
+
+def test_a_free_port_passes_and_a_wrong_one_is_named():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert _check(port).returncode == 0
+    wrong = _check("eighty")
+    assert wrong.returncode == 1 and "PORT='eighty' is not a port number." in wrong.stderr
