@@ -54,6 +54,17 @@ class PullReport:
     paused: bool = False
     notes: list[str] = field(default_factory=list)
 
+    def count(self, outcome: str) -> None:
+        """Tally one stored message by its ``sync.store.StoreOutcome``."""
+        if outcome == "created":
+            self.created += 1
+        elif outcome == "duplicate":
+            self.duplicates += 1
+        elif outcome == "tombstoned":
+            self.tombstoned += 1
+        else:
+            self.quarantined += 1
+
 
 class ProviderAdapter(Protocol):
     account: MailAccount

@@ -65,7 +65,6 @@ from sync.providers.gmail.client import (
     PartResult,
 )
 from sync.store import (
-    StoreOutcome,
     exceeds_mass_delete_guard,
     existing_values,
     own_addresses,
@@ -482,14 +481,7 @@ class GmailPull:
         # Gmail knows what was sent from this mailbox (aliases, send-as addresses).
         parsed.incoming = "SENT" not in labels
         outcome = store_parsed_message(self.account, parsed, ref, raw=raw)
-        if outcome == StoreOutcome.CREATED:
-            self.report.created += 1
-        elif outcome == StoreOutcome.DUPLICATE:
-            self.report.duplicates += 1
-        elif outcome == StoreOutcome.TOMBSTONED:
-            self.report.tombstoned += 1
-        else:
-            self.report.quarantined += 1
+        self.report.count(outcome)
 
     # --- deletions ------------------------------------------------------------------------
     def _delete(self, keys: list[str], *, guard: bool) -> None:

@@ -541,14 +541,7 @@ class ImapPull:
             fallback_date=internal if isinstance(internal, datetime) else None,
             headers_only_reason=headers_only_reason,
         )
-        if outcome == StoreOutcome.CREATED:
-            self.report.created += 1
-        elif outcome == StoreOutcome.DUPLICATE:
-            self.report.duplicates += 1
-        elif outcome == StoreOutcome.TOMBSTONED:
-            self.report.tombstoned += 1
-        else:
-            self.report.quarantined += 1
+        self.report.count(outcome)
         msgid = meta.get(b"X-GM-MSGID")
         if self.gmail and msgid is not None and outcome in (StoreOutcome.CREATED, StoreOutcome.DUPLICATE):
             self.gmail_ids[ref.key] = int(msgid)  # type: ignore[call-overload]

@@ -332,7 +332,7 @@ class OutlookPull:
         except (ProviderPermanentError, requests.RequestException) as exc:
             self._fetch_failed(key, f"Graph refused the message: {exc}", locator)
             return
-        self._count(outcome)
+        self.report.count(outcome)
 
     def _store_too_large(self, key: str, ref: RefData, folder: str, item: dict[str, Any]) -> StoreOutcome:
         """Above the body cap: the headers and the text, which Graph gives without the rest."""
@@ -362,16 +362,6 @@ class OutlookPull:
     def _fetch_failed(self, key: str, reason: str, locator: dict[str, Any]) -> None:
         fault = record_fetch_failure(self.account, key, reason, locator=locator)
         self.report.notes.append(f"{key[:16]}…: {reason} ({fault.state})")
-
-    def _count(self, outcome: StoreOutcome) -> None:
-        if outcome == StoreOutcome.CREATED:
-            self.report.created += 1
-        elif outcome == StoreOutcome.DUPLICATE:
-            self.report.duplicates += 1
-        elif outcome == StoreOutcome.TOMBSTONED:
-            self.report.tombstoned += 1
-        else:
-            self.report.quarantined += 1
 
     # --- where known messages went ----------------------------------------------------------
     def _resolve(self, rounds: list[Round]) -> None:
