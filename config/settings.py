@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "inbox",
     "sync",
     "api",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -65,7 +66,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # The app's 404/403/500 pages in DEBUG too (the demo); see config/error_pages.py.
     "config.error_pages.AppErrorPagesMiddleware",
-    "inbox.middleware.InboxErrorMiddleware",
+    "web.middleware.InboxErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -143,7 +144,7 @@ STORAGES = {
 # inline ones only with this request's nonce (there are none today but the OAuth relay);
 # no inline event handlers. Styles and images are as wide as the mail frames need: an
 # ``<iframe srcdoc>`` inherits this policy on top of its own stricter one
-# (inbox/rendering.py), so its inline styles and the remote images a reader chose to
+# (web/rendering.py), so its inline styles and the remote images a reader chose to
 # show must pass here too.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

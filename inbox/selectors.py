@@ -219,11 +219,6 @@ def get_conversation(user: User, conversation_id: int) -> Conversation:
     return conversation
 
 
-def conversation_messages(user: User, conversation_id: int) -> list[Message]:
-    get_conversation(user, conversation_id)
-    return list(Message.objects.filter(conversation_id=conversation_id).order_by("sent_at", "id"))
-
-
 HistoryKind = Literal["deal", "lead", "project", "person", "organization"]
 _CRM_MODELS: dict[str, type[Deal | Lead | Project | Person | Organization]] = {
     "deal": Deal,
@@ -465,20 +460,6 @@ class MessageDeletePreview:
     last_in_conversation: bool
     trash_in: str  # the provider's name when its Trash is touched, else ""
     linked: list[str]
-
-    def sentence(self) -> str:
-        who = self.message.from_name or self.message.from_address or "unknown sender"
-        parts = [f"Delete the email “{self.message.subject or '(no subject)'}” from {who} for good"]
-        account = self.message.conversation.account
-        if account.is_team:
-            parts.append(f" for every member of the team mailbox {account}")
-        if self.linked:
-            parts.append("; it disappears from the History of " + ", ".join(self.linked))
-        if self.last_in_conversation:
-            parts.append("; it is the only email in its conversation, so the conversation goes too")
-        if self.trash_in:
-            parts.append(f", and it is moved to Trash in {self.trash_in}")
-        return "".join(parts) + ". This cannot be undone."
 
 
 def preview_message_delete(user: User, message_id: int) -> MessageDeletePreview:

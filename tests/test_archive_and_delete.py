@@ -25,6 +25,7 @@ from tests.factories import (
     parsed,
     receive,
 )
+from web.wording import delete_sentence
 
 pytestmark = pytest.mark.django_db
 
@@ -192,10 +193,10 @@ def test_delete_preview_states_count_links_and_provider_trash(alice, alice_mailb
     services.link_lead(alice, one.conversation_id, lead.pk)
     switches(alice, delete=True)
     preview = services.preview_delete(alice, [one.conversation_id, two.conversation_id])
-    sentence = preview.sentence()
+    sentence = delete_sentence(preview)
     assert "Delete 2 conversations (2 messages)" in sentence
     assert "lead Inbound Dana" in sentence
     assert preview.lead_titles == ["Inbound Dana"]
     assert "move 2 messages to Trash in IMAP" in sentence
     switches(alice, delete=False)
-    assert "Trash" not in services.preview_delete(alice, [one.conversation_id]).sentence()
+    assert "Trash" not in delete_sentence(services.preview_delete(alice, [one.conversation_id]))

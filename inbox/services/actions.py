@@ -150,37 +150,6 @@ class DeletePreview:
     # Shared team mailboxes among them: deleting there deletes for every member.
     team_mailboxes: list[str] = field(default_factory=list)
 
-    def sentence(self) -> str:
-        n, m = self.conversation_count, self.message_count
-        parts = [f"Delete {_plural(n, 'conversation')} ({_plural(m, 'message')}) for good"]
-        if self.team_mailboxes:
-            noun = "team mailboxes" if len(self.team_mailboxes) > 1 else "team mailbox"
-            parts.append(f"for every member of the {noun} {', '.join(self.team_mailboxes)}")
-        links = [
-            _named(noun, titles)
-            for noun, titles in (
-                ("deal", self.deal_titles),
-                ("lead", self.lead_titles),
-                ("project", self.project_titles),
-            )
-            if titles
-        ]
-        if links:
-            parts.append("and remove the links to " + "; ".join(links))
-        for provider, count in sorted(self.trash_by_provider.items()):
-            parts.append(f"and move {count} message{'s' if count != 1 else ''} to Trash in {provider}")
-        return " ".join(parts) + ". This cannot be undone."
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' if n != 1 else ''}"
-
-
-def _named(noun: str, titles: list[str], most: int = 3) -> str:
-    shown = ", ".join(titles[:most])
-    more = f" and {len(titles) - most} more" if len(titles) > most else ""
-    return f"{noun}{'s' if len(titles) > 1 else ''} {shown}{more}"
-
 
 def preview_delete(actor: User, ids: Iterable[int]) -> DeletePreview:
     wanted = {int(i) for i in ids}

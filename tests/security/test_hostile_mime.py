@@ -86,8 +86,8 @@ def test_lying_and_unknown_charsets_still_give_readable_text(alice_mailbox):
 
 
 def test_html_with_script_is_stored_as_sent_and_made_safe_only_when_shown(alice_mailbox):
-    # Storage keeps the original; the sanitizer (inbox.rendering) runs at display time.
-    from inbox.rendering import email_document
+    # Storage keeps the original; the sanitizer (web.rendering) runs at display time.
+    from web.rendering import email_document
 
     assert _store(alice_mailbox, "script-in-html", 1) == StoreOutcome.CREATED
     message = Message.objects.get(conversation__account=alice_mailbox)

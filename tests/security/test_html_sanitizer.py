@@ -12,8 +12,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from inbox.rendering import email_document
 from tests.security.xss_vectors import COUNT, vectors
+from web.rendering import email_document
 
 CANARY = "http://canary.test"
 # Elements that may run script, fetch something, submit, navigate or re-base the frame.

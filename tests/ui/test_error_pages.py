@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from inbox import views
 from tests.factories import receive
+from web.views import inbox as views
 
 pytestmark = pytest.mark.django_db
 

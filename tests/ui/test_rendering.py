@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from inbox.rendering import email_document, initials, safe_email_html, short_time
+from web.rendering import email_document, initials, safe_email_html, short_time
 
 
 def test_scripts_handlers_and_forms_are_removed():

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inbox import views
+from web.views import inbox as views
 
 app_name = "inbox"
 

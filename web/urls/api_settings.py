@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from api.views import settings_page
+from web.views import api_settings as settings_page
 
 app_name = "api_settings"
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from sync import views
+from web.views import connect as views
 
 app_name = "connect"
 

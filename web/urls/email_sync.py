@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from inbox import settings_views as views
+from web.views import email_sync_settings as views
 
 app_name = "email_sync"
 

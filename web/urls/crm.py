@@ -1,6 +1,6 @@
 from django.urls import path
 
-from crm import views
+from web.views import crm as views
 
 app_name = "crm"
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from web.views import account as views
 
 urlpatterns = [path("", views.time_zone, name="time_zone")]
 

@@ -28,7 +28,7 @@ from crm.selectors import linkable_records
 from inbox import selectors, services
 from inbox.errors import InvalidRequest, NotFound
 from inbox.models import Conversation, Message
-from inbox.rendering import avatar_hue, decorate_rows, email_document, initials, short_time
+from web.rendering import avatar_hue, decorate_rows, email_document, initials, short_time
 
 
 class AuthedRequest(HttpRequest):

@@ -1,8 +1,8 @@
 """Personal settings › Email sync: General settings, Account (per team mailbox), sync status,
 disconnect. Thin views: parse the form, call one service, redirect (post/redirect/get).
 
-Typed errors from the services become 404/403/400 in inbox.middleware; a plan limit is shown
-as the service words it. Connecting a mailbox lives in sync/views.py (it has to talk to the
+Typed errors from the services become 404/403/400 in web.middleware; a plan limit is shown
+as the service words it. Connecting a mailbox lives in web/views/connect.py (it has to talk to the
 provider), reached from here by URL name only: inbox never imports sync.
 """
 
