@@ -15,12 +15,12 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
 from inbox.errors import NotFound
+from inbox.folders import folder_filter
 from inbox.models import (
     AccountKind,
     AccountStatus,
     ChangeStatus,
     Conversation,
-    ConversationState,
     MailAccount,
     Message,
     ProviderChange,
@@ -35,11 +35,6 @@ DELETE_LABEL = "Delete the message from my external email client when it is dele
 # A team mailbox's switches act on the shared mailbox, for everyone, not on "my" client.
 TEAM_ARCHIVE_LABEL = "Archive the message in the team mailbox when it is archived in Sales Inbox"
 TEAM_DELETE_LABEL = "Delete the message from the team mailbox when it is deleted in Sales Inbox"
-
-
-def email_sync_available(user: User) -> bool:
-    """Email sync exists only on Growth and higher."""
-    return user.company is not None and user.company.has_email_sync
 
 
 def personal_switches(user: User) -> tuple[bool, bool]:
@@ -162,8 +157,8 @@ def sync_status(account: MailAccount) -> SyncStatus:
         error = account.last_sync_error
     conversations = Conversation.objects.filter(account_id=account.pk).aggregate(
         total=Count("id"),
-        inbox=Count("id", filter=Q(state=ConversationState.INBOX)),
-        archived=Count("id", filter=Q(state=ConversationState.ARCHIVED)),
+        inbox=Count("id", filter=folder_filter("inbox")),
+        archived=Count("id", filter=folder_filter("archive")),
     )
     changes = ProviderChange.objects.filter(account_id=account.pk).aggregate(
         pending=Count("id", filter=Q(status__in=[ChangeStatus.PENDING, ChangeStatus.RUNNING])),

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from accounts import plans
 from inbox.models import AccountStatus, MailAccount
 from inbox.services.outbox import set_account_status
 from sync.errors import ProviderAuthError, ProviderError, ProviderTemporaryError
@@ -42,7 +43,7 @@ def due_account_ids() -> list[int]:
         MailAccount.objects.filter(
             status=AccountStatus.ACTIVE,
             next_sync_at__lte=timezone.now(),
-            company__plan__in=["growth", "premium", "ultimate"],
+            company__plan__in=plans.plans_with_email_sync(),
         ).values_list("id", flat=True)
     )
 

@@ -1,15 +1,16 @@
-"""Connecting, configuring and disconnecting mailboxes — with the plan's rules.
+"""Connecting, configuring and disconnecting mailboxes, and every write of a mailbox's
+status — with the plan's rules (accounts.plans: the policy table).
 
-Email sync exists only on Growth and higher. Mailboxes a user may have connected (their
-personal ones plus the team ones they belong to): Growth 1 (personal only), Premium 3,
-Ultimate 5. Demo mailboxes are connected to nothing and do not count.
+Mailboxes a user may have connected count their personal ones plus the team ones they
+belong to. Demo mailboxes are connected to nothing and do not count.
 """
 
 from __future__ import annotations
 
 from django.db import transaction
 
-from accounts.models import Plan, User
+from accounts import plans
+from accounts.models import User
 from inbox.errors import InvalidRequest, NotAllowed, PlanLimitReached
 from inbox.models import (
     AccountKind,
@@ -20,9 +21,6 @@ from inbox.models import (
 )
 from inbox.selectors import accessible_accounts, get_account
 from inbox.services.nudge import nudge_sync_after_commit
-
-MAILBOX_LIMITS = {Plan.LITE: 0, Plan.GROWTH: 1, Plan.PREMIUM: 3, Plan.ULTIMATE: 5}
-UPGRADE_NOTICE = "Email sync is available on the Growth plan and higher. Upgrade to connect a mailbox."
 
 
 def connected_mailbox_count(user: User) -> int:
@@ -36,18 +34,13 @@ def connected_mailbox_count(user: User) -> int:
 
 def check_can_connect(user: User, *, kind: str) -> None:
     """Raise PlanLimitReached unless the user may connect one more mailbox of this kind."""
-    company = user.company
-    if company is None or not company.has_email_sync:
-        raise PlanLimitReached(UPGRADE_NOTICE)
-    plan = Plan(company.plan)
-    if kind == AccountKind.TEAM and plan == Plan.GROWTH:
-        raise PlanLimitReached("Shared team mailboxes are available on the Premium plan and higher.")
-    limit = MAILBOX_LIMITS[plan]
-    if connected_mailbox_count(user) >= limit:
-        raise PlanLimitReached(
-            f"{user.email} already has {limit} connected mailbox{'es' if limit != 1 else ''}, "
-            f"the most the {plan.label} plan allows."
-        )
+    if not plans.has_email_sync(user.company):
+        raise PlanLimitReached(plans.upgrade_notice())
+    refusal = plans.connect_refusal(
+        user.company, who=user.email, team=kind == AccountKind.TEAM, connected=connected_mailbox_count(user)
+    )
+    if refusal:
+        raise PlanLimitReached(refusal)
 
 
 @transaction.atomic
