@@ -21,7 +21,7 @@ from crm import services as crm_services
 from crm.models import Deal, DealStatus, Organization, Person, PersonEmail
 from crm.selectors import company_records
 from inbox import services
-from inbox.models import Conversation, ConversationState
+from inbox.models import Conversation
 from inbox.services.links import link_participants_to_person
 
 
@@ -73,11 +73,7 @@ def update_thread(user: User, thread_id: int, body: Body) -> Conversation:
     if isinstance(lead_id, int):
         _company_row(user, "lead", lead_id, "Lead")
     _forbid_if_only_visible(user, conversation)
-    in_inbox = conversation.state == ConversationState.INBOX and conversation.has_incoming
-    if archived is True and not in_inbox and conversation.state != ConversationState.ARCHIVED:
-        # As in Pipedrive: only a thread in the Inbox folder can be archived. The request
-        # is well-formed; the thread's state is what stands in the way, hence 409.
-        raise ApiError(409, "Only threads in the Inbox folder can be archived.")
+    # Which threads may be archived is inbox.folders.can_archive, enforced by the service.
 
     with transaction.atomic():
         if isinstance(deal_id, int):

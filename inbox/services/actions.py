@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from crm.models import Deal, Lead, Project
 from inbox.errors import NotFound
+from inbox.folders import can_archive
 from inbox.models import (
     AuditAction,
     AuditEvent,
@@ -53,7 +54,7 @@ def _lock_conversations(actor: User, ids: Iterable[int]) -> list[Conversation]:
     rows = list(
         actionable_conversations(actor)
         .filter(pk__in=wanted)
-        .only("id", "account_id", "state", "subject", "message_count")
+        .only("id", "account_id", "state", "has_incoming", "has_outgoing", "subject", "message_count")
         .select_for_update(of=("self",))
         .order_by("id")
     )
@@ -86,7 +87,11 @@ def _set_state(
     actor: User, ids: Iterable[int], *, target: ConversationState, action: AuditAction, kind: ChangeKind
 ) -> ActionResult:
     with transaction.atomic():
-        conversations = [c for c in _lock_conversations(actor, ids) if c.state != target]
+        locked = _lock_conversations(actor, ids)
+        if target == ConversationState.ARCHIVED:
+            conversations = [c for c in locked if can_archive(c)]
+        else:
+            conversations = [c for c in locked if c.state != target]
         if not conversations:
             return ActionResult(None, [])
         now = timezone.now()
