@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts import plans
 from inbox.models import AccountStatus, ChangeStatus, MailAccount, ProviderChange
+from inbox.services.mailboxes import set_account_status
 from inbox.services.outbox import (
     claim_changes,
     complete_change,
@@ -19,7 +20,6 @@ from inbox.services.outbox import (
     record_progress,
     release_changes,
     retry_change,
-    set_account_status,
     throttle_change,
 )
 from inbox.services.refs import relocate_refs
