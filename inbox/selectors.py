@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
@@ -61,14 +61,23 @@ def get_account(user: User, account_id: int) -> MailAccount:
     return account
 
 
-def sync_switches(account: MailAccount) -> tuple[bool, bool]:
-    """(archive in provider, delete in provider) in force for an account."""
-    if account.is_team:
-        return account.archive_in_provider, account.delete_in_provider
-    settings_row = UserSyncSettings.objects.filter(user_id=account.owner_id).first()
-    if settings_row is None:
-        return False, False
-    return settings_row.archive_in_provider, settings_row.delete_in_provider
+class SyncSwitches(NamedTuple):
+    """The two switches: archive / delete in the external mailbox too."""
+
+    archive: bool
+    delete: bool
+
+
+def sync_switches(target: MailAccount | User) -> SyncSwitches:
+    """The switches in force: a team mailbox's own; a personal mailbox's owner's General
+    settings; for a user, their General settings. Both off until someone opts in."""
+    if isinstance(target, MailAccount) and target.is_team:
+        return SyncSwitches(target.archive_in_provider, target.delete_in_provider)
+    user_id = target.owner_id if isinstance(target, MailAccount) else target.pk
+    row = UserSyncSettings.objects.filter(user_id=user_id).first() if user_id else None
+    if row is None:
+        return SyncSwitches(archive=False, delete=False)
+    return SyncSwitches(row.archive_in_provider, row.delete_in_provider)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from inbox.models import (
     MailAccount,
     Message,
     ProviderChange,
-    UserSyncSettings,
 )
 from inbox.selectors import accessible_accounts
 
@@ -35,12 +34,6 @@ DELETE_LABEL = "Delete the message from my external email client when it is dele
 # A team mailbox's switches act on the shared mailbox, for everyone, not on "my" client.
 TEAM_ARCHIVE_LABEL = "Archive the message in the team mailbox when it is archived in Sales Inbox"
 TEAM_DELETE_LABEL = "Delete the message from the team mailbox when it is deleted in Sales Inbox"
-
-
-def personal_switches(user: User) -> tuple[bool, bool]:
-    """(archive, delete) of the user's General settings; both off until they opt in."""
-    row = UserSyncSettings.objects.filter(user_id=user.pk).first()
-    return (row.archive_in_provider, row.delete_in_provider) if row else (False, False)
 
 
 def settings_accounts(user: User) -> QuerySet[MailAccount]:

@@ -22,7 +22,7 @@ from accounts.models import User
 from accounts.plans import email_sync_available, upgrade_notice
 from inbox import services
 from inbox.models import ProviderChange
-from inbox.selectors import accessible_accounts
+from inbox.selectors import accessible_accounts, sync_switches
 from inbox.settings_selectors import (
     ARCHIVE_LABEL,
     DELETE_LABEL,
@@ -34,7 +34,6 @@ from inbox.settings_selectors import (
     get_settings_account,
     other_team_mailboxes,
     own_mailboxes,
-    personal_switches,
     recent_changes,
     sync_status,
     team_mailboxes,
@@ -115,14 +114,14 @@ def general(request: HttpRequest) -> HttpResponse:
     """Personal settings › Email sync › General settings."""
     user = _user(request)
     if request.method == "POST":
-        before = personal_switches(user)
+        before = sync_switches(user)
         archive, delete = _switch(request, "archive_in_provider"), _switch(request, "delete_in_provider")
         services.set_personal_switches(user, archive=archive, delete=delete)
         if getattr(request, "htmx", False):
             return _switches_saved(request, before, (archive, delete), action=request.path)
         messages.success(request, "Email sync settings saved.")
         return redirect("email_sync:general")
-    archive, delete = personal_switches(user)
+    archive, delete = sync_switches(user)
     mailboxes = own_mailboxes(user)
     return _render(
         request,
@@ -146,10 +145,7 @@ def account(request: HttpRequest, account_id: int) -> HttpResponse:
     mailbox = get_settings_account(user, account_id)
     # Without email sync in the plan the page stays: what was synced stays readable and
     # Disconnect stays reachable (the template shows the upgrade notice, not the switches).
-    if mailbox.is_team:
-        archive, delete = mailbox.archive_in_provider, mailbox.delete_in_provider
-    else:
-        archive, delete = personal_switches(mailbox.owner) if mailbox.owner else (False, False)
+    archive, delete = sync_switches(mailbox)
     member_ids = {m.pk for m in mailbox.members.all()}
     labels = (
         {"archive_label": TEAM_ARCHIVE_LABEL, "delete_label": TEAM_DELETE_LABEL} if mailbox.is_team else {}

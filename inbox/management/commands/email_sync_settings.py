@@ -23,7 +23,7 @@ from inbox import services
 from inbox.errors import InboxError
 from inbox.models import MailAccount
 from inbox.selectors import sync_switches
-from inbox.settings_selectors import ARCHIVE_LABEL, DELETE_LABEL, personal_switches
+from inbox.settings_selectors import ARCHIVE_LABEL, DELETE_LABEL
 
 ON_OFF = {"on": True, "off": False}
 
@@ -61,13 +61,13 @@ class Command(BaseCommand):
             raise CommandError(f"No user {email} (with a company).")
         if changing:
             self._refuse_on_lite(user)
-            current = personal_switches(user)
+            current = sync_switches(user)
             services.set_personal_switches(
                 user,
                 archive=ON_OFF[archive] if archive else current[0],
                 delete=ON_OFF[delete] if delete else current[1],
             )
-        in_force = personal_switches(user)
+        in_force = sync_switches(user)
         self.stdout.write(
             f"General settings of {user.email} ({user.company}, {user.company.get_plan_display()} plan)"
         )
