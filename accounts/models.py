@@ -6,15 +6,9 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 
+from accounts.plans import Plan  # the plans and what each allows live in accounts.plans
 
-class Plan(models.TextChoices):
-    LITE = "lite", "Lite"
-    GROWTH = "growth", "Growth"
-    PREMIUM = "premium", "Premium"
-    ULTIMATE = "ultimate", "Ultimate"
-
-
-PLAN_ORDER = [Plan.LITE, Plan.GROWTH, Plan.PREMIUM, Plan.ULTIMATE]
+__all__ = ["Company", "Plan", "Role", "Team", "User"]
 
 
 class Company(models.Model):
@@ -30,8 +24,10 @@ class Company(models.Model):
 
     @property
     def has_email_sync(self) -> bool:
-        """Email sync exists only on Growth and higher."""
-        return PLAN_ORDER.index(Plan(self.plan)) >= PLAN_ORDER.index(Plan.GROWTH)
+        """Whether the plan policy (accounts.plans) gives this company email sync."""
+        from accounts.plans import has_email_sync
+
+        return has_email_sync(self)
 
 
 class Role(models.TextChoices):

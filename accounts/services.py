@@ -10,7 +10,8 @@ from accounts.models import Company, Plan, User
 def set_plan(actor: User, plan: str) -> Company:
     """A company admin changes the company's plan (self-hosted: there is no billing step).
 
-    Going down to Lite stops sync and push for every mailbox (Company.has_email_sync); the
+    Going down to a plan without email sync (accounts.plans) stops sync and push for every
+    mailbox; the
     synced mail stays readable and mailboxes can still be disconnected."""
     if not actor.is_company_admin or actor.company is None:
         raise PermissionDenied("Only company admins can change the plan.")

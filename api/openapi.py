@@ -402,7 +402,7 @@ UPDATE_THREAD = {
         "read_flag": _BODY_FLAG,
         "archived_flag": {
             **_BODY_FLAG,
-            "description": "1 archives (only from the Inbox: else 409); 0 unarchives.",
+            "description": "1 archives any thread, sent-only ones too (as in Pipedrive); 0 unarchives.",
         },
     },
     # A thread has a deal or a lead, never both.

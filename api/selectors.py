@@ -17,23 +17,13 @@ from accounts.models import User
 from crm.models import Deal, Lead, Organization, Person
 from crm.selectors import company_records
 from inbox.errors import InvalidRequest, NotFound
-from inbox.models import Conversation, ConversationState, Message, Participant
+from inbox.folders import folder_filter
+from inbox.models import Conversation, Message, Participant
 from inbox.selectors import accessible_accounts, actionable_conversations, crm_object, visible_conversations
 
 # Pipedrive's folder names. We keep no drafts: that folder is always empty.
 FOLDERS = ("inbox", "drafts", "sent", "archive")
 _ORDER = ("-last_message_at", "-id")
-
-
-def folder_filter(folder: str) -> Q:
-    """The same folders as the browser's Inbox / Sent / Archive (a test pins the match)."""
-    if folder == "inbox":
-        return Q(state=ConversationState.INBOX, has_incoming=True)
-    if folder == "archive":
-        return Q(state=ConversationState.ARCHIVED)
-    if folder == "sent":
-        return Q(has_outgoing=True)
-    raise InvalidRequest(f"Unknown folder {folder!r}.")
 
 
 def _participants() -> Prefetch:

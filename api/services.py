@@ -1,28 +1,24 @@
-"""The API's writes. Mailbox changes go through inbox.services, exactly as the UI's do,
-so sync switches, the outbox, tombstones and audit all apply. Input is checked in full
-before the first write, and the writes of one request commit or roll back together.
-
-The v1 creates (deals, persons) write here; the v2 writes parse their bodies here and
-change records through crm.services.
+"""The API's writes: parse and check a request's input in full, then call the services —
+inbox.services for mail (so sync switches, the outbox, tombstones and audit all apply),
+crm.services for deals, persons and organizations. Nothing here writes a model itself;
+the writes of one request commit or roll back together.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models.functions import Lower
+from django.db import transaction
 
 from accounts.models import User
 from api import fields, selectors
 from api.errors import ApiError
 from api.fields import UNSET, Body
 from crm import services as crm_services
-from crm.models import Deal, DealStatus, Organization, Person, PersonEmail
+from crm.models import Deal, DealStatus, Organization, Person
 from crm.selectors import company_records
 from inbox import services
-from inbox.models import Conversation, ConversationState
-from inbox.services.links import link_participants_to_person
+from inbox.models import Conversation
 
 
 def company_of(user: User) -> int:
@@ -73,11 +69,7 @@ def update_thread(user: User, thread_id: int, body: Body) -> Conversation:
     if isinstance(lead_id, int):
         _company_row(user, "lead", lead_id, "Lead")
     _forbid_if_only_visible(user, conversation)
-    in_inbox = conversation.state == ConversationState.INBOX and conversation.has_incoming
-    if archived is True and not in_inbox and conversation.state != ConversationState.ARCHIVED:
-        # As in Pipedrive: only a thread in the Inbox folder can be archived. The request
-        # is well-formed; the thread's state is what stands in the way, hence 409.
-        raise ApiError(409, "Only threads in the Inbox folder can be archived.")
+    # Which threads may be archived is inbox.folders.can_archive, enforced by the service.
 
     with transaction.atomic():
         if isinstance(deal_id, int):
@@ -111,25 +103,22 @@ def delete_thread(user: User, thread_id: int) -> int:
 
 def create_deal(user: User, body: Body) -> Deal:
     title = fields.required_text(body, "title", max_length=255)
-    value = fields.money(body, "value")
-    currency = fields.currency(body)
-    status = fields.choice(body, "status", tuple(DealStatus.values), DealStatus.OPEN)
+    changes = crm_services.DealChanges(
+        value=fields.money(body, "value"),
+        currency=fields.currency(body),
+        status=fields.choice(body, "status", tuple(DealStatus.values), DealStatus.OPEN),
+        set_person=True,
+        set_organization=True,
+    )
     person_id = fields.optional_id(body, "person_id")
     org_id = fields.optional_id(body, "org_id")
     owner_id = fields.optional_id(body, "user_id")
-    person = _company_row(user, "person", person_id, "Person") if isinstance(person_id, int) else None
-    org = _company_row(user, "organization", org_id, "Organization") if isinstance(org_id, int) else None
-    owner = _company_user(user, owner_id, "user_id") if isinstance(owner_id, int) else user
-    created = Deal.objects.create(
-        company_id=company_of(user),
-        owner=owner,
-        title=title,
-        value=value,
-        currency=currency,
-        status=status,
-        person=person,
-        organization=org,
+    changes.person = _company_row(user, "person", person_id, "Person") if isinstance(person_id, int) else None
+    changes.organization = (
+        _company_row(user, "organization", org_id, "Organization") if isinstance(org_id, int) else None
     )
+    owner = _company_user(user, owner_id, "user_id") if isinstance(owner_id, int) else user
+    created = crm_services.create_deal(company_of(user), owner=owner, title=title, changes=changes)
     return selectors.one(selectors.deals(user), created.pk, "Deal")
 
 
@@ -147,32 +136,13 @@ def create_person(user: User, body: Body) -> Person:
     ]
     owner = _company_user(user, owner_id, "owner_id") if isinstance(owner_id, int) else user
     org = _company_row(user, "organization", org_id, "Organization") if isinstance(org_id, int) else None
-    taken = list(
-        PersonEmail.objects.annotate(lowered=Lower("email"))
-        .filter(company_id=company_of(user), lowered__in=list(emails))
-        .values_list("email", flat=True)[:1]
-    )
-    if taken:
-        raise ApiError(409, f"Another person already has the e-mail address {taken[0]}.")
     phone = next((p for p, primary in phones if primary), phones[0][0] if phones else "")
-    primary_email = next((e for e, primary in emails.items() if primary), next(iter(emails), None))
-    try:
-        with transaction.atomic():
-            created = Person.objects.create(
-                company_id=company_of(user), owner=owner, name=name, organization=org, phone=phone
-            )
-            for address in emails:
-                row = PersonEmail.objects.create(
-                    company_id=company_of(user),
-                    person=created,
-                    email=address,
-                    primary=address == primary_email,
-                )
-                # Conversations already carrying this address now show in the person's History.
-                link_participants_to_person(row)
-    except IntegrityError as exc:  # the same address added by a concurrent request
-        raise ApiError(409, "Another person already has one of these e-mail addresses.") from exc
-    return selectors.one(selectors.persons(user), created.pk, "Person")
+    person = Person(company_id=company_of(user), owner=owner)
+    changes = crm_services.PersonChanges(
+        name=name, organization=org, set_organization=True, emails=emails, phone=phone
+    )
+    _save_person(person, changes)
+    return selectors.one(selectors.persons(user), person.pk, "Person")
 
 
 # --- API v2: deals, persons, organizations -----------------------------------------------
@@ -321,8 +291,13 @@ def _person_changes(user: User, body: Body, *, creating: bool) -> crm_services.P
 
 
 def _save_person(person: Person, changes: crm_services.PersonChanges) -> None:
+    """Save through crm.services, then link the History explicitly: conversations already
+    carrying the person's addresses show in it, those of a removed address leave it."""
     try:
-        crm_services.save_person(person, changes)
+        with transaction.atomic():
+            crm_services.save_person(person, changes)
+            if changes.emails is not None:
+                services.relink_person(person)
     except crm_services.AddressTaken as exc:
         raise ApiError(409, str(exc)) from exc
 

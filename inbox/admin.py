@@ -17,6 +17,7 @@ from django.http import HttpRequest
 
 from accounts.admin_site import CompanyScopedAdmin, ReadOnlyAdminMixin
 from accounts.models import User
+from crm.models import Person, PersonEmail
 from inbox import services
 from inbox.errors import InboxError, NotFound
 from inbox.models import AuditEvent, ChangeStatus, MailAccount, ProviderChange, UserSyncSettings
@@ -185,3 +186,31 @@ class AuditEventAdmin(ReadOnlyAdminMixin, CompanyScopedAdmin, admin.ModelAdmin):
     search_fields = ("summary", "actor__email")
     list_select_related = ("actor", "account")
     company_admin_can = frozenset({"view"})
+
+
+class PersonEmailInline(admin.TabularInline):
+    model = PersonEmail
+    extra = 1
+    exclude = ("company",)
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    """A person and their addresses (operators). Lives here, not in crm/admin.py, because
+    saving the addresses links the person's conversations (inbox.services.relink_person)."""
+
+    list_display = ("name", "organization", "company")
+    search_fields = ("name", "emails__email")
+    inlines = (PersonEmailInline,)
+
+    def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
+        for obj in formset.save(commit=False):
+            obj.company = form.instance.company
+            obj.save()
+        for obj in formset.deleted_objects:
+            obj.delete()
+        formset.save_m2m()
+
+    def save_related(self, request, form, formsets, change):  # type: ignore[no-untyped-def]
+        super().save_related(request, form, formsets, change)
+        services.relink_person(form.instance)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
@@ -18,18 +18,17 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from accounts.models import User
 from crm.models import Deal, Lead, Organization, Person, Project
 from inbox.errors import InvalidRequest, NotFound
+from inbox.folders import FOLDERS, Folder, folder_filter, folder_of, in_folder
 from inbox.models import (
     AuditEvent,
     Conversation,
-    ConversationState,
     MailAccount,
     Message,
     Participant,
     UserSyncSettings,
 )
 
-Folder = Literal["inbox", "archive", "sent"]
-FOLDERS: tuple[Folder, ...] = ("inbox", "sent", "archive")
+__all__ = ["FOLDERS", "Folder", "folder_of", "in_folder"]  # the folder rule lives in inbox.folders
 PAGE_SIZE = 50
 
 
@@ -62,14 +61,23 @@ def get_account(user: User, account_id: int) -> MailAccount:
     return account
 
 
-def sync_switches(account: MailAccount) -> tuple[bool, bool]:
-    """(archive in provider, delete in provider) in force for an account."""
-    if account.is_team:
-        return account.archive_in_provider, account.delete_in_provider
-    settings_row = UserSyncSettings.objects.filter(user_id=account.owner_id).first()
-    if settings_row is None:
-        return False, False
-    return settings_row.archive_in_provider, settings_row.delete_in_provider
+class SyncSwitches(NamedTuple):
+    """The two switches: archive / delete in the external mailbox too."""
+
+    archive: bool
+    delete: bool
+
+
+def sync_switches(target: MailAccount | User) -> SyncSwitches:
+    """The switches in force: a team mailbox's own; a personal mailbox's owner's General
+    settings; for a user, their General settings. Both off until someone opts in."""
+    if isinstance(target, MailAccount) and target.is_team:
+        return SyncSwitches(target.archive_in_provider, target.delete_in_provider)
+    user_id = target.owner_id if isinstance(target, MailAccount) else target.pk
+    row = UserSyncSettings.objects.filter(user_id=user_id).first() if user_id else None
+    if row is None:
+        return SyncSwitches(archive=False, delete=False)
+    return SyncSwitches(row.archive_in_provider, row.delete_in_provider)
 
 
 @dataclass(frozen=True)
@@ -97,16 +105,6 @@ class FolderPage:
     next_cursor: str | None
 
 
-def _folder_filter(folder: Folder) -> Q:
-    if folder == "inbox":
-        return Q(state=ConversationState.INBOX, has_incoming=True)
-    if folder == "archive":
-        return Q(state=ConversationState.ARCHIVED)
-    if folder == "sent":
-        return Q(has_outgoing=True)
-    raise InvalidRequest(f"Unknown folder {folder!r}.")
-
-
 def folder_page(
     user: User,
     folder: Folder,
@@ -129,7 +127,7 @@ def folder_page(
     account_ids = list(accounts.order_by("id").values_list("id", flat=True))
     if not account_ids:
         return FolderPage([], None)
-    base = Conversation.objects.filter(_folder_filter(folder))
+    base = Conversation.objects.filter(folder_filter(folder))
     if search:
         base = base.filter(
             Q(subject__icontains=search)
@@ -186,7 +184,7 @@ def matching_ids(
     if account_id is not None:
         found = found.filter(account_id=account_id)
     if folder != "all":
-        found = found.filter(_folder_filter(folder))
+        found = found.filter(folder_filter(folder))
     return list(found.order_by("-last_message_at", "-id").values_list("id", flat=True)[:limit])
 
 
@@ -196,10 +194,10 @@ def folder_counts(user: User, *, account_id: int | None = None) -> dict[str, int
     if account_id is not None:
         accounts = accounts.filter(pk=account_id)
     return Conversation.objects.filter(account_id__in=accounts.values("id")).aggregate(
-        inbox=Count("id", filter=_folder_filter("inbox")),
-        inbox_unread=Count("id", filter=_folder_filter("inbox") & Q(is_read=False)),
-        sent=Count("id", filter=_folder_filter("sent")),
-        archive=Count("id", filter=_folder_filter("archive")),
+        inbox=Count("id", filter=folder_filter("inbox")),
+        inbox_unread=Count("id", filter=folder_filter("inbox") & Q(is_read=False)),
+        sent=Count("id", filter=folder_filter("sent")),
+        archive=Count("id", filter=folder_filter("archive")),
     )
 
 
@@ -350,7 +348,7 @@ def search_page(
     def matching(mailboxes: list[int]) -> QuerySet[Conversation]:
         found = Conversation.objects.filter(account_id__in=mailboxes)
         if folder != "all":
-            found = found.filter(_folder_filter(folder))
+            found = found.filter(folder_filter(folder))
         for term in terms:
             found = found.filter(_term_filter(term, mailboxes))
         if cursor:
@@ -391,24 +389,6 @@ def conversation_rows(user: User, ids: list[int]) -> list[Conversation]:
     )
 
 
-def in_folder(conversation: Conversation, folder: str) -> bool:
-    """Whether a loaded conversation belongs in a folder (same rules as ``_folder_filter``)."""
-    if folder == "inbox":
-        return conversation.state == ConversationState.INBOX and conversation.has_incoming
-    if folder == "archive":
-        return conversation.state == ConversationState.ARCHIVED
-    if folder == "sent":
-        return conversation.has_outgoing
-    return True
-
-
-def folder_of(conversation: Conversation) -> Folder:
-    """The folder a conversation is shown from when opened on its own."""
-    if conversation.state == ConversationState.ARCHIVED:
-        return "archive"
-    return "inbox" if conversation.has_incoming else "sent"
-
-
 @dataclass(frozen=True)
 class Neighbours:
     newer_id: int | None
@@ -424,7 +404,7 @@ def conversation_neighbours(user: User, conversation: Conversation, folder: Fold
     account_ids = list(accessible_accounts(user).order_by("id").values_list("id", flat=True))
     if not account_ids:
         return Neighbours(None, None)
-    base = Conversation.objects.filter(_folder_filter(folder))
+    base = Conversation.objects.filter(folder_filter(folder))
     at, pk = conversation.last_message_at, conversation.pk
     older_q = Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk)
     newer_q = Q(last_message_at__gt=at) | Q(last_message_at=at, id__gt=pk)
@@ -525,13 +505,13 @@ def nav_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
         accounts = accounts.filter(pk=account_id)
     account_ids = list(accounts.values_list("id", flat=True))
     mine = Conversation.objects.filter(account_id__in=account_ids)
-    inbox = mine.filter(_folder_filter("inbox"))
+    inbox = mine.filter(folder_filter("inbox"))
 
     folders = {
         "inbox": inbox,
         "inbox_unread": inbox.filter(is_read=False),
-        "sent": mine.filter(_folder_filter("sent")),
-        "archive": mine.filter(_folder_filter("archive")),
+        "sent": mine.filter(folder_filter("sent")),
+        "archive": mine.filter(folder_filter("archive")),
     }
     if not account_ids:
         return dict.fromkeys(folders, 0)

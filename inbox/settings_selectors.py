@@ -15,16 +15,15 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
 from inbox.errors import NotFound
+from inbox.folders import folder_filter
 from inbox.models import (
     AccountKind,
     AccountStatus,
     ChangeStatus,
     Conversation,
-    ConversationState,
     MailAccount,
     Message,
     ProviderChange,
-    UserSyncSettings,
 )
 from inbox.selectors import accessible_accounts
 
@@ -35,17 +34,6 @@ DELETE_LABEL = "Delete the message from my external email client when it is dele
 # A team mailbox's switches act on the shared mailbox, for everyone, not on "my" client.
 TEAM_ARCHIVE_LABEL = "Archive the message in the team mailbox when it is archived in Sales Inbox"
 TEAM_DELETE_LABEL = "Delete the message from the team mailbox when it is deleted in Sales Inbox"
-
-
-def email_sync_available(user: User) -> bool:
-    """Email sync exists only on Growth and higher."""
-    return user.company is not None and user.company.has_email_sync
-
-
-def personal_switches(user: User) -> tuple[bool, bool]:
-    """(archive, delete) of the user's General settings; both off until they opt in."""
-    row = UserSyncSettings.objects.filter(user_id=user.pk).first()
-    return (row.archive_in_provider, row.delete_in_provider) if row else (False, False)
 
 
 def settings_accounts(user: User) -> QuerySet[MailAccount]:
@@ -162,8 +150,8 @@ def sync_status(account: MailAccount) -> SyncStatus:
         error = account.last_sync_error
     conversations = Conversation.objects.filter(account_id=account.pk).aggregate(
         total=Count("id"),
-        inbox=Count("id", filter=Q(state=ConversationState.INBOX)),
-        archived=Count("id", filter=Q(state=ConversationState.ARCHIVED)),
+        inbox=Count("id", filter=folder_filter("inbox")),
+        archived=Count("id", filter=folder_filter("archive")),
     )
     changes = ProviderChange.objects.filter(account_id=account.pk).aggregate(
         pending=Count("id", filter=Q(status__in=[ChangeStatus.PENDING, ChangeStatus.RUNNING])),

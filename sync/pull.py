@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from inbox.models import AccountStatus, MailAccount
-from inbox.services.outbox import set_account_status
+from inbox.services.mailboxes import (
+    claim_due_mailboxes,
+    due_mailboxes,
+    record_sync_outcome,
+    set_account_status,
+)
 from sync.errors import ProviderAuthError, ProviderError, ProviderTemporaryError
+from sync.locks import acquire_sync_lock, release_sync_lock
 from sync.providers import adapter_for
 from sync.providers.base import PullReport
 
 logger = logging.getLogger(__name__)
+LOCK_SECONDS = 1800
 
 
 @dataclass
@@ -38,13 +45,13 @@ class PullSummary:
 
 
 def due_account_ids() -> list[int]:
-    return list(
-        MailAccount.objects.filter(
-            status=AccountStatus.ACTIVE,
-            next_sync_at__lte=timezone.now(),
-            company__plan__in=["growth", "premium", "ultimate"],
-        ).values_list("id", flat=True)
-    )
+    """Due mailboxes, read only (the command and checks); beat claims them instead."""
+    return list(due_mailboxes(timezone.now()).values_list("id", flat=True))
+
+
+def claim_due_account_ids(now: datetime | None = None) -> list[int]:
+    """Due mailboxes, each claimed for as long as the sync lock may be held."""
+    return claim_due_mailboxes(lease=timedelta(seconds=LOCK_SECONDS), now=now)
 
 
 def pull_account(account_id: int) -> PullSummary:
@@ -57,41 +64,34 @@ def pull_account(account_id: int) -> PullSummary:
         return PullSummary(skipped_reason=f"account is {account.get_status_display().lower()}")
     now = timezone.now()
     summary = PullSummary()
+    synced_at, error = account.last_sync_at, account.last_sync_error
     try:
         summary.report = adapter_for(account).pull()
-        account.last_sync_error = ""
-        account.last_sync_at = now
+        synced_at, error = now, ""
     except ProviderAuthError as exc:
         set_account_status(account, AccountStatus.NEEDS_REAUTH, str(exc))
         summary.error = str(exc)
     except ProviderTemporaryError as exc:
         summary.error = str(exc)
-        account.last_sync_error = f"temporary: {exc}"
+        error = f"temporary: {exc}"
     except ProviderError as exc:
         summary.error = str(exc)
-        account.last_sync_error = str(exc)
-    account.next_sync_at = now + settings.SYNC_INTERVAL
-    MailAccount.objects.filter(pk=account.pk).update(
-        last_sync_at=account.last_sync_at,
-        last_sync_error=account.last_sync_error,
-        next_sync_at=account.next_sync_at,
-    )
+        error = str(exc)
+    record_sync_outcome(account, synced_at=synced_at, error=error, next_sync_at=now + settings.SYNC_INTERVAL)
     return summary
-
-
-LOCK_SECONDS = 1800
 
 
 def pull_account_once(account_id: int) -> PullSummary:
     """pull_account, but never two at a time for one account (task, command or beat).
 
-    The lock lives in the cache (Redis in production): a second caller gets "already
-    running" instead of racing the first over the same cursors.
+    The lock (sync/locks.py, Redis in production) has an owner token: a second caller gets
+    "already running" instead of racing the first over the same cursors, and a pull that
+    outlived its lock never releases the lock of the pull that took over.
     """
-    lock_key = f"sync-account-lock:{account_id}"
-    if not cache.add(lock_key, "1", timeout=LOCK_SECONDS):
+    token = acquire_sync_lock(account_id, seconds=LOCK_SECONDS)
+    if token is None:
         return PullSummary(skipped_reason="a sync of this account is already running")
     try:
         return pull_account(account_id)
     finally:
-        cache.delete(lock_key)
+        release_sync_lock(account_id, token)

@@ -8,7 +8,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from accounts import plans
 from inbox.models import AccountStatus, ChangeStatus, MailAccount, ProviderChange
+from inbox.services.mailboxes import set_account_status
 from inbox.services.outbox import (
     claim_changes,
     complete_change,
@@ -18,7 +20,6 @@ from inbox.services.outbox import (
     record_progress,
     release_changes,
     retry_change,
-    set_account_status,
     throttle_change,
 )
 from inbox.services.refs import relocate_refs
@@ -29,7 +30,6 @@ from sync.providers.base import Outcome, PushRequest, PushResult
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
-LITE_REASON = "Email sync is not available on the Lite plan; upgrade to Growth or higher, then retry."
 
 
 @dataclass
@@ -170,7 +170,10 @@ def _record(
 
 
 def _fail_all_pending(account: MailAccount, summary: PushSummary) -> None:
-    reason = LITE_REASON if account.is_connected else "this mailbox is not connected to a provider"
+    if account.is_connected:
+        reason = plans.no_sync_reason(account.company) + " Then retry."
+    else:
+        reason = "this mailbox is not connected to a provider"
     for change in ProviderChange.objects.filter(
         account_id=account.pk, status__in=[ChangeStatus.PENDING, ChangeStatus.RUNNING]
     ):

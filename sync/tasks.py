@@ -38,9 +38,11 @@ def sync_account(account_id: int) -> str:
 
 @shared_task(name="sync.schedule_due_syncs")
 def schedule_due_syncs() -> int:
-    from sync.pull import due_account_ids
+    """Beat, every minute: one pull message per due mailbox, each claimed first (so a busy
+    or stopped pull pool never piles up a second pull of the same mailbox)."""
+    from sync.pull import claim_due_account_ids
 
-    ids = due_account_ids()
+    ids = claim_due_account_ids()
     for account_id in ids:
         send_task_quietly(SYNC_TASK, account_id)
     return len(ids)

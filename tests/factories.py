@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.models import Company, Plan, Role, User
 from crm.models import Deal, Lead, Organization, Person, PersonEmail, Project
 from inbox.models import AccountKind, MailAccount, Provider, UserSyncSettings
-from inbox.services import ingest_message
+from inbox.services import ingest_message, relink_person
 from inbox.types import Address, ParsedMessage, RefData
 
 
@@ -66,9 +66,12 @@ class ProjectFactory(factory.django.DjangoModelFactory):
 
 
 def add_person(company: Company, name: str, *emails: str, organization: Organization | None = None) -> Person:
+    """A person with addresses (none primary), their existing mail linked explicitly as the
+    API and the admin do (inbox.services.relink_person; no signal does it)."""
     person = Person.objects.create(company=company, name=name, organization=organization)
     for email in emails:
         PersonEmail.objects.create(company=company, person=person, email=email)
+    relink_person(person)
     return person
 
 

@@ -8,6 +8,7 @@ from inbox.services.actions import (
     delete_messages,
     mark_read,
     preview_delete,
+    read_on_open,
     unarchive_conversations,
 )
 from inbox.services.external import apply_external_deletions, pause_for_mass_delete
@@ -16,6 +17,7 @@ from inbox.services.links import (
     link_deal,
     link_lead,
     link_project,
+    relink_person,
     set_shared,
     unlink_deal_or_lead,
     unlink_project,
@@ -48,6 +50,8 @@ __all__ = [
     "mark_read",
     "pause_for_mass_delete",
     "preview_delete",
+    "read_on_open",
+    "relink_person",
     "resume_mailbox",
     "retry_failed_change",
     "set_personal_switches",

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from crm.models import Deal, Lead, Project
 from inbox.errors import NotFound
+from inbox.folders import can_archive
 from inbox.models import (
     AuditAction,
     AuditEvent,
@@ -53,7 +54,7 @@ def _lock_conversations(actor: User, ids: Iterable[int]) -> list[Conversation]:
     rows = list(
         actionable_conversations(actor)
         .filter(pk__in=wanted)
-        .only("id", "account_id", "state", "subject", "message_count")
+        .only("id", "account_id", "state", "has_incoming", "has_outgoing", "subject", "message_count")
         .select_for_update(of=("self",))
         .order_by("id")
     )
@@ -86,7 +87,11 @@ def _set_state(
     actor: User, ids: Iterable[int], *, target: ConversationState, action: AuditAction, kind: ChangeKind
 ) -> ActionResult:
     with transaction.atomic():
-        conversations = [c for c in _lock_conversations(actor, ids) if c.state != target]
+        locked = _lock_conversations(actor, ids)
+        if target == ConversationState.ARCHIVED:
+            conversations = [c for c in locked if can_archive(c)]
+        else:
+            conversations = [c for c in locked if c.state != target]
         if not conversations:
             return ActionResult(None, [])
         now = timezone.now()
@@ -133,8 +138,29 @@ def unarchive_conversations(actor: User, ids: Iterable[int]) -> ActionResult:
 
 
 def mark_read(actor: User, ids: Iterable[int], *, read: bool = True) -> int:
-    """Read state lives in the app only; it never writes to a provider."""
-    return actionable_conversations(actor).filter(pk__in=list(ids)).update(is_read=read)
+    """Mark the actor's conversations read or unread. One id that is not theirs (another
+    mailbox's, another company's, or none) fails the whole call with NotFound, as every
+    other action does. The app's read state only: nothing is pushed to a provider (the
+    pull brings a new message's unread state in). Returns how many were marked."""
+    wanted = {int(i) for i in ids}
+    with transaction.atomic():
+        mine = actionable_conversations(actor).filter(pk__in=wanted)
+        if mine.count() != len(wanted):
+            raise NotFound("One or more conversations do not exist or are not yours.")
+        mine.update(is_read=read)
+    return len(wanted)
+
+
+def read_on_open(actor: User, conversation: Conversation) -> bool:
+    """Opening a conversation reads it, as in every mail client — when it is the actor's
+    own (a conversation shared read-only in the company stays as its owners left it).
+    Returns whether it was marked read now."""
+    if conversation.is_read:
+        return False
+    marked = actionable_conversations(actor).filter(pk=conversation.pk, is_read=False).update(is_read=True)
+    if marked:
+        conversation.is_read = True
+    return bool(marked)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from inbox.models import AccountStatus, AuditAction, AuditEvent, MailAccount, Message, ProviderRef
 from inbox.services.actions import refresh_conversations, write_tombstones
-from inbox.services.outbox import set_account_status
+from inbox.services.mailboxes import set_account_status
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.models import User
-from crm.models import Deal, Lead, PersonEmail, Project
+from crm.models import Deal, Lead, Person, PersonEmail, Project
 from inbox.errors import InvalidRequest, NotFound
 from inbox.models import AuditAction, AuditEvent, Conversation, Participant
 from inbox.selectors import actionable_conversations
@@ -96,21 +96,20 @@ def set_shared(actor: User, conversation_id: int, shared: bool) -> Conversation:
     return conversation
 
 
-def unlink_participants_from_address(person_email: PersonEmail) -> int:
-    """A person lost an address: the conversations carrying it no longer show in their History."""
-    return Participant.objects.filter(
-        conversation__company_id=person_email.company_id,
-        address=person_email.email.lower(),
-        person_id=person_email.person_id,
-    ).update(person=None)
+@transaction.atomic
+def relink_person(person: Person) -> int:
+    """Make a person's History match their addresses as they are now.
 
-
-def link_participants_to_person(person_email: PersonEmail) -> int:
-    """A person got an address: link the conversations already carrying it."""
-    if not person_email.email:
+    Conversations already carrying one of the person's addresses are linked to them; those
+    linked through an address the person no longer has are unlinked. Every writer of a
+    person's addresses calls it after saving (the API, the admin); new mail links itself
+    on arrival (ingest). Returns how many participants changed."""
+    addresses = [
+        e.lower() for e in PersonEmail.objects.filter(person_id=person.pk).values_list("email", flat=True)
+    ]
+    if any(not address for address in addresses):
         raise InvalidRequest("An empty address links nothing.")
-    return Participant.objects.filter(
-        conversation__company_id=person_email.company_id,
-        address=person_email.email.lower(),
-        person__isnull=True,
-    ).update(person_id=person_email.person_id)
+    in_company = Participant.objects.filter(conversation__company_id=person.company_id)
+    unlinked = in_company.filter(person_id=person.pk).exclude(address__in=addresses).update(person=None)
+    linked = in_company.filter(address__in=addresses, person__isnull=True).update(person_id=person.pk)
+    return unlinked + linked

@@ -1,15 +1,20 @@
-"""Connecting, configuring and disconnecting mailboxes — with the plan's rules.
+"""Connecting, configuring and disconnecting mailboxes, and every write of a mailbox's
+status — with the plan's rules (accounts.plans: the policy table).
 
-Email sync exists only on Growth and higher. Mailboxes a user may have connected (their
-personal ones plus the team ones they belong to): Growth 1 (personal only), Premium 3,
-Ultimate 5. Demo mailboxes are connected to nothing and do not count.
+Mailboxes a user may have connected count their personal ones plus the team ones they
+belong to. Demo mailboxes are connected to nothing and do not count.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
+from datetime import datetime, timedelta
 
-from accounts.models import Plan, User
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts import plans
+from accounts.models import User
 from inbox.errors import InvalidRequest, NotAllowed, PlanLimitReached
 from inbox.models import (
     AccountKind,
@@ -20,9 +25,6 @@ from inbox.models import (
 )
 from inbox.selectors import accessible_accounts, get_account
 from inbox.services.nudge import nudge_sync_after_commit
-
-MAILBOX_LIMITS = {Plan.LITE: 0, Plan.GROWTH: 1, Plan.PREMIUM: 3, Plan.ULTIMATE: 5}
-UPGRADE_NOTICE = "Email sync is available on the Growth plan and higher. Upgrade to connect a mailbox."
 
 
 def connected_mailbox_count(user: User) -> int:
@@ -36,18 +38,13 @@ def connected_mailbox_count(user: User) -> int:
 
 def check_can_connect(user: User, *, kind: str) -> None:
     """Raise PlanLimitReached unless the user may connect one more mailbox of this kind."""
-    company = user.company
-    if company is None or not company.has_email_sync:
-        raise PlanLimitReached(UPGRADE_NOTICE)
-    plan = Plan(company.plan)
-    if kind == AccountKind.TEAM and plan == Plan.GROWTH:
-        raise PlanLimitReached("Shared team mailboxes are available on the Premium plan and higher.")
-    limit = MAILBOX_LIMITS[plan]
-    if connected_mailbox_count(user) >= limit:
-        raise PlanLimitReached(
-            f"{user.email} already has {limit} connected mailbox{'es' if limit != 1 else ''}, "
-            f"the most the {plan.label} plan allows."
-        )
+    if not plans.has_email_sync(user.company):
+        raise PlanLimitReached(plans.upgrade_notice())
+    refusal = plans.connect_refusal(
+        user.company, who=user.email, team=kind == AccountKind.TEAM, connected=connected_mailbox_count(user)
+    )
+    if refusal:
+        raise PlanLimitReached(refusal)
 
 
 @transaction.atomic
@@ -207,12 +204,60 @@ def disconnect_mailbox(actor: User, account_id: int, *, keep_mail: bool) -> Mail
     return account
 
 
+def set_account_status(account: MailAccount, status: AccountStatus, reason: str = "") -> None:
+    """What the sync learnt about a mailbox (needs re-authentication, paused by the
+    mass-delete guard), with the reason the status page shows."""
+    account.status = status
+    account.status_reason = reason
+    account.save(update_fields=["status", "status_reason"])
+
+
+def record_sync_outcome(
+    account: MailAccount, *, synced_at: datetime | None, error: str, next_sync_at: datetime
+) -> None:
+    """The end of one pull: when it last succeeded, its error ("" when none), and when the
+    next one is due (this also ends the claim of ``claim_due_mailboxes``)."""
+    account.last_sync_at, account.last_sync_error, account.next_sync_at = synced_at, error, next_sync_at
+    MailAccount.objects.filter(pk=account.pk).update(
+        last_sync_at=synced_at, last_sync_error=error, next_sync_at=next_sync_at
+    )
+
+
+def due_mailboxes(now: datetime) -> QuerySet[MailAccount]:
+    """Active mailboxes of companies whose plan has email sync, due at ``now``."""
+    return MailAccount.objects.filter(
+        status=AccountStatus.ACTIVE, next_sync_at__lte=now, company__plan__in=plans.plans_with_email_sync()
+    )
+
+
+def claim_due_mailboxes(*, lease: timedelta, now: datetime | None = None) -> list[int]:
+    """Claim every due mailbox in one ``UPDATE … RETURNING``: its ``next_sync_at`` moves to
+    ``now + lease`` and its id is returned, so each is scheduled once per claim.
+
+    Why: beat ticks every minute. Without the claim, a mailbox stays due until its pull
+    finishes, and every tick queued one more pull while the workers were busy or stopped.
+    The claim holds for ``lease`` (as long as the sync lock may): the pull sets the next
+    due time when it ends (``record_sync_outcome``); a pull message lost with the broker is
+    claimed again once the lease runs out. Two beats at once cannot both claim a mailbox:
+    the second UPDATE re-checks ``next_sync_at <= now`` on the row the first one changed.
+    """
+    now = now or timezone.now()
+    due_sql, due_params = due_mailboxes(now).values("id").query.sql_with_params()
+    table = connection.ops.quote_name(MailAccount._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_sync_at = %s WHERE next_sync_at <= %s AND id IN ({due_sql}) "  # noqa: S608  (ORM-compiled SQL, params bound)
+            "RETURNING id",
+            [adapt(now + lease), adapt(now), *due_params],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
 def report_initial_sync_progress(
     account: MailAccount, *, done: int, total: int, finished: bool = False
 ) -> None:
     """Called by the sync while it imports a new mailbox; read by the status page."""
-    from django.utils import timezone
-
     MailAccount.objects.filter(pk=account.pk).update(
         initial_sync_done=done,
         initial_sync_total=total,

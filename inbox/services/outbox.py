@@ -19,7 +19,6 @@ from django.utils import timezone
 from accounts.models import User
 from inbox.errors import NotFound
 from inbox.models import (
-    AccountStatus,
     AuditEvent,
     ChangeKind,
     ChangeStatus,
@@ -219,9 +218,3 @@ def overdue_account_ids(*, grace: timedelta = timedelta(seconds=20)) -> list[int
         .values_list("account_id", flat=True)
         .distinct()
     )
-
-
-def set_account_status(account: MailAccount, status: AccountStatus, reason: str = "") -> None:
-    account.status = status
-    account.status_reason = reason
-    account.save(update_fields=["status", "status_reason"])

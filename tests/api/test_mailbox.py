@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from inbox import selectors, services
@@ -246,17 +247,29 @@ def test_unarchive_returns_to_inbox_and_pushes_back_when_switch_is_on(alice, ali
     assert ProviderChange.objects.filter(kind=ChangeKind.UNARCHIVE).count() == 1
 
 
-def test_archiving_a_thread_that_is_not_in_the_inbox_is_refused_and_nothing_changes(
-    alice_api, alice_mailbox, acme
+def test_archiving_a_sent_only_thread_gives_the_same_answer_in_the_browser_and_the_api(
+    client, alice, alice_api, alice_mailbox, acme
 ):
+    """inbox.folders.can_archive: any thread not archived yet, sent-only ones too (as in
+    Pipedrive). The browser's archive and the API's archived_flag=1 both archive it."""
     deal = DealFactory(company=acme)
-    sent_only = receive(
-        alice_mailbox, parsed(incoming=False, sender=alice_mailbox.address, to=("c@client.test",))
-    ).conversation_id
-    before = _state(sent_only)
-    reply = alice_api.put(f"/mailbox/mailThreads/{sent_only}", {"archived_flag": 1, "deal_id": deal.pk})
-    assert_error(reply, 409)
-    assert _state(sent_only) == before
+    sent_by_ui, sent_by_api = (
+        receive(
+            alice_mailbox,
+            parsed(incoming=False, sender=alice_mailbox.address, to=("c@client.test",), subject=subject),
+        ).conversation_id
+        for subject in ("Quote A", "Quote B")
+    )
+    client.force_login(alice)
+    page = client.post(reverse("inbox:bulk_action"), {"action": "archive", "ids": [sent_by_ui]})
+    reply = alice_api.put(f"/mailbox/mailThreads/{sent_by_api}", {"archived_flag": 1, "deal_id": deal.pk})
+
+    assert page.status_code in (200, 302) and reply.status == 200
+    assert reply.data["archived_flag"] == 1 and set(reply.data["folders"]) == {"sent", "archive"}
+    ui, api = Conversation.objects.get(pk=sent_by_ui), Conversation.objects.get(pk=sent_by_api)
+    assert ui.state == api.state == ConversationState.ARCHIVED
+    assert api.deal_id == deal.pk
+    assert AuditEvent.objects.filter(action=AuditAction.ARCHIVE).count() == 2
 
 
 @pytest.mark.parametrize(

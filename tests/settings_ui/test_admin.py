@@ -253,3 +253,32 @@ def test_teams_get_members_of_the_admins_company_only(as_alice: Client, alice, b
     again = as_alice.post(url("accounts_team_add"), {"name": "Sales", "members": [bob.pk]})
     assert again.status_code == 200 and "already has a team with this name" in html(again)
     assert acme.teams.count() == 1
+
+
+def test_operator_adding_a_persons_address_in_the_admin_links_their_mail(
+    as_operator: Client, acme, alice_mailbox
+):
+    """The admin's Person page calls inbox.services.relink_person after saving (no signal)."""
+    from crm.models import Person
+    from inbox.models import Participant
+    from tests.factories import parsed, receive
+
+    convo_id = receive(alice_mailbox, parsed(sender="dana@client.test")).conversation_id
+    response = as_operator.post(
+        url("crm_person_add"),
+        {
+            "company": acme.pk,
+            "name": "Dana",
+            "phone": "",
+            "created_at_0": "2026-01-05",
+            "created_at_1": "10:00:00",
+            "emails-TOTAL_FORMS": "1",
+            "emails-INITIAL_FORMS": "0",
+            "emails-0-email": "dana@client.test",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    person = Person.objects.get(name="Dana")
+    assert (
+        Participant.objects.get(conversation_id=convo_id, address="dana@client.test").person_id == person.pk
+    )

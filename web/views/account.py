@@ -11,7 +11,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import PLAN_ORDER, User
+from accounts.models import User
+from accounts.plans import PLAN_ORDER
 from accounts.services import set_plan
 from accounts.time_zones import UnknownTimeZone, known_time_zones, set_time_zone
 

@@ -2,9 +2,8 @@
 real login), "Connect Google" and "Connect Microsoft" (OAuth, see sync/oauth.py), and
 reconnecting a mailbox whose sign-in stopped working.
 
-Nothing reaches a provider before the plan allows the connection: on Lite every entry point
-answers with the upgrade notice. Storing the mailbox is the inbox services' job
-(connect_personal_mailbox / connect_team_mailbox), which apply the plan's limits again.
+Thin views over sync.connect, the one connect/reconnect service (the plan is asked before
+any provider is contacted; a reconnect keeps the mailbox's kind, members and folders).
 """
 
 from __future__ import annotations
@@ -24,28 +23,27 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.decorators import require_email_sync
 from accounts.models import User
-from inbox import services
+from accounts.plans import email_sync_available, upgrade_notice
 from inbox.errors import InboxError, InvalidRequest, NotAllowed, NotFound, PlanLimitReached
 from inbox.models import AccountKind, MailAccount, Provider
-from inbox.services.mailboxes import UPGRADE_NOTICE, check_can_connect
 from inbox.settings_selectors import (
     can_change,
     can_manage,
     company_users,
-    email_sync_available,
     get_settings_account,
     team_mailboxes,
 )
 from sync import folder_settings, oauth
+from sync.connect import ImapLogin, connect_imap_mailbox, plan_refusal, store_mailbox
 from sync.errors import ProviderAuthError, ProviderError, ProviderPermanentError, ProviderTemporaryError
-from sync.providers.imap import verify_mailbox
-from sync.providers.imap.client import SECURITY_CHOICES
+from sync.providers.imap.client import SECURITY_CHOICES, default_port
 
 SESSION_KEY = "email_sync_oauth"
 SECURITY_LABELS = {
-    "ssl": "SSL/TLS (usually port 993)",
-    "starttls": "STARTTLS (usually port 143)",
+    "ssl": f"SSL/TLS (usually port {default_port('ssl')})",
+    "starttls": f"STARTTLS (usually port {default_port('starttls')})",
     "none": "None — unencrypted (only for servers on a trusted network)",
 }
 CALLBACKS: dict[str, str] = {
@@ -130,20 +128,6 @@ def _company_people(user: User, ids: list[int]) -> list[User]:
     return list(User.objects.filter(pk__in=ids, company_id=company_id))
 
 
-def _plan_problem(user: User, kind: str, reconnecting: MailAccount | None) -> str:
-    """Why the plan refuses this connection ("" when it does not), asked before any provider
-    is contacted. A reconnect of an existing mailbox is not a new mailbox: only Lite refuses."""
-    if not email_sync_available(user):
-        return UPGRADE_NOTICE
-    if reconnecting is not None:
-        return ""
-    try:
-        check_can_connect(user, kind=kind)
-    except PlanLimitReached as exc:
-        return str(exc)
-    return ""
-
-
 def _reconnecting(request: HttpRequest, raw: object) -> MailAccount | None:
     if raw in (None, ""):
         return None
@@ -187,7 +171,7 @@ def _page(
         {
             "section": "connect",
             "email_sync_available": available,
-            "upgrade_notice": UPGRADE_NOTICE,
+            "upgrade_notice": upgrade_notice(),
             "plan_name": user.company.get_plan_display() if user.company else "",
             "nav_team_accounts": team_mailboxes(user),
             "imap_form": imap_form,
@@ -219,7 +203,8 @@ def describe_imap_error(exc: ProviderError, *, host: str, port: int, login: str)
     if isinstance(cause, ssl.SSLError):
         return (
             f"The secure connection (TLS) to {where} failed ({cause.reason or cause}). Check the "
-            "security setting and port: SSL/TLS is usually port 993, STARTTLS port 143."
+            f"security setting and port: SSL/TLS is usually port {default_port('ssl')}, "
+            f"STARTTLS port {default_port('starttls')}."
         )
     if isinstance(cause, socket.gaierror):
         return f"The server name {host} could not be found. Check the spelling."
@@ -232,38 +217,6 @@ def describe_imap_error(exc: ProviderError, *, host: str, port: int, login: str)
     if isinstance(exc, ProviderPermanentError) and "STARTTLS" in str(exc).upper():
         return f"{where} does not offer STARTTLS. Choose SSL/TLS or another port."
     return f"The server at {where} could not be used: {exc}"
-
-
-def _connect(
-    user: User,
-    *,
-    provider: str,
-    address: str,
-    credentials: dict[str, object],
-    config: dict[str, object],
-    kind: str,
-    name: str,
-    members: list[User],
-    reconnect: MailAccount | None,
-) -> MailAccount:
-    """Store the mailbox through the inbox services (which re-check plan and permissions)."""
-    if reconnect is not None:
-        kind = reconnect.kind
-        name = reconnect.name
-        members = list(reconnect.members.all())
-    if kind == AccountKind.TEAM:
-        return services.connect_team_mailbox(
-            user,
-            provider=provider,
-            address=address,
-            name=name,
-            members=members,
-            credentials=credentials,
-            config=config,
-        )
-    return services.connect_personal_mailbox(
-        user, provider=provider, address=address, credentials=credentials, config=config
-    )
 
 
 def _connected(request: HttpRequest, account: MailAccount, *, reconnected: bool) -> HttpResponse:
@@ -291,40 +244,36 @@ def connect_imap(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, imap_form=form, reconnect=reconnect, status=400)
     data = form.cleaned_data
-    kind = reconnect.kind if reconnect else data["kind"]
-    problem = _plan_problem(user, kind, reconnect)
-    if problem:
-        return _page(request, imap_form=form, error=problem, reconnect=reconnect, status=403)
-    address = reconnect.address if reconnect else data["address"].strip().lower()
-    security = data["security"]
-    port = data["port"] or (993 if security == "ssl" else 143)
-    login = (data["login"] or "").strip() or address
+    login = ImapLogin(
+        address=data["address"],
+        host=data["host"],
+        security=data["security"],
+        password=data["password"],
+        port=data["port"],
+        login=data["login"] or "",
+    )
     try:
-        verified = verify_mailbox(
-            host=data["host"], port=port, security=security, login=login, password=data["password"]
-        )
-    except ProviderError as exc:
-        message = describe_imap_error(exc, host=data["host"], port=port, login=login)
-        return _page(request, imap_form=form, error=message, reconnect=reconnect, status=400)
-    try:
-        account = _connect(
+        connected = connect_imap_mailbox(
             user,
-            provider=Provider.IMAP,
-            address=address,
-            credentials={"password": data["password"]},
-            config=folder_settings.keep_chosen_folders(reconnect, verified.config)
-            if reconnect
-            else verified.config,
-            kind=kind,
+            login,
+            kind=data["kind"],
             name=(data.get("name") or "").strip(),
             members=form.chosen_members(),
             reconnect=reconnect,
         )
+    except PlanLimitReached as exc:
+        return _page(request, imap_form=form, error=str(exc), reconnect=reconnect, status=403)
+    except ProviderError as exc:
+        address = reconnect.address if reconnect else data["address"].strip().lower()
+        message = describe_imap_error(
+            exc, host=login.host, port=login.effective_port, login=login.effective_login(address)
+        )
+        return _page(request, imap_form=form, error=message, reconnect=reconnect, status=400)
     except NotFound:
         raise
-    except InboxError as exc:  # a plan limit, an address someone else connected, not an admin
+    except InboxError as exc:  # an address someone else connected, not an admin
         return _page(request, imap_form=form, error=str(exc), reconnect=reconnect, status=400)
-    return _connected(request, account, reconnected=reconnect is not None)
+    return _connected(request, connected.account, reconnected=connected.reconnected)
 
 
 def _start_oauth(request: HttpRequest, provider: str) -> HttpResponse:
@@ -336,7 +285,7 @@ def _start_oauth(request: HttpRequest, provider: str) -> HttpResponse:
     if not form.is_valid():
         return _page(request, oauth_form=form, reconnect=reconnect, status=400)
     kind = reconnect.kind if reconnect else form.cleaned_data["kind"]
-    problem = _plan_problem(user, kind, reconnect)
+    problem = plan_refusal(user, kind=kind, reconnect=reconnect)
     if problem:
         return _page(request, oauth_form=form, error=problem, reconnect=reconnect, status=403)
     redirect_uri = settings.SITE_URL.rstrip("/") + reverse(CALLBACKS[provider])
@@ -367,7 +316,7 @@ def _finish_oauth(request: HttpRequest, provider: str, answer: dict[str, str]) -
         reconnect = _reconnecting(request, pending.get("account_id"))
     except Http404:
         return _page(request, error="The mailbox to reconnect is gone.", status=400)
-    problem = _plan_problem(user, pending["kind"], reconnect)
+    problem = plan_refusal(user, kind=pending["kind"], reconnect=reconnect)
     if problem:
         return _page(request, error=problem, reconnect=reconnect, status=403)
     try:
@@ -384,7 +333,7 @@ def _finish_oauth(request: HttpRequest, provider: str, answer: dict[str, str]) -
         )
     members = _company_people(user, list(pending.get("member_ids") or []))
     try:
-        account = _connect(
+        connected = store_mailbox(
             user,
             provider=provider,
             address=mailbox.address,
@@ -399,7 +348,7 @@ def _finish_oauth(request: HttpRequest, provider: str, answer: dict[str, str]) -
         raise
     except InboxError as exc:
         return _page(request, error=str(exc), reconnect=reconnect, status=400)
-    return _connected(request, account, reconnected=reconnect is not None)
+    return _connected(request, connected.account, reconnected=connected.reconnected)
 
 
 @login_required
@@ -466,6 +415,7 @@ class FolderMapForm(forms.Form):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@require_email_sync()
 def imap_folders(request: HttpRequest, account_id: int) -> HttpResponse:
     """Pick the folder of each role from the server's own list (owner, or an admin for a team
     mailbox); the choice is audited. The folders are listed live, so the choice is checked
@@ -474,8 +424,6 @@ def imap_folders(request: HttpRequest, account_id: int) -> HttpResponse:
     account = get_settings_account(user, account_id)
     if account.provider != Provider.IMAP:
         raise Http404("This mailbox has no IMAP folders.")
-    if not email_sync_available(user):
-        raise NotAllowed(UPGRADE_NOTICE)
     if not can_change(user, account):
         raise NotAllowed(
             "Only the mailbox's owner, or a company admin for a team mailbox, can change its folders."
@@ -512,7 +460,7 @@ def imap_folders(request: HttpRequest, account_id: int) -> HttpResponse:
         {
             "section": "status",
             "email_sync_available": True,
-            "upgrade_notice": UPGRADE_NOTICE,
+            "upgrade_notice": upgrade_notice(),
             "plan_name": user.company.get_plan_display() if user.company else "",
             "nav_team_accounts": team_mailboxes(user),
             "account": account,

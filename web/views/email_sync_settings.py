@@ -8,6 +8,7 @@ provider), reached from here by URL name only: inbox never imports sync.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -16,11 +17,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.decorators import require_email_sync
 from accounts.models import User
+from accounts.plans import email_sync_available, upgrade_notice
 from inbox import services
 from inbox.models import ProviderChange
-from inbox.selectors import accessible_accounts
-from inbox.services.mailboxes import UPGRADE_NOTICE
+from inbox.selectors import accessible_accounts, sync_switches
 from inbox.settings_selectors import (
     ARCHIVE_LABEL,
     DELETE_LABEL,
@@ -29,11 +31,9 @@ from inbox.settings_selectors import (
     can_change,
     can_manage,
     company_users,
-    email_sync_available,
     get_settings_account,
     other_team_mailboxes,
     own_mailboxes,
-    personal_switches,
     recent_changes,
     sync_status,
     team_mailboxes,
@@ -53,16 +53,21 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], status
         "delete_label": DELETE_LABEL,
         "nav_team_accounts": team_mailboxes(user),
         "email_sync_available": email_sync_available(user),
-        "upgrade_notice": UPGRADE_NOTICE,
+        "upgrade_notice": upgrade_notice(),
         "plan_name": user.company.get_plan_display() if user.company else "",
     }
     return render(request, template, {**base, **context}, status=status)
 
 
 def _upgrade(request: HttpRequest, *, section: str) -> HttpResponse:
-    """On Lite every Email sync page is this notice; a POST is refused with it."""
+    """Without email sync in the plan, an Email sync action is this notice; a POST is refused."""
     status = 403 if request.method == "POST" else 200
     return _render(request, "settings/upgrade.html", {"section": section}, status=status)
+
+
+def _upgrade_page(section: str) -> Callable[[HttpRequest], HttpResponse]:
+    """The refusal @require_email_sync gives on these pages: the upgrade notice."""
+    return lambda request: _upgrade(request, section=section)
 
 
 def _switch(request: HttpRequest, name: str) -> bool:
@@ -104,20 +109,19 @@ def _switches_saved(
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@require_email_sync(_upgrade_page("general"), methods=["POST"])
 def general(request: HttpRequest) -> HttpResponse:
     """Personal settings › Email sync › General settings."""
     user = _user(request)
-    if not email_sync_available(user) and request.method == "POST":
-        return _upgrade(request, section="general")
     if request.method == "POST":
-        before = personal_switches(user)
+        before = sync_switches(user)
         archive, delete = _switch(request, "archive_in_provider"), _switch(request, "delete_in_provider")
         services.set_personal_switches(user, archive=archive, delete=delete)
         if getattr(request, "htmx", False):
             return _switches_saved(request, before, (archive, delete), action=request.path)
         messages.success(request, "Email sync settings saved.")
         return redirect("email_sync:general")
-    archive, delete = personal_switches(user)
+    archive, delete = sync_switches(user)
     mailboxes = own_mailboxes(user)
     return _render(
         request,
@@ -139,12 +143,9 @@ def account(request: HttpRequest, account_id: int) -> HttpResponse:
     """Personal settings › Email sync › Account: one mailbox's switches and members."""
     user = _user(request)
     mailbox = get_settings_account(user, account_id)
-    # On Lite the page stays: what was synced stays readable and Disconnect stays reachable
-    # (the template shows the upgrade notice instead of the switches).
-    if mailbox.is_team:
-        archive, delete = mailbox.archive_in_provider, mailbox.delete_in_provider
-    else:
-        archive, delete = personal_switches(mailbox.owner) if mailbox.owner else (False, False)
+    # Without email sync in the plan the page stays: what was synced stays readable and
+    # Disconnect stays reachable (the template shows the upgrade notice, not the switches).
+    archive, delete = sync_switches(mailbox)
     member_ids = {m.pk for m in mailbox.members.all()}
     labels = (
         {"archive_label": TEAM_ARCHIVE_LABEL, "delete_label": TEAM_DELETE_LABEL} if mailbox.is_team else {}
@@ -169,12 +170,11 @@ def account(request: HttpRequest, account_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@require_email_sync(_upgrade_page("account"))
 def account_switches(request: HttpRequest, account_id: int) -> HttpResponse:
     """A team mailbox's two switches: company admins only (the service says so)."""
     user = _user(request)
     mailbox = get_settings_account(user, account_id)
-    if not email_sync_available(user):
-        return _upgrade(request, section="account")
     before = (mailbox.archive_in_provider, mailbox.delete_in_provider)
     archive, delete = _switch(request, "archive_in_provider"), _switch(request, "delete_in_provider")
     services.set_team_switches(user, mailbox.pk, archive=archive, delete=delete)
@@ -186,12 +186,11 @@ def account_switches(request: HttpRequest, account_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@require_email_sync(_upgrade_page("account"))
 def account_members(request: HttpRequest, account_id: int) -> HttpResponse:
     """Who sees a team mailbox's mail: company admins pick the members."""
     user = _user(request)
     mailbox = get_settings_account(user, account_id)
-    if not email_sync_available(user):
-        return _upgrade(request, section="account")
     try:
         ids = [int(v) for v in request.POST.getlist("members")]
     except ValueError:
@@ -227,12 +226,11 @@ def status(request: HttpRequest, account_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@require_email_sync(_upgrade_page("status"))
 def resume(request: HttpRequest, account_id: int) -> HttpResponse:
     """Lift a pause by the mass-delete guard after the user checked the mailbox."""
     user = _user(request)
     mailbox = get_settings_account(user, account_id)
-    if not email_sync_available(user):
-        return _upgrade(request, section="status")
     services.resume_mailbox(user, mailbox.pk)
     messages.success(request, f"Sync of {mailbox} resumed.")
     return redirect("email_sync:status", account_id=mailbox.pk)
@@ -270,11 +268,10 @@ def disconnect(request: HttpRequest, account_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@require_email_sync(_upgrade_page("general"))
 def retry_change(request: HttpRequest, change_id: int) -> HttpResponse:
     """ "Retry" on a failed provider change: a fresh set of attempts, pushed now."""
     user = _user(request)
-    if not email_sync_available(user):
-        return _upgrade(request, section="general")
     change: ProviderChange = services.retry_failed_change(user, change_id)
     messages.success(request, f"{change.get_kind_display()} will be tried again.")
     return redirect("email_sync:status", account_id=change.account_id)

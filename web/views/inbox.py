@@ -26,7 +26,7 @@ from accounts.models import User
 from crm.selectors import KINDS as CRM_KINDS
 from crm.selectors import linkable_records
 from inbox import selectors, services
-from inbox.errors import InvalidRequest, NotFound
+from inbox.errors import InvalidRequest
 from inbox.models import Conversation, Message
 from web.rendering import avatar_hue, decorate_rows, email_document, initials, short_time
 
@@ -235,9 +235,6 @@ def _apply(request: AuthedRequest, action: str, ids: list[int]) -> Toast:
             toast.link, toast.link_text = reverse("inbox:activity"), "See activity"
         return toast
     if action in ("read", "unread"):
-        # mark_read skips what is not yours; say so, like the other actions do.
-        if selectors.actionable_conversations(user).filter(pk__in=ids).count() != len(ids):
-            raise NotFound("One or more conversations do not exist or are not yours.")
         changed = services.mark_read(user, ids, read=action == "read")
         return Toast(f"Marked {_noun(changed)} as {action}.")
     raise InvalidRequest("Unknown action.")
@@ -355,10 +352,7 @@ def _side_context(request: AuthedRequest, conversation: Conversation, can_act: b
 def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     convo, message_rows = selectors.conversation_with_messages(request.user, conversation_id)
     can_act = selectors.actionable_conversations(request.user).filter(pk=convo.pk).exists()
-    if can_act and not convo.is_read:
-        # Opening a conversation reads it, as in every mail client (app state only).
-        services.mark_read(request.user, [convo.pk], read=True)
-        convo.is_read = True
+    services.read_on_open(request.user, convo)
     # The folder it was opened from (for Back and j/k), else the one it is in now.
     asked = request.GET.get("folder", "")
     folder = cast(selectors.Folder, asked) if asked in selectors.FOLDERS else selectors.folder_of(convo)

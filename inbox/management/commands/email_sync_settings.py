@@ -17,13 +17,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
+from accounts import plans
 from accounts.models import Role, User
 from inbox import services
 from inbox.errors import InboxError
 from inbox.models import MailAccount
 from inbox.selectors import sync_switches
-from inbox.services.mailboxes import UPGRADE_NOTICE
-from inbox.settings_selectors import ARCHIVE_LABEL, DELETE_LABEL, personal_switches
+from inbox.settings_selectors import ARCHIVE_LABEL, DELETE_LABEL
 
 ON_OFF = {"on": True, "off": False}
 
@@ -61,13 +61,13 @@ class Command(BaseCommand):
             raise CommandError(f"No user {email} (with a company).")
         if changing:
             self._refuse_on_lite(user)
-            current = personal_switches(user)
+            current = sync_switches(user)
             services.set_personal_switches(
                 user,
                 archive=ON_OFF[archive] if archive else current[0],
                 delete=ON_OFF[delete] if delete else current[1],
             )
-        in_force = personal_switches(user)
+        in_force = sync_switches(user)
         self.stdout.write(
             f"General settings of {user.email} ({user.company}, {user.company.get_plan_display()} plan)"
         )
@@ -114,8 +114,11 @@ class Command(BaseCommand):
             f"{account.get_status_display().lower()}) at {account.company} "
             f"({account.company.get_plan_display()} plan)"
         )
-        if not account.company.has_email_sync:
-            self.stdout.write("  Email sync is off on the Lite plan: nothing is synced or pushed.")
+        if not plans.has_email_sync(account.company):
+            self.stdout.write(
+                f"  Email sync is off on the {account.company.get_plan_display()} plan: "
+                "nothing is synced or pushed."
+            )
         self._switch_lines(sync_switches(account))
         if account.is_team:
             self.stdout.write("  Set by: this team mailbox's own settings (company admins change them)")
@@ -140,13 +143,15 @@ class Command(BaseCommand):
         return actor
 
     def _refuse_on_lite(self, user: User) -> None:
-        if user.company is None or not user.company.has_email_sync:
-            name = user.company.name if user.company else user.email
-            raise CommandError(f"Refused: {name} is on the Lite plan. {UPGRADE_NOTICE}")
+        if not plans.email_sync_available(user):
+            raise CommandError(f"Refused: {plans.refused_line(user.company)}")
 
     def _plan_line(self, user: User) -> None:
-        if user.company is not None and not user.company.has_email_sync:
-            self.stdout.write("  Email sync is off on the Lite plan: nothing is synced or pushed.")
+        if user.company is not None and not plans.has_email_sync(user.company):
+            self.stdout.write(
+                f"  Email sync is off on the {user.company.get_plan_display()} plan: "
+                "nothing is synced or pushed."
+            )
 
     def _switch_lines(self, switches: tuple[bool, bool]) -> None:
         self.stdout.write(f"  {ARCHIVE_LABEL}: {on_off(switches[0])}")

@@ -9,7 +9,7 @@ from inbox.demo_data import DEMO_PASSWORD, seed_demo
 
 
 class Command(BaseCommand):
-    help = "Create the demo company (Premium) with alice (admin) and bob, CRM records and demo mail."
+    help = "Create the demo company with alice (admin) and bob, CRM records and demo mail."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--conversations", type=int, default=300)

@@ -13,14 +13,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts import plans
 from accounts.models import Role, Team, User
-from inbox import services
 from inbox.errors import InboxError
-from inbox.models import Provider
-from inbox.services.mailboxes import UPGRADE_NOTICE
+from inbox.models import AccountKind
+from sync.connect import ImapLogin, connect_imap_mailbox
 from sync.errors import ProviderAuthError, ProviderError, ProviderTemporaryError
-from sync.providers.imap import verify_mailbox
-from sync.providers.imap.client import SECURITY_CHOICES
+from sync.providers.imap.client import SECURITY_CHOICES, default_port
 
 
 class Command(BaseCommand):
@@ -29,7 +28,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("email", help="the mailbox's e-mail address")
         parser.add_argument("--host", required=True)
-        parser.add_argument("--port", type=int, default=None, help="default 993 for ssl, else 143")
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=None,
+            help=f"default {default_port('ssl')} for ssl, else {default_port('starttls')}",
+        )
         parser.add_argument("--security", choices=SECURITY_CHOICES, default="ssl")
         parser.add_argument("--login", default=None, help="IMAP login (default: the e-mail address)")
         parser.add_argument("--password-env", required=True, metavar="VAR", help="environment variable")
@@ -43,24 +47,27 @@ class Command(BaseCommand):
         email = options["email"].strip().lower()
         team = self._team(options["team"], options["company"]) if options["team"] else None
         actor = self._actor(options["user"], email, team)
-        company = actor.company
-        if company is None or not company.has_email_sync:
-            # Refuse before touching the mail server: Lite has no email sync at all.
-            raise CommandError(
-                f"Refused: {company.name if company else 'this user'} is on the Lite plan. {UPGRADE_NOTICE}"
-            )
+        if not plans.email_sync_available(actor):
+            # Refuse before reading the password or touching the mail server.
+            raise CommandError(f"Refused: {plans.refused_line(actor.company)}")
         password = os.environ.get(options["password_env"])
         if not password:
             raise CommandError(f"Environment variable {options['password_env']} is not set or empty.")
-        security = options["security"]
-        port = options["port"] or (993 if security == "ssl" else 143)
+        login = ImapLogin(
+            address=email,
+            host=options["host"],
+            security=options["security"],
+            password=password,
+            port=options["port"],
+            login=options["login"] or "",
+        )
         try:
-            verified = verify_mailbox(
-                host=options["host"],
-                port=port,
-                security=security,
-                login=options["login"] or email,
-                password=password,
+            connected = connect_imap_mailbox(
+                actor,
+                login,
+                kind=AccountKind.TEAM if team else AccountKind.PERSONAL,
+                name=team.name if team else "",
+                members=list(team.members.all()) if team else None,
             )
         except ProviderAuthError as exc:
             raise CommandError(f"Login refused: {exc}") from exc
@@ -68,27 +75,10 @@ class Command(BaseCommand):
             raise CommandError(f"Could not connect: {exc}") from exc
         except ProviderError as exc:
             raise CommandError(str(exc)) from exc
-        try:
-            if team is None:
-                account = services.connect_personal_mailbox(
-                    actor,
-                    provider=Provider.IMAP,
-                    address=email,
-                    credentials={"password": password},
-                    config=verified.config,
-                )
-            else:
-                account = services.connect_team_mailbox(
-                    actor,
-                    provider=Provider.IMAP,
-                    address=email,
-                    name=team.name,
-                    members=list(team.members.all()),
-                    credentials={"password": password},
-                    config=verified.config,
-                )
         except InboxError as exc:
             raise CommandError(str(exc)) from exc  # plan limits, address taken, not an admin
+        account, verified = connected.account, connected.verified
+        assert verified is not None
         kind = f"shared mailbox of team {team.name}" if team else f"personal mailbox of {actor.email}"
         self.stdout.write(f"Connected {account.address} as account {account.pk} ({kind}).")
         folders = verified.folders

@@ -27,6 +27,11 @@ SEARCH_BATCH = 25
 FETCH_BATCH = 1000
 
 
+def default_port(security: str) -> int:
+    """The usual IMAP port for a security setting: 993 for SSL/TLS, else 143 (RFC 8314, 3501)."""
+    return 993 if security == "ssl" else 143
+
+
 @dataclass(frozen=True)
 class ImapSettings:
     host: str
@@ -41,7 +46,7 @@ class ImapSettings:
             security = str(config.get("security", "ssl"))
             settings = cls(
                 host=str(config["host"]),
-                port=int(config.get("port") or (993 if security == "ssl" else 143)),
+                port=int(config.get("port") or default_port(security)),
                 security=security,
                 login=str(config.get("login") or account.address),
             )
