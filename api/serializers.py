@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from crm.models import Deal, Lead, Organization, Person
+from inbox.folders import in_folder
 from inbox.models import Conversation, ConversationState, Direction, Message, Participant
 from inbox.services.ingest import snippet_of
 
@@ -120,14 +121,8 @@ def _party(participant: Participant | None, address: str, name: str) -> JSON:
 
 
 def thread_folders(conversation: Conversation) -> list[str]:
-    folders = []
-    if conversation.state == ConversationState.INBOX and conversation.has_incoming:
-        folders.append("inbox")
-    if conversation.has_outgoing:
-        folders.append("sent")
-    if conversation.state == ConversationState.ARCHIVED:
-        folders.append("archive")
-    return folders
+    """The folders a thread is in, by the one folder rule (inbox.folders)."""
+    return [folder for folder in ("inbox", "sent", "archive") if in_folder(conversation, folder)]
 
 
 def thread(conversation: Conversation) -> JSON:

@@ -3,8 +3,11 @@
 Callers pass checked, typed values (the API parses its bodies first) and records already
 scoped to the actor's company. Deleting a record never deletes mail: conversations keep
 their messages and lose the link (the foreign keys are SET_NULL), and a person's addresses
-go with the person, so their conversations stop showing in a History that no longer exists
-(inbox unlinks the participants when an address is removed).
+go with the person, so their conversations stop showing in a History that no longer exists.
+
+Which conversations show in a person's History follows their addresses only when the caller
+says so: after ``save_person`` changes addresses, call ``inbox.services.relink_person`` (the
+API and the admin do; crm never imports inbox, and no signal does it behind their back).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def _replace_addresses(person: Person, emails: dict[str, bool]) -> None:
     existing = {row.email: row for row in person.emails.all()}
     for address, old in existing.items():
         if address not in emails:
-            old.delete()  # inbox unlinks the conversations that carried only this address
+            old.delete()  # the caller's relink_person unlinks the conversations it carried
     for address in emails:
         row = existing.get(address)
         if row is None:

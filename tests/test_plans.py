@@ -91,7 +91,7 @@ def test_require_email_sync_refuses_every_guarded_view_without_email_sync(
     assert client.get(reverse("email_sync:general")).status_code == 200
 
 
-APP_DIRS = ("accounts", "inbox", "sync", "api", "crm", "config", "templates")
+APP_DIRS = ("accounts", "inbox", "sync", "api", "crm", "web", "config", "templates")
 PLAN_NAME = re.compile(r"\b(Lite|Growth|Premium|Ultimate)\b")
 LIMITS = re.compile(r"MAILBOX_LIMITS|\b(Growth|Premium|Ultimate) [0-9]")
 

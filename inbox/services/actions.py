@@ -1,8 +1,9 @@
-"""Archive, unarchive and delete — the only code that changes a conversation's state.
+"""Archive, unarchive, delete and read state — the only code that changes a conversation's
+folder, existence or read flag (links and sharing: inbox/services/links.py).
 
-Each call checks permission, changes the app, writes the audit record and (when the
-applicable switch is on) the outbox rows, all in one transaction; the worker is nudged
-after commit.
+Archive, unarchive and delete check permission, change the app, write the audit record and
+(when the applicable switch is on) the outbox rows, all in one transaction; the worker is
+nudged after commit. Read state is the app's only and is not audited.
 """
 
 from __future__ import annotations
