@@ -1,0 +1,164 @@
+"""Opening and downloading attachments, and the signed URLs of inline (cid:) images.
+
+Every answer that carries mail bytes is streamed from the storage (``FileResponse`` /
+``StreamingHttpResponse``), says ``nosniff``, and has a Content-Security-Policy that lets
+nothing run (``sandbox``), so even a file a browser chose to render could not script the
+app's origin. Only safe raster images are ever ``inline``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accounts.models import User
+from inbox import attachments as store
+from inbox.models import Attachment
+
+# What the browser may do with a served file: nothing (no scripts, no plugins, no frames).
+FILE_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
+# Downloads other than safe images are sent as bytes, whatever the mail claimed they were.
+_DOWNLOAD_TYPE = "application/octet-stream"
+
+
+class AuthedRequest(HttpRequest):
+    user: User
+
+
+def _problem(request: HttpRequest, exc: Exception, status: int) -> HttpResponse:
+    return render(request, "inbox/attachment_problem.html", {"reason": str(exc)}, status=status)
+
+
+def _harden(response: HttpResponse | StreamingHttpResponse | FileResponse) -> None:
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = FILE_CSP
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    response["Cache-Control"] = "private, no-store"
+
+
+def file_response(attachment: Attachment, *, force_download: bool = False) -> FileResponse:
+    """The kept bytes, streamed; inline only for a safe raster image."""
+    inline = store.shows_inline(attachment) and not force_download
+    name = store.safe_filename(attachment.filename)
+    response = FileResponse(
+        store.open_kept(attachment),
+        content_type=attachment.content_type.lower() if inline else _DOWNLOAD_TYPE,
+    )
+    if attachment.kept_size is not None:
+        response["Content-Length"] = str(attachment.kept_size)
+    response["Content-Disposition"] = store.content_disposition(name, inline=inline)
+    _harden(response)
+    return response
+
+
+@login_required
+@require_GET
+def download(request: AuthedRequest, attachment_id: int) -> HttpResponse:
+    attachment = store.get_attachment(request.user, attachment_id)
+    try:
+        store.keep(attachment)
+    except store.AttachmentTooLarge as exc:
+        return _problem(request, exc, 413)
+    except store.AttachmentUnavailable as exc:
+        return _problem(request, exc, 502)
+    return file_response(attachment, force_download=request.GET.get("download") == "1")
+
+
+@require_GET
+def inline(request: HttpRequest, token: str) -> HttpResponse:
+    """An inline image for the sandboxed mail frame. The frame has an opaque origin and
+    sends no session cookie, so the short-lived signed token is the permission (it names
+    the viewer, whose access is checked again). Expired or forged → 403."""
+    try:
+        attachment = store.attachment_for_token(token)
+    except signing.BadSignature:
+        response = HttpResponse("This image link has expired. Reload the email.", status=403)
+        _harden(response)
+        return response
+    if not store.shows_inline(attachment):
+        response = HttpResponse("Only images are shown inline.", status=403)
+        _harden(response)
+        return response
+    try:
+        store.keep(attachment)
+    except (store.AttachmentTooLarge, store.AttachmentUnavailable) as exc:
+        response = HttpResponse(str(exc), status=502)
+        _harden(response)
+        return response
+    response = file_response(attachment)
+    # Loaded by the sandboxed (opaque-origin) frame: cross-origin to it by definition.
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
+@login_required
+@require_GET
+def download_all(request: AuthedRequest, message_id: int) -> HttpResponse:
+    """Every attachment of one message as a zip, written while it is sent."""
+    message, rows = store.message_attachments(request.user, message_id)
+    if not rows:
+        return _problem(request, store.AttachmentUnavailable("This email has no attachments."), 404)
+    try:
+        store.check_message_cap(rows)
+        for row in rows:
+            store.keep(row)
+    except store.AttachmentTooLarge as exc:
+        return _problem(request, exc, 413)
+    except store.AttachmentUnavailable as exc:
+        return _problem(request, exc, 502)
+    name = store.safe_filename(f"{(message.subject or 'email')[:80]} attachments.zip")
+    response = StreamingHttpResponse(zip_stream(rows), content_type="application/zip")
+    response["Content-Disposition"] = store.content_disposition(name, inline=False)
+    _harden(response)
+    return response
+
+
+class _Sink:
+    """An unseekable file for ``zipfile``: what it writes is handed on and forgotten."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> Iterator[bytes]:
+        chunks, self.chunks = self.chunks, []
+        yield from chunks
+
+
+def zip_stream(rows: list[Attachment]) -> Iterator[bytes]:
+    sink = _Sink()
+    used: set[str] = set()
+    now = timezone.localtime().timetuple()[:6]
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[arg-type]
+        for row in rows:
+            name = _unique(store.safe_filename(row.filename), used)
+            info = zipfile.ZipInfo(name, date_time=now)
+            with archive.open(info, "w", force_zip64=True) as entry:
+                for chunk in store.iter_file(store.open_kept(row)):
+                    entry.write(chunk)
+                    yield from sink.take()
+            yield from sink.take()
+    yield from sink.take()
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, n = name, 1
+    stem, dot, ext = name.rpartition(".")
+    while candidate.lower() in used:
+        n += 1
+        candidate = f"{stem} ({n}).{ext}" if dot and stem else f"{name} ({n})"
+    used.add(candidate.lower())
+    return candidate
