@@ -263,7 +263,9 @@ def _attachment(part: Message, number: str = "") -> dict[str, object]:
         "filename": _filename(part) or "(unnamed)",
         "content_type": part.get_content_type(),
         "size": size,
-        "inline": disposition == "inline",
+        # A part with a Content-ID and no "attachment" disposition is there to be shown in
+        # the HTML (multipart/related), however its sender labelled it.
+        "inline": disposition == "inline" or (bool(content_id) and disposition != "attachment"),
         "content_id": content_id,
         "part": number,
         "transfer_encoding": clean_text(part.get("Content-Transfer-Encoding", "") or "").strip().lower()[:40],
