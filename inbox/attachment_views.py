@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -22,11 +22,6 @@ from accounts.models import User
 from inbox import attachments as store
 from inbox.models import Attachment
 
-# What the browser may do with a served file: nothing (no scripts, no plugins, no frames).
-FILE_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
-# Downloads other than safe images are sent as bytes, whatever the mail claimed they were.
-_DOWNLOAD_TYPE = "application/octet-stream"
-
 
 class AuthedRequest(HttpRequest):
     user: User
@@ -34,28 +29,6 @@ class AuthedRequest(HttpRequest):
 
 def _problem(request: HttpRequest, exc: Exception, status: int) -> HttpResponse:
     return render(request, "inbox/attachment_problem.html", {"reason": str(exc)}, status=status)
-
-
-def _harden(response: HttpResponse | StreamingHttpResponse | FileResponse) -> None:
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = FILE_CSP
-    response["Cross-Origin-Resource-Policy"] = "same-origin"
-    response["Cache-Control"] = "private, no-store"
-
-
-def file_response(attachment: Attachment, *, force_download: bool = False) -> FileResponse:
-    """The kept bytes, streamed; inline only for a safe raster image."""
-    inline = store.shows_inline(attachment) and not force_download
-    name = store.safe_filename(attachment.filename)
-    response = FileResponse(
-        store.open_kept(attachment),
-        content_type=attachment.content_type.lower() if inline else _DOWNLOAD_TYPE,
-    )
-    if attachment.kept_size is not None:
-        response["Content-Length"] = str(attachment.kept_size)
-    response["Content-Disposition"] = store.content_disposition(name, inline=inline)
-    _harden(response)
-    return response
 
 
 @login_required
@@ -68,7 +41,7 @@ def download(request: AuthedRequest, attachment_id: int) -> HttpResponse:
         return _problem(request, exc, 413)
     except store.AttachmentUnavailable as exc:
         return _problem(request, exc, 502)
-    return file_response(attachment, force_download=request.GET.get("download") == "1")
+    return store.file_response(attachment, force_download=request.GET.get("download") == "1")
 
 
 @require_GET
@@ -80,19 +53,19 @@ def inline(request: HttpRequest, token: str) -> HttpResponse:
         attachment = store.attachment_for_token(token)
     except signing.BadSignature:
         response = HttpResponse("This image link has expired. Reload the email.", status=403)
-        _harden(response)
+        store.harden(response)
         return response
     if not store.shows_inline(attachment):
         response = HttpResponse("Only images are shown inline.", status=403)
-        _harden(response)
+        store.harden(response)
         return response
     try:
         store.keep(attachment)
     except (store.AttachmentTooLarge, store.AttachmentUnavailable) as exc:
         response = HttpResponse(str(exc), status=502)
-        _harden(response)
+        store.harden(response)
         return response
-    response = file_response(attachment)
+    response = store.file_response(attachment)
     # Loaded by the sandboxed (opaque-origin) frame: cross-origin to it by definition.
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
@@ -116,7 +89,7 @@ def download_all(request: AuthedRequest, message_id: int) -> HttpResponse:
     name = store.safe_filename(f"{(message.subject or 'email')[:80]} attachments.zip")
     response = StreamingHttpResponse(zip_stream(rows), content_type="application/zip")
     response["Content-Disposition"] = store.content_disposition(name, inline=False)
-    _harden(response)
+    store.harden(response)
     return response
 
 
