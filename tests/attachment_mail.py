@@ -81,7 +81,10 @@ def export_message(*, to: str, sender: str = "dana@client.test", subject: str = 
 
 EXPECTED = {"export.pdf": sha(PDF), "chart.png": sha(CHART), "logo.png": sha(LOGO)}
 
-HTML_PAYLOAD = b"<html><body><script>document.title='pwned-html';parent.document.title='pwned-html'</script></body></html>"
+HTML_PAYLOAD = (
+    b"<html><body><script>document.title='pwned-html';"
+    b"parent.document.title='pwned-html'</script></body></html>"
+)
 SVG_PAYLOAD = (
     b'<svg xmlns="http://www.w3.org/2000/svg" onload="document.title=\'pwned-svg\'">'
     b"<script>document.title='pwned-svg'</script></svg>"
@@ -137,3 +140,26 @@ def assert_downloads_match(client: Client, message_pk: int) -> None:
         assert status == 200, (name, body[:300])
         assert sha(body) == digest, name
         assert headers["x-content-type-options"] == "nosniff"
+
+
+def conversation_path(message_pk: int) -> str:
+    from django.urls import reverse
+
+    from inbox.models import Message
+
+    return reverse("inbox:conversation", args=[Message.objects.get(pk=message_pk).conversation_id])
+
+
+def assert_inline_logo_shown(page, screenshot: str) -> None:  # type: ignore[no-untyped-def]
+    """The cid: logo is drawn inside the sandboxed mail frame (its real pixels loaded, no
+    "Show images" needed); a screenshot goes to SCREENSHOTS_DIR when that is set."""
+    import os
+
+    from playwright.sync_api import expect
+
+    logo = page.frame_locator("iframe.mailframe").first.locator('img[alt="Client logo"]')
+    expect(logo).to_have_js_property("naturalWidth", 120)
+    expect(logo).to_be_visible()
+    assert page.locator(".imgbar").count() == 0  # no "remote images hidden" bar for inline parts
+    if os.environ.get("SCREENSHOTS_DIR"):
+        page.screenshot(path=str(Path(os.environ["SCREENSHOTS_DIR"]) / screenshot))

@@ -9,7 +9,15 @@ from django.test import Client
 from inbox.models import Attachment, Message
 from inbox.services import delete_conversations
 from sync.pull import pull_account
-from tests.attachment_mail import EXPECTED, INLINE_CID, assert_downloads_match, export_message, kept_files
+from tests.attachment_mail import (
+    EXPECTED,
+    INLINE_CID,
+    assert_downloads_match,
+    assert_inline_logo_shown,
+    conversation_path,
+    export_message,
+    kept_files,
+)
 from tests.fakes.gmail_server import FakeGmail
 from tests.gmail.conftest import GmailSetup
 
@@ -45,3 +53,18 @@ def test_gmail_attachments_download_byte_for_byte_and_are_fetched_once(
     with django_capture_on_commit_callbacks(execute=True):
         delete_conversations(alice, [message.conversation_id])
     assert kept_files(settings.MEDIA_ROOT) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gmail_inline_logo_is_shown_in_chromium(
+    gmail: FakeGmail, alice_gmail: GmailSetup, alice, open_as, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "attachments"
+    alice_gmail.mailbox.deliver(export_message(to=alice_gmail.account.address))
+    pull_account(alice_gmail.account.pk)
+    message = Message.objects.get(account=alice_gmail.account)
+
+    page = open_as(alice, conversation_path(message.pk))
+
+    assert_inline_logo_shown(page, "attachments-gmail.png")
+    assert gmail.count("messages.attachments.get", status=200) == 1  # the logo, fetched once
