@@ -204,7 +204,8 @@ def ingest_message(account: MailAccount, parsed: ParsedMessage, ref: RefData) ->
         updates["snippet"] = snippet_of(parsed.text)
     if parsed.date < conversation.first_message_at:
         updates["first_message_at"] = parsed.date
-    if parsed.attachments:
+    if any(not a.get("inline") for a in parsed.attachments):
+        # The paperclip is for files; an inline image (a signature's logo) is not one.
         updates["has_attachments"] = True
     if direction == Direction.INCOMING:
         updates["has_incoming"] = True

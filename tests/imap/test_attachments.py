@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from inbox.models import Attachment, Message
-from inbox.services import delete_conversations
+from inbox.services import archive_conversations, delete_conversations
 from tests.attachment_mail import (
     EXPECTED,
     INLINE_CID,
@@ -58,4 +58,25 @@ def test_imap_attachments_download_byte_for_byte_then_from_storage_without_the_s
 
     with django_capture_on_commit_callbacks(execute=True):
         delete_conversations(alice, [message.conversation_id])
+    assert kept_files(media) == []
+
+
+def test_archive_keeps_the_kept_files_and_a_delete_in_the_mail_client_removes_them(
+    imap: ImapSetup, alice, media, django_capture_on_commit_callbacks
+):
+    imap.append("inbox", export_message(to=imap.account.address))
+    imap.pull()
+    message = Message.objects.get(account=imap.account)
+    client = Client()
+    client.force_login(alice)
+    assert_downloads_match(client, message.pk)
+
+    archive_conversations(alice, [message.conversation_id])
+    assert len(kept_files(media)) == len(EXPECTED)
+    assert_downloads_match(client, message.pk)
+
+    imap.move(message.message_id, "inbox", "trash")  # deleted in the rep's mail client
+    with django_capture_on_commit_callbacks(execute=True):
+        imap.pull()
+    assert not Message.objects.filter(pk=message.pk).exists()
     assert kept_files(media) == []
