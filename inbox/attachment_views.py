@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -33,7 +34,7 @@ def _problem(request: HttpRequest, exc: Exception, status: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def download(request: AuthedRequest, attachment_id: int) -> HttpResponse:
+def download(request: AuthedRequest, attachment_id: int) -> HttpResponseBase:
     attachment = store.get_attachment(request.user, attachment_id)
     try:
         store.keep(attachment)
@@ -45,7 +46,7 @@ def download(request: AuthedRequest, attachment_id: int) -> HttpResponse:
 
 
 @require_GET
-def inline(request: HttpRequest, token: str) -> HttpResponse:
+def inline(request: HttpRequest, token: str) -> HttpResponseBase:
     """An inline image for the sandboxed mail frame. The frame has an opaque origin and
     sends no session cookie, so the short-lived signed token is the permission (it names
     the viewer, whose access is checked again). Expired or forged → 403."""
@@ -65,15 +66,15 @@ def inline(request: HttpRequest, token: str) -> HttpResponse:
         response = HttpResponse(str(exc), status=502)
         store.harden(response)
         return response
-    response = store.file_response(attachment)
+    image = store.file_response(attachment)
     # Loaded by the sandboxed (opaque-origin) frame: cross-origin to it by definition.
-    response["Cross-Origin-Resource-Policy"] = "cross-origin"
-    return response
+    image["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return image
 
 
 @login_required
 @require_GET
-def download_all(request: AuthedRequest, message_id: int) -> HttpResponse:
+def download_all(request: AuthedRequest, message_id: int) -> HttpResponseBase:
     """Every attachment of one message as a zip, written while it is sent."""
     message, rows = store.message_attachments(request.user, message_id)
     if not rows:
@@ -115,7 +116,7 @@ def zip_stream(rows: list[Attachment]) -> Iterator[bytes]:
     sink = _Sink()
     used: set[str] = set()
     now = timezone.localtime().timetuple()[:6]
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[call-overload]
         for row in rows:
             name = _unique(store.safe_filename(row.filename), used)
             info = zipfile.ZipInfo(name, date_time=now)

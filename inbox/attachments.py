@@ -252,7 +252,7 @@ def keep(attachment: Attachment) -> Attachment:
 
 
 def open_kept(attachment: Attachment) -> IO[bytes]:
-    return default_storage.open(attachment.file.name, "rb")
+    return default_storage.open(str(attachment.file.name), "rb")
 
 
 def iter_file(handle: IO[bytes]) -> Iterator[bytes]:

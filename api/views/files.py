@@ -9,6 +9,7 @@ the provider once and kept, streamed, ``nosniff``, and never inline unless a saf
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from accounts.models import User
 from api import serializers
@@ -28,8 +29,8 @@ def file_detail(request: HttpRequest, user: User, attachment_id: str) -> HttpRes
     return ok(serializers.file(store.get_attachment(user, parse_id(attachment_id))))
 
 
-@api_view("GET")
-def file_download(request: HttpRequest, user: User, attachment_id: str) -> HttpResponse:
+@api_view("GET")  # type: ignore[arg-type]  # a streamed answer (FileResponse), not an HttpResponse
+def file_download(request: HttpRequest, user: User, attachment_id: str) -> HttpResponseBase:
     attachment = store.get_attachment(user, parse_id(attachment_id))
     try:
         store.keep(attachment)
