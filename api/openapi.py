@@ -98,6 +98,25 @@ MAIL_THREAD = _object(
     }
 )
 
+MAIL_FILE = _object(
+    {
+        "id": {"type": "integer"},
+        "mail_message_id": {"type": "integer"},
+        "file_name": {"type": "string"},
+        "name": {"type": "string"},
+        "file_type": {"type": "string", "description": "The file name's extension."},
+        "mime_type": {"type": "string", "description": "The type the mail declared (not trusted)."},
+        "file_size": {"type": "integer"},
+        "inline_flag": FLAG,
+        "cid": _nullable({"type": "string"}),
+        "active_flag": {"type": "boolean"},
+        "remote_location": {"type": "null"},
+        "add_time": TIMESTAMP,
+        "update_time": TIMESTAMP,
+        "url": {"type": "string", "description": "The download path (files/{id}/download)."},
+    }
+)
+
 MAIL_MESSAGE = _object(
     {
         "id": {"type": "integer"},
@@ -623,6 +642,8 @@ _ERRORS = {
     "405": "Method not allowed on this path.",
     "409": "The object's state does not allow this (or an e-mail address is taken).",
     "415": "The body is not in a media type this endpoint takes.",
+    "413": "The file is above the size limit for downloads here (open it in the mail provider).",
+    "502": "The mail provider did not give the file.",
 }
 
 
@@ -768,6 +789,34 @@ def v1_paths() -> J:
                 [_query("include_body", {"type": "integer", "enum": [0, 1], "default": 0})],
                 extra=MAIL_SERVICE_FIELDS,
             )
+        },
+        "/mailbox/mailMessages/{id}/files": {
+            "get": {
+                "summary": "List a mail message's attachments as File objects (not a Pipedrive path)",
+                "parameters": [_id_param("The ID of the mail message")],
+                "responses": _responses(
+                    "200", _envelope({"type": "array", "items": _ref("MailFile")}), "OK", ("404",)
+                ),
+            }
+        },
+        "/files/{id}": {"get": _get_one("Get one mail attachment as a File object", "MailFile", "file")},
+        "/files/{id}/download": {
+            "get": {
+                "summary": "Download a file (streamed; never shown inline)",
+                "parameters": [_id_param("The ID of the file")],
+                "responses": {
+                    "200": {
+                        "description": "The file's bytes, Content-Disposition: attachment",
+                        "content": {
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **{
+                        status: _json(_ref("Error"), _ERRORS[status])
+                        for status in ("400", "401", "404", "405", "413", "502")
+                    },
+                },
+            }
         },
         "/deals": {
             "get": _list(
@@ -964,6 +1013,7 @@ def document() -> J:
                 "Party": PARTY,
                 "MailThread": MAIL_THREAD,
                 "MailMessage": MAIL_MESSAGE,
+                "MailFile": MAIL_FILE,
                 "MailFlowItem": MAIL_FLOW_ITEM,
                 "UserRef": USER_REF,
                 "PersonRef": PERSON_REF,

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from crm.models import Deal, Lead, Organization, Person
 from inbox.folders import in_folder
-from inbox.models import Conversation, ConversationState, Direction, Message, Participant
+from inbox.models import Attachment, Conversation, ConversationState, Direction, Message, Participant
 from inbox.services.ingest import snippet_of
 
 JSON = dict[str, Any]
@@ -196,8 +196,8 @@ def message(msg: Message, conversation: Conversation, *, include_body: bool = Fa
         "sent_from_pipedrive_flag": 0,
         "smart_bcc_flag": 0,
         "has_attachments_flag": flag(bool(msg.attachments)),
-        "has_inline_attachments_flag": 0,
-        "has_real_attachments_flag": flag(bool(msg.attachments)),
+        "has_inline_attachments_flag": flag(any(a.get("inline") for a in msg.attachments)),
+        "has_real_attachments_flag": flag(any(not a.get("inline") for a in msg.attachments)),
         "mua_message_id": msg.message_id,
         "message_time": timestamp(msg.sent_at),
         "message_local_time": local_time(msg.sent_at),
@@ -211,6 +211,30 @@ def message(msg: Message, conversation: Conversation, *, include_body: bool = Fa
         # when the mail had no HTML.
         data["body"] = msg.html or msg.text
     return data
+
+
+def file(attachment: Attachment) -> JSON:
+    """A mail attachment as Pipedrive's File object (the fields a mail file has there)."""
+    from django.urls import reverse
+
+    name = attachment.filename or "attachment"
+    extension = name.rpartition(".")[2].lower() if "." in name else ""
+    return {
+        "id": attachment.pk,
+        "mail_message_id": attachment.message_id,
+        "file_name": name,
+        "name": name,
+        "file_type": extension,
+        "mime_type": attachment.content_type,
+        "file_size": attachment.size,
+        "inline_flag": flag(attachment.inline),
+        "cid": attachment.content_id or None,
+        "active_flag": True,
+        "remote_location": None,
+        "add_time": timestamp(attachment.message.created_at),
+        "update_time": timestamp(attachment.kept_at or attachment.message.created_at),
+        "url": reverse("api:file_download", args=[attachment.pk]),
+    }
 
 
 def flow_item(data: JSON) -> JSON:

@@ -6,7 +6,7 @@ Ids are matched as any path segment and parsed in the view, so ``/deals/abc`` an
 
 from django.urls import path, re_path
 
-from api.views import crm, docs, mailbox
+from api.views import crm, docs, files, mailbox
 
 app_name = "api"
 
@@ -16,6 +16,9 @@ urlpatterns = [
     path("mailbox/mailThreads/<str:thread_id>", mailbox.thread_detail, name="thread_detail"),
     path("mailbox/mailThreads/<str:thread_id>/mailMessages", mailbox.thread_messages, name="thread_messages"),
     path("mailbox/mailMessages/<str:message_id>", mailbox.message_detail, name="message_detail"),
+    path("mailbox/mailMessages/<str:message_id>/files", files.message_files, name="message_files"),
+    path("files/<str:attachment_id>", files.file_detail, name="file_detail"),
+    path("files/<str:attachment_id>/download", files.file_download, name="file_download"),
     path("deals", crm.deal_list, name="deal_list"),
     path("deals/<str:deal_id>", crm.deal_detail, name="deal_detail"),
     path("deals/<str:deal_id>/mailMessages", crm.deal_mail_messages, name="deal_mail_messages"),

@@ -87,6 +87,18 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
                     same and ratio <= 1.5,
                 )
             )
+    download = results.get("imap_attachment_download")
+    if download and "growth_mb" in download:
+        checks.append(
+            (
+                f"download of a {download['attachment_mb']} MB attachment: peak RSS grows < "
+                f"{download['target_growth_mb']} MB",
+                f"{download['first_download']['growth_mb']} MB first (from Dovecot), "
+                f"{download['kept_download']['growth_mb']} MB kept; whole-part FETCH: "
+                f"{download['reference_whole_fetch']['growth_mb']} MB",
+                bool(download["meets_target"]),
+            )
+        )
     return checks
 
 

@@ -129,8 +129,29 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # `manage.py collectstatic` writes here (the image does it at build time).
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+# Kept attachment bytes (inbox/attachments.py): files under MEDIA_ROOT by default, or an
+# S3-compatible bucket through django-storages when ATTACHMENTS_S3_BUCKET is set. Nothing is
+# served from MEDIA_URL: every download goes through a permission-checked view.
+MEDIA_ROOT = Path(env_str("ATTACHMENTS_DIR", str(VAR_DIR / "attachments")))
+ATTACHMENTS_S3_BUCKET = env_str("ATTACHMENTS_S3_BUCKET", "")
+_default_storage: dict[str, object] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if ATTACHMENTS_S3_BUCKET:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ATTACHMENTS_S3_BUCKET,
+            "endpoint_url": env_str("ATTACHMENTS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("ATTACHMENTS_S3_REGION", "") or None,
+            "access_key": env_str("ATTACHMENTS_S3_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("ATTACHMENTS_S3_SECRET_ACCESS_KEY", "") or None,
+            "location": env_str("ATTACHMENTS_S3_PREFIX", ""),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     # Production: content-hashed, pre-compressed files named in a manifest, so browsers may
     # cache them for a year. DEBUG serves the source files as they are.
     "staticfiles": {
@@ -230,6 +251,13 @@ SYNC_ADAPTERS: dict[str, str] = {
     # Demo mailboxes: a simulated external mailbox shown on the status page.
     "demo": "sync.providers.demo.DemoAdapter",
 }
+# Attachments: fetched from the provider on first open (sync/attachments.py), kept in the
+# default storage. Caps: one file, and all of one message's files (Download all).
+ATTACHMENT_FETCHER = "sync.attachments.fetch_attachment"
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 50 * 1024 * 1024)
+ATTACHMENT_MESSAGE_MAX_BYTES = env_int("ATTACHMENT_MESSAGE_MAX_BYTES", 100 * 1024 * 1024)
+# Where a download is spooled on its way into the storage (None: the system's temp dir).
+ATTACHMENT_TEMP_DIR = env_str("ATTACHMENT_TEMP_DIR", "") or None
 SYNC_INTERVAL = timedelta(seconds=env_int("SYNC_INTERVAL_SECONDS", 120))
 SYNC_PAST_DAYS = env_int("SYNC_PAST_DAYS", 90)
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)

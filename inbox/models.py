@@ -200,6 +200,48 @@ class Message(models.Model):
         return self.subject or self.message_id
 
 
+def attachment_path(instance: Attachment, filename: str) -> str:
+    """Where kept bytes go in the storage: by company and row id, never the sender's name."""
+    return f"attachments/{instance.account.company_id}/{instance.account_id}/{instance.pk}"
+
+
+class Attachment(models.Model):
+    """One attachment (or inline part) of a message, listed at import and kept on demand.
+
+    The bytes stay at the provider until someone opens the file: the first download fetches
+    the part (``part`` is its IMAP body section number, "1.2"; Gmail's partId and Graph's
+    attachment list are found from it) and keeps it in Django's default storage (``file``).
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachment_rows")
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField(default=0)
+    filename = models.CharField(max_length=1000, blank=True)
+    content_type = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(default=0)
+    inline = models.BooleanField(default=False)
+    content_id = models.CharField(max_length=998, blank=True)
+    # IMAP body section ("2", "1.2"); empty when the structure was not known at import.
+    part = models.CharField(max_length=100, blank=True)
+    transfer_encoding = models.CharField(max_length=40, blank=True)
+    # The provider's own handle when the import saw it (Gmail attachmentId, Graph id).
+    provider_id = models.CharField(max_length=2000, blank=True)
+    file = models.FileField(upload_to=attachment_path, max_length=500, blank=True)
+    kept_size = models.BigIntegerField(null=True, blank=True)
+    kept_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["message_id", "position"]
+        indexes = [models.Index(fields=["message", "position"], name="att_message_pos_idx")]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def is_kept(self) -> bool:
+        return bool(self.file)
+
+
 class ProviderRef(models.Model):
     """Where one message lives at the provider: the handle a push needs.
 

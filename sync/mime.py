@@ -10,6 +10,7 @@ say "this message was imported with problems". Only a bug (or input so broken th
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
@@ -227,7 +228,30 @@ def _filename(part: Message) -> str:
         return ""
 
 
-def _attachment(part: Message) -> dict[str, object]:
+def _leaves(part: Message, number: str = "") -> Iterator[tuple[str, Message]]:
+    """The leaf parts in ``Message.walk()`` order, each with its IMAP body section number
+    (RFC 3501: "1", "2.1"; a single-part message's body is "1"; the parts of an attached
+    message/rfc822 at "3" are "3.1", "3.2"). A provider fetches a part by this number."""
+    if not part.is_multipart():
+        yield number or "1", part
+        return
+    children = part.get_payload()
+    if not isinstance(children, list):
+        return
+    if part.get_content_maintype() == "message" and number:
+        # An encapsulated message: its own parts are numbered below this one.
+        for inner in children:
+            if inner.is_multipart():
+                for i, child in enumerate(inner.get_payload(), 1):
+                    yield from _leaves(child, f"{number}.{i}")
+            else:
+                yield f"{number}.1", inner
+        return
+    for i, child in enumerate(children, 1):
+        yield from _leaves(child, f"{number}.{i}" if number else str(i))
+
+
+def _attachment(part: Message, number: str = "") -> dict[str, object]:
     payload = part.get_payload(decode=True)
     size = len(payload) if isinstance(payload, bytes) else 0
     try:
@@ -239,8 +263,12 @@ def _attachment(part: Message) -> dict[str, object]:
         "filename": _filename(part) or "(unnamed)",
         "content_type": part.get_content_type(),
         "size": size,
-        "inline": disposition == "inline",
+        # A part with a Content-ID and no "attachment" disposition is there to be shown in
+        # the HTML (multipart/related), however its sender labelled it.
+        "inline": disposition == "inline" or (bool(content_id) and disposition != "attachment"),
         "content_id": content_id,
+        "part": number,
+        "transfer_encoding": clean_text(part.get("Content-Transfer-Encoding", "") or "").strip().lower()[:40],
     }
 
 
@@ -248,9 +276,7 @@ def _walk_body(msg: Message, problems: list[str]) -> tuple[str, str, list[dict[s
     texts: list[str] = []
     htmls: list[str] = []
     attachments: list[dict[str, object]] = []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for number, part in _leaves(msg):
         content_type = part.get_content_type()
         try:
             disposition = part.get_content_disposition()
@@ -269,7 +295,7 @@ def _walk_body(msg: Message, problems: list[str]) -> tuple[str, str, list[dict[s
         elif not is_attachment and content_type == "text/html":
             htmls.append(_content(part, problems))
         elif len(attachments) < MAX_ATTACHMENTS:
-            attachments.append(_attachment(part))
+            attachments.append(_attachment(part, number))
         elif len(attachments) == MAX_ATTACHMENTS:
             problems.append(f"more than {MAX_ATTACHMENTS} attachments: the rest are not listed")
             attachments.append({"filename": "(more not listed)", "content_type": "", "size": 0})

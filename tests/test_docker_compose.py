@@ -24,6 +24,7 @@ LONG_RUNNING_APP_SERVICES = ("web", "worker-push", "worker-pull", "beat")
 # .env.example variables the compose file does not pass through, and why.
 NOT_FROM_THE_ENVIRONMENT = {
     "VAR_DIR": "the image's /app/var",
+    "ATTACHMENTS_DIR": "the attachments volume, mounted at /app/var/attachments",
     "STATIC_ROOT": "set by the image, where collectstatic wrote at build time",
     "DATABASE_URL": "built from POSTGRES_PASSWORD for the postgres service",
     "REDIS_URL": "the redis service",

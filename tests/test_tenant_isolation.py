@@ -38,6 +38,7 @@ PARAMETERS = {
     "conversation_id": "conversation",
     "thread_id": "conversation",
     "message_id": "message",
+    "attachment_id": "attachment",
     "change_id": "change",
     "account_id": "account",
     "deal_id": "deal",
@@ -49,7 +50,7 @@ PARAMETERS = {
 # Token-authenticated routes: /api/v1/ and /api/v2/.
 API_NAMESPACES = ("api", "api_v2")
 CRM_KINDS = ("deal", "lead", "project", "person", "organization")
-MAIL_OBJECTS = {"conversation", "message", "change", "account"}
+MAIL_OBJECTS = {"conversation", "message", "change", "account", "attachment"}
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,35 @@ def _routes() -> list[Route]:
 ROUTES = _routes()
 
 
+def _kept_attachment(message_pk: int) -> int:
+    """An attachment of the message whose bytes are already kept (so a leak would serve
+    them rather than fail at a provider that is not there)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from inbox.models import Attachment
+
+    message = Message.objects.get(pk=message_pk)
+    attachment = Attachment.objects.create(
+        message=message,
+        account_id=message.account_id,
+        filename=f"{MARKER}.png",
+        content_type="image/png",
+        size=20,
+        part="2",
+    )
+    attachment.file.name = default_storage.save(
+        f"attachments/sweep/{attachment.pk}", ContentFile(MARKER.encode())
+    )
+    attachment.kept_size = len(MARKER)
+    attachment.save(update_fields=["file", "kept_size"])
+    return attachment.pk
+
+
 @pytest.fixture
-def victim(alice, bob, acme, alice_mailbox):  # type: ignore[no-untyped-def]
+def victim(alice, bob, acme, alice_mailbox, settings, tmp_path):  # type: ignore[no-untyped-def]
     """Alice's private mail (and a team mailbox bob is not in), linked to Acme's records."""
+    settings.MEDIA_ROOT = tmp_path / "attachments"
     switches(alice, archive=True)
     org = OrganizationFactory(company=acme, name=f"{MARKER} Org")
     person = add_person(acme, f"{MARKER} Dana", "dana@client.test", organization=org)
@@ -113,6 +140,7 @@ def victim(alice, bob, acme, alice_mailbox):  # type: ignore[no-untyped-def]
         "personal": {
             "conversation": result.conversation_id,
             "message": result.message_id,
+            "attachment": _kept_attachment(result.message_id),
             "change": ProviderChange.objects.get(account=alice_mailbox).pk,
             "account": alice_mailbox.pk,
             "deal": deal.pk,
@@ -124,6 +152,7 @@ def victim(alice, bob, acme, alice_mailbox):  # type: ignore[no-untyped-def]
         "team": {
             "conversation": team_result.conversation_id,
             "message": team_result.message_id,
+            "attachment": _kept_attachment(team_result.message_id),
             "account": support.pk,
         },
     }
@@ -209,7 +238,8 @@ def _sweep(user, objects: dict[str, int], *, mail_only: bool) -> int:  # type: i
                     response = client.patch(target, {}, content_type="application/json")
                 else:
                     response = getattr(client, method)(target, body, content_type="application/json")
-                content = response.content.decode(errors="replace")
+                raw = b"".join(response.streaming_content) if response.streaming else response.content
+                content = raw.decode(errors="replace")
                 assert MARKER not in content, f"{method.upper()} {url} leaked data to {user.email}"
                 if method == "get":
                     assert response.status_code in REFUSED, f"GET {url} answered {response.status_code}"
@@ -223,6 +253,7 @@ def _sweep(user, objects: dict[str, int], *, mail_only: bool) -> int:  # type: i
 def test_routes_with_ids_are_found():
     names = {r.name for r in ROUTES}
     assert {"inbox:conversation", "inbox:delete_message", "crm:deal"} <= names
+    assert {"inbox:attachment", "inbox:attachments_zip", "api:file_download", "api:message_files"} <= names
     assert {"api_v2:deal_detail", "api_v2:person_detail", "api_v2:organization_detail"} <= names
 
 

@@ -10,6 +10,7 @@ message, so opening an email tells no tracker that it was read.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -99,6 +100,7 @@ _STYLE_PROPERTIES = {
 }
 _DANGEROUS_CSS = re.compile(r"url\s*\(|expression\s*\(|image-set\s*\(|@import|\\", re.IGNORECASE)
 _REMOTE = re.compile(r"^\s*https?://", re.IGNORECASE)
+_CID = re.compile(r"^\s*cid:", re.IGNORECASE)
 
 _FRAME_STYLE = (
     "html{color-scheme:light}"
@@ -133,16 +135,22 @@ def safe_email_html(html: str) -> str:
     return _clean(html, allow_images=False)[0]
 
 
-def _clean(html: str, *, allow_images: bool) -> tuple[str, int]:
+def _clean(html: str, *, allow_images: bool, inline_images: dict[str, str] | None = None) -> tuple[str, int]:
     blocked = 0
+    inline_images = inline_images or {}
 
     def attribute_filter(tag: str, attr: str, value: str) -> str | None:
         nonlocal blocked
         if attr == "style":
             return _style_filter(value)
+        if _CID.match(value):
+            # An inline part of this message: its signed same-origin URL, never a remote one.
+            if tag == "img" and attr == "src":
+                return inline_images.get(urllib.parse.unquote(_CID.sub("", value)).strip().strip("<>"))
+            return None
         if tag == "img" and attr == "src":
             if not _REMOTE.match(value):
-                return None  # cid: parts are not stored; data: and others are refused
+                return None  # data: and others are refused
             if not allow_images:
                 blocked += 1
                 return None
@@ -154,7 +162,7 @@ def _clean(html: str, *, allow_images: bool) -> tuple[str, int]:
         clean_content_tags={"script", "style", "title", "head", "noscript", "template", "xmp", "iframe"},
         attributes=_ALLOWED_ATTRIBUTES,
         attribute_filter=attribute_filter,
-        url_schemes={"http", "https", "mailto", "tel"},
+        url_schemes={"http", "https", "mailto", "tel", "cid"},
         url_relative="deny",
         link_rel="noopener noreferrer",
         filter_style_properties=_STYLE_PROPERTIES,
@@ -178,10 +186,23 @@ def _estimate_height(cleaned: str) -> int:
     return int(max(80, min(1600, lines * 22 + images + 24)))
 
 
-def email_document(html: str, *, allow_images: bool = False) -> SafeEmail:
-    """A whole document for ``<iframe sandbox srcdoc>``, with its own CSP."""
-    cleaned, blocked = _clean(html, allow_images=allow_images)
+def email_document(
+    html: str,
+    *,
+    allow_images: bool = False,
+    inline_images: dict[str, str] | None = None,
+    inline_source: str = "",
+) -> SafeEmail:
+    """A whole document for ``<iframe sandbox srcdoc>``, with its own CSP.
+
+    ``inline_images`` maps Content-IDs of the message's inline parts to their signed URLs;
+    ``inline_source`` is the one absolute URL prefix they share, the only place besides
+    ``data:`` the frame may load images from while remote images stay blocked (inline
+    images are part of the mail, not trackers: no "Show images" needed)."""
+    cleaned, blocked = _clean(html, allow_images=allow_images, inline_images=inline_images)
     img_src = "data: https: http:" if allow_images else "data:"
+    if inline_source and not allow_images:
+        img_src += " " + inline_source
     csp = f"default-src 'none'; style-src 'unsafe-inline'; img-src {img_src}; form-action 'none'"
     document = (
         '<!doctype html><html><head><meta charset="utf-8">'

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from crm.models import PersonEmail
 from inbox.models import (
+    Attachment,
     Conversation,
     ConversationState,
     Direction,
@@ -194,6 +195,7 @@ def ingest_message(account: MailAccount, parsed: ParsedMessage, ref: RefData) ->
         parse_problems=parsed.problems,
     )
     _add_ref(account, message.pk, ref)
+    _add_attachments(account, message, parsed.attachments)
     link_participants(conversation, parsed)
 
     updates: dict[str, object] = {"message_count": conversation.message_count + 1}
@@ -202,7 +204,8 @@ def ingest_message(account: MailAccount, parsed: ParsedMessage, ref: RefData) ->
         updates["snippet"] = snippet_of(parsed.text)
     if parsed.date < conversation.first_message_at:
         updates["first_message_at"] = parsed.date
-    if parsed.attachments:
+    if any(not a.get("inline") for a in parsed.attachments):
+        # The paperclip is for files; an inline image (a signature's logo) is not one.
         updates["has_attachments"] = True
     if direction == Direction.INCOMING:
         updates["has_incoming"] = True
@@ -218,3 +221,28 @@ def ingest_message(account: MailAccount, parsed: ParsedMessage, ref: RefData) ->
         updates["snippet"] = snippet_of(parsed.text)
     Conversation.objects.filter(pk=conversation.pk).update(**updates, updated_at=timezone.now())
     return IngestResult(IngestOutcome.CREATED, conversation.pk, message.pk, unarchived)
+
+
+def _add_attachments(account: MailAccount, message: Message, listed: list[dict[str, object]]) -> None:
+    """One ``Attachment`` row per listed part; the bytes are fetched when first opened."""
+    rows = []
+    for position, item in enumerate(listed):
+        if not item.get("content_type") and not item.get("size") and not item.get("part"):
+            continue  # the "(more not listed)" marker of a message with too many parts
+        rows.append(
+            Attachment(
+                message=message,
+                account=account,
+                position=position,
+                filename=str(item.get("filename") or "")[:1000],
+                content_type=str(item.get("content_type") or "")[:255],
+                size=int(item.get("size") or 0),  # type: ignore[call-overload]
+                inline=bool(item.get("inline")),
+                content_id=str(item.get("content_id") or "")[:998],
+                part=str(item.get("part") or "")[:100],
+                transfer_encoding=str(item.get("transfer_encoding") or "")[:40],
+                provider_id=str(item.get("provider_id") or "")[:2000],
+            )
+        )
+    if rows:
+        Attachment.objects.bulk_create(rows)

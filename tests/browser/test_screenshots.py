@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from accounts.models import User
 from inbox.demo_data import seed_demo
-from inbox.models import Conversation, Message
+from inbox.models import Attachment, Conversation, Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,6 +66,13 @@ def test_screenshots_of_the_key_pages(open_as, tmp_path):
         attachments=[
             {"filename": "pilot-week6.xlsx", "size": 48213, "content_type": "application/vnd.ms-excel"}
         ]
+    )
+    Attachment.objects.create(
+        message=first,
+        account_id=first.account_id,
+        filename="pilot-week6.xlsx",
+        size=48213,
+        content_type="application/vnd.ms-excel",
     )
     out = _shots_dir(tmp_path)
 

@@ -762,6 +762,32 @@ class FakeGmail:
             raise ApiError(broken.status, f"Fake broken message: {broken.reason}", reason=broken.reason)
         return _json(200, message.resource(fmt, query.get("metadataHeaders")))
 
+    def _messages_attachments_get(
+        self,
+        mailbox: Mailbox,
+        query: dict[str, list[str]],
+        payload: dict[str, Any],
+        gmail_id: str,
+        attachment_id: str,
+    ) -> Response:
+        """The part's bytes, base64url in one JSON answer, as Google sends them."""
+        message = self._message(mailbox, gmail_id)
+        prefix = f"att-{gmail_id}-"
+        if not attachment_id.startswith(prefix):
+            raise ApiError(400, "Invalid attachment token", reason="invalidArgument")
+        part_id = attachment_id[len(prefix) :]
+        part: email.message.Message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
+            message.raw
+        )
+        if part_id != "0" or part.is_multipart():
+            for step in part_id.split("."):
+                children = part.get_payload() if part.is_multipart() else []
+                if not step.isdigit() or int(step) >= len(children):
+                    raise ApiError(404, "Requested entity was not found.", reason="notFound")
+                part = children[int(step)]
+        data = part.get_payload(decode=True) or b""
+        return _json(200, {"size": len(data), "data": base64.urlsafe_b64encode(data).decode()})
+
     def _messages_modify(
         self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], gmail_id: str
     ) -> Response:
@@ -887,6 +913,11 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"^/gmail/v1/users/me/messages$"), "messages.list"),
     ("POST", re.compile(r"^/gmail/v1/users/me/messages/batchModify$"), "messages.batchModify"),
     ("GET", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)$"), "messages.get"),
+    (
+        "GET",
+        re.compile(r"^/gmail/v1/users/me/messages/([^/]+)/attachments/([^/]+)$"),
+        "messages.attachments.get",
+    ),
     ("POST", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)/modify$"), "messages.modify"),
     ("POST", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)/trash$"), "messages.trash"),
     ("POST", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)/untrash$"), "messages.untrash"),

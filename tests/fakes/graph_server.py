@@ -182,6 +182,36 @@ class FakeMessage:
                     return ""
         return ""
 
+    def attachments(self) -> list[tuple[dict[str, Any], bytes]]:
+        """Graph's ``fileAttachment`` resources of the MIME's attachment and inline parts, in
+        order, with their bytes. Ids are opaque (not the MIME part numbers)."""
+        parsed = message_from_bytes(self.mime, policy=default_policy)
+        found: list[tuple[dict[str, Any], bytes]] = []
+        for part in parsed.walk():
+            if part.is_multipart():
+                continue
+            cid = str(part.get("Content-ID") or "").strip().strip("<>")
+            if not (part.is_attachment() or cid or part.get_content_maintype() not in ("text", "multipart")):
+                continue
+            data = part.get_payload(decode=True) or b""
+            resource = {
+                "@odata.type": "#microsoft.graph.fileAttachment",
+                "id": f"AAMkAtt{self.id[-6:]}{len(found):03d}=",
+                "name": part.get_filename() or "",
+                "contentType": part.get_content_type(),
+                "size": len(data),
+                "isInline": part.get_content_disposition() == "inline",
+                "contentId": cid or None,
+            }
+            found.append((resource, data))
+        return found
+
+    def attachment_bytes(self, attachment_id: str) -> bytes:
+        for resource, data in self.attachments():
+            if resource["id"] == attachment_id:
+                return data
+        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
     def headers(self) -> list[dict[str, str]]:
         head = self.mime.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
         parsed = message_from_bytes(head + b"\r\n\r\n", policy=default_policy)
@@ -873,6 +903,30 @@ class FakeMicrosoft:
                         200,
                         {"Content-Type": "text/plain"},
                         self._visible(mailbox, message_id, "value", user).body(chunked=self.chunked_values),
+                    ),
+                )
+            if method == "GET" and rest[2:] == ["attachments"]:
+                return (
+                    mailbox,
+                    "attachments",
+                    lambda h: (
+                        200,
+                        {},
+                        {
+                            "value": [
+                                a for a, _ in self._visible(mailbox, message_id, "get", user).attachments()
+                            ]
+                        },
+                    ),
+                )
+            if method == "GET" and len(rest) == 5 and rest[2] == "attachments" and rest[4] == "$value":
+                return (
+                    mailbox,
+                    "attachment",
+                    lambda h: (
+                        200,
+                        {"Content-Type": "application/octet-stream"},
+                        self._visible(mailbox, message_id, "get", user).attachment_bytes(rest[3]),
                     ),
                 )
             if method == "POST" and rest[2:] == ["move"]:

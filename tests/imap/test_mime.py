@@ -80,6 +80,8 @@ def test_multipart_message_gives_text_html_attachments_addresses_and_threading_h
             "size": 9,
             "inline": False,
             "content_id": "",
+            "part": "2",
+            "transfer_encoding": "base64",
         },
         {
             "filename": "(unnamed)",
@@ -87,6 +89,8 @@ def test_multipart_message_gives_text_html_attachments_addresses_and_threading_h
             "size": 8,
             "inline": True,
             "content_id": "logo@client.test",
+            "part": "3",
+            "transfer_encoding": "base64",
         },
     ]
     assert parsed.incoming is True and parsed.problems == []

@@ -86,8 +86,27 @@ def _routes() -> list[tuple[str, list[str]]]:
 ROUTES = _routes()
 
 
+def _kept_attachment(message_pk: int, alice) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """A kept (already fetched) image attachment: opening it changes nothing, so a GET that
+    did would show. Returns its id and a signed inline token for it."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from inbox.attachments import inline_token
+    from inbox.models import Attachment, Message
+
+    message = Message.objects.get(pk=message_pk)
+    attachment = Attachment.objects.create(
+        message=message, account_id=message.account_id, filename="chart.png", content_type="image/png", size=4
+    )
+    attachment.file.name = default_storage.save(f"attachments/csrf/{attachment.pk}", ContentFile(b"\x89PNG"))
+    attachment.kept_size = 4
+    attachment.save(update_fields=["file", "kept_size"])
+    return attachment.pk, inline_token(alice, attachment)
+
+
 @pytest.fixture
-def world(alice, bob, acme, alice_mailbox, sales_mailbox) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def world(alice, bob, acme, alice_mailbox, sales_mailbox, settings, tmp_path) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Alice's mail, a team mailbox, records, links and a failed provider change: every
     route has something real to act on, so a refused request is refused, not a no-op."""
     switches(alice, archive=True, delete=True)
@@ -109,7 +128,11 @@ def world(alice, bob, acme, alice_mailbox, sales_mailbox) -> dict[str, Any]:  # 
     Conversation.objects.update(is_read=True)  # opening a conversation marks it read: already so
     # allauth records the sign-in address on first sight of its e-mail page: already so.
     EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
+    settings.MEDIA_ROOT = tmp_path / "attachments"
+    attachment_id, inline = _kept_attachment(first.message_id, alice)
     return {
+        "attachment_id": attachment_id,
+        "token": inline,
         "conversation_id": first.conversation_id,
         "thread_id": first.conversation_id,
         "message_id": first.message_id,

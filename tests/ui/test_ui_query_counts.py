@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 INBOX_PAGE = 9
 SEARCH_PAGE = 9
 # Session, user, conversation + projects + participants, messages, may-act check,
-# mark read, neighbours (3), navigation counts (2).
-CONVERSATION_PAGE = 13
+# mark read, neighbours (3), navigation counts (2), attachments (one for all messages).
+CONVERSATION_PAGE = 14
 HISTORY_FRAGMENT = 5
 CRM_DETAIL = 3
 CRM_LIST = 3

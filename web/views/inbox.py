@@ -25,7 +25,7 @@ from django_htmx.middleware import HtmxDetails
 from accounts.models import User
 from crm.selectors import KINDS as CRM_KINDS
 from crm.selectors import linkable_records
-from inbox import selectors, services
+from inbox import attachments, selectors, services
 from inbox.errors import InvalidRequest
 from inbox.models import Conversation, Message
 from web.rendering import avatar_hue, decorate_rows, email_document, initials, short_time
@@ -360,12 +360,19 @@ def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     state = ListState(folder, int(raw_account) if raw_account.isdigit() else None)
     neighbours = selectors.conversation_neighbours(request.user, convo, folder)
     items = []
+    rows = attachments.files_by_message(request.user, message_rows)
     for message in message_rows:
-        body = email_document(message.html) if message.html else None
+        files = attachments.message_files(request.user, message, rows[message.pk], request.build_absolute_uri)
+        body = (
+            email_document(message.html, inline_images=files.inline_images, inline_source=files.inline_source)
+            if message.html
+            else None
+        )
         name = message.from_name or message.from_address
         items.append(
             {
                 "message": message,
+                "files": files.listed,
                 "body": body,
                 "initials": initials(name),
                 "hue": avatar_hue(message.from_address),
@@ -391,7 +398,18 @@ def message_body(request: AuthedRequest, message_id: int) -> HttpResponse:
     """One message's body again, with remote images when the user asked for them."""
     message = selectors.get_message(request.user, message_id)
     allow = request.GET.get("images") == "1"
-    body = email_document(message.html, allow_images=allow) if message.html else None
+    rows = attachments.files_by_message(request.user, [message])[message.pk]
+    files = attachments.message_files(request.user, message, rows, request.build_absolute_uri)
+    body = (
+        email_document(
+            message.html,
+            allow_images=allow,
+            inline_images=files.inline_images,
+            inline_source=files.inline_source,
+        )
+        if message.html
+        else None
+    )
     return render(request, "inbox/_message_body.html", {"message": message, "body": body, "allowed": allow})
 
 

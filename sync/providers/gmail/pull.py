@@ -433,7 +433,7 @@ class GmailPull:
         )
 
     def _store_raw(self, probe: Probe, resource: dict[str, Any]) -> None:
-        raw = _decode_raw(resource.pop("raw", None))
+        raw = decode_raw(resource.pop("raw", None))
         if not raw.strip():
             quarantine(self.account, probe.gmail_id, raw, "Gmail returned the message without its content")
             self.report.quarantined += 1
@@ -547,7 +547,7 @@ def text_only_message(payload: dict[str, Any]) -> tuple[bytes, list[dict[str, ob
         body = part.get("body") or {}
         mime_type = str(part.get("mimeType") or "")
         if mime_type in _TEXT_TYPES and "data" in body and not part.get("filename"):
-            data = _decode_raw(body.get("data"))
+            data = decode_raw(body.get("data"))
             charset = _charset(part.get("headers") or [])
             texts.append((mime_type, data.decode(charset, "replace")))
         elif part.get("filename") or body.get("attachmentId"):
@@ -558,6 +558,8 @@ def text_only_message(payload: dict[str, Any]) -> tuple[bytes, list[dict[str, ob
                     "size": _int(body.get("size")),
                     "inline": False,
                     "content_id": "",
+                    "part": imap_section(str(part.get("partId") or "")),
+                    "provider_id": str(body.get("attachmentId") or ""),
                 }
             )
 
@@ -580,6 +582,14 @@ def text_only_message(payload: dict[str, Any]) -> tuple[bytes, list[dict[str, ob
         )
     out += f"--{boundary}--\r\n"
     return out.encode("utf-8", "replace"), attachments
+
+
+def imap_section(part_id: str) -> str:
+    """Gmail's partId ("", "1", "1.0": zero-based, "" for a single-part body) as the IMAP
+    body section the rest of the app numbers parts by ("1", "2", "2.1")."""
+    if not part_id:
+        return "1"
+    return ".".join(str(int(n) + 1) for n in part_id.split(".") if n.isdigit())
 
 
 def _charset(headers: list[dict[str, Any]]) -> str:
@@ -610,7 +620,7 @@ def _internal_date(value: object) -> datetime | None:
         return None
 
 
-def _decode_raw(value: object) -> bytes:
+def decode_raw(value: object) -> bytes:
     text = str(value or "")
     try:
         # Gmail sends base64url; be lenient about missing padding.

@@ -18,14 +18,17 @@ mailbox opened with a member's delegated sign-in (``/users/{address}``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
+import requests
 from django.conf import settings
 
-from inbox.models import MailAccount
+from inbox.models import Attachment, MailAccount, ProviderRef
+from sync.errors import ProviderPermanentError, ProviderTemporaryError
 from sync.providers.base import PullReport, PushRequest, PushResult
 from sync.providers.outlook.auth import GraphTokens, graph_session
-from sync.providers.outlook.client import GraphClient
+from sync.providers.outlook.client import GraphClient, quote_id
 from sync.providers.outlook.folders import FolderMap, load_folders, mailbox_path
 from sync.providers.outlook.pull import OutlookPull
 from sync.providers.outlook.push import push_changes
@@ -59,3 +62,45 @@ class OutlookAdapter:
 
     def pull(self) -> PullReport:
         return OutlookPull(self.account, self.graph, self.folders()).run()
+
+    def fetch_attachment(self, ref: ProviderRef, attachment: Attachment) -> Iterator[bytes]:
+        """``/messages/{id}/attachments`` finds Graph's id for the part (its content id, else
+        its name and size, else its place among the attachments), then
+        ``/attachments/{id}/$value`` streams the bytes."""
+        graph_id = attachment.provider_id or self._attachment_id(ref, attachment)
+        url = self.graph.url(f"/messages/{quote_id(ref.key)}/attachments/{quote_id(graph_id)}/$value")
+        with self.graph.stream(url, what="an attachment") as response:
+            try:
+                yield from response.iter_content(chunk_size=256 * 1024)
+            except requests.RequestException as exc:
+                raise ProviderTemporaryError(f"Graph dropped an attachment download: {exc}") from exc
+
+    def _attachment_id(self, ref: ProviderRef, attachment: Attachment) -> str:
+        listed = self.graph.get_json(
+            self.graph.url(f"/messages/{quote_id(ref.key)}/attachments"),
+            params={"$select": "id,name,contentType,size,isInline,contentId"},
+        ).get("value", [])
+        siblings = list(Attachment.objects.filter(message_id=attachment.message_id).order_by("position"))
+        found = match_attachment(listed, attachment, siblings)
+        if found is None:
+            raise ProviderPermanentError("Outlook no longer lists this attachment.")
+        return found
+
+
+def match_attachment(
+    listed: list[dict[str, Any]], attachment: Attachment, siblings: list[Attachment]
+) -> str | None:
+    def cid(value: object) -> str:
+        return str(value or "").strip().strip("<>")
+
+    if attachment.content_id:
+        for item in listed:
+            if cid(item.get("contentId")) == attachment.content_id:
+                return str(item["id"])
+    same_name = [item for item in listed if str(item.get("name") or "") == attachment.filename]
+    if len(same_name) == 1:
+        return str(same_name[0]["id"])
+    place = [a.pk for a in siblings].index(attachment.pk) if attachment in siblings else -1
+    if len(listed) == len(siblings) and place >= 0:
+        return str(listed[place]["id"])
+    return None
