@@ -512,12 +512,20 @@ def conversation_neighbours(user: User, conversation: Conversation, folder: Fold
     account_ids = list(accessible_accounts(user).order_by("id").values_list("id", flat=True))
     if not account_ids:
         return Neighbours(None, None)
+    newer, older = ([row[0] for row in qs] for qs in _neighbour_queries(conversation, folder, account_ids))
+    return Neighbours(newer_id=newer[0] if newer else None, older_id=older[0] if older else None)
+
+
+def _neighbour_queries(
+    conversation: Conversation, folder: Folder, account_ids: list[int]
+) -> tuple[QuerySet[Conversation, tuple[int, datetime]], QuerySet[Conversation, tuple[int, datetime]]]:
+    """The newer and the older neighbour, each a query of at most one (id, time) row."""
     base = Conversation.objects.filter(_folder_filter(folder))
     at, pk = conversation.last_message_at, conversation.pk
     older_q = Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk)
     newer_q = Q(last_message_at__gt=at) | Q(last_message_at=at, id__gt=pk)
 
-    def first(q: Q, order: tuple[str, str]) -> int | None:
+    def first(q: Q, order: tuple[str, str]) -> QuerySet[Conversation, tuple[int, datetime]]:
         rows: QuerySet[Conversation, tuple[int, datetime]]
         if len(account_ids) == 1 or not connection.features.supports_slicing_ordering_in_compound:
             rows = (
@@ -531,13 +539,37 @@ def conversation_neighbours(user: User, conversation: Conversation, folder: Fold
                 for a in account_ids
             ]
             rows = slices[0].union(*slices[1:], all=True).order_by(*order)
-        hit = list(rows[:1])
-        return hit[0][0] if hit else None
+        return rows[:1]
 
-    return Neighbours(
-        newer_id=first(newer_q, ("last_message_at", "id")),
-        older_id=first(older_q, ("-last_message_at", "-id")),
-    )
+    return first(newer_q, ("last_message_at", "id")), first(older_q, ("-last_message_at", "-id"))
+
+
+def accessible_account_ids(user: User) -> list[int]:
+    """The ids of the mailboxes the user may act on, in id order (one query)."""
+    return list(accessible_accounts(user).order_by("id").values_list("id", flat=True))
+
+
+def neighbours_and_counts(
+    conversation: Conversation, folder: Folder, account_ids: list[int]
+) -> tuple[Neighbours, dict[str, int]]:
+    """``conversation_neighbours`` and ``nav_counts`` for the conversation page in one
+    round trip: each is a scalar subquery of one SELECT (the same index walks)."""
+    if not account_ids:
+        return Neighbours(None, None), dict.fromkeys(NAV_COUNTS, 0)
+    columns, params = _nav_count_columns(account_ids)
+    selects, all_params = [], []
+    for name, qs in zip(
+        ("newer", "older"), _neighbour_queries(conversation, folder, account_ids), strict=True
+    ):
+        sql, sql_params = qs.query.sql_with_params()
+        selects.append(f"(SELECT id FROM ({sql}) AS {name}_row)")  # noqa: S608  (ORM-compiled SQL, params bound)
+        all_params.extend(sql_params)
+    selects += columns.values()
+    all_params += params
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(selects), all_params)
+        row = cursor.fetchone()
+    return Neighbours(row[0], row[1]), dict(zip(columns, row[2:], strict=True))
 
 
 @dataclass(frozen=True)
@@ -626,24 +658,33 @@ def nav_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
     if account_id is not None:
         accounts = accounts.filter(pk=account_id)
     account_ids = list(accounts.values_list("id", flat=True))
+    if not account_ids:
+        return dict.fromkeys(NAV_COUNTS, 0)
+    columns, params = _nav_count_columns(account_ids)
+    # The four capped counts in one round trip: each is a scalar subquery over a LIMITed scan.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(columns.values()), params)
+        row = cursor.fetchone()
+    return dict(zip(columns, row, strict=True))
+
+
+NAV_COUNTS = ("inbox", "inbox_unread", "sent", "archive")
+
+
+def _nav_count_columns(account_ids: list[int]) -> tuple[dict[str, str], list[object]]:
+    """The four capped counts as scalar subqueries (SQL) and their parameters."""
     mine = Conversation.objects.filter(account_id__in=account_ids)
     inbox = mine.filter(_folder_filter("inbox"))
-
     folders = {
         "inbox": inbox,
         "inbox_unread": inbox.filter(is_read=False),
         "sent": mine.filter(_folder_filter("sent")),
         "archive": mine.filter(_folder_filter("archive")),
     }
-    if not account_ids:
-        return dict.fromkeys(folders, 0)
-    # The four capped counts in one round trip: each is a scalar subquery over a LIMITed scan.
-    columns, params = [], []
+    columns: dict[str, str] = {}
+    params: list[object] = []
     for name, qs in folders.items():
         sql, sql_params = qs.values("id")[:COUNT_CAP].query.sql_with_params()
-        columns.append(f"(SELECT COUNT(*) FROM ({sql}) AS {name}_rows)")  # noqa: S608  (ORM-compiled SQL, params bound)
+        columns[name] = f"(SELECT COUNT(*) FROM ({sql}) AS {name}_rows)"  # noqa: S608  (ORM-compiled SQL, params bound)
         params.extend(sql_params)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(columns), params)
-        row = cursor.fetchone()
-    return dict(zip(folders, row, strict=True))
+    return columns, params

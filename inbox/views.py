@@ -118,7 +118,10 @@ class Count:
 
 
 def _counts(request: AuthedRequest, account_id: int | None = None) -> dict[str, Count]:
-    raw = selectors.nav_counts(request.user, account_id=account_id)
+    return _as_counts(selectors.nav_counts(request.user, account_id=account_id))
+
+
+def _as_counts(raw: dict[str, int]) -> dict[str, Count]:
     return {name: Count(n, n >= selectors.COUNT_CAP) for name, n in raw.items()}
 
 
@@ -353,8 +356,10 @@ def _side_context(request: AuthedRequest, conversation: Conversation, can_act: b
 @login_required
 @require_GET
 def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
+    # One read of the user's mailbox ids serves the may-act check, j/k and the counts.
+    account_ids = selectors.accessible_account_ids(request.user)
     convo, message_rows = selectors.conversation_with_messages(request.user, conversation_id)
-    can_act = selectors.actionable_conversations(request.user).filter(pk=convo.pk).exists()
+    can_act = convo.account_id in account_ids  # actionable: one of the user's mailboxes
     if can_act and not convo.is_read:
         # Opening a conversation reads it, as in every mail client (app state only).
         services.mark_read(request.user, [convo.pk], read=True)
@@ -364,7 +369,8 @@ def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     folder = cast(selectors.Folder, asked) if asked in selectors.FOLDERS else selectors.folder_of(convo)
     raw_account = request.GET.get("account", "")
     state = ListState(folder, int(raw_account) if raw_account.isdigit() else None)
-    neighbours = selectors.conversation_neighbours(request.user, convo, folder)
+    # Neighbours and navigation counts in one round trip (issue 23: ≤ 8 queries per page).
+    neighbours, raw_counts = selectors.neighbours_and_counts(convo, folder, account_ids)
     items = []
     for message in message_rows:
         body = email_document(message.html) if message.html else None
@@ -384,7 +390,7 @@ def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
         "neighbours": neighbours,
         "back_url": state.url,
         "toast": _without_undo(_pop_toast(request)),
-        "counts": _counts(request),
+        "counts": _as_counts(raw_counts),
         "folder": folder,
         "folder_urls": {f: ListState(f).url for f in selectors.FOLDERS},
     }
