@@ -176,7 +176,7 @@ def _page(request: AuthedRequest, state: ListState, cursor: str | None) -> selec
         page = selectors.folder_page(
             request.user, cast(selectors.Folder, state.folder), account_id=state.account_id, cursor=cursor
         )
-    decorate_rows(page.conversations, state.folder)
+    decorate_rows(page.conversations, state.folder, state.account_id)
     return page
 
 
@@ -284,7 +284,7 @@ def _list_update(
     else:
         rows = [] if action == "delete" else selectors.conversation_rows(request.user, ids)
         staying = [c for c in rows if selectors.in_folder(c, state.folder)]
-        decorate_rows(staying, state.folder)
+        decorate_rows(staying, state.folder, state.account_id)
         context["replaced"] = staying
         context["removed"] = sorted(set(ids) - {c.pk for c in staying})
         context["checked"] = set(ids) if action in ("read", "unread") else set()
