@@ -87,7 +87,10 @@ def main() -> None:
             "page": timed(page, runs=args.runs),
         }
         # The search's main query is the one that reads the folder index with the terms.
-        main_sql = max(captured.captured_queries, key=lambda q: q["sql"].count("LIKE"))["sql"]
+        # (The first query with the most LIKEs: on PostgreSQL the walk; the index query that may
+        # follow it for rare terms is the other one, and is not shown.)
+        searching = [q for q in captured.captured_queries if "LIKE" in q["sql"]] or captured.captured_queries
+        main_sql = max(searching, key=lambda q: q["sql"].count("LIKE"))["sql"]
         with connection.cursor() as cursor:
             settings = [q["sql"] for q in captured.captured_queries if "set_config" in q["sql"]]
             if settings:
