@@ -86,7 +86,9 @@ def main() -> None:
             "queries": counts[-1],
         }
 
-    opened = Conversation.objects.filter(account__owner=alice, is_read=True).order_by("-last_message_at").first()
+    opened = (
+        Conversation.objects.filter(account__owner=alice, is_read=True).order_by("-last_message_at").first()
+    )
     assert opened is not None
     result = {
         "inbox_page": measure("/inbox/"),
