@@ -64,6 +64,12 @@ def main() -> None:
         inbox.append(row)
         print(f"inbox list at {size}: {row['inbox_page']}", flush=True)
     results["inbox_list"] = inbox
+    # Issue 23 at 100,000 conversations: search per kind of query (with its plans), the folder
+    # page's Python time, and the conversation page's queries.
+    results["issue23_search"] = run_json(
+        "search_scale.py", "--database-url", url, "--plans", str(DOCS / "search-plans" / "latest")
+    )
+    results["issue23_folder_page"] = run_json("folder_page.py", "--database-url", url)
     results["bulk_archive"] = run_json("bulk_archive.py", "--database-url", url)
     print(f"bulk archive: {results['bulk_archive']}", flush=True)
     extras = [

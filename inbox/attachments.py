@@ -275,9 +275,13 @@ class MessageFiles:
 
 
 def files_by_message(user: User, messages: list[Message]) -> dict[int, list[Attachment]]:
-    """Attachment rows of already visible messages, in one query."""
+    """Attachment rows of already visible messages, in one query — and none when no message
+    listed a part at import (``Message.attachments``, which the rows are made from)."""
     rows: dict[int, list[Attachment]] = {m.pk: [] for m in messages}
-    for row in Attachment.objects.filter(message_id__in=list(rows)).order_by("message_id", "position"):
+    with_files = [m.pk for m in messages if m.attachments]
+    if not with_files:
+        return rows
+    for row in Attachment.objects.filter(message_id__in=with_files).order_by("message_id", "position"):
         rows[row.message_id].append(row)
     return rows
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
-from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import IsNull
 
 from accounts.models import User
 from crm.models import Deal, Lead, Organization, Person, Project
@@ -90,8 +92,6 @@ class Cursor:
 
     @classmethod
     def decode(cls, raw: str) -> Cursor:
-        from datetime import UTC
-
         try:
             stamp, ident = raw.split("_", 1)
             return cls(datetime.fromtimestamp(float(stamp), tz=UTC), int(ident))
@@ -281,46 +281,49 @@ def search_terms(raw: str) -> list[str]:
     return [t for t in _SEARCH_WORD.findall(raw.lower()) if t.strip("_")][:MAX_SEARCH_TERMS]
 
 
-def _term_filter(term: str, account_ids: list[int]) -> Q:
+def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q:
     """One word, found in the subject, a participant's name or address, or a message body.
 
     PostgreSQL: full-text search with the language-neutral ``simple`` configuration and
     prefix matching (``pric`` finds "Pricing"), because the mail is in several languages
     and people type partial words. SQLite (the demo): case-insensitive substring.
+    Participants match by substring on both.
+
+    ``probe``: test the participants and messages of each conversation row as the walk
+    reaches it (a scalar subquery, which PostgreSQL never turns into a hashed subplan);
+    otherwise ``EXISTS``, which PostgreSQL may answer for the whole mailbox at once from
+    the GIN indexes — the right plan only when matches are few (see ``search_page``).
     """
-    # Each subquery is limited to the mailboxes searched, so the per-mailbox walks below
-    # do not each scan everyone's mail.
-    people = Participant.objects.filter(
-        conversation_id=OuterRef("pk"), conversation__account_id__in=account_ids
-    ).filter(Q(address__icontains=term) | Q(name__icontains=term))
+    people = Participant.objects.filter(conversation_id=OuterRef("pk")).filter(
+        Q(address__icontains=term) | Q(name__icontains=term)
+    )
+    body = Message.objects.filter(
+        conversation_id=OuterRef("pk"), account_id__in=account_ids, text__icontains=term
+    )
+    subject = Q(subject__icontains=term)
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
+        from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
 
         query = SearchQuery(f"{term}:*", search_type="raw", config="simple")
         # A word starting with ``term`` contains it, so the substring test is a necessary
         # condition: it runs first and only rows that pass it are parsed into tsvectors.
-        # The result is full-text (word-prefix) matching at the price of a LIKE scan; a
-        # GIN index on the same to_tsvector expressions makes it an index lookup.
-        body: QuerySet[Message] = (
-            Message.objects.filter(conversation_id=OuterRef("pk"), account_id__in=account_ids)
-            .filter(text__icontains=term)
-            .annotate(_doc=SearchVector("text", config="simple"))
-            .filter(_doc=query)
+        body = body.annotate(_doc=SearchVector("text", config="simple")).filter(_doc=query)
+        subject &= Q(SearchVectorExact(SearchVector("subject", config="simple"), query))
+    if probe:
+        return (
+            subject
+            | Q(IsNull(Subquery(people.values("pk")[:1]), False))
+            | Q(IsNull(Subquery(body.values("pk")[:1]), False))
         )
-        subject = Q(
-            Exists(
-                Conversation.objects.filter(pk=OuterRef("pk"), account_id__in=account_ids)
-                .filter(subject__icontains=term)
-                .annotate(_doc=SearchVector("subject", config="simple"))
-                .filter(_doc=query)
-            )
-        )
-    else:
-        body = Message.objects.filter(
-            conversation_id=OuterRef("pk"), account_id__in=account_ids, text__icontains=term
-        )
-        subject = Q(subject__icontains=term)
     return subject | Q(Exists(people)) | Q(Exists(body))
+
+
+# How far the search walks a mailbox's folder in page order, testing row by row, before it
+# asks the indexes instead. A page of matches within this many conversations costs a walk
+# of at most this many rows (a few ms); fewer matches than that are answered from the GIN
+# indexes (trigram for participants, full text for subjects and bodies), which is cheap
+# exactly when the matches are few.
+SEARCH_WALK_ROWS = 1000
 
 
 def search_page(
@@ -334,7 +337,9 @@ def search_page(
 ) -> FolderPage:
     """Conversations matching every word of ``query``, newest first, keyset-paged.
 
-    ``folder`` "all" searches every folder. Four queries whatever the page size.
+    ``folder`` "all" searches every folder. Four queries whatever the page size; on
+    PostgreSQL one more when a mailbox has fewer matches than a page within its newest
+    ``SEARCH_WALK_ROWS`` conversations (the index query for the rest of that mailbox).
     """
     accounts = accessible_accounts(user)
     if account_id is not None:
@@ -345,35 +350,111 @@ def search_page(
         return FolderPage([], None)
     order = ("-last_message_at", "-id")
 
-    def matching(mailboxes: list[int]) -> QuerySet[Conversation]:
+    def folder_scope(mailboxes: list[int]) -> QuerySet[Conversation]:
         found = Conversation.objects.filter(account_id__in=mailboxes)
         if folder != "all":
             found = found.filter(folder_filter(folder))
-        for term in terms:
-            found = found.filter(_term_filter(term, mailboxes))
         if cursor:
             after = Cursor.decode(cursor)
             found = found.filter(
                 Q(last_message_at__lt=after.last_message_at)
                 | Q(last_message_at=after.last_message_at, id__lt=after.id)
             )
+        return found
+
+    def matching(
+        found: QuerySet[Conversation], mailboxes: list[int], *, from_index: str | None = None
+    ) -> QuerySet[Conversation]:
+        """``from_index``: the one term looked up in the indexes; the others are probed."""
+        for term in sorted(terms, key=lambda t: t != from_index):
+            found = found.filter(_term_filter(term, mailboxes, probe=term != from_index))
         return found.order_by(*order)
 
-    if len(account_ids) == 1 or not connection.features.supports_slicing_ordering_in_compound:
-        merged = matching(account_ids).values_list("id", "last_message_at")
+    if connection.vendor != "postgresql":
+        # SQLite (the demo) plans no hashed subplans and cannot slice inside a UNION: one
+        # ordered scan of the mailboxes is fine at demo size.
+        every = folder_scope(account_ids)
+        for term in terms:
+            every = every.filter(_term_filter(term, account_ids))
+        keys = list(every.order_by(*order).values_list("id", "last_message_at")[: limit + 1])
     else:
-        # As in folder_page: one index walk per mailbox that stops at the page's end, so a
-        # common word costs a page, not the folder, and each mailbox's subqueries read
-        # only its own mail (the small estimate also keeps PostgreSQL from JIT-compiling).
-        slices = [matching([a]).values_list("id", "last_message_at")[: limit + 1] for a in account_ids]
-        merged = slices[0].union(*slices[1:], all=True).order_by(*order)
-    keys = list(merged[: limit + 1])
+        keys = _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit)
     next_cursor = None
     if len(keys) > limit:
         keys = keys[:limit]
         next_cursor = Cursor(keys[-1][1], keys[-1][0]).encode()
     by_id = {c.pk: c for c in conversation_rows(user, [k[0] for k in keys])}
     return FolderPage([by_id[k[0]] for k in keys if k[0] in by_id], next_cursor)
+
+
+def _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit):  # type: ignore[no-untyped-def]
+    """The page's (id, last_message_at) keys, newest first, ``limit + 1`` at most.
+
+    First query: per mailbox, walk the folder index in page order and test each row by
+    probes (participants and messages by ``conversation_id``), stopping at a page of
+    matches or at the ``SEARCH_WALK_ROWS``-th conversation (its time is the ``bound``,
+    read from the same index). That walk never computes a term's matches in the whole
+    mailbox (no hashed subplan) and uses no parallel workers. A mailbox whose walk
+    stopped at the bound with less than a page has few matches: its older part is then
+    searched with ``EXISTS`` that PostgreSQL answers from the GIN indexes.
+    """
+    order = ("-last_message_at", "-id")
+    far = datetime(1, 1, 1, tzinfo=UTC)
+
+    def walk(mailbox: int) -> QuerySet[Conversation]:
+        window = folder_scope([mailbox]).order_by(*order).values("last_message_at")
+        bound = Subquery(window[SEARCH_WALK_ROWS : SEARCH_WALK_ROWS + 1])
+        found = folder_scope([mailbox]).alias(_bound=Coalesce(bound, Value(far)))
+        found = found.filter(last_message_at__gte=F("_bound"))
+        return (
+            matching(found, [mailbox])
+            .annotate(bound=bound)
+            .values_list("account_id", "id", "last_message_at", "bound")[: limit + 1]
+        )
+
+    slices = [walk(a) for a in account_ids]
+    walked = slices[0].union(*slices[1:], all=True) if len(slices) > 1 else slices[0]
+    rows = list(walked)
+    keys = [(pk, at) for _, pk, at, _ in rows]
+    found_in: dict[int, int] = {}
+    bound_of: dict[int, datetime] = {}
+    for account, _, _, bound in rows:
+        found_in[account] = found_in.get(account, 0) + 1
+        if bound is not None:
+            bound_of[account] = bound
+    # A mailbox with no match in its window has no row to carry its bound: ask again.
+    unknown = [a for a in account_ids if a not in found_in]
+    if unknown:
+        window_bounds = [
+            folder_scope([a])
+            .order_by(*order)
+            .values_list("account_id", "last_message_at")[SEARCH_WALK_ROWS : SEARCH_WALK_ROWS + 1]
+            for a in unknown
+        ]
+        bounds = (
+            window_bounds[0].union(*window_bounds[1:], all=True) if len(unknown) > 1 else window_bounds[0]
+        )
+        bound_of.update(dict(bounds))
+    sparse = [a for a in account_ids if a in bound_of and found_in.get(a, 0) <= limit]
+    if sparse:
+        # Few matches: one term's matches in the mailbox come from the GIN indexes (a hashed
+        # subplan: the set is small, or the walk would have found a page) and the walk
+        # tests membership per row, probing the other terms only for rows that have it.
+        # The longest term is taken as the rarest: it only decides speed, not results.
+        rare = max(terms, key=len)
+        rest = [
+            matching(
+                folder_scope([a]).filter(last_message_at__lt=bound_of[a]), [a], from_index=rare
+            ).values_list("id", "last_message_at")[: limit + 1]
+            for a in sparse
+        ]
+        with transaction.atomic(savepoint=False):
+            with connection.cursor() as db:
+                # The whole-mailbox index scans of this query stay in this request's process.
+                db.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
+            keys += list(rest[0].union(*rest[1:], all=True) if len(rest) > 1 else rest[0])
+    keys.sort(key=lambda k: (k[1], k[0]), reverse=True)
+    return keys[: limit + 1]
 
 
 def conversation_rows(user: User, ids: list[int]) -> list[Conversation]:
@@ -404,12 +485,20 @@ def conversation_neighbours(user: User, conversation: Conversation, folder: Fold
     account_ids = list(accessible_accounts(user).order_by("id").values_list("id", flat=True))
     if not account_ids:
         return Neighbours(None, None)
+    newer, older = ([row[0] for row in qs] for qs in _neighbour_queries(conversation, folder, account_ids))
+    return Neighbours(newer_id=newer[0] if newer else None, older_id=older[0] if older else None)
+
+
+def _neighbour_queries(
+    conversation: Conversation, folder: Folder, account_ids: list[int]
+) -> tuple[QuerySet[Conversation, tuple[int, datetime]], QuerySet[Conversation, tuple[int, datetime]]]:
+    """The newer and the older neighbour, each a query of at most one (id, time) row."""
     base = Conversation.objects.filter(folder_filter(folder))
     at, pk = conversation.last_message_at, conversation.pk
     older_q = Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk)
     newer_q = Q(last_message_at__gt=at) | Q(last_message_at=at, id__gt=pk)
 
-    def first(q: Q, order: tuple[str, str]) -> int | None:
+    def first(q: Q, order: tuple[str, str]) -> QuerySet[Conversation, tuple[int, datetime]]:
         rows: QuerySet[Conversation, tuple[int, datetime]]
         if len(account_ids) == 1 or not connection.features.supports_slicing_ordering_in_compound:
             rows = (
@@ -423,13 +512,37 @@ def conversation_neighbours(user: User, conversation: Conversation, folder: Fold
                 for a in account_ids
             ]
             rows = slices[0].union(*slices[1:], all=True).order_by(*order)
-        hit = list(rows[:1])
-        return hit[0][0] if hit else None
+        return rows[:1]
 
-    return Neighbours(
-        newer_id=first(newer_q, ("last_message_at", "id")),
-        older_id=first(older_q, ("-last_message_at", "-id")),
-    )
+    return first(newer_q, ("last_message_at", "id")), first(older_q, ("-last_message_at", "-id"))
+
+
+def accessible_account_ids(user: User) -> list[int]:
+    """The ids of the mailboxes the user may act on, in id order (one query)."""
+    return list(accessible_accounts(user).order_by("id").values_list("id", flat=True))
+
+
+def neighbours_and_counts(
+    conversation: Conversation, folder: Folder, account_ids: list[int]
+) -> tuple[Neighbours, dict[str, int]]:
+    """``conversation_neighbours`` and ``nav_counts`` for the conversation page in one
+    round trip: each is a scalar subquery of one SELECT (the same index walks)."""
+    if not account_ids:
+        return Neighbours(None, None), dict.fromkeys(NAV_COUNTS, 0)
+    columns, params = _nav_count_columns(account_ids)
+    selects, all_params = [], []
+    for name, qs in zip(
+        ("newer", "older"), _neighbour_queries(conversation, folder, account_ids), strict=True
+    ):
+        sql, sql_params = qs.query.sql_with_params()
+        selects.append(f"(SELECT id FROM ({sql}) AS {name}_row)")  # noqa: S608  (ORM-compiled SQL, params bound)
+        all_params.extend(sql_params)
+    selects += columns.values()
+    all_params += params
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(selects), all_params)
+        row = cursor.fetchone()
+    return Neighbours(row[0], row[1]), dict(zip(columns, row[2:], strict=True))
 
 
 @dataclass(frozen=True)
@@ -504,24 +617,33 @@ def nav_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
     if account_id is not None:
         accounts = accounts.filter(pk=account_id)
     account_ids = list(accounts.values_list("id", flat=True))
+    if not account_ids:
+        return dict.fromkeys(NAV_COUNTS, 0)
+    columns, params = _nav_count_columns(account_ids)
+    # The four capped counts in one round trip: each is a scalar subquery over a LIMITed scan.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(columns.values()), params)
+        row = cursor.fetchone()
+    return dict(zip(columns, row, strict=True))
+
+
+NAV_COUNTS = ("inbox", "inbox_unread", "sent", "archive")
+
+
+def _nav_count_columns(account_ids: list[int]) -> tuple[dict[str, str], list[object]]:
+    """The four capped counts as scalar subqueries (SQL) and their parameters."""
     mine = Conversation.objects.filter(account_id__in=account_ids)
     inbox = mine.filter(folder_filter("inbox"))
-
     folders = {
         "inbox": inbox,
         "inbox_unread": inbox.filter(is_read=False),
         "sent": mine.filter(folder_filter("sent")),
         "archive": mine.filter(folder_filter("archive")),
     }
-    if not account_ids:
-        return dict.fromkeys(folders, 0)
-    # The four capped counts in one round trip: each is a scalar subquery over a LIMITed scan.
-    columns, params = [], []
+    columns: dict[str, str] = {}
+    params: list[object] = []
     for name, qs in folders.items():
         sql, sql_params = qs.values("id")[:COUNT_CAP].query.sql_with_params()
-        columns.append(f"(SELECT COUNT(*) FROM ({sql}) AS {name}_rows)")  # noqa: S608  (ORM-compiled SQL, params bound)
+        columns[name] = f"(SELECT COUNT(*) FROM ({sql}) AS {name}_rows)"  # noqa: S608  (ORM-compiled SQL, params bound)
         params.extend(sql_params)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(columns), params)
-        row = cursor.fetchone()
-    return dict(zip(folders, row, strict=True))
+    return columns, params

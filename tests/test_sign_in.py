@@ -57,3 +57,39 @@ def test_open_sign_up_is_closed(client):
 def test_pages_need_a_signed_in_user(client):
     response = client.get(reverse("inbox:folder"))
     assert response.status_code == 302 and reverse("account_login") in response["Location"]
+
+
+def test_fifty_correct_sign_ins_from_one_office_address_in_a_minute_all_succeed(alice, bob):
+    """An office behind one NAT address signs in at the start of a shift: nobody gets a 429."""
+    from django.test import Client
+
+    people = [("alice@acme.test", alice), ("bob@acme.test", bob)]
+    for i in range(50):
+        email, _ = people[i % 2]
+        office = Client()
+        response = _login(office, email, "pw-123456789", ip="198.51.100.7")
+        assert response.status_code == 302, (i, response.status_code)
+        assert "_auth_user_id" in office.session
+
+
+def test_ten_wrong_passwords_for_one_account_are_still_stopped_from_the_office_address(client, alice, bob):
+    from django.test import Client
+
+    for _i in range(20):  # bob's colleagues keep signing in meanwhile
+        assert _login(Client(), "bob@acme.test", "pw-123456789", ip="198.51.100.7").status_code == 302
+    refused = 0
+    for i in range(10):
+        response = _login(client, "alice@acme.test", f"guess-{i}", ip="198.51.100.7")
+        assert "_auth_user_id" not in client.session
+        refused += b"Too many failed login attempts" in response.content
+    assert refused >= 5  # the account's limit (5 in 5 minutes) stopped the rest
+    response = _login(client, "alice@acme.test", "pw-123456789", ip="203.0.113.9")
+    assert "_auth_user_id" not in client.session  # even the right password waits now
+    assert b"Too many failed login attempts" in response.content
+
+
+def test_failed_attempts_from_one_address_are_limited_across_accounts(client, alice, bob):
+    for i in range(10):
+        _login(client, f"nobody{i}@acme.test", "guess", ip="192.0.2.66")
+    response = _login(client, "bob@acme.test", "guess", ip="192.0.2.66")
+    assert b"Too many failed login attempts" in response.content or response.status_code == 429

@@ -247,13 +247,20 @@ def _display_name(name: str, address: str) -> str:
     return name.strip() or address
 
 
-def decorate_rows(conversations: list[Any], folder: str) -> None:
-    """Attach what a list row shows (people, avatar, time) to loaded conversations.
+def decorate_rows(conversations: list[Any], folder: str, account_id: int | None = None) -> None:
+    """Attach what a list row shows (people, avatar, time, link) to loaded conversations.
 
-    Works on prefetched participants only, so it adds no query per row.
+    Works on prefetched participants only, so it adds no query per row; the link is one
+    ``reverse`` per page, not one ``{% url %}`` per row.
     """
+    from django.urls import reverse
+
     now = timezone.now()
+    link = reverse("inbox:conversation", args=[0]).removesuffix("0/")
+    query = f"/?folder={folder}" + (f"&account={account_id}" if account_id else "")
     for conversation in conversations:
+        conversation.ui_url = f"{link}{conversation.pk}{query}"
+        conversation.ui_subject = conversation.subject or "(no subject)"
         own = conversation.account.address.lower()
         others = [p for p in conversation.participants.all() if p.address.lower() != own]
         if not others:

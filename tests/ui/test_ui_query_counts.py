@@ -15,9 +15,13 @@ pytestmark = pytest.mark.django_db
 # the navigation counts (2: mailbox ids, the four capped counts in one) and the mailbox list.
 INBOX_PAGE = 9
 SEARCH_PAGE = 9
-# Session, user, conversation + projects + participants, messages, may-act check,
-# mark read, neighbours (3), navigation counts (2), attachments (one for all messages).
-CONVERSATION_PAGE = 14
+# Session, user, the user's mailbox ids (may-act check, j/k and counts use them),
+# conversation + projects + participants, messages, neighbours and navigation counts in one.
+CONVERSATION_PAGE = 8
+# Opening an unread conversation marks it read: one UPDATE more.
+CONVERSATION_PAGE_UNREAD = CONVERSATION_PAGE + 1
+# A conversation with files: their rows, for every message at once.
+CONVERSATION_PAGE_WITH_FILES = CONVERSATION_PAGE + 1
 HISTORY_FRAGMENT = 5
 CRM_DETAIL = 3
 CRM_LIST = 3
@@ -66,10 +70,57 @@ def test_conversation_page(as_alice, alice, alice_mailbox, acme, n, django_asser
             ),
         )
     services.link_project(alice, first.conversation_id, ProjectFactory(company=acme).pk)
-    with django_assert_num_queries(CONVERSATION_PAGE):
+    with django_assert_num_queries(CONVERSATION_PAGE_UNREAD):
         response = as_alice.get(reverse("inbox:conversation", args=[first.conversation_id]))
     html = response.content.decode()
     assert html.count('<li class="msg') == n and person.name in html
+    with django_assert_num_queries(CONVERSATION_PAGE) as reread:
+        again = as_alice.get(reverse("inbox:conversation", args=[first.conversation_id]))
+    assert again.content.decode().count('<li class="msg') == n
+    assert not [q for q in reread.captured_queries if not q["sql"].lstrip().startswith("SELECT")]
+
+
+def test_conversation_page_with_files_reads_their_rows_in_one_query(
+    as_alice, alice, alice_mailbox, django_assert_num_queries
+):
+    thread = []
+    for i in range(3):
+        message = parsed(subject="Export", message_id=f"<f{i}@x>", in_reply_to=f"<f{i - 1}@x>" if i else "")
+        message.attachments = [
+            {"filename": f"export-{i}.pdf", "content_type": "application/pdf", "size": 1000, "part": "2"}
+        ]
+        thread.append(receive(alice_mailbox, message))
+    convo = thread[0].conversation_id
+    as_alice.get(reverse("inbox:conversation", args=[convo]))  # marks it read
+    with django_assert_num_queries(CONVERSATION_PAGE_WITH_FILES):
+        response = as_alice.get(reverse("inbox:conversation", args=[convo]))
+    html = response.content.decode()
+    assert all(f"export-{i}.pdf" in html for i in range(3))
+
+
+def test_opening_a_read_conversation_writes_nothing(as_alice, alice, alice_mailbox, sales_mailbox):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from inbox.models import Conversation
+
+    now = timezone.now()
+    older = receive(alice_mailbox, subject="Older", when=now - timedelta(minutes=3)).conversation_id
+    opened = receive(sales_mailbox, subject="Opened", when=now - timedelta(minutes=2)).conversation_id
+    newer = receive(alice_mailbox, subject="Newer", when=now - timedelta(minutes=1)).conversation_id
+    Conversation.objects.filter(pk__in=[older, opened, newer]).update(is_read=True)
+    with CaptureQueriesContext(connection) as queries:
+        response = as_alice.get(reverse("inbox:conversation", args=[opened]))
+    assert response.status_code == 200
+    assert [q["sql"] for q in queries.captured_queries if not q["sql"].lstrip().startswith("SELECT")] == []
+    html = response.content.decode()
+    # j/k still point at the neighbours across both mailboxes (one query for both now).
+    for shortcut, neighbour in (("k", newer), ("j", older)):
+        url = reverse("inbox:conversation", args=[neighbour])
+        assert f'data-shortcut="{shortcut}" href="{url}?folder=inbox"' in html
 
 
 @pytest.mark.parametrize("n", [1, 50])

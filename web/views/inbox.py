@@ -118,7 +118,10 @@ class Count:
 
 
 def _counts(request: AuthedRequest, account_id: int | None = None) -> dict[str, Count]:
-    raw = selectors.nav_counts(request.user, account_id=account_id)
+    return _as_counts(selectors.nav_counts(request.user, account_id=account_id))
+
+
+def _as_counts(raw: dict[str, int]) -> dict[str, Count]:
     return {name: Count(n, n >= selectors.COUNT_CAP) for name, n in raw.items()}
 
 
@@ -173,7 +176,7 @@ def _page(request: AuthedRequest, state: ListState, cursor: str | None) -> selec
         page = selectors.folder_page(
             request.user, cast(selectors.Folder, state.folder), account_id=state.account_id, cursor=cursor
         )
-    decorate_rows(page.conversations, state.folder)
+    decorate_rows(page.conversations, state.folder, state.account_id)
     return page
 
 
@@ -278,7 +281,7 @@ def _list_update(
     else:
         rows = [] if action == "delete" else selectors.conversation_rows(request.user, ids)
         staying = [c for c in rows if selectors.in_folder(c, state.folder)]
-        decorate_rows(staying, state.folder)
+        decorate_rows(staying, state.folder, state.account_id)
         context["replaced"] = staying
         context["removed"] = sorted(set(ids) - {c.pk for c in staying})
         context["checked"] = set(ids) if action in ("read", "unread") else set()
@@ -350,15 +353,19 @@ def _side_context(request: AuthedRequest, conversation: Conversation, can_act: b
 @login_required
 @require_GET
 def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
+    # One read of the user's mailbox ids serves the may-act check, j/k and the counts.
+    account_ids = selectors.accessible_account_ids(request.user)
     convo, message_rows = selectors.conversation_with_messages(request.user, conversation_id)
-    can_act = selectors.actionable_conversations(request.user).filter(pk=convo.pk).exists()
-    services.read_on_open(request.user, convo)
+    can_act = convo.account_id in account_ids  # actionable: one of the user's mailboxes
+    if can_act:
+        services.read_on_open(request.user, convo)  # no write when it is already read
     # The folder it was opened from (for Back and j/k), else the one it is in now.
     asked = request.GET.get("folder", "")
     folder = cast(selectors.Folder, asked) if asked in selectors.FOLDERS else selectors.folder_of(convo)
     raw_account = request.GET.get("account", "")
     state = ListState(folder, int(raw_account) if raw_account.isdigit() else None)
-    neighbours = selectors.conversation_neighbours(request.user, convo, folder)
+    # Neighbours and navigation counts in one round trip (issue 23: ≤ 8 queries per page).
+    neighbours, raw_counts = selectors.neighbours_and_counts(convo, folder, account_ids)
     items = []
     rows = attachments.files_by_message(request.user, message_rows)
     for message in message_rows:
@@ -385,7 +392,7 @@ def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
         "neighbours": neighbours,
         "back_url": state.url,
         "toast": _without_undo(_pop_toast(request)),
-        "counts": _counts(request),
+        "counts": _as_counts(raw_counts),
         "folder": folder,
         "folder_urls": {f: ListState(f).url for f in selectors.FOLDERS},
     }

@@ -1,0 +1,103 @@
+"""The folder page split into time in SQL and time in Python (templates are cached by
+Django's loader in DEBUG too; DEBUG=1 spares the bench a collectstatic manifest), and the
+conversation page's queries. Prints one JSON object.
+
+    python bench/folder_page.py --database-url postgres://.../bench
+
+Python time = the whole request through the test client minus the time spent in the
+database driver (an execute wrapper sums it), so it is the view, the template and Django.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+    os.environ.update(
+        {
+            "DATABASE_URL": args.database_url,
+            "DEBUG": "1",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "ALLOWED_HOSTS": "testserver,localhost",
+        }
+    )
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    from accounts.models import User
+    from inbox.models import Conversation
+
+    alice = User.objects.get(email="alice@demo.test")
+    client = Client()
+    client.force_login(alice)
+    sql_ms = [0.0]
+    queries = [0]
+
+    def timer(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            sql_ms[0] += (time.perf_counter() - started) * 1000
+            queries[0] += 1
+
+    def measure(path: str) -> dict[str, object]:
+        totals, sqls, pythons, sizes, counts = [], [], [], [], []
+        for i in range(args.runs + 3):
+            sql_ms[0], queries[0] = 0.0, 0
+            with connection.execute_wrapper(timer):
+                started = time.perf_counter()
+                response = client.get(path)
+                total = (time.perf_counter() - started) * 1000
+            assert response.status_code == 200, response.status_code
+            if i < 3:
+                continue  # warm-up
+            totals.append(total)
+            sqls.append(sql_ms[0])
+            pythons.append(total - sql_ms[0])
+            sizes.append(len(response.content))
+            counts.append(queries[0])
+
+        def p95(xs: list[float]) -> float:
+            return round(sorted(xs)[min(len(xs) - 1, int(len(xs) * 0.95))], 2)
+
+        return {
+            "total_median_ms": round(statistics.median(totals), 2),
+            "sql_median_ms": round(statistics.median(sqls), 2),
+            "python_median_ms": round(statistics.median(pythons), 2),
+            "python_p95_ms": p95(pythons),
+            "html_bytes": sizes[-1],
+            "queries": counts[-1],
+        }
+
+    opened = (
+        Conversation.objects.filter(account__owner=alice, is_read=True).order_by("-last_message_at").first()
+    )
+    assert opened is not None
+    result = {
+        "inbox_page": measure("/inbox/"),
+        "conversation_page_read": measure(f"/inbox/c/{opened.pk}/"),
+    }
+    with open("/proc/loadavg") as loadavg:
+        result["load_average"] = [float(x) for x in loadavg.read().split()[:3]]
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

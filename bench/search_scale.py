@@ -1,0 +1,127 @@
+"""Search at scale on PostgreSQL: the selector and the whole HTML page for one-word,
+two-word, person-name and address queries, with the plan of the search's main query.
+Prints one JSON object; ``--plans DIR`` also writes each query's EXPLAIN (ANALYZE, BUFFERS).
+
+    python bench/search_scale.py --database-url postgres://.../bench --plans docs/bench/search-plans/after
+
+The database is one ``seed_demo --conversations 100000`` (default 1-3 messages each, about
+225,000 messages) made by ``bench/run.py``; alice sees her own and the team mailbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# (kind, query): the kinds the issue names, two of each, plus a word nobody wrote.
+QUERIES = [
+    ("one-word", "pricing"),
+    ("one-word", "questionnaire"),
+    ("two-word", "contract renewal"),
+    ("two-word", "pilot sso"),
+    ("person-name", "Maya Silva"),
+    ("person-name", "Anna Berg"),
+    ("address", "maya.silva92@acme.test"),
+    ("address", "northwind.test"),
+    ("no-hit", "zyxwvut"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--plans", default="", help="directory for the EXPLAIN output, one file per query")
+    args = parser.parse_args()
+    os.environ.update(
+        {
+            "DATABASE_URL": args.database_url,
+            "DEBUG": "1",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "ALLOWED_HOSTS": "testserver,localhost",
+        }
+    )
+    import django
+
+    django.setup()
+    from django.db import connection, reset_queries
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import User
+    from bench.common import timed
+    from inbox import selectors
+
+    alice = User.objects.get(email="alice@demo.test")
+    client = Client()
+    client.force_login(alice)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    plans = Path(args.plans) if args.plans else None
+    if plans:
+        plans.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for kind, query in QUERIES:
+
+        def selector(query: str = query) -> None:
+            selectors.search_page(alice, "inbox", query)
+
+        def page(query: str = query) -> None:
+            response = client.get("/inbox/", {"q": query})
+            assert response.status_code == 200, (response.status_code, response.content[:300])
+
+        reset_queries()
+        with CaptureQueriesContext(connection) as captured:
+            found = selectors.search_page(alice, "inbox", query)
+        row: dict[str, object] = {
+            "kind": kind,
+            "query": query,
+            "rows": len(found.conversations),
+            "queries": len(captured),
+            "selector": timed(selector, runs=args.runs),
+            "page": timed(page, runs=args.runs),
+        }
+        # The search's main query is the one that reads the folder index with the terms.
+        # (The first query with the most LIKEs: on PostgreSQL the walk; the index query that may
+        # follow it for rare terms is the other one, and is not shown.)
+        searching = [q for q in captured.captured_queries if "LIKE" in q["sql"]] or captured.captured_queries
+        main_sql = max(searching, key=lambda q: q["sql"].count("LIKE"))["sql"]
+        with connection.cursor() as cursor:
+            settings = [q["sql"] for q in captured.captured_queries if "set_config" in q["sql"]]
+            if settings:
+                cursor.execute("BEGIN")
+                cursor.execute(settings[0])
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + main_sql)
+            plan = "\n".join(r[0] for r in cursor.fetchall())
+            if settings:
+                cursor.execute("COMMIT")
+        row["plan_seq_scans"] = sorted(
+            {line.split(" on ")[1].split()[0] for line in plan.splitlines() if "Seq Scan on" in line}
+        )
+        row["plan_hashed_subplans"] = plan.count("hashed SubPlan")
+        row["plan_parallel"] = "Gather" in plan
+        row["plan_execution_ms"] = float(plan.rsplit("Execution Time:", 1)[1].split()[0])
+        if plans:
+            name = f"{kind}-{query}".replace(" ", "_").replace("@", "_at_").replace("/", "_")
+            (plans / f"{name}.txt").write_text(
+                f"-- search_page(alice, 'inbox', {query!r})\n{main_sql}\n\n{plan}\n"
+            )
+        rows.append(row)
+        print(
+            f"{kind:12} {query!r:28} sel p95 {row['selector']['p95_ms']:7} page p95 {row['page']['p95_ms']:7}"  # type: ignore[index]
+            f" seq={row['plan_seq_scans']} hashed={row['plan_hashed_subplans']}",
+            file=sys.stderr,
+            flush=True,
+        )
+    with open("/proc/loadavg") as loadavg:
+        load = loadavg.read().split()[:3]
+    print(json.dumps({"queries": rows, "load_average": [float(x) for x in load]}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The faster search finds exactly what the search before it found, in the same order.
+
+The reference below is the search as it was before the query was reshaped for scale
+(issue 23): every term as ``EXISTS`` over the participants and messages of the searched
+mailboxes, one ordered query per mailbox merged. Both run on one fixed corpus — the demo
+company (deterministic seed) plus hand-made mail with the awkward cases — for queries of
+every kind, in every folder, paged through to the end, for alice, bob and carol.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import Company, Plan, User
+from inbox import selectors, services
+from inbox.demo_data import seed_demo
+from inbox.folders import folder_filter
+from inbox.models import Conversation, Message, Participant
+from tests.factories import personal_account, receive
+
+pytestmark = pytest.mark.django_db
+
+
+def _reference_term_filter(term: str, account_ids: list[int]) -> Q:
+    """``inbox.selectors._term_filter`` as it was before issue 23 (kept verbatim)."""
+    people = Participant.objects.filter(
+        conversation_id=OuterRef("pk"), conversation__account_id__in=account_ids
+    ).filter(Q(address__icontains=term) | Q(name__icontains=term))
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        query = SearchQuery(f"{term}:*", search_type="raw", config="simple")
+        body: QuerySet[Message] = (
+            Message.objects.filter(conversation_id=OuterRef("pk"), account_id__in=account_ids)
+            .filter(text__icontains=term)
+            .annotate(_doc=SearchVector("text", config="simple"))
+            .filter(_doc=query)
+        )
+        subject = Q(
+            Exists(
+                Conversation.objects.filter(pk=OuterRef("pk"), account_id__in=account_ids)
+                .filter(subject__icontains=term)
+                .annotate(_doc=SearchVector("subject", config="simple"))
+                .filter(_doc=query)
+            )
+        )
+    else:
+        body = Message.objects.filter(
+            conversation_id=OuterRef("pk"), account_id__in=account_ids, text__icontains=term
+        )
+        subject = Q(subject__icontains=term)
+    return subject | Q(Exists(people)) | Q(Exists(body))
+
+
+def _reference(user: User, folder: str, query: str, account_id: int | None = None) -> list[int]:
+    """Every match, newest first: the reference's merged per-mailbox queries without pages."""
+    accounts = selectors.accessible_accounts(user)
+    if account_id is not None:
+        accounts = accounts.filter(pk=account_id)
+    account_ids = list(accounts.order_by("id").values_list("id", flat=True))
+    terms = selectors.search_terms(query)
+    if not account_ids or not terms:
+        return []
+    found: list[tuple[object, int]] = []
+    for account in account_ids:
+        qs = Conversation.objects.filter(account_id__in=[account])
+        if folder != "all":
+            qs = qs.filter(folder_filter(folder))  # type: ignore[arg-type]
+        for term in terms:
+            qs = qs.filter(_reference_term_filter(term, [account]))
+        found += list(qs.values_list("last_message_at", "id"))
+    return [pk for _, pk in sorted(found, reverse=True)]
+
+
+def _paged(user: User, folder: str, query: str, account_id: int | None = None, limit: int = 25) -> list[int]:
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = selectors.search_page(
+            user,
+            folder,  # type: ignore[arg-type]
+            query,
+            account_id=account_id,
+            cursor=cursor,
+            limit=limit,
+        )
+        seen += [c.pk for c in page.conversations]
+        if page.next_cursor is None:
+            return seen
+        cursor = page.next_cursor
+
+
+QUERIES = [
+    # one word, common and rare, whole and prefix; substrings that are not word prefixes
+    "pricing",
+    "pric",
+    "ricing",
+    "contract",
+    "2291",
+    "nda",
+    "questionnaire",
+    "best",
+    # two words
+    "contract renewal",
+    "pilot sso",
+    "anna pricing",
+    "invoice 2291",
+    # person names, with and without diacritics and case
+    "Maya Silva",
+    "Anna Berg",
+    "björn",
+    "BJÖRN berg",
+    "tanaka",
+    # addresses, whole and partial
+    "maya.silva92@acme.test",
+    "anna.berg0@northwind.test",
+    "northwind.test",
+    "gmail",
+    "sales@demo.test",
+    "demo",
+    # short, odd and empty-ish
+    "a",
+    "q3",
+    "foo_bar",
+    "straße",
+    "zyxwvut",
+    "!!! & | : * ( ) '",
+    "pric:* & !",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The demo company (400 conversations) plus hand-made mail, built once for the module."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        seed_demo(conversations=400, password="x")
+        alice = User.objects.get(email="alice@demo.test")
+        bob = User.objects.get(email="bob@demo.test")
+        mailbox = selectors.accessible_accounts(alice).filter(kind="personal").get()
+        now = timezone.now()
+        odd = [
+            ("Straße und Maß", "Die Straße ist gesperrt", "strasse@kunde.test"),
+            ("foo_bar release", "see foo_bar and FOO_BAR", "dev_ops@tools.test"),
+            ("UNPRICING", "superpricing is not a word start", "x@y.test"),
+            ("Björn's quote", "BJÖRN wrote back", "bjorn.x@contoso.test"),
+            ("(no words)", "", "anna.berg0@northwind.test"),
+        ]
+        for subject, text, sender in odd:
+            receive(mailbox, subject=subject, text=text, sender=sender, when=now)
+        globex = Company.objects.create(name="Globex", plan=Plan.PREMIUM)
+        carol_company_mail = personal_account(
+            User.objects.create_user("carol@globex.test", "x", company=globex)
+        )
+        receive(carol_company_mail, subject="Pricing at Globex", text="pricing for carol", when=now)
+        # Some archived, some read: the folders differ.
+        some = list(
+            Conversation.objects.filter(account=mailbox).order_by("id").values_list("id", flat=True)[:60]
+        )
+        services.archive_conversations(alice, some[::3])
+        yield {"alice": alice, "bob": bob, "mailbox": mailbox}
+        transaction.set_rollback(True)
+
+
+# A walk of 1,000 rows covers each demo mailbox; one of 15 stops early on every query, so
+# the rest comes from the index query: both ways are compared with the reference.
+@pytest.mark.parametrize("walk_rows", [15, 1000])
+@pytest.mark.parametrize("query", QUERIES)
+def test_search_finds_what_the_reference_found_in_every_folder(corpus, query, walk_rows, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", walk_rows)
+    alice, bob = corpus["alice"], corpus["bob"]
+    for user in (alice, bob):
+        for folder in ("inbox", "sent", "archive", "all"):
+            assert _paged(user, folder, query) == _reference(user, folder, query), (user.email, folder)
+    mailbox = corpus["mailbox"].pk
+    assert _paged(alice, "all", query, account_id=mailbox) == _reference(alice, "all", query, mailbox)
+
+
+def test_the_corpus_exercises_both_ways_of_searching(corpus, monkeypatch):  # type: ignore[no-untyped-def]
+    """Common words fill a page within the walk; rare ones need the index query after it."""
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", 15)
+    alice = corpus["alice"]
+    with CaptureQueriesContext(connection) as common:
+        page = selectors.search_page(alice, "all", "best", limit=5)
+    with CaptureQueriesContext(connection) as rare:
+        selectors.search_page(alice, "all", "foo_bar", limit=5)
+    assert len(page.conversations) == 5
+    if connection.vendor == "postgresql":
+        assert len(rare) > len(common)
+
+
+def test_carol_finds_only_her_company_s_mail(corpus):  # type: ignore[no-untyped-def]
+    carol = User.objects.get(email="carol@globex.test")
+    found = _paged(carol, "all", "pricing")
+    assert found == _reference(carol, "all", "pricing")
+    assert len(found) == 1
