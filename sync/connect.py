@@ -13,7 +13,7 @@ name, members, address and the folders a person chose for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from accounts import plans
 from accounts.models import User
@@ -34,7 +34,8 @@ class ImapLogin:
     address: str
     host: str
     security: str
-    password: str
+    # Never in a repr: an error report shows the frames' locals, this object among them.
+    password: str = field(repr=False)
     port: int | None = None
     login: str = ""
 

@@ -226,7 +226,7 @@ def test_a_500_while_connecting_shows_no_secret_on_the_page_in_the_logs_or_the_e
         credentials = {"password": password}  # what a real crash deep in a provider has in hand
         raise RuntimeError(f"unexpected failure talking to {host} ({len(credentials)})")
 
-    monkeypatch.setattr("web.views.connect.verify_mailbox", crashing_verify)
+    monkeypatch.setattr("sync.connect.verify_mailbox", crashing_verify)
     reports: list[str] = []
 
     def report(sender: object, request: Any, **kwargs: object) -> None:
