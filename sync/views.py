@@ -37,7 +37,7 @@ from inbox.settings_selectors import (
     get_settings_account,
     team_mailboxes,
 )
-from sync import folder_settings, oauth
+from sync import folder_settings, oauth, smtp_settings
 from sync.errors import ProviderAuthError, ProviderError, ProviderPermanentError, ProviderTemporaryError
 from sync.providers.imap import verify_mailbox
 from sync.providers.imap.client import SECURITY_CHOICES
@@ -95,7 +95,7 @@ class OAuthForm(MailboxKindForm):
     )
 
 
-class ImapForm(MailboxKindForm):
+class ImapForm(MailboxKindForm, smtp_settings.SmtpFields):
     auto_id_prefix = "imap"
     address = forms.EmailField(label="E-mail address")
     host = forms.CharField(max_length=253, label="IMAP server")
@@ -104,7 +104,11 @@ class ImapForm(MailboxKindForm):
     login = forms.CharField(required=False, max_length=320, help_text="Empty: the e-mail address")
     password = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)
 
-    field_order = ["address", "host", "port", "security", "login", "password", "kind", "name", "members"]
+    field_order = [
+        "address", "host", "port", "security", "login", "password",
+        *smtp_settings.SMTP_FIELD_ORDER,
+        "kind", "name", "members",
+    ]  # fmt: skip
 
     def clean_host(self) -> str:
         host = self.cleaned_data["host"].strip()
@@ -307,14 +311,23 @@ def connect_imap(request: HttpRequest) -> HttpResponse:
         message = describe_imap_error(exc, host=data["host"], port=port, login=login)
         return _page(request, imap_form=form, error=message, reconnect=reconnect, status=400)
     try:
+        smtp = smtp_settings.resolve(
+            data, imap_host=data["host"], imap_login=login, imap_password=data["password"]
+        )
+    except smtp_settings.SmtpRefused as exc:
+        return _page(request, imap_form=form, error=str(exc), reconnect=reconnect, status=400)
+    config = folder_settings.keep_chosen_folders(reconnect, verified.config) if reconnect else verified.config
+    credentials: dict[str, object] = {"password": data["password"]}
+    if smtp.config is not None:
+        config = {**config, "smtp": smtp.config}
+        credentials["smtp_password"] = smtp.password
+    try:
         account = _connect(
             user,
             provider=Provider.IMAP,
             address=address,
-            credentials={"password": data["password"]},
-            config=folder_settings.keep_chosen_folders(reconnect, verified.config)
-            if reconnect
-            else verified.config,
+            credentials=credentials,
+            config=config,
             kind=kind,
             name=(data.get("name") or "").strip(),
             members=form.chosen_members(),

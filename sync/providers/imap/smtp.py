@@ -21,6 +21,8 @@ from sync.providers.base import Checkpoint, SendAmbiguous, SendRequest
 
 SMTP_SECURITY = ("starttls", "ssl", "none")
 TIMEOUT = 30.0
+# Guessing at connect time: an unreachable guess must not keep the page waiting long.
+GUESS_TIMEOUT = 8.0
 # Providers whose SMTP server files what it sends in the Sent folder itself: APPENDing our
 # own copy there would show the message twice.
 FILES_SENT_ITSELF = ("smtp.gmail.com", "smtp.office365.com", "smtp-mail.outlook.com")
@@ -126,7 +128,11 @@ def _reply(exc: smtplib.SMTPResponseException) -> str:
 
 
 def open_smtp(
-    settings: SmtpSettings, password: str, *, local_hostname: str = "sales-inbox.invalid"
+    settings: SmtpSettings,
+    password: str,
+    *,
+    local_hostname: str = "sales-inbox.invalid",
+    timeout: float = TIMEOUT,
 ) -> smtplib.SMTP:
     """A logged-in SMTP session over STARTTLS or implicit TLS (certificate and host name
     verified; SSL_CERT_FILE is honoured, which is how tests trust their CA)."""
@@ -134,11 +140,11 @@ def open_smtp(
     with smtp_errors("connecting"):
         if settings.security == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
-                settings.host, settings.port, local_hostname=local_hostname, timeout=TIMEOUT, context=context
+                settings.host, settings.port, local_hostname=local_hostname, timeout=timeout, context=context
             )
         else:
             client = smtplib.SMTP(
-                settings.host, settings.port, local_hostname=local_hostname, timeout=TIMEOUT
+                settings.host, settings.port, local_hostname=local_hostname, timeout=timeout
             )
         try:
             client.ehlo()
@@ -152,9 +158,9 @@ def open_smtp(
     return client
 
 
-def verify_smtp(settings: SmtpSettings, password: str) -> None:
+def verify_smtp(settings: SmtpSettings, password: str, *, timeout: float = TIMEOUT) -> None:
     """Log in once (connect time): raises the typed errors."""
-    client = open_smtp(settings, password)
+    client = open_smtp(settings, password, timeout=timeout)
     with smtp_errors("logging out"):
         client.quit()
 
@@ -164,7 +170,7 @@ def find_smtp(imap_host: str, login: str, password: str) -> SmtpSettings:
     error: Exception | None = None
     for guess in guess_smtp(imap_host, login):
         try:
-            verify_smtp(guess, password)
+            verify_smtp(guess, password, timeout=GUESS_TIMEOUT)
         except ProviderAuthError:
             raise  # the server is right, the password is not: no point trying others
         except (ProviderTemporaryError, ProviderPermanentError) as exc:
