@@ -24,6 +24,7 @@ from inbox.models import (
     ConversationState,
     MailAccount,
     Message,
+    OutgoingMessage,
     Participant,
     UserSyncSettings,
 )
@@ -564,3 +565,10 @@ def nav_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
         cursor.execute("SELECT " + ", ".join(columns), params)
         row = cursor.fetchone()
     return dict(zip(folders, row, strict=True))
+
+
+def send_states(user: User, message_ids: list[int]) -> dict[int, OutgoingMessage]:
+    """How far each of these messages sent from the app got (sending, sent, not sent)."""
+    accounts = accessible_accounts(user).values("id")
+    rows = OutgoingMessage.objects.filter(message_id__in=message_ids, account_id__in=accounts)
+    return {row.message_id: row for row in rows.only("id", "message_id", "state", "error", "send_after")}

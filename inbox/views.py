@@ -366,6 +366,7 @@ def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     state = ListState(folder, int(raw_account) if raw_account.isdigit() else None)
     neighbours = selectors.conversation_neighbours(request.user, convo, folder)
     items = []
+    sending = selectors.send_states(request.user, [m.pk for m in message_rows if m.direction == "out"])
     for message in message_rows:
         body = email_document(message.html) if message.html else None
         name = message.from_name or message.from_address
@@ -375,6 +376,7 @@ def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
                 "body": body,
                 "initials": initials(name),
                 "hue": avatar_hue(message.from_address),
+                "outgoing": sending.get(message.pk),
             }
         )
     context = {

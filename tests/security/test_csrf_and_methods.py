@@ -24,6 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from api.tokens import issue_token
 from inbox import services
 from inbox.models import Conversation, ProviderChange
+from inbox.services.compose import ComposeInput, save_draft, send_message
 from tests.factories import (
     DealFactory,
     LeadFactory,
@@ -109,7 +110,13 @@ def world(alice, bob, acme, alice_mailbox, sales_mailbox) -> dict[str, Any]:  # 
     Conversation.objects.update(is_read=True)  # opening a conversation marks it read: already so
     # allauth records the sign-in address on first sight of its e-mail page: already so.
     EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
+    draft = save_draft(alice, ComposeInput(account_id=alice_mailbox.pk, to="dana@client.test", subject="d"))
+    outgoing = send_message(
+        alice, ComposeInput(account_id=alice_mailbox.pk, to="dana@client.test", subject="s", html="x")
+    )
     return {
+        "draft_id": draft.pk,
+        "outgoing_id": outgoing.pk,
         "conversation_id": first.conversation_id,
         "thread_id": first.conversation_id,
         "message_id": first.message_id,
