@@ -67,6 +67,7 @@ def send_change(account: MailAccount, adapter: object, change: ProviderChange) -
         stage=outgoing.stage,
         retry=change.attempts > 1 or bool(outgoing.stage),
         thread_id=outgoing.thread_id,
+        bcc=list(outgoing.bcc or []),
     )
 
     def checkpoint(stage: str) -> None:

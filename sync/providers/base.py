@@ -59,6 +59,9 @@ class SendRequest:
     # An earlier attempt ran (and may have died anywhere): look before sending again.
     retry: bool
     thread_id: str = ""
+    # Bcc recipients (in ``recipients`` too, never in ``raw``): an API that reads the
+    # envelope from the headers (Gmail) needs them as a Bcc header, which it strips.
+    bcc: list[str] = field(default_factory=list)
 
 
 # ``checkpoint(stage)`` records a stage of the send at once (committed): a crash right after

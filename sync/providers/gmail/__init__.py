@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from inbox.models import MailAccount
-from sync.providers.base import PullReport, PushRequest, PushResult
+from sync.providers.base import Checkpoint, PullReport, PushRequest, PushResult, SendRequest
 from sync.providers.gmail.client import GmailClient
 from sync.providers.gmail.pull import GmailPull
 from sync.providers.gmail.push import push_changes
+from sync.providers.gmail.send import send_message
 
 __all__ = ["GmailAdapter"]
 
@@ -40,3 +41,6 @@ class GmailAdapter:
 
     def pull(self) -> PullReport:
         return GmailPull(self.account, self.client).run()
+
+    def send(self, request: SendRequest, checkpoint: Checkpoint) -> dict[str, object]:
+        return send_message(self.client, request, checkpoint)
