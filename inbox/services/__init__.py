@@ -10,7 +10,7 @@ from inbox.services.actions import (
     preview_delete,
     unarchive_conversations,
 )
-from inbox.services.external import apply_external_deletions, pause_for_mass_delete
+from inbox.services.external import apply_external_deletions, apply_external_read_state, pause_for_mass_delete
 from inbox.services.ingest import ingest_message
 from inbox.services.links import (
     link_deal,
@@ -35,6 +35,7 @@ __all__ = [
     "ActionResult",
     "DeletePreview",
     "apply_external_deletions",
+    "apply_external_read_state",
     "archive_conversations",
     "connect_personal_mailbox",
     "connect_team_mailbox",

@@ -133,8 +133,29 @@ def unarchive_conversations(actor: User, ids: Iterable[int]) -> ActionResult:
 
 
 def mark_read(actor: User, ids: Iterable[int], *, read: bool = True) -> int:
-    """Read state lives in the app only; it never writes to a provider."""
-    return actionable_conversations(actor).filter(pk__in=list(ids)).update(is_read=read)
+    """Read / unread in the app, mirrored to each mailbox (IMAP ``\\Seen``, Gmail's UNREAD
+    label, Graph ``isRead``) through the outbox: one change per mailbox, no switch (it
+    destroys nothing). Returns how many of the conversations are the actor's."""
+    wanted = list(ids)
+    with transaction.atomic():
+        mine = actionable_conversations(actor).filter(pk__in=wanted)
+        total = mine.count()
+        changing = list(
+            mine.exclude(is_read=read).select_for_update(of=("self",)).only("id", "account_id").order_by("id")
+        )
+        if not changing:
+            return total
+        Conversation.objects.filter(pk__in=[c.pk for c in changing]).update(
+            is_read=read, updated_at=timezone.now()
+        )
+        _attach_accounts(changing)
+        kind = ChangeKind.READ if read else ChangeKind.UNREAD
+        for account, items in _by_account(changing).items():
+            # Reading a conversation reads what came in; our own sent mail is read already.
+            where = {"message__conversation_id__in": [c.pk for c in items]}
+            refs = ref_snapshots(account.pk, {**where, "message__direction": Direction.INCOMING})
+            enqueue_change(account, kind, refs, actor=actor, audit=None)
+    return total
 
 
 @dataclass(frozen=True)

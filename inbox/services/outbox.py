@@ -54,7 +54,7 @@ def enqueue_change(
     refs: list[dict[str, object]],
     *,
     actor: User | None,
-    audit: AuditEvent,
+    audit: AuditEvent | None,
 ) -> ProviderChange | None:
     """Write one outbox row (inside the caller's transaction) and nudge after commit."""
     if not refs or not account.syncs_with_provider:
