@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 
 from accounts.models import User
 from crm.models import Deal, Lead, Organization, Person
-from inbox.models import Conversation, ConversationState, Direction, Message, Participant
+from inbox.models import Conversation, ConversationState, Direction, Message, OutgoingMessage, Participant
 from inbox.services.ingest import snippet_of
 
 JSON = dict[str, Any]
@@ -125,6 +126,8 @@ def thread_folders(conversation: Conversation) -> list[str]:
         folders.append("inbox")
     if conversation.has_outgoing:
         folders.append("sent")
+    if getattr(conversation, "user_drafts", 0):
+        folders.append("drafts")
     if conversation.state == ConversationState.ARCHIVED:
         folders.append("archive")
     return folders
@@ -148,7 +151,7 @@ def thread(conversation: Conversation) -> JSON:
         "archived_flag": flag(conversation.state == ConversationState.ARCHIVED),
         "external_deleted_flag": 0,  # deleted externally → deleted here too, so never seen
         "has_sent_flag": flag(conversation.has_outgoing),
-        "has_draft_flag": 0,
+        "has_draft_flag": flag(bool(getattr(conversation, "user_drafts", 0))),
         "parties": {
             "to": [_party(p, p.address, p.name) for p in participants if not p.is_sender],
             "from": [_party(p, p.address, p.name) for p in participants if p.is_sender],
@@ -168,6 +171,14 @@ def thread(conversation: Conversation) -> JSON:
     }
 
 
+def _outgoing(msg: Message) -> OutgoingMessage | None:
+    """The message's send record, if it was written in the app (select_related it)."""
+    try:
+        return msg.outgoing
+    except ObjectDoesNotExist:
+        return None
+
+
 def message(msg: Message, conversation: Conversation, *, include_body: bool = False) -> JSON:
     """Needs the conversation with ``account`` and ``participants__person`` loaded."""
     by_address = {p.address: p for p in conversation.participants.all()}
@@ -180,6 +191,7 @@ def message(msg: Message, conversation: Conversation, *, include_body: bool = Fa
         return out
 
     sender = [{"email": msg.from_address, "name": msg.from_name}] if msg.from_address else []
+    outgoing = _outgoing(msg)
     data: JSON = {
         "id": msg.pk,
         "mail_thread_id": msg.conversation_id,
@@ -197,8 +209,12 @@ def message(msg: Message, conversation: Conversation, *, include_body: bool = Fa
         "deleted_flag": 0,
         "external_deleted_flag": 0,
         "has_body_flag": flag(bool(msg.text or msg.html)),
-        "sent_flag": flag(msg.direction == Direction.OUTGOING),
-        "sent_from_pipedrive_flag": 0,
+        # Sent from the app: "sent" only once it has left (not while Undo is possible, nor
+        # when it failed); sent_from_pipedrive_flag says it was written here.
+        "sent_flag": flag(
+            msg.direction == Direction.OUTGOING and (outgoing is None or outgoing.state == "sent")
+        ),
+        "sent_from_pipedrive_flag": flag(outgoing is not None),
         "smart_bcc_flag": 0,
         "has_attachments_flag": flag(bool(msg.attachments)),
         "has_inline_attachments_flag": 0,
