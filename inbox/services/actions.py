@@ -138,17 +138,20 @@ def mark_read(actor: User, ids: Iterable[int], *, read: bool = True) -> int:
     destroys nothing). Returns how many of the conversations are the actor's."""
     wanted = list(ids)
     with transaction.atomic():
-        mine = actionable_conversations(actor).filter(pk__in=wanted)
-        total = mine.count()
-        changing = list(
-            mine.exclude(is_read=read).select_for_update(of=("self",)).only("id", "account_id").order_by("id")
+        mine = list(
+            actionable_conversations(actor)
+            .filter(pk__in=wanted)
+            .select_related("account__company")
+            .select_for_update(of=("self",))
+            .order_by("id")
         )
+        total = len(mine)
+        changing = [c for c in mine if c.is_read != read]
         if not changing:
             return total
         Conversation.objects.filter(pk__in=[c.pk for c in changing]).update(
             is_read=read, updated_at=timezone.now()
         )
-        _attach_accounts(changing)
         kind = ChangeKind.READ if read else ChangeKind.UNREAD
         for account, items in _by_account(changing).items():
             # Reading a conversation reads what came in; our own sent mail is read already.

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 INBOX_PAGE = 9
 SEARCH_PAGE = 9
 # Session, user, conversation + projects + participants, messages, may-act check,
-# mark read, neighbours (3), navigation counts (2).
-CONVERSATION_PAGE = 13
+# mark read (savepoint, lock, update, the messages' refs, the outbox row, release: it is
+# mirrored to the mailbox), neighbours (3), navigation counts (2).
+CONVERSATION_PAGE = 18
 HISTORY_FRAGMENT = 5
 CRM_DETAIL = 3
 CRM_LIST = 3
