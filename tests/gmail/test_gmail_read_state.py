@@ -34,3 +34,21 @@ def test_read_and_unread_in_the_app_move_gmails_unread_label(alice_gmail: GmailS
     services.mark_read(alice, conversations[:1], read=False)
     push_account(alice_gmail.account.pk)
     assert sum("UNREAD" in alice_gmail.mailbox.labels_of(i) for i in ids) == 1
+
+
+def test_read_and_unread_in_gmail_itself_show_in_the_app_after_the_next_pull(alice_gmail: GmailSetup):
+    _, raw = make_message(subject="Read in Gmail", to=alice_gmail.account.address)
+    gmail_id = alice_gmail.mailbox.deliver(raw)
+    pull_account(alice_gmail.account.pk)
+    conversation = Conversation.objects.get(account=alice_gmail.account)
+    assert not conversation.is_read
+
+    alice_gmail.mailbox.remove_labels(gmail_id, "UNREAD")  # opened in Gmail
+    pull_account(alice_gmail.account.pk)
+    conversation.refresh_from_db()
+    assert conversation.is_read
+
+    alice_gmail.mailbox.add_labels(gmail_id, "UNREAD")  # marked unread there
+    pull_account(alice_gmail.account.pk)
+    conversation.refresh_from_db()
+    assert not conversation.is_read and not ProviderChange.objects.exists()
