@@ -103,7 +103,39 @@ def new(request: AuthedRequest) -> HttpResponse:
         "subject": request.GET.get("subject", ""),
         "html": _signature(request),
     }
+    for kind in CRM_KINDS:
+        record_id = _int(request.GET.get(kind))
+        if record_id is not None:
+            try:
+                record = selectors.crm_object(request.user, kind, record_id)
+            except NotFound as exc:
+                raise Http404(str(exc)) from exc
+            form["to"] = form["to"] or ", ".join(_record_addresses(kind, record))
+            if kind in compose.LINKERS:
+                form["link_kind"], form["link_id"] = kind, record.pk
+            form["record"] = f"{kind.capitalize()}: {record}"
+            break
     return _page(request, form)
+
+
+CRM_KINDS = ("deal", "lead", "project", "person", "organization")
+
+
+def _record_addresses(kind: str, record: object) -> list[str]:
+    """Who a mail from a record's page goes to: its contact person (primary address), or
+    the person itself, or an organization's people."""
+    if kind == "organization":
+        people = list(record.persons.all()[:10])  # type: ignore[attr-defined]
+    elif kind == "person":
+        people = [record]
+    else:
+        people = [record.person] if getattr(record, "person", None) else []
+    addresses = []
+    for person in people:
+        first = person.emails.order_by("-primary", "id").first()
+        if first is not None:
+            addresses.append(f"{person.name} <{first.email}>")
+    return addresses
 
 
 @login_required
@@ -182,6 +214,8 @@ def _input(request: AuthedRequest) -> compose.ComposeInput:
         subject=post.get("subject", ""),
         html=post.get("html", ""),
         draft_id=_int(post.get("draft_id")),
+        link_kind=post.get("link_kind", ""),
+        link_id=_int(post.get("link_id")),
     )
 
 

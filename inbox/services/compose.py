@@ -43,10 +43,13 @@ from inbox.outgoing import (
 )
 from inbox.selectors import accessible_accounts, actionable_conversations
 from inbox.services.ingest import link_participants, normalize_subject, snippet_of
+from inbox.services.links import link_deal, link_lead, link_project
 from inbox.services.nudge import nudge_push_after_commit
 from inbox.types import Address, ParsedMessage
 
 MAX_UNDO_SECONDS = 30
+# Persons and organizations link through the participants; these are linked explicitly.
+LINKERS = {"deal": link_deal, "lead": link_lead, "project": link_project}
 MODES = ("new", "reply", "reply_all", "forward")
 
 
@@ -64,6 +67,9 @@ class ComposeInput:
     subject: str = ""
     html: str = ""
     draft_id: int | None = None
+    # Composed from a deal, lead or project page: the new conversation is linked to it.
+    link_kind: str = ""
+    link_id: int | None = None
 
 
 def compose_settings_of(user: User) -> ComposeSettings:
@@ -296,6 +302,8 @@ def send_message(actor: User, data: ComposeInput) -> OutgoingMessage:
         outgoing.save(update_fields=["change"])
         if data.draft_id is not None:
             Draft.objects.filter(pk=data.draft_id, author=actor).delete()
+        if data.link_id is not None and data.link_kind in LINKERS:
+            LINKERS[data.link_kind](actor, conversation.pk, data.link_id)
         nudge_push_after_commit(account.pk, countdown=delay + 0.5 if delay else None)
     return outgoing
 

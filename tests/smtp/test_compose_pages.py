@@ -145,3 +145,31 @@ def test_compose_settings_keep_the_delay_between_0_and_30_seconds(client: Client
     assert (
         alice.compose_settings.undo_seconds == 5 and alice.compose_settings.signature_html == "<b>Alice</b>"
     )
+
+
+def test_write_email_from_a_deal_prefills_its_contact_and_links_the_new_conversation(
+    client: Client, alice, carol, sending
+):
+    from crm.models import Deal, Person, PersonEmail
+
+    person = Person.objects.create(company=alice.company, name="Dana Berg")
+    PersonEmail.objects.create(company=alice.company, person=person, email="dana@client.test", primary=True)
+    deal = Deal.objects.create(company=alice.company, title="Renewal", person=person)
+    client.force_login(alice)
+    assert (
+        reverse("inbox:compose") + f"?deal={deal.pk}" in client.get(deal.get_absolute_url()).content.decode()
+    )
+
+    page = client.get(reverse("inbox:compose"), {"deal": deal.pk}).content.decode()
+    assert 'value="Dana Berg &lt;dana@client.test&gt;"' in page and "Linked to Deal: Renewal" in page
+    response = client.post(
+        reverse("inbox:compose_send"),
+        {"mode": "new", "account_id": sending.rep.account.pk, "to": "Dana Berg <dana@client.test>",
+         "subject": "Renewal", "html": "<p>Hi Dana</p>", "link_kind": "deal", "link_id": deal.pk,
+         "action": "send"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    assert OutgoingMessage.objects.get().message.conversation.deal_id == deal.pk
+
+    client.force_login(carol)  # another company's deal: no such record
+    assert client.get(reverse("inbox:compose"), {"deal": deal.pk}).status_code == 404
