@@ -23,16 +23,15 @@ from collections.abc import Sequence
 from django.conf import settings
 
 from inbox.models import MailAccount
-from sync.providers.base import Outcome, PullReport, PushRequest, PushResult
+from sync.providers.base import PullReport, PushRequest, PushResult
 from sync.providers.outlook.auth import GraphTokens, graph_session
 from sync.providers.outlook.client import GraphClient
 from sync.providers.outlook.folders import FolderMap, load_folders, mailbox_path
 from sync.providers.outlook.pull import OutlookPull
 from sync.providers.outlook.push import push_changes
+from sync.providers.outlook.read_state import push_read_state
 
 __all__ = ["OutlookAdapter"]
-
-READ_STATE_NOT_YET = "Read / unread is not mirrored to Outlook yet; it is kept in Sales Inbox."
 
 
 class OutlookAdapter:
@@ -57,14 +56,10 @@ class OutlookAdapter:
     def push(self, requests: Sequence[PushRequest]) -> list[PushResult]:
         if not requests:
             return []
-        # Read state (PATCH isRead) is not mirrored to Outlook yet (issue 19, unfinished):
-        # said on the change, not failed, so reading mail does not fill the status page.
-        results = [
-            PushResult(r.change_id, Outcome.DONE, details={"not mirrored": READ_STATE_NOT_YET})
-            for r in requests
-            if r.kind in ("read", "unread")
-        ]
+        # Read state (PATCH isRead) is ordered with nothing the moves do: pushed on its own.
+        reads = [r for r in requests if r.kind in ("read", "unread")]
         moves = [r for r in requests if r.kind not in ("read", "unread")]
+        results = push_read_state(self.graph, reads) if reads else []
         if moves:
             results += push_changes(self.graph, self.folders(), moves)
         return results
