@@ -18,12 +18,28 @@ from crm.models import Deal, Lead, Organization, Person
 from crm.selectors import company_records
 from inbox.errors import InvalidRequest, NotFound
 from inbox.folders import folder_filter
-from inbox.models import Conversation, Message, Participant
+from inbox.models import Conversation, Draft, Message, Participant
 from inbox.selectors import accessible_accounts, actionable_conversations, crm_object, visible_conversations
 
-# Pipedrive's folder names. We keep no drafts: that folder is always empty.
+# Pipedrive's folder names. "drafts": the user's own conversations they have a draft in
+# (a draft of a brand-new message has no thread yet and is not listed).
 FOLDERS = ("inbox", "drafts", "sent", "archive")
 _ORDER = ("-last_message_at", "-id")
+
+
+def _folder_q(user: User, folder: str) -> Q:
+    if folder == "drafts":
+        return Q(
+            pk__in=Draft.objects.filter(author_id=user.pk, conversation__isnull=False).values(
+                "conversation_id"
+            )
+        )
+    return folder_filter(folder)
+
+
+def _with_drafts(user: User, qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """``user_drafts``: how many drafts the user has in each thread (has_draft_flag)."""
+    return qs.annotate(user_drafts=Count("drafts", filter=Q(drafts__author_id=user.pk), distinct=True))
 
 
 def _participants() -> Prefetch:
@@ -43,12 +59,10 @@ def thread_page(user: User, folder: str, *, start: int, limit: int) -> tuple[lis
     """
     if folder not in FOLDERS:
         raise InvalidRequest(f"Unknown folder {folder!r}.")
-    if folder == "drafts":
-        return [], False
     account_ids = list(accessible_accounts(user).order_by("id").values_list("id", flat=True))
     if not account_ids:
         return [], False
-    base = actionable_conversations(user).filter(folder_filter(folder))
+    base = actionable_conversations(user).filter(_folder_q(user, folder))
     end = start + limit + 1
     keys: QuerySet[Conversation, tuple[int, datetime]]
     if len(account_ids) == 1 or not connection.features.supports_slicing_ordering_in_compound:
@@ -62,12 +76,15 @@ def thread_page(user: User, folder: str, *, start: int, limit: int) -> tuple[lis
     ids = [pk for pk, _ in keys[start:end]]
     more = len(ids) > limit
     ids = ids[:limit]
-    by_id = {c.pk: c for c in _with_thread_relations(actionable_conversations(user).filter(pk__in=ids))}
+    rows = _with_drafts(user, _with_thread_relations(actionable_conversations(user).filter(pk__in=ids)))
+    by_id = {c.pk: c for c in rows}
     return [by_id[i] for i in ids if i in by_id], more
 
 
 def get_thread(user: User, thread_id: int) -> Conversation:
-    conversation = _with_thread_relations(visible_conversations(user)).filter(pk=thread_id).first()
+    conversation = (
+        _with_drafts(user, _with_thread_relations(visible_conversations(user))).filter(pk=thread_id).first()
+    )
     if conversation is None:
         raise NotFound("Mail thread not found.")
     return conversation
@@ -79,14 +96,18 @@ def is_actionable(user: User, thread_id: int) -> bool:
 
 def thread_messages(user: User, thread_id: int) -> tuple[Conversation, list[Message]]:
     conversation = get_thread(user, thread_id)
-    messages = list(Message.objects.filter(conversation_id=conversation.pk).order_by("sent_at", "id"))
+    messages = list(
+        Message.objects.filter(conversation_id=conversation.pk)
+        .select_related("outgoing")
+        .order_by("sent_at", "id")
+    )
     return conversation, messages
 
 
 def get_message(user: User, message_id: int) -> Message:
     msg = (
         Message.objects.filter(pk=message_id, conversation_id__in=visible_conversations(user).values("id"))
-        .select_related("conversation__account")
+        .select_related("conversation__account", "outgoing")
         .prefetch_related(Prefetch("conversation__participants", queryset=_participants().queryset))
         .first()
     )
@@ -104,7 +125,7 @@ def record_messages(
     conversations = visible_conversations(user).filter(link).values("id")
     rows = list(
         Message.objects.filter(conversation_id__in=conversations)
-        .select_related("conversation__account")
+        .select_related("conversation__account", "outgoing")
         .prefetch_related(Prefetch("conversation__participants", queryset=_participants().queryset))
         .order_by("-sent_at", "-id")[start : start + limit + 1]
     )

@@ -12,12 +12,21 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 
 from accounts.models import User
 from crm.models import Deal, Lead, Organization, Person
 from inbox.folders import in_folder
-from inbox.models import Attachment, Conversation, ConversationState, Direction, Message, Participant
+from inbox.models import (
+    Attachment,
+    Conversation,
+    ConversationState,
+    Direction,
+    Message,
+    OutgoingMessage,
+    Participant,
+)
 from inbox.services.ingest import snippet_of
 
 JSON = dict[str, Any]
@@ -121,8 +130,14 @@ def _party(participant: Participant | None, address: str, name: str) -> JSON:
 
 
 def thread_folders(conversation: Conversation) -> list[str]:
-    """The folders a thread is in, by the one folder rule (inbox.folders)."""
-    return [folder for folder in ("inbox", "sent", "archive") if in_folder(conversation, folder)]
+    """The folders a thread is in, by the one folder rule (inbox.folders); "drafts" when the
+    user has a draft in it (``user_drafts``, annotated by the API's selectors)."""
+    folders = [folder for folder in ("inbox", "sent") if in_folder(conversation, folder)]
+    if getattr(conversation, "user_drafts", 0):
+        folders.append("drafts")
+    if in_folder(conversation, "archive"):
+        folders.append("archive")
+    return folders
 
 
 def thread(conversation: Conversation) -> JSON:
@@ -143,7 +158,7 @@ def thread(conversation: Conversation) -> JSON:
         "archived_flag": flag(conversation.state == ConversationState.ARCHIVED),
         "external_deleted_flag": 0,  # deleted externally → deleted here too, so never seen
         "has_sent_flag": flag(conversation.has_outgoing),
-        "has_draft_flag": 0,
+        "has_draft_flag": flag(bool(getattr(conversation, "user_drafts", 0))),
         "parties": {
             "to": [_party(p, p.address, p.name) for p in participants if not p.is_sender],
             "from": [_party(p, p.address, p.name) for p in participants if p.is_sender],
@@ -163,6 +178,14 @@ def thread(conversation: Conversation) -> JSON:
     }
 
 
+def _outgoing(msg: Message) -> OutgoingMessage | None:
+    """The message's send record, if it was written in the app (select_related it)."""
+    try:
+        return msg.outgoing
+    except ObjectDoesNotExist:
+        return None
+
+
 def message(msg: Message, conversation: Conversation, *, include_body: bool = False) -> JSON:
     """Needs the conversation with ``account`` and ``participants__person`` loaded."""
     by_address = {p.address: p for p in conversation.participants.all()}
@@ -175,6 +198,7 @@ def message(msg: Message, conversation: Conversation, *, include_body: bool = Fa
         return out
 
     sender = [{"email": msg.from_address, "name": msg.from_name}] if msg.from_address else []
+    outgoing = _outgoing(msg)
     data: JSON = {
         "id": msg.pk,
         "mail_thread_id": msg.conversation_id,
@@ -192,8 +216,12 @@ def message(msg: Message, conversation: Conversation, *, include_body: bool = Fa
         "deleted_flag": 0,
         "external_deleted_flag": 0,
         "has_body_flag": flag(bool(msg.text or msg.html)),
-        "sent_flag": flag(msg.direction == Direction.OUTGOING),
-        "sent_from_pipedrive_flag": 0,
+        # Sent from the app: "sent" only once it has left (not while Undo is possible, nor
+        # when it failed); sent_from_pipedrive_flag says it was written here.
+        "sent_flag": flag(
+            msg.direction == Direction.OUTGOING and (outgoing is None or outgoing.state == "sent")
+        ),
+        "sent_from_pipedrive_flag": flag(outgoing is not None),
         "smart_bcc_flag": 0,
         "has_attachments_flag": flag(bool(msg.attachments)),
         "has_inline_attachments_flag": flag(any(a.get("inline") for a in msg.attachments)),

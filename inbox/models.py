@@ -350,6 +350,11 @@ class ChangeKind(models.TextChoices):
     ARCHIVE = "archive", "Archive"
     UNARCHIVE = "unarchive", "Move back to Inbox"
     TRASH = "trash", "Move to Trash"
+    # One message the user sent from the app (refs: [{"key": "send:<outgoing id>", …}]).
+    SEND = "send", "Send"
+    # Read state mirrored to the provider (no switch: it destroys nothing).
+    READ = "read", "Mark read"
+    UNREAD = "unread", "Mark unread"
 
 
 class ChangeStatus(models.TextChoices):
@@ -397,3 +402,95 @@ class ProviderChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({len(self.refs)} messages) — {self.status}"
+
+
+class SendState(models.TextChoices):
+    SCHEDULED = "scheduled", "Sending (Undo possible)"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Not sent"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class SendStage(models.TextChoices):
+    """How far a send got, written by the worker as it goes (each step committed at once):
+    what a retry after a crash may and may not do again."""
+
+    NONE = "", "Not started"
+    # The SMTP DATA command was sent: from here until "accepted" nobody knows whether the
+    # server took the message, so no automatic retry sends it again.
+    DATA_SENT = "data_sent", "Handed to the server"
+    ACCEPTED = "accepted", "Accepted by the server"
+    FILED = "filed", "Filed in Sent"
+
+
+class OutgoingMessage(models.Model):
+    """A message the user sent from the app: its MIME as it will leave, its envelope and
+    how far the send got. The app-side ``message`` is shown in the conversation at once."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="outgoing")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="outgoing")
+    state = models.CharField(max_length=10, choices=SendState.choices, default=SendState.SCHEDULED)
+    stage = models.CharField(max_length=10, choices=SendStage.choices, default=SendStage.NONE, blank=True)
+    error = models.TextField(blank=True)
+    raw = models.BinaryField()
+    # Every envelope recipient (To, Cc and Bcc); Bcc is not in ``raw``.
+    recipients = models.JSONField(default=list)
+    bcc = models.JSONField(default=list, blank=True)
+    # What the editor held (mode, reply_to, to/cc/bcc, subject, html): Undo and Edit return it.
+    compose = models.JSONField(default=dict, blank=True)
+    # Provider thread hint (Gmail threadId, Graph conversation) and what the provider said.
+    thread_id = models.CharField(max_length=200, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    send_after = models.DateTimeField(default=timezone.now)
+    change = models.ForeignKey(
+        ProviderChange, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.state}"
+
+
+class Draft(models.Model):
+    """A message being written: autosaved in the app, never sent anywhere until Send."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drafts")
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="drafts")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="drafts"
+    )
+    reply_to = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    mode = models.CharField(max_length=10, default="new")  # new | reply | reply_all | forward
+    to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    bcc = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    html = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["author", "-updated_at"], name="draft_author_idx")]
+
+    def __str__(self) -> str:
+        return self.subject or "(no subject)"
+
+
+class ComposeSettings(models.Model):
+    """Per user: signature and the Undo-send delay."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="compose_settings"
+    )
+    signature_html = models.TextField(blank=True)
+    undo_seconds = models.PositiveSmallIntegerField(default=10)
+
+    def __str__(self) -> str:
+        return f"compose settings of {self.user}"

@@ -26,6 +26,7 @@ from inbox.models import (
     Conversation,
     MailAccount,
     Message,
+    OutgoingMessage,
     Participant,
     UserSyncSettings,
 )
@@ -647,3 +648,12 @@ def _nav_count_columns(account_ids: list[int]) -> tuple[dict[str, str], list[obj
         columns[name] = f"(SELECT COUNT(*) FROM ({sql}) AS {name}_rows)"  # noqa: S608  (ORM-compiled SQL, params bound)
         params.extend(sql_params)
     return columns, params
+
+
+def send_states(user: User, message_ids: list[int]) -> dict[int, OutgoingMessage]:
+    """How far each of these messages sent from the app got (sending, sent, not sent)."""
+    if not message_ids:
+        return {}
+    accounts = accessible_accounts(user).values("id")
+    rows = OutgoingMessage.objects.filter(message_id__in=message_ids, account_id__in=accounts)
+    return {row.message_id: row for row in rows.only("id", "message_id", "state", "error", "send_after")}

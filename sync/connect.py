@@ -1,5 +1,5 @@
 """Connecting and reconnecting a mailbox: the one service behind the connect form
-(sync/views.py, IMAP and OAuth) and ``manage.py connect_imap``.
+(web/views/connect.py, IMAP and OAuth) and ``manage.py connect_imap``.
 
 The order is the rule: the plan is asked first (nothing reaches a provider on a plan
 without email sync, or over its mailbox limit), then the IMAP login is verified, then the
@@ -22,7 +22,7 @@ from inbox.errors import PlanLimitReached
 from inbox.models import AccountKind, MailAccount, Provider
 from inbox.services.mailboxes import check_can_connect
 from inbox.settings_selectors import can_manage
-from sync import folder_settings
+from sync import folder_settings, smtp_settings
 from sync.providers.imap import VerifiedMailbox, verify_mailbox
 from sync.providers.imap.client import default_port
 
@@ -38,6 +38,9 @@ class ImapLogin:
     password: str = field(repr=False)
     port: int | None = None
     login: str = ""
+    # The outgoing server as typed (smtp_host, smtp_port, smtp_security, smtp_login,
+    # smtp_password; sync/smtp_settings.py): empty, it is guessed from the IMAP host.
+    smtp: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def effective_port(self) -> int:
@@ -123,7 +126,8 @@ def connect_imap_mailbox(
     """Connect (or reconnect) an IMAP mailbox: plan first, then a real login, then store.
 
     Raises PlanLimitReached before contacting the server; the typed provider errors
-    (sync/errors.py) when the login or the folder discovery fails (nothing is stored);
+    (sync/errors.py) when the login or the folder discovery fails, SmtpRefused when a typed
+    outgoing server refuses its login (nothing is stored in either case);
     the inbox services' errors (address taken, not an admin) when storing is refused.
     """
     if reconnect is None:
@@ -141,12 +145,24 @@ def connect_imap_mailbox(
         login=login.effective_login(address),
         password=login.password,
     )
+    # Raises SmtpRefused when a typed outgoing server refuses the login (nothing is stored).
+    smtp = smtp_settings.resolve(
+        login.smtp,
+        imap_host=login.host,
+        imap_login=login.effective_login(address),
+        imap_password=login.password,
+    )
+    config: dict[str, object] = dict(verified.config)
+    credentials: dict[str, object] = {"password": login.password}
+    if smtp.config is not None:
+        config["smtp"] = smtp.config
+        credentials["smtp_password"] = smtp.password
     stored = store_mailbox(
         user,
         provider=Provider.IMAP,
         address=address,
-        credentials={"password": login.password},
-        config=verified.config,
+        credentials=credentials,
+        config=config,
         kind=kind,
         name=name,
         members=members,

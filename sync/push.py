@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts import plans
-from inbox.models import AccountStatus, ChangeStatus, MailAccount, ProviderChange
+from inbox.models import AccountStatus, ChangeKind, ChangeStatus, MailAccount, ProviderChange
 from inbox.services.mailboxes import set_account_status
 from inbox.services.outbox import (
     claim_changes,
@@ -26,6 +26,7 @@ from inbox.services.refs import relocate_refs
 from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
 from sync.providers import adapter_for
 from sync.providers.base import Outcome, PushRequest, PushResult
+from sync.send import send_change
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,16 @@ def push_account(account_id: int) -> PushSummary:
     while True:
         claimed = claim_changes(account.pk, limit=BATCH_SIZE)
         if not claimed:
+            break
+        # Each message is sent on its own (sync/send.py); a send is ordered with nothing.
+        sends = [change for change in claimed if change.kind == ChangeKind.SEND]
+        claimed = [change for change in claimed if change.kind != ChangeKind.SEND]
+        outcomes = [send_change(account, adapter, change) for change in sends]
+        for outcome in outcomes:
+            _count(summary, outcome)
+        if "waiting" in outcomes:
+            release_changes(claimed, "waiting for the account to be reconnected")
+            summary.skipped_reason = "the account needs to be reconnected"
             break
         changes: list[ProviderChange] = []
         for change in claimed:
@@ -115,6 +126,15 @@ def push_account(account_id: int) -> PushSummary:
         if summary.retrying:
             break
     return summary
+
+
+def _count(summary: PushSummary, outcome: str) -> None:
+    if outcome == "done":
+        summary.done += 1
+    elif outcome == "failed":
+        summary.failed += 1
+    else:
+        summary.retrying += 1
 
 
 def _retry(

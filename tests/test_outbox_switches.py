@@ -108,6 +108,11 @@ def test_outbox_row_commits_with_the_action_and_nudges_only_after_commit(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.archive_conversations(alice, [c])
     assert len(callbacks) == 1
+    # Read state is mirrored too (issue 19, no switch): one change, nudged after commit…
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.mark_read(alice, [c])
+    assert len(callbacks) == 1 and _kinds(alice_mailbox) == ["archive", "read"]
+    # …and reading what is read already changes nothing and nudges nothing.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.mark_read(alice, [c])
     assert callbacks == []

@@ -16,7 +16,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from inbox import services
-from inbox.models import AuditEvent, Conversation, Message, ProviderChange, Tombstone
+from inbox.models import AuditEvent, Conversation, Draft, Message, OutgoingMessage, ProviderChange, Tombstone
+from inbox.services.compose import ComposeInput, save_draft, send_message
 from tests.factories import (
     DealFactory,
     LeadFactory,
@@ -46,11 +47,13 @@ PARAMETERS = {
     "person_id": "person",
     "organization_id": "organization",
     "project_id": "project",
+    "draft_id": "draft",
+    "outgoing_id": "outgoing",
 }
 # Token-authenticated routes: /api/v1/ and /api/v2/.
 API_NAMESPACES = ("api", "api_v2")
 CRM_KINDS = ("deal", "lead", "project", "person", "organization")
-MAIL_OBJECTS = {"conversation", "message", "change", "account", "attachment"}
+MAIL_OBJECTS = {"conversation", "message", "change", "account", "attachment", "draft", "outgoing"}
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,13 @@ def victim(alice, bob, acme, alice_mailbox, settings, tmp_path):  # type: ignore
     services.link_deal(alice, result.conversation_id, deal.pk)
     services.link_project(alice, result.conversation_id, project.pk)
     services.archive_conversations(alice, [result.conversation_id])
+    draft = save_draft(
+        alice, ComposeInput(account_id=alice_mailbox.pk, to="dana@client.test", subject=f"{MARKER} draft")
+    )
+    outgoing = send_message(
+        alice,
+        ComposeInput(account_id=alice_mailbox.pk, to="dana@client.test", subject=f"{MARKER} sent", html="x"),
+    )
     support = team_account(acme, [alice], address="support@acme.test")
     team_result = receive(support, parsed(subject=f"{MARKER} team", to=("support@acme.test",)))
     return {
@@ -141,7 +151,9 @@ def victim(alice, bob, acme, alice_mailbox, settings, tmp_path):  # type: ignore
             "conversation": result.conversation_id,
             "message": result.message_id,
             "attachment": _kept_attachment(result.message_id),
-            "change": ProviderChange.objects.get(account=alice_mailbox).pk,
+            "change": ProviderChange.objects.filter(account=alice_mailbox).order_by("id").first().pk,  # type: ignore[union-attr]
+            "draft": draft.pk,
+            "outgoing": outgoing.pk,
             "account": alice_mailbox.pk,
             "deal": deal.pk,
             "lead": lead.pk,
@@ -172,6 +184,8 @@ def _snapshot() -> tuple[object, ...]:
         ),
         Tombstone.objects.count(),
         AuditEvent.objects.count(),
+        list(Draft.objects.order_by("id").values_list("id", "subject", "html")),
+        list(OutgoingMessage.objects.order_by("id").values_list("id", "state", "stage")),
     )
 
 

@@ -11,7 +11,7 @@ from inbox.services.actions import (
     read_on_open,
     unarchive_conversations,
 )
-from inbox.services.external import apply_external_deletions, pause_for_mass_delete
+from inbox.services.external import apply_external_deletions, apply_external_read_state, pause_for_mass_delete
 from inbox.services.ingest import ingest_message
 from inbox.services.links import (
     link_deal,
@@ -37,6 +37,7 @@ __all__ = [
     "ActionResult",
     "DeletePreview",
     "apply_external_deletions",
+    "apply_external_read_state",
     "archive_conversations",
     "connect_personal_mailbox",
     "connect_team_mailbox",

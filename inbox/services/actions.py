@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -139,29 +139,55 @@ def unarchive_conversations(actor: User, ids: Iterable[int]) -> ActionResult:
 
 
 def mark_read(actor: User, ids: Iterable[int], *, read: bool = True) -> int:
-    """Mark the actor's conversations read or unread. One id that is not theirs (another
-    mailbox's, another company's, or none) fails the whole call with NotFound, as every
-    other action does. The app's read state only: nothing is pushed to a provider (the
-    pull brings a new message's unread state in). Returns how many were marked."""
+    """Mark the actor's conversations read or unread — in the app and, through the outbox, in
+    each mailbox (IMAP ``\\Seen``, Gmail's UNREAD label, Graph ``isRead``): one change per
+    mailbox, no switch (it destroys nothing). One id that is not theirs (another mailbox's,
+    another company's, or none) fails the whole call with NotFound, as every other action
+    does. Returns how many were asked for."""
     wanted = {int(i) for i in ids}
     with transaction.atomic():
-        mine = actionable_conversations(actor).filter(pk__in=wanted)
-        if mine.count() != len(wanted):
+        mine = _lock_for_read_state(actionable_conversations(actor).filter(pk__in=wanted))
+        if len(mine) != len(wanted):
             raise NotFound("One or more conversations do not exist or are not yours.")
-        mine.update(is_read=read)
+        _set_read(actor, mine, read)
     return len(wanted)
 
 
 def read_on_open(actor: User, conversation: Conversation) -> bool:
-    """Opening a conversation reads it, as in every mail client — when it is the actor's
-    own (a conversation shared read-only in the company stays as its owners left it).
-    Returns whether it was marked read now."""
+    """Opening a conversation reads it, as in every mail client (and in the mailbox, as
+    ``mark_read`` does) — when it is the actor's own (a conversation shared read-only in
+    the company stays as its owners left it). Already read: no query at all. Returns
+    whether it was marked read now."""
     if conversation.is_read:
         return False
-    marked = actionable_conversations(actor).filter(pk=conversation.pk, is_read=False).update(is_read=True)
-    if marked:
-        conversation.is_read = True
-    return bool(marked)
+    with transaction.atomic():
+        mine = _lock_for_read_state(actionable_conversations(actor).filter(pk=conversation.pk, is_read=False))
+        if not mine:
+            return False
+        _set_read(actor, mine, True)
+    conversation.is_read = True
+    return True
+
+
+def _lock_for_read_state(conversations: QuerySet[Conversation]) -> list[Conversation]:
+    return list(
+        conversations.select_related("account__company").select_for_update(of=("self",)).order_by("id")
+    )
+
+
+def _set_read(actor: User, conversations: list[Conversation], read: bool) -> None:
+    changing = [c for c in conversations if c.is_read != read]
+    if not changing:
+        return
+    Conversation.objects.filter(pk__in=[c.pk for c in changing]).update(
+        is_read=read, updated_at=timezone.now()
+    )
+    kind = ChangeKind.READ if read else ChangeKind.UNREAD
+    for account, items in _by_account(changing).items():
+        # Reading a conversation reads what came in; our own sent mail is read already.
+        where = {"message__conversation_id__in": [c.pk for c in items]}
+        refs = ref_snapshots(account.pk, {**where, "message__direction": Direction.INCOMING})
+        enqueue_change(account, kind, refs, actor=actor, audit=None)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from inbox.models import AccountStatus, AuditAction, AuditEvent, MailAccount, Message, ProviderRef
+from inbox.models import (
+    AccountStatus,
+    AuditAction,
+    AuditEvent,
+    Conversation,
+    MailAccount,
+    Message,
+    ProviderRef,
+)
 from inbox.services.actions import refresh_conversations, write_tombstones
 from inbox.services.mailboxes import set_account_status
 
@@ -49,3 +57,27 @@ def pause_for_mass_delete(account: MailAccount, would_delete: int, total: int) -
         f"Sync paused: it would have deleted {would_delete} of {total} messages at once. "
         "Check the mailbox, then resume the sync.",
     )
+
+
+@transaction.atomic
+def apply_external_read_state(account: MailAccount, seen_by_key: dict[str, bool]) -> int:
+    """Read or unread in the external mail client (another client's ``\\Seen``): the
+    conversations follow — unread when any of those messages is unread, read otherwise.
+    Nothing is pushed back (it came from the provider). Returns conversations changed."""
+    if not seen_by_key:
+        return 0
+    rows = ProviderRef.objects.filter(account_id=account.pk, key__in=list(seen_by_key)).values_list(
+        "key", "message__conversation_id", "message__direction"
+    )
+    unread: dict[int, bool] = {}
+    for key, conversation_id, direction in rows:
+        if direction != "in":
+            continue  # our own sent mail says nothing about reading
+        unread[conversation_id] = unread.get(conversation_id, False) or not seen_by_key[key]
+    changed = 0
+    for is_unread in (True, False):
+        ids = [cid for cid, value in unread.items() if value is is_unread]
+        if ids:
+            rows = Conversation.objects.filter(pk__in=ids, is_read=is_unread)
+            changed += rows.update(is_read=not is_unread)
+    return changed

@@ -16,13 +16,14 @@ PUSH_TASK = "sync.push_changes"
 SYNC_TASK = "sync.sync_account"
 
 
-def send_task_quietly(name: str, account_id: int) -> bool:
+def send_task_quietly(name: str, account_id: int, *, countdown: float | None = None) -> bool:
     from config.celery import app
 
     try:
         app.send_task(
             name,
             args=[account_id],
+            countdown=countdown,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
         )
@@ -32,8 +33,9 @@ def send_task_quietly(name: str, account_id: int) -> bool:
     return True
 
 
-def nudge_push_after_commit(account_id: int) -> None:
-    transaction.on_commit(lambda: send_task_quietly(PUSH_TASK, account_id))
+def nudge_push_after_commit(account_id: int, *, countdown: float | None = None) -> None:
+    """``countdown``: for a change due later (a send waiting out its Undo delay)."""
+    transaction.on_commit(lambda: send_task_quietly(PUSH_TASK, account_id, countdown=countdown))
 
 
 def nudge_sync_after_commit(account_id: int) -> None:

@@ -53,7 +53,7 @@ def enqueue_change(
     refs: list[dict[str, object]],
     *,
     actor: User | None,
-    audit: AuditEvent,
+    audit: AuditEvent | None,
 ) -> ProviderChange | None:
     """Write one outbox row (inside the caller's transaction) and nudge after commit."""
     if not refs or not account.syncs_with_provider:
@@ -97,12 +97,18 @@ def claim_changes(account_id: int, *, limit: int = 500) -> list[ProviderChange]:
             )
             .order_by("id")[:limit]
         )
-        # Stop at the first change that is not due yet, to keep the order per account.
-        first_waiting = ProviderChange.objects.filter(
-            account_id=account_id, status=ChangeStatus.PENDING, next_attempt_at__gt=now
-        ).aggregate(first=Min("id"))["first"]
+        # Stop at the first change that is not due yet, to keep the order per account. A
+        # send is ordered with nothing: one waiting out its Undo delay (or a backoff) holds
+        # back no archive, and an archive waiting for a retry holds back no send.
+        first_waiting = (
+            ProviderChange.objects.filter(
+                account_id=account_id, status=ChangeStatus.PENDING, next_attempt_at__gt=now
+            )
+            .exclude(kind=ChangeKind.SEND)
+            .aggregate(first=Min("id"))["first"]
+        )
         if first_waiting is not None:
-            due = [change for change in due if change.pk < first_waiting]
+            due = [change for change in due if change.kind == ChangeKind.SEND or change.pk < first_waiting]
         for change in due:
             change.status = ChangeStatus.RUNNING
             change.claimed_at = now

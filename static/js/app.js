@@ -412,13 +412,121 @@
       act(folder === "archive" ? "unarchive" : "archive", targetIds());
     } else if (inList && key === "#") {
       act("delete", targetIds());
-    } else if (!inList && ["e", "#", "u", "j", "k"].includes(key)) {
+    } else if (!inList && ["e", "#", "u", "j", "k", "r", "a", "f"].includes(key)) {
       handled = clickShortcut(key);
+    } else if (key === "c") {
+      handled = clickShortcut("c");
     } else {
       handled = false;
     }
     if (handled) event.preventDefault();
   });
+
+  // ---- compose: formatting, autosave, recipient suggestions, send state ---------------------
+  function setupCompose(form) {
+    if (form.dataset.ready) return;
+    form.dataset.ready = "1";
+    const area = $("[data-editor-area]", form);
+    const source = $("[data-editor-source]", form);
+    const toolbar = $("[data-editor-toolbar]", form);
+    const status = $("[data-autosave-status]", form);
+    // With JavaScript the formatted editor replaces the plain HTML field it keeps in sync.
+    area.hidden = false;
+    toolbar.hidden = false;
+    source.hidden = true;
+    source.previousElementSibling.hidden = true;
+    const sync = () => { source.value = area.innerHTML; };
+    toolbar.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-format]");
+      if (!button) return;
+      const command = button.dataset.format;
+      area.focus();
+      if (command === "createLink") {
+        const url = window.prompt("Link address (https://…)");
+        if (url) document.execCommand("createLink", false, url);
+      } else if (command === "formatBlock") {
+        document.execCommand("formatBlock", false, "blockquote");
+      } else {
+        document.execCommand(command, false, null);
+      }
+      sync();
+      changed();
+    });
+    let timer = null;
+    let saving = Promise.resolve();
+    const save = () => {
+      sync();
+      const body = new FormData(form);
+      body.delete("quote");
+      saving = fetch(form.dataset.autosaveUrl, { method: "POST", body, credentials: "same-origin" })
+        .then((response) => response.ok ? response.json() : Promise.reject(response))
+        .then((data) => {
+          $("[data-draft-id]", form).value = data.draft_id;
+          if (status) status.textContent = "Draft saved";
+        })
+        .catch(() => { if (status) status.textContent = "Draft not saved yet"; });
+      return saving;
+    };
+    const changed = () => {
+      if (timer) window.clearTimeout(timer);
+      timer = window.setTimeout(save, 800);
+    };
+    form.addEventListener("input", (event) => {
+      if (event.target === area) sync();
+      changed();
+    });
+    form.addEventListener("submit", () => {
+      if (timer) window.clearTimeout(timer);
+      sync();
+    });
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        $("[data-send]", form).click();
+      }
+    });
+    $$("[data-recipients]", form).forEach((input) => {
+      const list = $(`[data-suggestions="${input.dataset.recipients}"]`, form);
+      let pending = null;
+      input.addEventListener("input", () => {
+        if (pending) window.clearTimeout(pending);
+        pending = window.setTimeout(() => {
+          const url = `/inbox/compose/suggest/?field=${input.dataset.recipients}&q=${encodeURIComponent(input.value)}`;
+          fetch(url, { credentials: "same-origin" }).then((r) => r.text()).then((html) => {
+            list.innerHTML = html;
+            list.hidden = !list.children.length;
+          });
+        }, 200);
+      });
+    });
+    form.addEventListener("click", (event) => {
+      const pick = event.target.closest("[data-add-recipient]");
+      if (!pick) return;
+      const input = $(`[data-recipients="${pick.dataset.field}"]`, form);
+      const parts = input.value.split(/[,;]/);
+      parts[parts.length - 1] = " " + pick.dataset.addRecipient;
+      input.value = parts.join(",").replace(/^\s+/, "") + ", ";
+      pick.closest("[data-suggestions]").hidden = true;
+      input.focus();
+      changed();
+    });
+  }
+
+  function pollSendStates() {
+    if (!$("[data-send-state=sending]")) return;
+    window.setTimeout(() => {
+      fetch(window.location.href, { credentials: "same-origin" }).then((r) => r.text()).then((html) => {
+        const fresh = new DOMParser().parseFromString(html, "text/html");
+        $$(".msg").forEach((item) => {
+          const other = fresh.getElementById(item.id);
+          const mine = $("[data-send-line]", item);
+          const theirs = other && $("[data-send-line]", other);
+          if (mine && theirs && mine.innerHTML !== theirs.innerHTML) mine.innerHTML = theirs.innerHTML;
+        });
+        pollSendStates();
+      });
+    }, 2000);
+  }
 
   // ---- wiring ------------------------------------------------------------------------------
   function init(root) {
@@ -427,6 +535,8 @@
   }
   document.addEventListener("DOMContentLoaded", () => {
     init(document);
+    $$("form[data-compose]").forEach(setupCompose);
+    pollSendStates();
     offerTimeZone();
     // Back from a conversation (u): the cursor and focus are on the row it was opened from.
     const back = /^#conv-\d+$/.test(window.location.hash) && $(window.location.hash);

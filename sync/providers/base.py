@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -44,6 +44,36 @@ class PushResult:
     done_keys: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SendRequest:
+    """One message to send (a ``send`` change): the MIME as it leaves, the envelope, and
+    how far earlier attempts got (``stage``, ``inbox.models.SendStage``)."""
+
+    change_id: int
+    outgoing_id: int
+    raw: bytes
+    envelope_from: str
+    recipients: list[str]
+    message_id: str
+    stage: str
+    # An earlier attempt ran (and may have died anywhere): look before sending again.
+    retry: bool
+    thread_id: str = ""
+    # Bcc recipients (in ``recipients`` too, never in ``raw``): an API that reads the
+    # envelope from the headers (Gmail) needs them as a Bcc header, which it strips.
+    bcc: list[str] = field(default_factory=list)
+
+
+# ``checkpoint(stage)`` records a stage of the send at once (committed): a crash right after
+# it must find it on the next attempt.
+Checkpoint = Callable[[str], None]
+
+
+class SendAmbiguous(Exception):
+    """The last attempt broke off after the message was handed over and before the server
+    said it took it: it may have arrived. Never sent again without the user's Retry."""
+
+
 @dataclass
 class PullReport:
     created: int = 0
@@ -76,4 +106,14 @@ class ProviderAdapter(Protocol):
 
     def pull(self) -> PullReport:
         """Bring new messages and positive-evidence deletions since the stored cursor."""
+        ...
+
+
+class SendingAdapter(Protocol):
+    """An adapter that can send (``sync/send.py`` asks for ``send`` by duck typing)."""
+
+    def send(self, request: SendRequest, checkpoint: Checkpoint) -> dict[str, object]:
+        """Send one message exactly once: on a retry, look for ``message_id`` where the
+        provider files sent mail before sending again. Returns details for the record;
+        raises the typed provider errors, or ``SendAmbiguous``."""
         ...

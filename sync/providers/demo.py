@@ -19,6 +19,7 @@ from sync.models import SimulatedFolder, SimulatedMessage
 from sync.providers.base import Outcome, PullReport, PushRequest, PushResult
 
 # Where each kind of change puts a message at the (simulated) provider.
+NO_READ_FLAGS = "stays in the app: the simulated mailbox keeps no read flags"
 TARGET = {
     "archive": SimulatedFolder.ARCHIVE,
     "unarchive": SimulatedFolder.INBOX,
@@ -65,7 +66,12 @@ class DemoAdapter:
 
     def push(self, requests: Sequence[PushRequest]) -> list[PushResult]:
         mirror_refs(self.account)
-        return [self._apply(request) for request in requests]
+        return [
+            PushResult(r.change_id, Outcome.DONE, details={"read state": NO_READ_FLAGS})
+            if r.kind in ("read", "unread")
+            else self._apply(r)
+            for r in requests
+        ]
 
     @transaction.atomic
     def _apply(self, request: PushRequest) -> PushResult:

@@ -242,6 +242,8 @@ class Mailbox:
         # Ids messages.list leaves out although they exist (Gmail's listings come from a
         # search index that can lag): a listing is never proof that a message is gone.
         self.unlisted: set[str] = set()
+        # What users.messages.send was given (raw without Bcc, threadId, envelope).
+        self.sent_log: list[dict[str, Any]] = []
 
     # --- what the Gmail user (or Gmail itself) does -----------------------------------
     def deliver(
@@ -722,6 +724,7 @@ class FakeGmail:
         labels = set(query.get("labelIds", []))
         include_spam_trash = (query.get("includeSpamTrash") or ["false"])[0] == "true"
         after, before = _parse_q((query.get("q") or [""])[0])
+        msgid = _rfc822msgid((query.get("q") or [""])[0])
         max_results = min(int((query.get("maxResults") or ["100"])[0]), 500, self.page_size)
         offset = int((query.get("pageToken") or ["0"])[0])
         matches = [
@@ -732,6 +735,7 @@ class FakeGmail:
             and (after is None or m.internal_date // 1000 > after)
             and (before is None or m.internal_date // 1000 < before)
             and m.id not in mailbox.unlisted
+            and (msgid is None or m.message_id == msgid)
         ]
         matches.sort(key=lambda m: (m.internal_date, m.id), reverse=True)  # newest first, like Gmail
         page = matches[offset : offset + max_results]
@@ -741,6 +745,86 @@ class FakeGmail:
         if offset + max_results < len(matches):
             body["nextPageToken"] = str(offset + max_results)
         return _json(200, body)
+
+    def _messages_send(
+        self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any]
+    ) -> Response:
+        """``users.messages.send`` as documented: ``raw`` is the whole RFC 2822 message,
+        base64url; From must be the user (or an alias); at least one recipient header; Bcc
+        is read and stripped. ``threadId`` puts it in that thread only when the thread
+        exists, the message answers one of its messages (In-Reply-To / References) and the
+        Subject matches — otherwise Gmail starts a new thread, and so does this fake. The
+        message is filed with the SENT label (a messagesAdded record) and delivered to every
+        recipient who is a mailbox of this server."""
+        raw_text = payload.get("raw")
+        if not isinstance(raw_text, str) or not raw_text:
+            raise ApiError(
+                400, "'raw' RFC822 payload message string or uploading message via /upload/* URL required"
+            )
+        try:
+            data = base64.urlsafe_b64decode(raw_text + "=" * (-len(raw_text) % 4))
+        except (ValueError, TypeError) as exc:
+            raise ApiError(400, f"Invalid raw payload: {exc}") from exc
+        headers = email.parser.BytesParser(policy=email.policy.default).parsebytes(data, headersonly=True)
+        senders = [a.addr_spec.lower() for a in (headers["From"].addresses if headers["From"] else ())]
+        if senders != [mailbox.address.lower()]:
+            raise ApiError(400, f"Invalid From header: {headers['From']!r} is not {mailbox.address}")
+        recipients = [
+            a.addr_spec.lower()
+            for name in ("To", "Cc", "Bcc")
+            for a in (headers[name].addresses if headers[name] else ())
+        ]
+        if not recipients:
+            raise ApiError(400, "Invalid To header")
+        stripped = re.sub(rb"(?im)^Bcc:.*(?:\r?\n[ \t].*)*\r?\n", b"", data, count=1)
+        thread_id = payload.get("threadId")
+        if thread_id:
+            thread = [m for m in mailbox.messages.values() if m.thread_id == thread_id]
+            related = set(
+                re.findall(r"<[^>]+>", f"{headers['In-Reply-To'] or ''} {headers['References'] or ''}")
+            )
+            subject = _bare_subject(str(headers["Subject"] or ""))
+            if not (
+                thread
+                and related & {m.message_id for m in thread}
+                and any(_bare_subject(_subject_of(m.raw)) == subject for m in thread)
+            ):
+                thread_id = None
+        mailbox.sent_log.append(
+            {"raw": stripped, "threadId": payload.get("threadId"), "recipients": recipients}
+        )
+        gmail_id = self.new_id()
+        message = FakeMessage(
+            id=gmail_id,
+            thread_id=thread_id or gmail_id,
+            labels={"SENT"},
+            raw=stripped,
+            internal_date=int(time.time() * 1000),
+            history_id=0,
+            message_id=str(headers["Message-ID"] or "").strip(),
+        )
+        mailbox.messages[gmail_id] = message
+        mailbox._record(message, "messagesAdded")
+        for address in dict.fromkeys(recipients):
+            other = self.mailboxes.get(address)
+            if other is not None:
+                self._deliver_locked(other, stripped)
+        return _json(200, message.minimal())
+
+    def _deliver_locked(self, mailbox: Mailbox, raw: bytes) -> None:
+        headers = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=True)
+        gmail_id = self.new_id()
+        message = FakeMessage(
+            id=gmail_id,
+            thread_id=mailbox._thread_for(headers) or gmail_id,
+            labels={"INBOX", "UNREAD"},
+            raw=raw,
+            internal_date=int(time.time() * 1000),
+            history_id=0,
+            message_id=(headers.get("Message-ID") or "").strip(),
+        )
+        mailbox.messages[gmail_id] = message
+        mailbox._record(message, "messagesAdded")
 
     def _messages_get(
         self,
@@ -912,6 +996,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"^/gmail/v1/users/me/profile$"), "profile"),
     ("GET", re.compile(r"^/gmail/v1/users/me/messages$"), "messages.list"),
     ("POST", re.compile(r"^/gmail/v1/users/me/messages/batchModify$"), "messages.batchModify"),
+    ("POST", re.compile(r"^/gmail/v1/users/me/messages/send$"), "messages.send"),
     ("GET", re.compile(r"^/gmail/v1/users/me/messages/([^/]+)$"), "messages.get"),
     (
         "GET",
@@ -937,10 +1022,13 @@ def _route(method: str, path: str) -> tuple[str, tuple[str, ...]]:
 
 def _parse_q(q: str) -> tuple[int | None, int | None]:
     """Gmail search, the part a sync uses: ``after:`` / ``before:`` as epoch seconds or
-    YYYY/MM/DD. Anything else is refused so a test notices an unexpected query."""
+    YYYY/MM/DD (``rfc822msgid:`` is taken apart by ``_rfc822msgid``). Anything else is
+    refused so a test notices an unexpected query."""
     after = before = None
     for term in q.split():
         name, _, value = term.partition(":")
+        if name == "rfc822msgid" and value:
+            continue
         if name not in ("after", "before") or not value:
             raise ApiError(400, f"The fake Gmail server does not support the query term {term!r}.")
         if value.isdigit():
@@ -952,6 +1040,24 @@ def _parse_q(q: str) -> tuple[int | None, int | None]:
         else:
             before = seconds
     return after, before
+
+
+def _subject_of(raw: bytes) -> str:
+    headers = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw, headersonly=True)
+    return str(headers["Subject"] or "")
+
+
+def _bare_subject(subject: str) -> str:
+    return re.sub(r"^\s*((re|fwd?)\s*:\s*)+", "", subject, flags=re.IGNORECASE).strip().lower()
+
+
+def _rfc822msgid(q: str) -> str | None:
+    """``rfc822msgid:<id>`` (with or without the angle brackets), as Gmail's search takes it."""
+    for term in q.split():
+        name, _, value = term.partition(":")
+        if name == "rfc822msgid" and value:
+            return "<" + value.strip("<>") + ">"
+    return None
 
 
 def _partial(response: Response, fields: str) -> Response:

@@ -931,7 +931,19 @@ class FakeMicrosoft:
                 )
             if method == "POST" and rest[2:] == ["move"]:
                 return mailbox, "move", lambda h: (201, {}, self._move(mailbox, message_id, body, h, user))
+            if method == "PATCH" and len(rest) == 2:
+                return mailbox, "update", lambda h: (200, {}, self._update(mailbox, message_id, body, user))
         raise GraphError(400, "BadRequest", f"fake Graph does not implement {method} {path}")
+
+    def _update(self, mailbox, message_id: str, body: bytes, user: str):  # type: ignore[no-untyped-def]
+        """``PATCH /messages/{id}``: only ``isRead`` (a boolean), as the app sends it; anything
+        else is refused so a test notices."""
+        payload = json.loads(body or b"{}") if isinstance(body, bytes | str) else dict(body or {})
+        if set(payload) != {"isRead"} or not isinstance(payload["isRead"], bool):
+            raise GraphError(400, "ErrorInvalidRequest", f"fake Graph updates isRead only, got {payload!r}")
+        message = self._visible(mailbox, message_id, "update", user)
+        mailbox.mark_read(message.id, payload["isRead"])
+        return message.resource(None)
 
     def _run(self, mailbox, op, method, path, headers, runner, *, in_batch):  # type: ignore[no-untyped-def]
         call = Call(mailbox.address, op, method, path, in_batch)

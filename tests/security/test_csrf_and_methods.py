@@ -24,6 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from api.tokens import issue_token
 from inbox import services
 from inbox.models import Conversation, ProviderChange
+from inbox.services.compose import ComposeInput, save_draft, send_message
 from tests.factories import (
     DealFactory,
     LeadFactory,
@@ -130,9 +131,15 @@ def world(alice, bob, acme, alice_mailbox, sales_mailbox, settings, tmp_path) ->
     EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
     settings.MEDIA_ROOT = tmp_path / "attachments"
     attachment_id, inline = _kept_attachment(first.message_id, alice)
+    draft = save_draft(alice, ComposeInput(account_id=alice_mailbox.pk, to="dana@client.test", subject="d"))
+    outgoing = send_message(
+        alice, ComposeInput(account_id=alice_mailbox.pk, to="dana@client.test", subject="s", html="x")
+    )
     return {
         "attachment_id": attachment_id,
         "token": inline,
+        "draft_id": draft.pk,
+        "outgoing_id": outgoing.pk,
         "conversation_id": first.conversation_id,
         "thread_id": first.conversation_id,
         "message_id": first.message_id,

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from web.views import attachments as attachment_views
+from web.views import compose as compose_views
 from web.views import inbox as views
 
 app_name = "inbox"
@@ -22,4 +23,17 @@ urlpatterns = [
     path("activity/", views.activity, name="activity"),
     path("counts/", views.nav_counts, name="nav_counts"),
     path("changes/<int:change_id>/retry/", views.retry_change, name="retry_change"),
+    # Compose (inbox/compose_views.py)
+    path("compose/", compose_views.new, name="compose"),
+    path("compose/send/", compose_views.send, name="compose_send"),
+    path("compose/autosave/", compose_views.autosave, name="compose_autosave"),
+    path("compose/suggest/", compose_views.suggest, name="compose_suggest"),
+    path("compose/settings/", compose_views.settings_page, name="compose_settings"),
+    path("c/<int:conversation_id>/reply/", compose_views.reply, name="reply"),
+    path("drafts/", compose_views.drafts, name="drafts"),
+    path("drafts/<int:draft_id>/", compose_views.draft, name="draft"),
+    path("drafts/<int:draft_id>/discard/", compose_views.discard, name="draft_discard"),
+    path("outgoing/<int:outgoing_id>/undo/", compose_views.undo, name="send_undo"),
+    path("outgoing/<int:outgoing_id>/retry/", compose_views.retry, name="send_retry"),
+    path("outgoing/<int:outgoing_id>/edit/", compose_views.edit, name="send_edit"),
 ]

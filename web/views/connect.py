@@ -35,7 +35,7 @@ from inbox.settings_selectors import (
     get_settings_account,
     team_mailboxes,
 )
-from sync import folder_settings, oauth
+from sync import folder_settings, oauth, smtp_settings
 from sync.connect import ImapLogin, connect_imap_mailbox, plan_refusal, store_mailbox
 from sync.errors import ProviderAuthError, ProviderError, ProviderPermanentError, ProviderTemporaryError
 from sync.providers.imap.client import SECURITY_CHOICES, default_port
@@ -93,7 +93,7 @@ class OAuthForm(MailboxKindForm):
     )
 
 
-class ImapForm(MailboxKindForm):
+class ImapForm(MailboxKindForm, smtp_settings.SmtpFields):
     auto_id_prefix = "imap"
     address = forms.EmailField(label="E-mail address")
     host = forms.CharField(max_length=253, label="IMAP server")
@@ -102,7 +102,11 @@ class ImapForm(MailboxKindForm):
     login = forms.CharField(required=False, max_length=320, help_text="Empty: the e-mail address")
     password = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)
 
-    field_order = ["address", "host", "port", "security", "login", "password", "kind", "name", "members"]
+    field_order = [
+        "address", "host", "port", "security", "login", "password",
+        *smtp_settings.SMTP_FIELD_ORDER,
+        "kind", "name", "members",
+    ]  # fmt: skip
 
     def clean_host(self) -> str:
         host = self.cleaned_data["host"].strip()
@@ -251,6 +255,7 @@ def connect_imap(request: HttpRequest) -> HttpResponse:
         password=data["password"],
         port=data["port"],
         login=data["login"] or "",
+        smtp={name: data.get(name) for name in smtp_settings.SMTP_FIELD_ORDER},
     )
     try:
         connected = connect_imap_mailbox(
@@ -263,6 +268,8 @@ def connect_imap(request: HttpRequest) -> HttpResponse:
         )
     except PlanLimitReached as exc:
         return _page(request, imap_form=form, error=str(exc), reconnect=reconnect, status=403)
+    except smtp_settings.SmtpRefused as exc:
+        return _page(request, imap_form=form, error=str(exc), reconnect=reconnect, status=400)
     except ProviderError as exc:
         address = reconnect.address if reconnect else data["address"].strip().lower()
         message = describe_imap_error(

@@ -368,6 +368,7 @@ def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     neighbours, raw_counts = selectors.neighbours_and_counts(convo, folder, account_ids)
     items = []
     rows = attachments.files_by_message(request.user, message_rows)
+    sending = selectors.send_states(request.user, [m.pk for m in message_rows if m.direction == "out"])
     for message in message_rows:
         files = attachments.message_files(request.user, message, rows[message.pk], request.build_absolute_uri)
         body = (
@@ -383,6 +384,7 @@ def conversation(request: AuthedRequest, conversation_id: int) -> HttpResponse:
                 "body": body,
                 "initials": initials(name),
                 "hue": avatar_hue(message.from_address),
+                "outgoing": sending.get(message.pk),
             }
         )
     context = {

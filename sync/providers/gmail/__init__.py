@@ -13,10 +13,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from inbox.models import Attachment, MailAccount, ProviderRef
-from sync.providers.base import PullReport, PushRequest, PushResult
+from sync.providers.base import Checkpoint, PullReport, PushRequest, PushResult, SendRequest
 from sync.providers.gmail.client import GmailClient, GmailNotFound
 from sync.providers.gmail.pull import GmailPull, decode_raw
 from sync.providers.gmail.push import push_changes
+from sync.providers.gmail.send import send_message
 
 __all__ = ["GmailAdapter"]
 
@@ -81,3 +82,6 @@ def find_section(payload: dict[str, Any], section: str) -> dict[str, Any] | None
             return None
         node = children[int(step) - 1]
     return node
+
+    def send(self, request: SendRequest, checkpoint: Checkpoint) -> dict[str, object]:
+        return send_message(self.client, request, checkpoint)

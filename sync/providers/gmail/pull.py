@@ -48,7 +48,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from inbox.models import MailAccount, ProviderRef, Tombstone
-from inbox.services import apply_external_deletions
+from inbox.services import apply_external_deletions, apply_external_read_state
 from inbox.types import RefData
 from sync import store
 from sync.errors import ProviderAuthError, ProviderError, ProviderTemporaryError
@@ -75,6 +75,7 @@ from sync.store import (
 
 logger = logging.getLogger(__name__)
 
+UNREAD = "UNREAD"
 CURSOR_FOLDER = ""  # Gmail has one historyId for the whole mailbox
 LIST_PAGE_SIZE = 500
 HISTORY_PAGE_SIZE = 500
@@ -104,6 +105,8 @@ class HistoryDelta:
     in_trash: dict[str, bool] = field(default_factory=dict)  # id -> TRASH at the end?
     deleted: set[str] = field(default_factory=set)
     latest_history_id: str = ""
+    # id -> read at the end? (UNREAD removed / added, by Gmail's own client or anyone)
+    seen: dict[str, bool] = field(default_factory=dict)
 
     def deletions(self) -> list[str]:
         return sorted(self.deleted | {gmail_id for gmail_id, trashed in self.in_trash.items() if trashed})
@@ -126,6 +129,11 @@ class HistoryDelta:
         for item in _items(record, "labelsRemoved"):
             if gmail_labels.TRASH in (item.get("labelIds") or []):
                 self.in_trash[item["message"]["id"]] = False  # restored from the Trash
+            if UNREAD in (item.get("labelIds") or []):
+                self.seen[item["message"]["id"]] = True
+        for item in _items(record, "labelsAdded"):
+            if UNREAD in (item.get("labelIds") or []):
+                self.seen[item["message"]["id"]] = False
         for item in _items(record, "messagesDeleted"):
             self.deleted.add(item["message"]["id"])
 
@@ -285,6 +293,9 @@ class GmailPull:
                 break
         gone = set(delta.deletions())
         self._fetch_and_store({k: v for k, v in delta.added.items() if k not in gone})
+        seen = {k: v for k, v in delta.seen.items() if k not in gone}
+        if seen:
+            apply_external_read_state(self.account, seen)
         if gone:
             self._delete(sorted(gone), guard=True)
         _save_cursor(self.account, delta.latest_history_id)

@@ -80,6 +80,8 @@ def push_changes(client: GmailClient, requests: Sequence[PushRequest]) -> list[P
             )
         elif kind == "trash":
             group_results = _results(group, _trash(client, group), verb="moved to Trash")
+        elif kind in ("read", "unread"):
+            group_results = _results(group, _read_state(client, group, kind), verb=f"marked {kind}")
         else:
             group_results = [
                 PushResult(r.change_id, Outcome.FAILED, error=f"Gmail cannot apply a {kind!r} change")
@@ -250,6 +252,18 @@ def _unarchive(client: GmailClient, group: list[PushRequest]) -> Progress:
     ids = _ordered_union([_keys(r.refs, inbox_only=True) for r in group])
     try:
         _modify_in_chunks(client, ids, progress, add=["INBOX"])
+    except ProviderTemporaryError as exc:
+        progress.stopped = exc
+    return progress
+
+
+def _read_state(client: GmailClient, group: list[PushRequest], kind: str) -> Progress:
+    """Read = the UNREAD label goes, unread = it comes back (batchModify, ≤ 1000 a call)."""
+    progress = Progress()
+    ids = _ordered_union([_keys(r.refs) for r in group])
+    label = {"remove": ["UNREAD"]} if kind == "read" else {"add": ["UNREAD"]}
+    try:
+        _modify_in_chunks(client, ids, progress, **label)
     except ProviderTemporaryError as exc:
         progress.stopped = exc
     return progress

@@ -16,15 +16,16 @@ from dataclasses import dataclass
 
 from imapclient import IMAPClient
 
-from inbox.models import Attachment, MailAccount, ProviderRef
+from inbox.models import Attachment, MailAccount, ProviderRef, SendStage
 from sync.attachments import decode_transfer
 from sync.errors import ProviderAuthError, ProviderPermanentError
-from sync.providers.base import PullReport, PushRequest, PushResult
-from sync.providers.imap.client import ImapSettings, connect, disconnect
+from sync.providers.base import Checkpoint, PullReport, PushRequest, PushResult, SendAmbiguous, SendRequest
+from sync.providers.imap.client import ImapSettings, connect, disconnect, search_message_ids
 from sync.providers.imap.errors import imap_errors
 from sync.providers.imap.folders import ALL_MAIL, FolderMap, discover_folders
 from sync.providers.imap.pull import ImapPull
 from sync.providers.imap.push import ImapPush
+from sync.providers.imap.smtp import SmtpSettings, deliver, smtp_password
 
 
 class ImapAdapter:
@@ -98,6 +99,30 @@ def _sections(client: IMAPClient, uid: int, section: str) -> Iterator[bytes]:
             return
         offset += len(data)
 
+    def send(self, request: SendRequest, checkpoint: Checkpoint) -> dict[str, object]:
+        """SMTP, then APPEND to Sent unless the server files it itself. A retry first looks
+        for the Message-ID in Sent: found, it was sent and filed — nothing is done again."""
+        smtp = SmtpSettings.from_account(self.account)
+        password = smtp_password(self.account)
+        with self.session() as client, imap_errors("sending"):
+            sent = self.folders(client).sent
+            if request.retry and sent and _in_folder(client, sent, request.message_id):
+                checkpoint(SendStage.FILED)
+                return {"found_in_sent": sent}
+            if request.stage == SendStage.DATA_SENT:
+                raise SendAmbiguous(
+                    "An earlier attempt broke off while the outgoing server was receiving the message, "
+                    "so it may have been sent. Check with the recipient, then Retry or Edit."
+                )
+            details: dict[str, object] = {}
+            if request.stage != SendStage.ACCEPTED:
+                details = deliver(smtp, password, request, checkpoint)
+            if smtp.files_sent or not sent:
+                return {**details, "filed_by": "the server" if smtp.files_sent else "nobody (no Sent folder)"}
+            client.append(sent, request.raw, flags=[b"\\Seen"])
+            checkpoint(SendStage.FILED)
+            return {**details, "appended_to": sent}
+
 
 @dataclass(frozen=True)
 class VerifiedMailbox:
@@ -130,3 +155,12 @@ def verify_mailbox(*, host: str, port: int, security: str, login: str, password:
         **folders.to_config(),
     }
     return VerifiedMailbox(config, folders, capabilities)
+
+
+def _in_folder(client: IMAPClient, folder: str, message_id: str) -> bool:
+    client.select_folder(folder, readonly=True)
+    search = search_message_ids(client, [message_id])
+    if search.refused:
+        # Not knowing is no "absent": sending again could send twice.
+        raise SendAmbiguous(f"Could not look for the message in {folder}: {search.refused[message_id]}")
+    return bool(search.found.get(message_id))

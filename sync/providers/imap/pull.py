@@ -41,7 +41,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.response_parser import parse_fetch_response
 
 from inbox.models import MailAccount, Message, ProviderRef, Tombstone
-from inbox.services import apply_external_deletions, pause_for_mass_delete
+from inbox.services import apply_external_deletions, apply_external_read_state, pause_for_mass_delete
 from inbox.services.mailboxes import report_initial_sync_progress
 from inbox.services.refs import relocate_refs
 from inbox.types import RefData
@@ -99,6 +99,8 @@ class FolderScan:
     state: FolderState | None
     new_uids: list[int] = field(default_factory=list)
     vanished_keys: set[str] = field(default_factory=set)
+    # Provider key → \\Seen, for known messages whose flags changed since the last pull.
+    seen: dict[str, bool] = field(default_factory=dict)
     # New UIDs flagged \Deleted: not imported while flagged, looked at again next pull.
     deleted_waiting: set[int] = field(default_factory=set)
     reset: bool = False
@@ -163,6 +165,9 @@ class ImapPull:
             else:
                 self._track_arrivals(scan)
         self._retry_refused()
+        seen = {key: flag for scan in self.scans.values() for key, flag in scan.seen.items()}
+        if seen:
+            apply_external_read_state(self.account, seen)
         if held:
             self._resolve_held(held)
         self._resolve()
@@ -278,7 +283,10 @@ class ImapPull:
             ranges = uid_ranges(list(known))
             for start in range(0, len(ranges), VANISHED_BATCH):
                 batch = ranges[start : start + VANISHED_BATCH]
-                gone |= _vanished_since(self.client, ",".join(batch), state.highestmodseq)
+                gone_now, seen = _vanished_since(self.client, ",".join(batch), state.highestmodseq)
+                gone |= gone_now
+                # The same answer carries the flags another client changed: read state.
+                scan.seen.update({known[uid]: flag for uid, flag in seen.items() if uid in known})
         else:
             present = set(self.client.search("UNDELETED")) if scan.exists else set()
             gone = set(known) - present
@@ -902,7 +910,7 @@ class ImapPull:
             state.save(update_fields=["extra"])
 
 
-def _vanished_since(client: IMAPClient, uid_set: str, modseq: int) -> set[int]:
+def _vanished_since(client: IMAPClient, uid_set: str, modseq: int) -> tuple[set[int], dict[int, bool]]:
     """UIDs of ``uid_set`` expunged — or flagged ``\\Deleted`` — since ``modseq`` (QRESYNC
     ``UID FETCH … (FLAGS) (CHANGEDSINCE m VANISHED)``).
 
@@ -918,10 +926,14 @@ def _vanished_since(client: IMAPClient, uid_set: str, modseq: int) -> set[int]:
     for line in take_untagged(client, "VANISHED"):
         gone.update(parse_uid_set(line.replace(b"(EARLIER)", b"").strip()))
     changed = [item for item in data if isinstance(item, bytes)]
+    seen: dict[int, bool] = {}
     for uid, fields in parse_fetch_response(changed, False, True).items():
-        if DELETED in _lower_flags(fields):
+        flags = _lower_flags(fields)
+        if DELETED in flags:
             gone.add(int(uid))
-    return gone
+        else:
+            seen[int(uid)] = b"\\seen" in flags
+    return gone, seen
 
 
 def _lower_flags(data: dict[bytes, Any]) -> set[bytes]:

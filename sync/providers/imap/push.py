@@ -38,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from imapclient import DELETED, IMAPClient
+from imapclient import DELETED, SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from sync.errors import ProviderTemporaryError
@@ -60,7 +60,7 @@ from sync.providers.imap.folders import FolderMap
 
 DETAIL_LIMIT = 20  # per-message notes listed on a change
 MOVE_BATCH = 1000  # UIDs per MOVE/COPY command (sent as ranges, well under line limits)
-KINDS = ("archive", "unarchive", "trash")
+KINDS = ("archive", "unarchive", "trash")  # read / unread: ``_read_state``
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,44 @@ class ImapPush:
     def run(self, requests: Sequence[PushRequest]) -> list[PushResult]:
         results: list[PushResult] = []
         for kind, group in _runs(requests):
-            results += self._apply(kind, group)
+            if kind in ("read", "unread"):
+                results += self._read_state(kind, group)
+            else:
+                results += self._apply(kind, group)
+        return results
+
+    # --- read state: \\Seen on the copies we know of ----------------------------------------------
+    def _read_state(self, kind: str, requests: list[PushRequest]) -> list[PushResult]:
+        """``UID STORE +FLAGS (\\Seen)`` (or ``-FLAGS``) on each message where it is confirmed
+        (same UIDVALIDITY, same Message-ID at the UID); one that is not there any more needs
+        nothing. Setting a flag twice is harmless, so a retry simply does it again."""
+        items_by_change = {
+            r.change_id: [self._carried_forward(Item.from_ref(r.change_id, ref)) for ref in r.refs]
+            for r in requests
+        }
+        every = [item for items in items_by_change.values() for item in items]
+        self._confirm(every)
+        by_folder: dict[str, list[int]] = defaultdict(list)
+        for item in every:
+            if item.current is not None:
+                by_folder[item.current.folder].append(item.current.uid)
+        for folder, uids in by_folder.items():
+            self.client.select_folder(folder)
+            for chunk in chunks(sorted(set(uids)), MOVE_BATCH):
+                if kind == "read":
+                    self.client.add_flags(chunk, [SEEN])
+                else:
+                    self.client.remove_flags(chunk, [SEEN])
+        results = []
+        for request in requests:
+            items = items_by_change[request.change_id]
+            found = [i for i in items if i.current is not None]
+            details: dict[str, object] = {f"marked {kind}": len(found)}
+            if len(found) < len(items):
+                details["no longer where we knew them"] = len(items) - len(found)
+            results.append(
+                PushResult(request.change_id, Outcome.DONE, details=details, done_keys=[i.key for i in items])
+            )
         return results
 
     # --- one run of same-kind changes ---------------------------------------------------------

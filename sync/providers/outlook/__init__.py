@@ -32,6 +32,7 @@ from sync.providers.outlook.client import GraphClient, quote_id
 from sync.providers.outlook.folders import FolderMap, load_folders, mailbox_path
 from sync.providers.outlook.pull import OutlookPull
 from sync.providers.outlook.push import push_changes
+from sync.providers.outlook.read_state import push_read_state
 
 __all__ = ["OutlookAdapter"]
 
@@ -58,7 +59,13 @@ class OutlookAdapter:
     def push(self, requests: Sequence[PushRequest]) -> list[PushResult]:
         if not requests:
             return []
-        return push_changes(self.graph, self.folders(), requests)
+        # Read state (PATCH isRead) is ordered with nothing the moves do: pushed on its own.
+        reads = [r for r in requests if r.kind in ("read", "unread")]
+        moves = [r for r in requests if r.kind not in ("read", "unread")]
+        results = push_read_state(self.graph, reads) if reads else []
+        if moves:
+            results += push_changes(self.graph, self.folders(), moves)
+        return results
 
     def pull(self) -> PullReport:
         return OutlookPull(self.account, self.graph, self.folders()).run()

@@ -1,0 +1,142 @@
+"""Sending through Gmail (users.messages.send with threadId) against the fake, which checks
+the raw MIME as Google documents it: the reply reaches the customer with the right
+In-Reply-To / References and the rep's address, files in Sent in the same Gmail thread, is
+not duplicated by the next pull, and the customer's answer threads into the conversation,
+which keeps its deal. A retry looks for the Message-ID first (rfc822msgid:)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime
+
+import pytest
+
+from crm.models import Deal
+from inbox.models import Conversation, Message, OutgoingMessage, ProviderChange, SendStage, SendState
+from inbox.services.compose import ComposeInput, send_message, set_compose_settings
+from sync.pull import pull_account
+from sync.push import push_account
+from tests.fakes.gmail_server import FakeGmail
+from tests.gmail.conftest import GmailSetup
+from tests.imap.dovecot import make_message
+
+pytestmark = pytest.mark.django_db
+
+CUSTOMER = "dana@client.test"
+
+
+@pytest.fixture
+def question(gmail: FakeGmail, alice_gmail: GmailSetup, alice) -> Conversation:
+    set_compose_settings(alice, signature_html="", undo_seconds=0)
+    gmail.add_mailbox(CUSTOMER)
+    _, raw = make_message(
+        subject="Pricing question", sender=f"Dana <{CUSTOMER}>", to=alice_gmail.account.address
+    )
+    alice_gmail.mailbox.deliver(raw)
+    pull_account(alice_gmail.account.pk)
+    return Conversation.objects.get(account=alice_gmail.account)
+
+
+def _reply(conversation: Conversation, alice, **extra: str) -> OutgoingMessage:
+    asked = conversation.messages.get(direction="in")
+    data = {
+        "conversation_id": conversation.pk,
+        "reply_to_id": asked.pk,
+        "mode": "reply",
+        "to": CUSTOMER,
+        "subject": "Re: Pricing question",
+        "html": "<p>Ten <b>euros</b>.</p>",
+        **extra,
+    }
+    return send_message(alice, ComposeInput(**data))
+
+
+def _customer_inbox(gmail: FakeGmail) -> list[email.message.EmailMessage]:
+    box = gmail.mailboxes[CUSTOMER]
+    return [
+        email.message_from_bytes(m.raw, policy=email.policy.default)
+        for m in box.messages.values()
+        if "INBOX" in m.labels
+    ]
+
+
+def test_gmail_round_trip_reply_threads_and_the_answer_keeps_the_deal(
+    gmail: FakeGmail, alice_gmail: GmailSetup, alice, question: Conversation
+):
+    deal = Deal.objects.create(company=alice.company, title="Dana's deal")
+    Conversation.objects.filter(pk=question.pk).update(deal=deal)
+    asked = question.messages.get()
+    outgoing = _reply(question, alice, bcc="boss@client.test")
+
+    push_account(alice_gmail.account.pk)
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == SendState.SENT and outgoing.stage == SendStage.FILED
+    (received,) = _customer_inbox(gmail)
+    mid = outgoing.message.message_id
+    assert received["Message-ID"] == mid and received["In-Reply-To"] == asked.message_id
+    assert asked.message_id in received["References"]
+    assert received["From"].addresses[0].addr_spec == alice_gmail.account.address
+    assert received["Bcc"] is None  # read by Gmail from the header, then stripped
+    (sent,) = alice_gmail.mailbox.sent_log
+    assert "boss@client.test" in sent["recipients"]
+    gmail_sent = next(m for m in alice_gmail.mailbox.messages.values() if "SENT" in m.labels)
+    gmail_question = next(m for m in alice_gmail.mailbox.messages.values() if "INBOX" in m.labels)
+    assert gmail_sent.thread_id == gmail_question.thread_id  # threadId was honoured
+
+    pull_account(alice_gmail.account.pk)  # Gmail's Sent copy comes back: the same message
+    assert Message.objects.filter(account=alice_gmail.account, message_id=mid).count() == 1
+
+    _, answer = make_message(
+        subject="Re: Pricing question", sender=CUSTOMER, to=alice_gmail.account.address,
+        in_reply_to=mid, references=f"{asked.message_id} {mid}", date=datetime.now().astimezone(),
+    )  # fmt: skip
+    alice_gmail.mailbox.deliver(answer)
+    pull_account(alice_gmail.account.pk)
+    question.refresh_from_db()
+    assert question.message_count == 3 and question.deal_id == deal.pk
+    assert Conversation.objects.filter(account=alice_gmail.account).count() == 1
+
+
+def test_a_gmail_retry_finds_the_message_in_sent_and_does_not_send_it_again(
+    gmail: FakeGmail, alice_gmail: GmailSetup, alice, question: Conversation
+):
+    outgoing = _reply(question, alice)
+    # The worker died after Gmail took the message, before it recorded so.
+    alice_gmail.mailbox.deliver(bytes(outgoing.raw), labels=("SENT",))
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(state=SendState.SENDING, stage=SendStage.DATA_SENT)
+    ProviderChange.objects.filter(pk=outgoing.change_id).update(attempts=1)
+
+    push_account(alice_gmail.account.pk)
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == SendState.SENT and alice_gmail.mailbox.sent_log == []
+    assert _customer_inbox(gmail) == []
+
+
+def test_an_unanswered_gmail_send_not_found_in_sent_waits_for_the_user(
+    gmail: FakeGmail, alice_gmail: GmailSetup, alice, question: Conversation
+):
+    outgoing = _reply(question, alice)
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(state=SendState.SENDING, stage=SendStage.DATA_SENT)
+    ProviderChange.objects.filter(pk=outgoing.change_id).update(attempts=1)
+
+    push_account(alice_gmail.account.pk)
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == SendState.FAILED and "may still arrive" in outgoing.error
+    assert alice_gmail.mailbox.sent_log == []
+
+
+def test_gmail_refuses_a_message_from_someone_else_and_it_is_not_sent(
+    gmail: FakeGmail, alice_gmail: GmailSetup, alice, question: Conversation
+):
+    outgoing = _reply(question, alice)
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(
+        raw=bytes(outgoing.raw).replace(alice_gmail.account.address.encode(), b"mallory@evil.test")
+    )
+    push_account(alice_gmail.account.pk)
+    outgoing.refresh_from_db()
+    assert outgoing.state == SendState.FAILED and "From" in outgoing.error
+    assert outgoing.stage == SendStage.NONE and _customer_inbox(gmail) == []
