@@ -19,12 +19,12 @@ import logging
 from django.utils import timezone
 
 from inbox.models import AccountStatus, MailAccount, OutgoingMessage, ProviderChange, SendState
+from inbox.services.mailboxes import set_account_status
 from inbox.services.outbox import (
     complete_change,
     fail_change,
     release_changes,
     retry_change,
-    set_account_status,
     throttle_change,
 )
 from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError

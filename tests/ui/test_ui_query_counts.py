@@ -18,8 +18,9 @@ SEARCH_PAGE = 9
 # Session, user, the user's mailbox ids (may-act check, j/k and counts use them),
 # conversation + projects + participants, messages, neighbours and navigation counts in one.
 CONVERSATION_PAGE = 8
-# Opening an unread conversation marks it read: one UPDATE more.
-CONVERSATION_PAGE_UNREAD = CONVERSATION_PAGE + 1
+# Opening an unread conversation marks it read and mirrors that to the mailbox (issue 19):
+# savepoint, lock, update, the messages' refs, the outbox row, release.
+CONVERSATION_PAGE_UNREAD = CONVERSATION_PAGE + 6
 # A conversation with files: their rows, for every message at once.
 CONVERSATION_PAGE_WITH_FILES = CONVERSATION_PAGE + 1
 HISTORY_FRAGMENT = 5
