@@ -290,10 +290,10 @@ SYNC_SPEED_REASONS = {
     ),
     "4": (
         "The QRESYNC pull now asks VANISHED about 1:* and the database only about the UIDs it "
-        "returns (no list of every known UID). The figure is one run per size at load 13–18 "
-        "(the no-change pull, 7 EXAMINEs, took 701 ms at 10,000 and 264 ms at 100,000 in the "
-        "same run): not conclusive; the part still growing with the mailbox was not profiled "
-        "in this round."
+        "returns (no list of every known UID): 755 → 525 ms at 10,000 and 1,986 → 1,429 ms at "
+        "100,000 (load 4–6), but the ratio stayed ~2.7×: something else in a pull with 50 new "
+        "and 50 moved messages still grows with the mailbox (candidates: the subject-fallback "
+        "candidate query and the placement check of the moved ones). Not profiled in this round."
     ),
     "5": (
         "Groups are bounded (250 messages / 8 MB), the mailbox is never held whole, and the "
