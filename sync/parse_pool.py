@@ -68,6 +68,18 @@ def _parse_chunk(items: list[ParseInput]) -> list[ParsedMessage | str]:
     return [parse_one(item) for item in items]
 
 
+def _die_with_parent() -> None:
+    """A forked worker holds copies of the parent's sockets (PostgreSQL, IMAP): if the parent
+    is killed, the worker must go too, or PostgreSQL keeps seeing the parent's session."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _get_pool() -> ProcessPoolExecutor | None:
     global _pool, _pool_failed
     if _pool is not None or _pool_failed or WORKERS < 2:
@@ -77,7 +89,7 @@ def _get_pool() -> ProcessPoolExecutor | None:
         # (manage.py, celery, a bench script) set up Django and more at import. A forked
         # worker only runs parse_message: it never touches the inherited database socket.
         context = multiprocessing.get_context("fork")
-        _pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=context)
+        _pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=context, initializer=_die_with_parent)
     except (OSError, ValueError, AssertionError) as exc:  # AssertionError: a daemonic process
         logger.warning("MIME parsing stays in-process: no worker pool (%r)", exc)
         _pool_failed = True
