@@ -30,7 +30,8 @@ def setup_django(database: str) -> None:
     """A fresh, migrated salesinbox_bench_* database, then django.setup()."""
     from bench.common import fresh_database
 
-    os.environ["DATABASE_URL"] = fresh_database(database)
+    # BENCH_DB_SUFFIX keeps two bench runs on one PostgreSQL (two checkouts) apart.
+    os.environ["DATABASE_URL"] = fresh_database(database + os.environ.get("BENCH_DB_SUFFIX", ""))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["DEBUG"] = "0"  # DEBUG would record every query
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")

@@ -42,10 +42,11 @@ def merge_results(fresh: dict[str, object]) -> dict[str, object]:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--only":
+    if len(sys.argv) >= 3 and sys.argv[1] == "--only":
         # One part alone, e.g. `bench/run.py --only imap_pull_scale`: merged into latest.json.
+        # Arguments after the part go to its script (`--only imap_initial_sync --profile x.txt`).
         part = sys.argv[2]
-        merge_results({part: run_json(f"{part}.py"), f"{part}_machine": machine()})
+        merge_results({part: run_json(f"{part}.py", *sys.argv[3:]), f"{part}_machine": machine()})
         print(f"merged {part} into {RESULTS}")
         return
     results: dict[str, object] = {

@@ -194,6 +194,8 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "sent_at"], name="msg_conv_time_idx"),
             models.Index(fields=["account", "message_id"], name="msg_account_mid_idx"),
+            # Threading looks up replies that arrived before their parent by In-Reply-To.
+            models.Index(fields=["account", "in_reply_to"], name="msg_account_irt_idx"),
         ]
 
     def __str__(self) -> str:

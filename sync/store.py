@@ -8,8 +8,9 @@ stop a mailbox from syncing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from django.db import DatabaseError, transaction
@@ -17,10 +18,11 @@ from django.utils import timezone
 
 from inbox.models import MailAccount
 from inbox.services import ingest_message
+from inbox.services.ingest import ingest_messages
 from inbox.types import ParsedMessage, RefData
 from sync.faults import clear_fault
-from sync.mime import parse_message
 from sync.models import FaultState, QuarantinedMessage
+from sync.parse_pool import ParseInput, ParseJob, parse_one, start_parsing
 
 logger = logging.getLogger(__name__)
 
@@ -61,23 +63,95 @@ def store_raw_message(
     SENT label). ``headers_only_reason`` marks a message whose body was not fetched (too
     large): it is stored from its headers with that reason among its problems.
     """
-    try:
-        parsed = parse_message(
-            raw,
-            own_addresses=own_addresses(account),
-            fallback_date=fallback_date,
-            headers_only=bool(headers_only_reason),
-            is_read=is_read,
-        )
-    except Exception as exc:
-        logger.warning("quarantined %s for account %s: %r", ref.key, account.pk, exc)
-        quarantine(account, ref.key, raw, f"could not be parsed: {exc.__class__.__name__}: {exc}")
+    item = RawItem(raw, ref, incoming, is_read, fallback_date, headers_only_reason)
+    parsed = parse_item(account, item)
+    if isinstance(parsed, str):
+        logger.warning("quarantined %s for account %s: %s", ref.key, account.pk, parsed)
+        quarantine(account, ref.key, raw, parsed)
         return StoreOutcome.QUARANTINED
-    if headers_only_reason:
-        parsed.problems.insert(0, headers_only_reason)
-    if incoming is not None:
-        parsed.incoming = incoming
     return store_parsed_message(account, parsed, ref, raw=raw)
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """One fetched message and what ``store_raw_message`` takes with it."""
+
+    raw: bytes
+    ref: RefData
+    incoming: bool | None = None
+    is_read: bool = False
+    fallback_date: datetime | None = None
+    headers_only_reason: str = ""
+
+
+def parse_input(account: MailAccount, item: RawItem) -> ParseInput:
+    fallback = item.fallback_date
+    if fallback is not None and fallback.tzinfo is not None:
+        # imapclient's FixedOffset cannot be unpickled (its __init__ needs an argument): the
+        # same instant in UTC can go to a parse worker.
+        fallback = fallback.astimezone(UTC)
+    return ParseInput(
+        item.raw,
+        tuple(own_addresses(account)),
+        fallback,
+        item.headers_only_reason,
+        item.is_read,
+        item.incoming,
+    )
+
+
+def parse_item(account: MailAccount, item: RawItem) -> ParsedMessage | str:
+    """The parsed message, or why it could not be parsed (then it is quarantined)."""
+    return parse_one(parse_input(account, item))
+
+
+def start_parsing_items(account: MailAccount, items: Sequence[RawItem]) -> ParseJob:
+    """Parse a fetched group in the worker pool (inline when small); collect with
+    ``store_raw_messages(..., parsing=job)``."""
+    return start_parsing([parse_input(account, item) for item in items])
+
+
+def store_raw_messages(
+    account: MailAccount, items: Sequence[RawItem], *, parsing: ParseJob | None = None
+) -> list[StoreOutcome]:
+    """``store_raw_message`` for a fetched batch: each message parsed (a failure quarantined
+    alone), then the rest ingested together (``store_parsed_messages``). ``parsing``: the
+    group's parse already started (``start_parsing_items``)."""
+    results = (parsing or start_parsing_items(account, items)).results()
+    outcomes: dict[int, StoreOutcome] = {}
+    parsed_items: list[tuple[int, ParsedMessage, RefData, bytes]] = []
+    for index, (item, parsed) in enumerate(zip(items, results, strict=True)):
+        if isinstance(parsed, str):
+            logger.warning("quarantined %s for account %s: %s", item.ref.key, account.pk, parsed)
+            quarantine(account, item.ref.key, item.raw, parsed)
+            outcomes[index] = StoreOutcome.QUARANTINED
+        else:
+            parsed_items.append((index, parsed, item.ref, item.raw))
+    stored = store_parsed_messages(account, [(parsed, ref, raw) for _, parsed, ref, raw in parsed_items])
+    for (index, *_rest), outcome in zip(parsed_items, stored, strict=True):
+        outcomes[index] = outcome
+    return [outcomes[index] for index in range(len(items))]
+
+
+def store_parsed_messages(
+    account: MailAccount, items: Sequence[tuple[ParsedMessage, RefData, bytes]]
+) -> list[StoreOutcome]:
+    """``store_parsed_message`` for each item, in order, with one bulk ingest of the batch.
+
+    When the bulk ingest fails (a row PostgreSQL refuses, a bug), nothing of it was written
+    and the batch goes one by one: the failing message is quarantined alone, as before."""
+    if not items:
+        return []
+    try:
+        results = ingest_messages(account, [(parsed, ref) for parsed, ref, _raw in items])
+    except (DatabaseError, ValueError, TypeError) as exc:
+        logger.warning("bulk ingest of %d messages failed (%r): storing them one by one", len(items), exc)
+        return [store_parsed_message(account, parsed, ref, raw=raw) for parsed, ref, raw in items]
+    quarantined = _quarantined_keys(account)
+    for _parsed, ref, _raw in items:
+        if ref.key[:500] in quarantined:
+            clear_fault(account, ref.key)
+    return [StoreOutcome(result.outcome.value) for result in results]
 
 
 def store_parsed_message(

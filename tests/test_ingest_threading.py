@@ -153,3 +153,31 @@ def test_persons_of_another_company_are_never_linked(carol, alice_mailbox):
         Participant.objects.get(conversation_id=result.conversation_id, address="dana@client.test").person
         is None
     )
+
+
+def test_replies_to_a_message_not_synced_share_one_conversation(alice_mailbox):
+    """A newest-first sync reads replies before what they answer (or the original is outside
+    the synced range): two answers to the same unknown message are one thread."""
+    bob_answer = receive(
+        alice_mailbox,
+        parsed(
+            message_id="<r1@x.test>",
+            in_reply_to="<original@x.test>",
+            subject="Re: Terms",
+            to=("alice@acme.test",),
+        ),
+    )
+    carol_answer = receive(
+        alice_mailbox,
+        parsed(
+            message_id="<r2@x.test>",
+            in_reply_to="<original@x.test>",
+            subject="Re: Terms",
+            sender="carol@other.test",
+            to=("alice@acme.test",),
+        ),
+    )
+    original = receive(alice_mailbox, parsed(message_id="<original@x.test>", subject="Terms"))
+
+    assert bob_answer.conversation_id == carol_answer.conversation_id == original.conversation_id
+    assert Conversation.objects.get(pk=original.conversation_id).message_count == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from inbox.models import MailAccount, ProviderRef
 
@@ -27,38 +27,53 @@ def relocate_refs(account: MailAccount, moved: dict[str, dict[str, object]]) -> 
             # Chains (a → b while b → c) or two keys landing on one: the order matters, so
             # apply them one by one exactly as listed.
             return _relocate_one_by_one(account, moved)
-        old_keys = list(changes)
-        present: set[str] = set()
-        for start in range(0, len(old_keys), BATCH):
-            present |= set(
-                ProviderRef.objects.filter(
-                    account_id=account.pk, key__in=old_keys[start : start + BATCH]
-                ).values_list("key", flat=True)
-            )
-        # A reference already at its new key (a pull that ran in between found it there) is
-        # replaced only by one that still sits at the old key; if none does, it stays.
-        keys = [str(changes[old]["key"]) for old in old_keys if old in present]
-        for start in range(0, len(keys), BATCH):
-            ProviderRef.objects.filter(account_id=account.pk, key__in=keys[start : start + BATCH]).delete()
         updated = _update_in_place(account, same)
-        rows: list[ProviderRef] = []
-        for start in range(0, len(old_keys), BATCH):
-            batch = list(
-                ProviderRef.objects.filter(account_id=account.pk, key__in=old_keys[start : start + BATCH])
-            )
-            # Rewritten as delete + insert of the same rows (same pk, message, seen_at):
-            # bulk_update's CASE per row took 16 s for 10,000 references, this takes well
-            # under one. Nothing points at a ProviderRef, so the row identity is all that counts.
-            ProviderRef.objects.filter(pk__in=[ref.pk for ref in batch]).delete()
-            for ref in batch:
-                new = changes[ref.key]
-                ref.key = str(new["key"])
-                ref.folder = str(new.get("folder", ""))
-                ref.uidvalidity = new.get("uidvalidity")  # type: ignore[assignment]
-                ref.uid = new.get("uid")  # type: ignore[assignment]
-                rows.append(ref)
-        ProviderRef.objects.bulk_create(rows, batch_size=BATCH)
-        return updated + len(rows)
+        return updated + _rekey_in_one_statement(account, changes)
+
+
+def _rekey_in_one_statement(account: MailAccount, changes: dict[str, dict[str, object]]) -> int:
+    """Every reference at an old key takes its new key and place in one UPDATE … FROM
+    unnest(arrays); before it, one DELETE clears a row already at a new key (a pull that
+    ran in between found it there) — only when the old key still has its row to replace it.
+
+    Why: 10,000 references were five statements per 1,000 (select, delete, select, delete,
+    insert); now two statements whatever the count, with five array parameters each."""
+    if not changes:
+        return 0
+    table = connection.ops.quote_name(ProviderRef._meta.db_table)
+    old_keys = list(changes)
+    new_keys = [str(changes[old]["key"]) for old in old_keys]
+    folders = [str(changes[old].get("folder", "")) for old in old_keys]
+    validities = [_number(changes[old].get("uidvalidity")) for old in old_keys]
+    uids = [_number(changes[old].get("uid")) for old in old_keys]
+    with connection.cursor() as cursor:
+        # The table name comes from the model, quoted; every value goes as a parameter.
+        cursor.execute(
+            f"""
+            DELETE FROM {table} AS taken
+            USING unnest(%s::varchar[], %s::varchar[]) AS moved(old_key, new_key)
+            WHERE taken.account_id = %s AND taken.key = moved.new_key
+              AND EXISTS (SELECT 1 FROM {table} AS still
+                          WHERE still.account_id = %s AND still.key = moved.old_key)
+            """,  # noqa: S608
+            [old_keys, new_keys, account.pk, account.pk],
+        )
+        cursor.execute(
+            f"""
+            UPDATE {table} AS ref
+            SET key = moved.new_key, folder = moved.folder,
+                uidvalidity = moved.uidvalidity, uid = moved.uid
+            FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[], %s::bigint[])
+                 AS moved(old_key, new_key, folder, uidvalidity, uid)
+            WHERE ref.account_id = %s AND ref.key = moved.old_key
+            """,  # noqa: S608
+            [old_keys, new_keys, folders, validities, uids, account.pk],
+        )
+        return cursor.rowcount
+
+
+def _number(value: object) -> int | None:
+    return int(value) if value is not None else None  # type: ignore[call-overload]
 
 
 def _update_in_place(account: MailAccount, same: dict[str, dict[str, object]]) -> int:

@@ -20,11 +20,11 @@ from inbox.models import Attachment, MailAccount, ProviderRef, SendStage
 from sync.attachments import decode_transfer
 from sync.errors import ProviderAuthError, ProviderPermanentError
 from sync.providers.base import Checkpoint, PullReport, PushRequest, PushResult, SendAmbiguous, SendRequest
-from sync.providers.imap.client import ImapSettings, connect, disconnect, search_message_ids
+from sync.providers.imap.client import ImapSettings, connect, disconnect, ref_key, search_message_ids
 from sync.providers.imap.errors import imap_errors
 from sync.providers.imap.folders import ALL_MAIL, FolderMap, discover_folders
 from sync.providers.imap.pull import ImapPull
-from sync.providers.imap.push import ImapPush
+from sync.providers.imap.push import FolderProof, ImapPush
 from sync.providers.imap.smtp import SmtpSettings, deliver, smtp_password
 
 
@@ -62,7 +62,61 @@ class ImapAdapter:
 
     def push(self, requests: Sequence[PushRequest]) -> list[PushResult]:
         with self.session() as client, imap_errors("pushing changes"):
-            return ImapPush(client, self.folders(client)).run(requests)
+            proofs, trusted = folder_proofs(self.account, requests)
+            return ImapPush(client, self.folders(client), proofs=proofs, trusted_keys=trusted).run(requests)
+
+
+def folder_proofs(
+    account: MailAccount, requests: Sequence[PushRequest]
+) -> tuple[dict[str, FolderProof], set[str]]:
+    """Each folder as the last pull left it (FolderProof), and the snapshot references a
+    proof may vouch for: exactly as the database has them (key, folder, UIDVALIDITY, UID and
+    Message-ID agree) and not among those the last pull saw leave their folder without
+    placing them (unplaced, or held by the mass-delete guard)."""
+    from inbox.models import ProviderRef
+    from sync.models import FolderState, UnplacedMessage
+
+    proofs: dict[str, FolderProof] = {}
+    unproven: set[str] = set()
+    for state in FolderState.objects.filter(account=account):
+        extra = state.extra if isinstance(state.extra, dict) else {}
+        unproven |= set(extra.get("held_deletions") or {})
+        exists = extra.get("exists")
+        if state.folder and None not in (state.uidvalidity, state.uidnext, state.highestmodseq, exists):
+            proofs[state.folder] = FolderProof(
+                int(state.uidvalidity),  # type: ignore[arg-type]
+                int(state.uidnext),  # type: ignore[arg-type]
+                int(exists),  # type: ignore[arg-type, call-overload]
+                int(state.highestmodseq),  # type: ignore[arg-type]
+            )
+    if not proofs:
+        return proofs, set()
+    for keys in UnplacedMessage.objects.filter(account=account).values_list("keys", flat=True):
+        unproven |= set(keys or [])
+    snapshot = {str(ref.get("key")): ref for request in requests for ref in request.refs if ref.get("key")}
+    wanted = sorted(snapshot)
+    stored: dict[str, tuple[str, int | None, int | None, str]] = {}
+    for start in range(0, len(wanted), 1000):
+        rows = ProviderRef.objects.filter(account_id=account.pk, key__in=wanted[start : start + 1000])
+        for key, folder, validity, uid, mid in rows.values_list(
+            "key", "folder", "uidvalidity", "uid", "message__message_id"
+        ):
+            stored[key] = (folder, validity, uid, mid)
+    trusted = set()
+    for key, ref in snapshot.items():
+        row = stored.get(key)
+        if row is None or key in unproven or row[1] is None or row[2] is None:
+            continue
+        same = (
+            row[0] == ref.get("folder")
+            and str(row[1]) == str(ref.get("uidvalidity"))
+            and str(row[2]) == str(ref.get("uid"))
+            and row[3] == ref.get("message_id")
+            and key == ref_key(row[0], int(row[1]), int(row[2]))
+        )
+        if same:
+            trusted.add(key)
+    return proofs, trusted
 
     def fetch_attachment(self, ref: ProviderRef, attachment: Attachment) -> Iterator[bytes]:
         """One body section (``BODY.PEEK[2]``), read in partial fetches of ``PART_CHUNK``

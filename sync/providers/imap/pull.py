@@ -49,6 +49,7 @@ from sync.errors import ProviderTemporaryError
 from sync.faults import clear_fault, fetch_retries_due, record_fetch_failure
 from sync.mime import clean_text
 from sync.models import FaultState, FolderState, GmailMessageId, UnplacedMessage
+from sync.parse_pool import ParseJob
 from sync.providers.base import PullReport
 from sync.providers.imap.client import (
     ImapSettings,
@@ -66,7 +67,15 @@ from sync.providers.imap.client import (
 from sync.providers.imap.errors import is_temporary_refusal
 from sync.providers.imap.folders import FolderMap
 from sync.providers.imap.placement import Location, Placement, PlacementCheck, classify_uids
-from sync.store import MAX_FETCH_BYTES, StoreOutcome, exceeds_mass_delete_guard, store_raw_message
+from sync.store import (
+    MAX_FETCH_BYTES,
+    RawItem,
+    StoreOutcome,
+    exceeds_mass_delete_guard,
+    start_parsing_items,
+    store_raw_message,
+    store_raw_messages,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +87,9 @@ TRACK_ROLES = ("archive", "trash")
 BODY_BATCH_BYTES = 8 * 1024 * 1024
 BODY_BATCH_COUNT = 250
 META_BATCH = 1000
-VANISHED_BATCH = 2000  # UID ranges per UID FETCH … VANISHED (well under line limits)
+# A first sync reads newest first (highest UID first) and stores its first group small, so
+# the newest conversations show within a couple of seconds while the rest fills in behind.
+FIRST_GROUP_COUNT = 60
 SEEN = b"\\Seen"
 DELETED = b"\\deleted"
 # Complete checks in a row that must find no live copy before a message is deleted.
@@ -86,6 +97,8 @@ CONFIRMING_CHECKS = 2
 # Logins per pull after a server hung up on a FETCH (narrowing down to the message it cannot read).
 MAX_RECONNECTS = 20
 FetchAnswer = dict[int, dict[bytes, Any]]
+# A fetched group waiting to be stored: items, their FETCH metadata, the parse job, UIDs asked.
+_Pending = tuple[list[RawItem], list[dict[bytes, Any]], ParseJob, int]
 
 
 @dataclass
@@ -159,6 +172,9 @@ class ImapPull:
         first = [s for s in self.scans.values() if s.role in IMPORT_ROLES and s.state is None]
         total = sum(len(s.new_uids) for s in first)
         self.progress = [0, total] if self.account.initial_sync_finished_at is None else None
+        if self.progress is not None:
+            # The bar's length is known before the first message is read: show it at once.
+            report_initial_sync_progress(self.account, done=0, total=total)
         for scan in list(self.scans.values()):
             if scan.role in IMPORT_ROLES:
                 self._import(scan, scan.new_uids)
@@ -264,10 +280,6 @@ class ImapPull:
     def _vanished(self, scan: FolderScan) -> set[str]:
         """Keys of known messages that are no longer live in the folder: expunged, or
         flagged ``\\Deleted`` (not a copy to rely on; the placement check tells the rest)."""
-        known = self._known_uids(scan.folder, scan.uidvalidity)
-        if not known:
-            return set()
-        gone: set[int] = set()
         state = scan.state
         recheck = state is not None and state.extra.get("recheck")
         if (
@@ -277,20 +289,40 @@ class ImapPull:
             and scan.highestmodseq is not None
             and not recheck
         ):
-            # Only what was expunged or flagged since our modseq, asked about the UIDs we care
-            # about. The known UIDs go as compact ranges ("1:100000", not 100,000 numbers): a
-            # 100,000-message mailbox took 50 UID FETCH commands of 2,000 UIDs per change.
-            ranges = uid_ranges(list(known))
-            for start in range(0, len(ranges), VANISHED_BATCH):
-                batch = ranges[start : start + VANISHED_BATCH]
-                gone_now, seen = _vanished_since(self.client, ",".join(batch), state.highestmodseq)
-                gone |= gone_now
-                # The same answer carries the flags another client changed: read state.
-                scan.seen.update({known[uid]: flag for uid, flag in seen.items() if uid in known})
-        else:
-            present = set(self.client.search("UNDELETED")) if scan.exists else set()
-            gone = set(known) - present
-        return {known[uid] for uid in gone if uid in known}
+            # O(changes): the server says which UIDs were expunged or flagged since our modseq
+            # ("1:*": no list of known UIDs is loaded or sent), and the database is asked only
+            # about those. Loading every known UID first made a pull with 100 changes grow
+            # with the mailbox (100,000 rows at 100,000 messages).
+            refs = ProviderRef.objects.filter(
+                account_id=self.account.pk, folder=scan.folder, uidvalidity=scan.uidvalidity
+            )
+            if not refs.exists():
+                return set()
+            gone, seen = _vanished_since(self.client, "1:*", state.highestmodseq)
+            # The same answer carries the flags another client changed: read state.
+            if seen:
+                keys = self._keys_of_uids(scan.folder, scan.uidvalidity, set(seen))
+                scan.seen.update({keys[uid]: flag for uid, flag in seen.items() if uid in keys})
+            return set(self._keys_of_uids(scan.folder, scan.uidvalidity, gone).values())
+        known = self._known_uids(scan.folder, scan.uidvalidity)
+        if not known:
+            return set()
+        present = set(self.client.search("UNDELETED")) if scan.exists else set()
+        return {known[uid] for uid in set(known) - present}
+
+    def _keys_of_uids(self, folder: str, uidvalidity: int, uids: set[int]) -> dict[int, str]:
+        """Our references' keys for these UIDs of the folder, by UID (1,000 per IN)."""
+        wanted = sorted(uids)
+        keys: dict[int, str] = {}
+        for start in range(0, len(wanted), 1000):
+            rows = ProviderRef.objects.filter(
+                account_id=self.account.pk,
+                folder=folder,
+                uidvalidity=uidvalidity,
+                uid__in=wanted[start : start + 1000],
+            ).values_list("uid", "key")
+            keys.update({int(uid): key for uid, key in rows if uid is not None})
+        return keys
 
     # --- UIDVALIDITY changed ------------------------------------------------------------------
     def _rekey(self, scan: FolderScan) -> None:
@@ -342,32 +374,46 @@ class ImapPull:
                 clear_fault(self.account, key)  # it is here after all: no longer stuck
         todo = [uid for uid, key in keys.items() if key not in known and key not in tombstoned]
         todo = [uid for uid in todo if keys[uid] not in self.attempted]
+        first_sync = self.progress is not None and scan.state is None and not scan.retry
+        if first_sync:
+            todo.sort(reverse=True)  # newest first: what the user looks for first shows first
+            self._progressed(len(uids) - len(todo))  # known or deleted earlier: done already
         if not todo:
             return
         self.attempted.update(keys[uid] for uid in todo)
         self._reselect(scan)
         meta_items = ["RFC822.SIZE", "FLAGS", "INTERNALDATE", *(["X-GM-MSGID"] if self.gmail else [])]
-        for batch in chunks(todo, META_BATCH):
+        pending: _Pending | None = None
+        for index, batch in enumerate(chunks(todo, META_BATCH)):
             meta = self._fetch(scan, batch, meta_items)
             flagged = [u for u in batch if u in meta and DELETED in _lower_flags(meta[u])]
             scan.deleted_waiting.update(flagged)  # not "in the Inbox" while flagged \Deleted
             listed = [u for u in batch if u in meta and u not in flagged]
             small = [u for u in listed if int(meta[u].get(b"RFC822.SIZE", 0)) <= MAX_FETCH_BYTES]
             large = [u for u in listed if u not in small]
-            for group in self._body_groups(small, meta):
+            if first_sync:
+                # Flagged \Deleted (not imported while flagged) and refused ones are done too.
+                self._progressed(len(batch) - len(listed))
+            groups = self._body_groups(small, meta, first=first_sync and index == 0)
+            for number, group in enumerate(groups):
                 bodies = self._fetch(scan, group, ["BODY.PEEK[]"], expect=b"BODY[]")
-                # One commit per fetched group instead of one per message: each message is
-                # still its own savepoint (a failing one is quarantined alone), but the WAL
-                # is flushed once per group — commits dominated the initial sync otherwise.
-                with transaction.atomic():
-                    for uid in group:
-                        raw = bodies.get(uid, {}).get(b"BODY[]")
-                        if raw is not None:
-                            self._store(scan, uid, raw, meta[uid])
-                    self._save_gmail_ids()
-                if self.progress is not None and scan.state is None and not scan.retry:
-                    self.progress[0] += len(group)
-                    report_initial_sync_progress(self.account, done=self.progress[0], total=self.progress[1])
+                items = [
+                    self._item(scan, uid, bodies[uid][b"BODY[]"], meta[uid])
+                    for uid in group
+                    if bodies.get(uid, {}).get(b"BODY[]") is not None
+                ]
+                metas = [meta[item.ref.uid] for item in items]  # type: ignore[index]
+                # The workers parse this group while the previous one is stored (and the
+                # next one fetched): fetch, parse and ingest overlap.
+                job = start_parsing_items(self.account, items)
+                self._flush(pending, first_sync)
+                pending = (items, metas, job, len(group))
+                if first_sync and index == 0 and number == 0:
+                    self._flush(pending, first_sync)  # the newest ones: shown at once
+                    pending = None
+            if large:
+                self._flush(pending, first_sync)
+                pending = None
             for uid in large:
                 answer = self._fetch(scan, [uid], ["BODY.PEEK[HEADER]"], expect=b"BODY[HEADER]")
                 headers = answer.get(uid, {}).get(b"BODY[HEADER]")
@@ -379,6 +425,29 @@ class ImapPull:
                     )
                     self._store(scan, uid, headers, meta[uid], headers_only_reason=reason)
                     self._save_gmail_ids()
+                if first_sync:
+                    self._progressed(1)
+        self._flush(pending, first_sync)
+
+    def _flush(self, pending: _Pending | None, first_sync: bool) -> None:
+        """Store a fetched group whose parse was started: one bulk ingest, one commit."""
+        if pending is None:
+            return
+        items, metas, job, count = pending
+        with transaction.atomic():
+            outcomes = store_raw_messages(self.account, items, parsing=job)
+            for item, meta, outcome in zip(items, metas, outcomes, strict=True):
+                self._counted(item.ref, meta, outcome)
+            self._save_gmail_ids()
+        if first_sync:
+            self._progressed(count)
+
+    def _progressed(self, count: int) -> None:
+        """The progress bar of a first sync: every UID counts once, imported or not."""
+        if self.progress is None or count <= 0:
+            return
+        self.progress[0] = min(self.progress[0] + count, self.progress[1])
+        report_initial_sync_progress(self.account, done=self.progress[0], total=self.progress[1])
 
     def _fetch(
         self, scan: FolderScan, uids: list[int], items: list[str], *, expect: bytes | None = None
@@ -507,13 +576,16 @@ class ImapPull:
                 )
             self._import(scan, sorted(present & set(uids)))
 
-    def _body_groups(self, uids: list[int], meta: FetchAnswer) -> list[list[int]]:
+    def _body_groups(self, uids: list[int], meta: FetchAnswer, *, first: bool = False) -> list[list[int]]:
+        """Groups of at most BODY_BATCH_COUNT messages and BODY_BATCH_BYTES; with ``first``
+        the first group is FIRST_GROUP_COUNT messages (the newest, shown quickly)."""
         groups: list[list[int]] = []
         current: list[int] = []
         size = 0
         for uid in uids:
             message_size = int(meta[uid].get(b"RFC822.SIZE", 0))
-            if current and (size + message_size > BODY_BATCH_BYTES or len(current) >= BODY_BATCH_COUNT):
+            limit = FIRST_GROUP_COUNT if first and not groups else BODY_BATCH_COUNT
+            if current and (size + message_size > BODY_BATCH_BYTES or len(current) >= limit):
                 groups.append(current)
                 current, size = [], 0
             current.append(uid)
@@ -521,6 +593,27 @@ class ImapPull:
         if current:
             groups.append(current)
         return groups
+
+    def _item(
+        self, scan: FolderScan, uid: int, raw: bytes, meta: dict[bytes, object], headers_only_reason: str = ""
+    ) -> RawItem:
+        flags = meta.get(b"FLAGS") or ()
+        internal = meta.get(b"INTERNALDATE")
+        ref = RefData(
+            key=ref_key(scan.folder, scan.uidvalidity, uid),
+            folder=scan.folder,
+            uidvalidity=scan.uidvalidity,
+            uid=uid,
+        )
+        return RawItem(
+            raw,
+            ref,
+            # Whatever sits in Sent was sent by the user (aliases, send-as included).
+            incoming=False if scan.role == "sent" else None,
+            is_read=SEEN in flags,  # type: ignore[operator]
+            fallback_date=internal if isinstance(internal, datetime) else None,
+            headers_only_reason=headers_only_reason,
+        )
 
     def _store(
         self,
@@ -531,24 +624,19 @@ class ImapPull:
         *,
         headers_only_reason: str = "",
     ) -> None:
-        flags = meta.get(b"FLAGS") or ()
-        internal = meta.get(b"INTERNALDATE")
-        ref = RefData(
-            key=ref_key(scan.folder, scan.uidvalidity, uid),
-            folder=scan.folder,
-            uidvalidity=scan.uidvalidity,
-            uid=uid,
-        )
+        item = self._item(scan, uid, raw, meta, headers_only_reason)
         outcome = store_raw_message(
             self.account,
-            raw,
-            ref,
-            # Whatever sits in Sent was sent by the user (aliases, send-as included).
-            incoming=False if scan.role == "sent" else None,
-            is_read=SEEN in flags,  # type: ignore[operator]
-            fallback_date=internal if isinstance(internal, datetime) else None,
-            headers_only_reason=headers_only_reason,
+            item.raw,
+            item.ref,
+            incoming=item.incoming,
+            is_read=item.is_read,
+            fallback_date=item.fallback_date,
+            headers_only_reason=item.headers_only_reason,
         )
+        self._counted(item.ref, meta, outcome)
+
+    def _counted(self, ref: RefData, meta: dict[bytes, object], outcome: StoreOutcome) -> None:
         self.report.count(outcome)
         msgid = meta.get(b"X-GM-MSGID")
         if self.gmail and msgid is not None and outcome in (StoreOutcome.CREATED, StoreOutcome.DUPLICATE):

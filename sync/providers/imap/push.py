@@ -92,6 +92,7 @@ class Item:
     status: str = ""  # moved | already | left | not_found | ambiguous | failed
     note: str = ""
     new: dict[str, object] | None = None
+    proven: bool = False  # located by the CONDSTORE proof (no Message-ID fetch was needed)
 
     @classmethod
     def from_ref(cls, change_id: int, ref: dict[str, object]) -> Item:
@@ -117,10 +118,56 @@ class Item:
         self.status, self.note = status, note
 
 
+@dataclass(frozen=True)
+class FolderProof:
+    """A folder as the last pull left it: UIDVALIDITY, UIDNEXT, EXISTS and HIGHESTMODSEQ.
+
+    When the server reports the same four values, nothing was added (UIDNEXT), nothing
+    removed (EXISTS, with nothing added) and no flag changed (HIGHESTMODSEQ, CONDSTORE) since
+    that pull read the folder: every reference the pull left there still names the message
+    it named then — live, with that Message-ID — and the per-UID header fetch can go.
+    """
+
+    uidvalidity: int
+    uidnext: int
+    exists: int
+    highestmodseq: int
+
+    def holds(self, selected: dict[bytes, object]) -> bool:
+        def number(key: bytes) -> int | None:
+            value = selected.get(key)
+            return int(value) if value is not None else None  # type: ignore[call-overload]
+
+        return (
+            number(b"UIDVALIDITY") == self.uidvalidity
+            and number(b"UIDNEXT") == self.uidnext
+            and number(b"EXISTS") == self.exists
+            and number(b"HIGHESTMODSEQ") == self.highestmodseq
+        )
+
+
 class ImapPush:
-    def __init__(self, client: IMAPClient, folders: FolderMap) -> None:
+    def __init__(
+        self,
+        client: IMAPClient,
+        folders: FolderMap,
+        *,
+        proofs: dict[str, FolderProof] | None = None,
+        trusted_keys: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
         self.client = client
         self.folders = folders
+        # CONDSTORE: HIGHESTMODSEQ in every SELECT answer, which FolderProof compares.
+        self.condstore = bool(proofs) and has(client, "CONDSTORE") and has(client, "ENABLE")
+        if self.condstore:
+            client.enable("CONDSTORE")
+        # All Mail (Gmail-style servers) is a view over other folders: its counters are not
+        # taken as proof of anything.
+        self.proofs = {f: p for f, p in (proofs or {}).items() if f != folders.all_mail}
+        self.last_select: dict[bytes, object] = {}
+        # Snapshot references exactly as the database has them, none that the last pull saw
+        # leave its folder (folder_proofs): the only ones a FolderProof vouches for.
+        self.trusted_keys = trusted_keys
         self.can_move = has(client, "MOVE")
         self.can_uid_expunge = has(client, "UIDPLUS")
         # Gmail-style servers have no Archive folder but All Mail (\\All), a view of every
@@ -244,10 +291,20 @@ class ImapPush:
             if item.folder and item.uid is not None and item.uidvalidity is not None:
                 by_folder[item.folder].append(item)
         for folder, group in by_folder.items():
-            validity = self._select(folder, readonly=True)
-            if validity is None:
+            selected = self._select_answer(folder, readonly=True)
+            if selected is None:
                 continue
+            validity = int(selected[b"UIDVALIDITY"])  # type: ignore[call-overload]
             same = [i for i in group if i.uidvalidity == validity]
+            proof = self.proofs.get(folder) if self.condstore else None
+            if proof is not None and proof.holds(selected):
+                for item in same:
+                    if item.key in self.trusted_keys:
+                        item.current = Location(folder, validity, item.uid)  # type: ignore[arg-type]
+                        item.proven = True
+                same = [i for i in same if not i.proven]
+                if not same:
+                    continue
             try:
                 at_uid = fetch_live_messages(self.client, [i.uid for i in same if i.uid is not None])
             except IMAPClientError as exc:
@@ -340,8 +397,13 @@ class ImapPush:
 
     def _select(self, folder: str, *, readonly: bool) -> int | None:
         """SELECT/EXAMINE and return UIDVALIDITY; None when the folder cannot be opened."""
+        selected = self._select_answer(folder, readonly=readonly)
+        return int(selected[b"UIDVALIDITY"]) if selected is not None else None  # type: ignore[call-overload]
+
+    def _select_answer(self, folder: str, *, readonly: bool) -> dict[bytes, object] | None:
         try:
-            return int(self.client.select_folder(folder, readonly=readonly)[b"UIDVALIDITY"])
+            self.last_select = dict(self.client.select_folder(folder, readonly=readonly))
+            return self.last_select
         except IMAPClientError as exc:
             if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
                 raise
@@ -423,7 +485,15 @@ class ImapPush:
             by_uid[item.current.uid].append(item)  # type: ignore[union-attr]
         # Still there and live right now? Another client may have flagged or expunged it
         # since we looked — and COPY would carry a \Deleted flag over to the copy.
-        live = fetch_live_messages(self.client, sorted(by_uid))
+        proof = self.proofs.get(source) if self.condstore else None
+        if self.can_move and proof is not None and proof.holds(self.last_select):
+            # Unchanged since the pull (FolderProof): the proven UIDs are live as they were;
+            # only the ones found by a search are fetched again.
+            proven = {uid for uid, group in by_uid.items() if all(i.proven for i in group)}
+            live = fetch_live_messages(self.client, sorted(set(by_uid) - proven))
+            live.update({uid: LiveMessage(by_uid[uid][0].message_id, 0) for uid in proven})
+        else:
+            live = fetch_live_messages(self.client, sorted(by_uid))
         for uid in [u for u in by_uid if u not in live]:
             for item in by_uid.pop(uid):
                 item.settle(

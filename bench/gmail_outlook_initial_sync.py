@@ -1,0 +1,230 @@
+"""Gmail and Outlook first sync against the fake servers (issue 21, target 6): messages/s
+for ``--messages`` messages, the API calls the pull made, and how close that pace comes to
+the quota the real service allows.
+
+    .venv/bin/python bench/gmail_outlook_initial_sync.py [--messages 10000] [--write]
+
+* Gmail: 15,000 quota units per user per minute; ``messages.get`` and ``messages.list`` cost
+  5 units, ``history.list`` 2, ``getProfile`` 1 (Google's published costs; each request inside
+  a batch counts on its own).
+* Microsoft Graph: 10,000 requests per 10 minutes per mailbox (each request inside a
+  ``$batch`` counts on its own).
+
+The fakes answer at once, so the rate here is the app's own ceiling; "quota share" is the
+pace of this run in the provider's unit (units per minute, requests per 10 minutes) divided
+by the quota: above 100% the real service would throttle (429) and the pull would back off.
+Each provider runs in a process of its own (its own database salesinbox_bench_<provider>_rate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+GMAIL_UNITS = {"messages.get": 5, "messages.list": 5, "history.list": 2, "profile": 1, "threads.get": 10}
+GMAIL_QUOTA_PER_MINUTE = 15_000
+GRAPH_QUOTA_PER_10_MIN = 10_000
+
+
+def _bodies(count: int) -> list[tuple[str, str, datetime]]:
+    """(subject, body, date) of a plain sales mailbox, newest last, one message every 7 minutes."""
+    now = datetime.now(UTC)
+    return [
+        (
+            f"Quote request {n}",
+            f"Hello, about the {n % 40} seats we discussed. " * 8,
+            now - timedelta(minutes=7 * (count - n)),
+        )
+        for n in range(count)
+    ]
+
+
+def _serve_gmail(count: int, address: str, out: multiprocessing.Queue, stop: multiprocessing.Event) -> None:  # type: ignore[type-arg]
+    import tests.fakes.gmail_server as fake
+
+    fake.PORT_RANGE = range(15200, 15300)  # this bench's ports; the test suite uses others
+    server = fake.FakeGmail().start()
+    mailbox = server.add_mailbox(address)
+    factory = fake.MessageFactory()
+    for subject, body, when in _bodies(count):
+        raw, _ = factory.make(subject=subject, body=body, to=address, when=when)
+        mailbox.deliver(raw)
+    out.put(
+        {
+            "endpoint": server.api_endpoint,
+            "token_uri": server.token_uri,
+            "refresh": mailbox.refresh_token,
+            "client": (server.client_id, server.client_secret),
+        }
+    )
+    stop.wait()
+    out.put({"calls": [(c.endpoint, c.in_batch) for c in server.calls]})
+    server.stop()
+
+
+def gmail(count: int) -> dict[str, object]:
+    address = "bench-rate@acme.test"
+    ctx = multiprocessing.get_context("spawn")
+    out, stop = ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=_serve_gmail, args=(count, address, out, stop), daemon=True)
+    server.start()
+    info = out.get(timeout=1800)
+    os.environ.update(
+        GMAIL_API_ENDPOINT=info["endpoint"],
+        GOOGLE_TOKEN_URI=info["token_uri"],
+        GOOGLE_CLIENT_ID=info["client"][0],
+        GOOGLE_CLIENT_SECRET=info["client"][1],
+    )
+    from bench.mailbox import setup_django
+
+    setup_django("salesinbox_bench_gmail_rate")
+    from accounts.models import Company, Plan, Role, User
+    from inbox.models import AccountKind, MailAccount, Message, Provider
+    from sync.pull import pull_account
+
+    company = Company.objects.create(name="Bench Gmail rate", plan=Plan.PREMIUM)
+    rep = User.objects.create_user(f"rep-{time.time_ns()}@bench.test", company=company, role=Role.ADMIN)
+    account = MailAccount.objects.create(
+        company=company,
+        kind=AccountKind.PERSONAL,
+        owner=rep,
+        provider=Provider.GMAIL,
+        address=address,
+        credentials={"refresh_token": info["refresh"]},
+        sync_past_days=3650,
+    )
+    started = time.perf_counter()
+    summary = pull_account(account.pk)
+    seconds = time.perf_counter() - started
+    stop.set()
+    calls = out.get(timeout=120)["calls"]
+    server.join(timeout=60)
+    stored = Message.objects.filter(account=account).count()
+    kinds = Counter(endpoint for endpoint, _in_batch in calls if endpoint not in ("batch", "token"))
+    units = sum(GMAIL_UNITS.get(endpoint, 5) * n for endpoint, n in kinds.items())
+    per_minute = units / seconds * 60
+    return {
+        "messages": count,
+        "stored": stored,
+        "pull_s": round(seconds, 1),
+        "msg_per_s": round(stored / seconds),
+        "api_calls": sum(kinds.values()),
+        "http_requests": sum(1 for _e, in_batch in calls if not in_batch),
+        "call_kinds": dict(kinds),
+        "quota_units": units,
+        "quota": f"{GMAIL_QUOTA_PER_MINUTE:,} units/user/minute",
+        "quota_share": f"{per_minute / GMAIL_QUOTA_PER_MINUTE:.0%} (at {per_minute:,.0f} units/minute)",
+        "note": "units: messages.get/list 5, history.list 2, getProfile 1; each batch part counts",
+        "summary": summary.line(),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+
+
+def outlook(count: int) -> dict[str, object]:
+    from bench.mailbox import setup_django
+
+    setup_django("salesinbox_bench_outlook_rate")
+    from django.conf import settings
+
+    from accounts.models import Company, Plan, Role, User
+    from inbox.models import AccountKind, MailAccount, Message, Provider
+    from sync.providers.outlook import auth
+    from sync.pull import pull_account
+    from tests.fakes.graph_server import FakeMicrosoft, make_mime
+    from tests.fakes.tls import make_local_ca
+
+    ca = make_local_ca(Path(tempfile.mkdtemp(prefix="bench-ca-")))
+    ms = FakeMicrosoft(ca).start()
+    settings.MS_CLIENT_ID = ms.client_id
+    settings.MS_CLIENT_SECRET = ms.client_secret
+    settings.MS_AUTHORITY = ms.authority
+    settings.GRAPH_API_ENDPOINT = ms.graph_endpoint
+    settings.MS_CA_BUNDLE = str(ca.ca_file)
+    auth._HTTP_CACHE.clear()
+    try:
+        address = f"rep-{time.time_ns()}@bench.test"
+        mailbox = ms.add_mailbox(address)
+        flow = auth.start_connect(
+            "https://inbox.example.test/email-sync/microsoft/callback", login_hint=address
+        )
+        connected = auth.finish_connect(flow, ms.sign_in(flow["auth_uri"]))
+        company = Company.objects.create(name=f"Bench Outlook rate {time.time_ns()}", plan=Plan.PREMIUM)
+        rep = User.objects.create_user(address, company=company, role=Role.ADMIN)
+        account = MailAccount.objects.create(
+            company=company,
+            kind=AccountKind.PERSONAL,
+            owner=rep,
+            provider=Provider.OUTLOOK,
+            address=address,
+            credentials=connected.credentials,
+            sync_past_days=3650,
+        )
+        for subject, body, when in _bodies(count):
+            mailbox.deliver(make_mime(subject=subject, text=body, to=[address], date=when), received=when)
+        ms.calls.clear()
+        started = time.perf_counter()
+        summary = pull_account(account.pk)
+        seconds = time.perf_counter() - started
+        stored = Message.objects.filter(account=account).count()
+        calls = list(ms.calls)
+    finally:
+        ms.stop()
+    requests = [c for c in calls if c.op != "batch"]  # each $batch part counts on its own
+    per_10_min = len(requests) / seconds * 600
+    return {
+        "messages": count,
+        "stored": stored,
+        "pull_s": round(seconds, 1),
+        "msg_per_s": round(stored / seconds),
+        "api_calls": len(requests),
+        "http_requests": sum(1 for c in calls if not c.in_batch),
+        "call_kinds": dict(Counter(c.op for c in requests)),
+        "quota_units": len(requests),
+        "quota": f"{GRAPH_QUOTA_PER_10_MIN:,} requests/10 min per mailbox",
+        "quota_share": f"{per_10_min / GRAPH_QUOTA_PER_10_MIN:.0%} (at {per_10_min:,.0f} requests/10 min)",
+        "note": "every request inside a $batch counts toward the mailbox limit",
+        "summary": summary.line(),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--one", choices=["gmail", "outlook"], default="")
+    parser.add_argument("--write", action="store_true", help="merge into bench/results/latest.json")
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(gmail(args.messages) if args.one == "gmail" else outlook(args.messages)))
+        return
+    results: dict[str, object] = {}
+    for name in ("gmail", "outlook"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", name, "--messages", str(args.messages)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        results[name] = json.loads(out.strip().splitlines()[-1])
+        print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
+    if args.write:
+        latest = Path(__file__).resolve().parent / "results" / "latest.json"
+        data = json.loads(latest.read_text()) if latest.exists() else {}
+        data["gmail_outlook_initial_sync"] = results
+        latest.write_text(json.dumps(data, indent=2))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
