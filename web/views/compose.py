@@ -14,7 +14,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from web.views.inbox import AuthedRequest
 
 from crm.models import Organization, PersonEmail
 from inbox import selectors
@@ -22,6 +21,7 @@ from inbox.errors import InvalidRequest, NotAllowed, NotFound
 from inbox.models import Draft, Message, OutgoingMessage
 from inbox.outgoing import forward_subject, reply_subject
 from inbox.services import compose
+from web.views.inbox import AuthedRequest
 
 SUGGESTION_LIMIT = 8
 
