@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
@@ -64,9 +64,10 @@ def get_account(user: User, account_id: int) -> MailAccount:
 
 def sync_switches(account: MailAccount) -> tuple[bool, bool]:
     """(archive in provider, delete in provider) in force for an account."""
-    if account.is_team:
+    owner_id = account.owner_id
+    if account.is_team or owner_id is None:
         return account.archive_in_provider, account.delete_in_provider
-    settings_row = UserSyncSettings.objects.filter(user_id=account.owner_id).first()
+    settings_row = UserSyncSettings.objects.filter(user_id=owner_id).first()
     if settings_row is None:
         return False, False
     return settings_row.archive_in_provider, settings_row.delete_in_provider
@@ -267,6 +268,8 @@ def history_emails(user: User, kind: str, object_id: int, *, limit: int = 100) -
 
 def recent_audit(user: User, *, limit: int = 50) -> list[AuditEvent]:
     """What the user did (and what happened in their mailboxes), with push results."""
+    if user.company_id is None:
+        return []
     accounts = accessible_accounts(user).values("id")
     return list(
         AuditEvent.objects.filter(company_id=user.company_id)
@@ -555,7 +558,8 @@ def nav_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
     if not account_ids:
         return dict.fromkeys(folders, 0)
     # The four capped counts in one round trip: each is a scalar subquery over a LIMITed scan.
-    columns, params = [], []
+    columns: list[str] = []
+    params: list[Any] = []
     for name, qs in folders.items():
         sql, sql_params = qs.values("id")[:COUNT_CAP].query.sql_with_params()
         columns.append(f"(SELECT COUNT(*) FROM ({sql}) AS {name}_rows)")  # noqa: S608  (ORM-compiled SQL, params bound)
