@@ -5,8 +5,6 @@ connect a mailbox the way a user would (authorization-code flow with PKCE throug
 
 from __future__ import annotations
 
-import pytest
-
 from accounts.models import Company, User
 from inbox.models import MailAccount, Provider
 from inbox.services import ingest_message
@@ -16,12 +14,6 @@ from tests.factories import parsed, personal_account, team_account
 from tests.fakes.graph_server import FakeMailbox, FakeMicrosoft, make_mime
 
 REDIRECT_URI = "https://inbox.example.test/email-sync/microsoft/callback"
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
-    # The personas' passwords are not under test here; PBKDF2 would dominate the run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def sign_in(ms: FakeMicrosoft, address: str, *, team: bool = False) -> graph_auth.ConnectedMailbox:
