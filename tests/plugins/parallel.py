@@ -12,6 +12,7 @@ is before any conftest of the worker could change it.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,6 +45,49 @@ def pytest_xdist_setupnodes(config: pytest.Config, specs: list[Any]) -> None:
         for name in REDIS_VARIABLES:
             if name in os.environ and name not in spec.env:
                 spec.env[name] = redis_url_for_worker(os.environ[name], index)
+
+
+def set_nodeid(item: Any, nodeid: str) -> None:
+    """pytest 9 keeps a node's id as ``item._id`` (a NodeId); before, as ``item._nodeid``."""
+    if hasattr(item, "_id"):
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(nodeid)
+    else:
+        item._nodeid = nodeid
+
+
+@pytest.hookimpl(trylast=True)  # after tests/plugins/tiers.py put on the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """What xdist schedules by: node ids.
+
+    - One node id per test. schemathesis gives every operation's test the same one (the
+      operation is only in ``item.name``); xdist's scheduling keeps one test per id, so 32
+      of the 33 would silently not run. Such tests get their name as the last part.
+    - ``--dist loadgroup`` sends the tests whose id ends in ``@<group>`` to one worker.
+      xdist 3.8 appends the suffix by setting ``item._nodeid``, which pytest 9 no longer
+      reads (it keeps ``item._id``): grouping did nothing. Done here instead.
+    """
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1:
+            set_nodeid(item, f"{item.nodeid.rsplit('::', 1)[0]}::{item.name}")
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and _option(config, "loadgroup")):
+        return
+    for item in items:
+        groups = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        if groups and "@" not in item.nodeid:
+            set_nodeid(item, f"{item.nodeid}@{'_'.join(sorted(groups))}")
+
+
+def _option(config: pytest.Config, name: str) -> object:
+    try:
+        return config.getvalue(name)
+    except ValueError:  # xdist is not installed
+        return None
 
 
 def worker_index() -> int:

@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 
 from tests.imap.dovecot import Dovecot
-from tests.plugins.parallel import pytest_xdist_setupnodes, redis_url_for_worker
+from tests.plugins.parallel import (
+    pytest_collection_modifyitems,
+    pytest_xdist_setupnodes,
+    redis_url_for_worker,
+)
 from tests.plugins.tiers import TESTS, tiers_of, xdist_group_of
 from tests.worker import running_worker
 
@@ -97,3 +101,30 @@ def test_the_controller_hands_each_worker_its_redis_urls(monkeypatch):
         {"REDIS_URL": "redis://127.0.0.1:6379/10"},
         {"REDIS_URL": "redis://127.0.0.1:6379/11"},
     ]
+
+
+def test_tests_that_share_a_node_id_get_their_names_so_xdist_runs_each():
+    same = "tests/api/test_schemathesis.py::test_api"
+    items = [
+        SimpleNamespace(_nodeid=same, nodeid=same, name="test_api[GET /deals]"),
+        SimpleNamespace(_nodeid=same, nodeid=same, name="test_api[GET /leads]"),
+        SimpleNamespace(_nodeid="tests/test_a.py::test_a", nodeid="tests/test_a.py::test_a", name="test_a"),
+    ]
+    pytest_collection_modifyitems(SimpleNamespace(getvalue=lambda name: False), items)  # type: ignore[arg-type]
+    assert [item._nodeid for item in items] == [
+        "tests/api/test_schemathesis.py::test_api[GET /deals]",
+        "tests/api/test_schemathesis.py::test_api[GET /leads]",
+        "tests/test_a.py::test_a",
+    ]
+
+
+def test_an_xdist_group_becomes_the_suffix_xdist_schedules_by_on_a_worker(monkeypatch):
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    group = pytest.mark.xdist_group("chaos").mark
+    grouped = SimpleNamespace(_nodeid="tests/chaos/t.py::t", nodeid="tests/chaos/t.py::t", name="t")
+    grouped.iter_markers = lambda name: [group] if name == "xdist_group" else []
+    alone = SimpleNamespace(_nodeid="tests/t.py::t", nodeid="tests/t.py::t", name="t")
+    alone.iter_markers = lambda name: []
+    config = SimpleNamespace(getvalue=lambda name: name == "loadgroup")
+    pytest_collection_modifyitems(config, [grouped, alone])  # type: ignore[arg-type]
+    assert (grouped._nodeid, alone._nodeid) == ("tests/chaos/t.py::t@chaos", "tests/t.py::t")
