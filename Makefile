@@ -16,7 +16,7 @@ export UV_PYTHON := $(PYTHON)
 $(UV_BOOTSTRAP)/bin/uv:
 	$(PYTHON) -m pip install -q --disable-pip-version-check --target $(UV_BOOTSTRAP) 'uv==$(UV_VERSION)' \
 	  || { $(PYTHON) -m venv $(UV_BOOTSTRAP) && $(UV_BOOTSTRAP)/bin/pip install -q 'uv==$(UV_VERSION)'; }
-.PHONY: install demo demo-reset test lint format bench chaos services typecheck clean
+.PHONY: install demo demo-reset test quick lint format bench chaos services typecheck clean
 
 # The demo's web port: `make demo PORT=8001` when 8000 is taken.
 PORT ?= 8000
@@ -53,15 +53,38 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# django-stubs' plugin imports config.settings, which needs the variables pytest sets (pyproject's
+# [tool.pytest.ini_options] env); the same defaults, unless the environment has its own.
+MYPY_APPS := accounts crm inbox sync api config $(wildcard web)
+MYPY := DEBUG=$${DEBUG:-0} SECRET_KEY=$${SECRET_KEY:-mypy-secret-key-not-for-production-0123456789} \
+	FIELD_ENCRYPTION_KEYS=$${FIELD_ENCRYPTION_KEYS:-RVpRVGtkN3F6cXh2bUhRd0lVVXp5a1dHbHd2b3V3d1E=} \
+	ALLOWED_HOSTS=$${ALLOWED_HOSTS:-localhost} $(BIN)/mypy $(MYPY_APPS)
+
 typecheck: install
-	$(BIN)/mypy accounts crm inbox sync api config
+	$(MYPY)
+
+# pytest-xdist workers for `make test` (tests/plugins/parallel.py gives each its own Redis
+# database; pytest-django its own test database). PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
+# The slow tiers (tests/plugins/tiers.py marks them by what a test uses); `make quick` runs the rest.
+QUICK_MARKERS := not browser and not dovecot and not worker and not chaos and not smoke and not matrix and not slow
+# Python's bytecode cache (and pytest's cache of rewritten test modules) make a second run
+# start in seconds instead of compiling every module again; some shells turn it off.
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/pytest
 
 test: install services
 	# --frozen installs uv.lock as it is; this fails when pyproject.toml changed without `make lock`.
 	$(UV) lock --check
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MYPY)
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run -v0 || (echo "Missing migrations" && exit 1)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# Everything but the slow tiers, in under a minute: the check to run while working. It keeps
+# the workers' test databases between runs (--reuse-db still applies new migrations).
+quick: install services
+	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadgroup --reuse-db -m "$(QUICK_MARKERS)" -q $(PYTEST_ARGS)
 
 bench: install services
 	$(UV) sync --frozen --extra dev --extra bench

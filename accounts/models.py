@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils import timezone
 
@@ -81,6 +82,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_company_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    @property
+    def company_pk(self) -> int:
+        """The company's id, for code that acts for a member of a company (every user but a
+        bare superuser): one without a company may not act, rather than fail half-way."""
+        if self.company_id is None:
+            raise PermissionDenied(f"{self.email} belongs to no company.")
+        return self.company_id
 
     def get_full_name(self) -> str:
         return self.name or self.email

@@ -37,7 +37,6 @@ def serve(count: int, size: int, out: multiprocessing.Queue, stop: multiprocessi
     """The fake Gmail with ``count`` messages of ``size`` bytes, in its own process."""
     import tests.fakes.gmail_server as fake
 
-    fake.PORT_RANGE = range(14950, 15000)  # this bench's ports; the test suite uses others
     server = fake.FakeGmail().start()
     mailbox = server.add_mailbox(ADDRESS)
     factory = fake.MessageFactory()

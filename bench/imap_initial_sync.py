@@ -73,7 +73,6 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 
-import tests.imap.dovecot as dovecot  # noqa: E402
 from accounts.models import Company, Plan, Role, User  # noqa: E402
 from inbox.models import AccountKind, MailAccount, Message, Provider  # noqa: E402
 from sync.providers.imap import verify_mailbox  # noqa: E402
@@ -232,7 +231,6 @@ def main() -> None:
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0, interactive=False)
-    dovecot.PORT_RANGE = range(14800, 14900)  # the bench's ports; the test suite uses others
     server = Dovecot("standard").start()
     try:
         user = server.add_user("bench")

@@ -49,7 +49,6 @@ def setup_django(database: str) -> None:
 def start_dovecot():  # type: ignore[no-untyped-def]
     import tests.imap.dovecot as dovecot
 
-    dovecot.PORT_RANGE = range(14800, 14900)  # this bench's ports; the test suite uses others
     return dovecot.Dovecot("standard").start()
 
 

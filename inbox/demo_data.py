@@ -134,9 +134,10 @@ def seed_demo(
     persons: list[Person] = []
     emails: list[PersonEmail] = []
     for i in range(120):
-        org = orgs[i % len(orgs)]
         first, last = _FIRST[i % len(_FIRST)], _LAST[(i // len(_FIRST)) % len(_LAST)]
-        persons.append(Person(company=company, name=f"{first} {last}", organization=org, owner=alice))
+        persons.append(
+            Person(company=company, name=f"{first} {last}", organization=orgs[i % len(orgs)], owner=alice)
+        )
     persons = Person.objects.bulk_create(persons)
     for i, person in enumerate(persons):
         org = person.organization

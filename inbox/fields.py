@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
+
+if TYPE_CHECKING:
+    from django.db.models.expressions import Combinable
 
 from inbox import crypto
 
@@ -32,6 +35,11 @@ class EncryptedJSONField(models.TextField):
     """A JSON value stored as a Fernet token; the database never sees the plaintext."""
 
     descriptor_class = _DecryptOnAccess
+    if TYPE_CHECKING:
+        # What django-stubs types a model's attribute as: a dict, not TextField's str.
+        # (django-stubs' way for a field whose Python type is not its base class's.)
+        _pyi_private_set_type: dict[str, Any] | Combinable  # type: ignore[assignment]
+        _pyi_private_get_type: dict[str, Any]  # type: ignore[assignment]
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         return EncryptedToken(value or "")

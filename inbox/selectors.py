@@ -261,6 +261,8 @@ def history_emails(user: User, kind: str, object_id: int, *, limit: int = 100) -
 
 def recent_audit(user: User, *, limit: int = 50) -> list[AuditEvent]:
     """What the user did (and what happened in their mailboxes), with push results."""
+    if user.company_id is None:
+        return []
     accounts = accessible_accounts(user).values("id")
     return list(
         AuditEvent.objects.filter(company_id=user.company_id)

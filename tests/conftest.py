@@ -10,6 +10,8 @@ from inbox.models import MailAccount
 from tests.browser_fixtures import browser, open_as  # noqa: F401  (registered once for every package)
 from tests.factories import CompanyFactory, UserFactory, personal_account, team_account
 
+pytest_plugins = ["tests.plugins.tiers", "tests.plugins.parallel", "tests.plugins.servers"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Tests render templates with DEBUG off but never run collectstatic: name the source

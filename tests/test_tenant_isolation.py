@@ -271,6 +271,7 @@ def test_routes_with_ids_are_found():
     assert {"api_v2:deal_detail", "api_v2:person_detail", "api_v2:organization_detail"} <= names
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_carol_of_another_company_is_refused_everywhere(carol, victim):
     assert _sweep(carol, victim["personal"], mail_only=False) > 50
 

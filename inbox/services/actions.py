@@ -103,7 +103,7 @@ def _set_state(
         n = len(conversations)
         noun = "conversation" if n == 1 else "conversations"
         audit = AuditEvent.objects.create(
-            company_id=actor.company_id,
+            company_id=actor.company_pk,
             actor=actor,
             account=next(iter(grouped)) if len(grouped) == 1 else None,
             action=action,
@@ -317,7 +317,7 @@ def delete_conversations(actor: User, ids: Iterable[int]) -> ActionResult:
         grouped = _by_account(conversations)
         n = len(conversations)
         audit = AuditEvent.objects.create(
-            company_id=actor.company_id,
+            company_id=actor.company_pk,
             actor=actor,
             account=next(iter(grouped)) if len(grouped) == 1 else None,
             action=AuditAction.DELETE,
@@ -373,7 +373,7 @@ def delete_messages(actor: User, message_ids: Iterable[int]) -> ActionResult:
             by_account[message.account].append(message)
         conversation_ids = sorted({m.conversation_id for m in messages})
         audit = AuditEvent.objects.create(
-            company_id=actor.company_id,
+            company_id=actor.company_pk,
             actor=actor,
             account=next(iter(by_account)) if len(by_account) == 1 else None,
             action=AuditAction.DELETE_MESSAGE,

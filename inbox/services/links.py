@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.db import transaction
 
 from accounts.models import User
@@ -9,6 +11,8 @@ from crm.models import Deal, Lead, Person, PersonEmail, Project
 from inbox.errors import InvalidRequest, NotFound
 from inbox.models import AuditAction, AuditEvent, Conversation, Participant
 from inbox.selectors import actionable_conversations
+
+CrmObject = TypeVar("CrmObject", Deal, Lead, Project)
 
 
 def _locked(actor: User, conversation_id: int) -> Conversation:
@@ -22,7 +26,7 @@ def _locked(actor: User, conversation_id: int) -> Conversation:
 
 def _audit(actor: User, conversation: Conversation, action: AuditAction, summary: str) -> None:
     AuditEvent.objects.create(
-        company_id=actor.company_id,
+        company_id=actor.company_pk,
         actor=actor,
         account_id=conversation.account_id,
         action=action,
@@ -31,8 +35,8 @@ def _audit(actor: User, conversation: Conversation, action: AuditAction, summary
     )
 
 
-def _company_object(model: type[Deal | Lead | Project], actor: User, object_id: int) -> Deal | Lead | Project:
-    obj = model.objects.filter(company_id=actor.company_id, pk=object_id).first()
+def _company_object(model: type[CrmObject], actor: User, object_id: int) -> CrmObject:
+    obj = model.objects.filter(company_id=actor.company_pk, pk=object_id).first()
     if obj is None:
         raise NotFound(f"No such {model._meta.verbose_name}.")
     return obj

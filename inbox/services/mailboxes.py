@@ -54,6 +54,8 @@ def connect_personal_mailbox(
     """The actor's own mailbox. Reconnecting an address they already had refreshes it."""
     if provider == Provider.DEMO:
         raise InvalidRequest("Demo mailboxes are created by seed_demo only.")
+    if actor.company_id is None:
+        raise PlanLimitReached(UPGRADE_NOTICE)  # check_can_connect's answer: no company, no email sync
     existing = MailAccount.objects.filter(company_id=actor.company_id, address__iexact=address).first()
     if existing is not None:
         if existing.kind != AccountKind.PERSONAL or existing.owner_id != actor.pk:
@@ -61,7 +63,7 @@ def connect_personal_mailbox(
         return _reconnect(existing, provider=provider, credentials=credentials, config=config)
     check_can_connect(actor, kind=AccountKind.PERSONAL)
     account = MailAccount.objects.create(
-        company_id=actor.company_id,
+        company_id=actor.company_pk,
         kind=AccountKind.PERSONAL,
         owner=actor,
         provider=provider,
@@ -90,7 +92,7 @@ def connect_team_mailbox(
         raise NotAllowed("Only company admins can connect a shared team mailbox.")
     if any(m.company_id != actor.company_id for m in members):
         raise InvalidRequest("Team mailbox members must belong to your company.")
-    existing = MailAccount.objects.filter(company_id=actor.company_id, address__iexact=address).first()
+    existing = MailAccount.objects.filter(company_id=actor.company_pk, address__iexact=address).first()
     if existing is not None:
         if existing.kind != AccountKind.TEAM:
             raise InvalidRequest(f"{address} is already connected as a personal mailbox.")
@@ -99,7 +101,7 @@ def connect_team_mailbox(
         return account
     check_can_connect(actor, kind=AccountKind.TEAM)
     account = MailAccount.objects.create(
-        company_id=actor.company_id,
+        company_id=actor.company_pk,
         kind=AccountKind.TEAM,
         provider=provider,
         address=address.lower(),
@@ -131,7 +133,7 @@ def _manageable(actor: User, account_id: int) -> MailAccount:
     if actor.is_company_admin:
         team = (
             MailAccount.objects.select_related("company")
-            .filter(company_id=actor.company_id, pk=account_id, kind=AccountKind.TEAM)
+            .filter(company_id=actor.company_pk, pk=account_id, kind=AccountKind.TEAM)
             .first()
         )
         if team is not None:
@@ -146,7 +148,7 @@ def _manageable(actor: User, account_id: int) -> MailAccount:
 def set_team_members(actor: User, account_id: int, members: list[User]) -> MailAccount:
     if not actor.is_company_admin:
         raise NotAllowed("Only company admins can change who sees a team mailbox.")
-    account = MailAccount.objects.filter(company_id=actor.company_id, pk=account_id, kind="team").first()
+    account = MailAccount.objects.filter(company_id=actor.company_pk, pk=account_id, kind="team").first()
     if account is None:
         from inbox.errors import NotFound
 

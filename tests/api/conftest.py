@@ -97,12 +97,6 @@ class Api:
         )
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    # The persona factories set passwords; PBKDF2 at full strength costs ~1 s per test here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def api_for(user: User, **kwargs: Any) -> Api:
     return Api(Client(), issue_token(user), **kwargs)
 

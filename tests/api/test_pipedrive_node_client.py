@@ -32,7 +32,7 @@ from crm.models import Deal, Organization, Person
 from inbox import services
 from inbox.models import ChangeStatus, Conversation, ProviderChange
 from tests.factories import DealFactory, LeadFactory, add_person, parsed, receive
-from tests.imap.conftest import dovecot, dovecot_servers, make_setup  # noqa: F401  (fixtures)
+from tests.imap.conftest import make_setup
 from tests.worker import ROOT, running_worker, unique_queue, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,7 +109,7 @@ def _ok(reply: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-def rep_mailbox(dovecot, acme, alice, bob) -> Iterator[Any]:  # type: ignore[no-untyped-def]  # noqa: F811
+def rep_mailbox(dovecot, acme, alice, bob) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     setup = make_setup(dovecot, "personal", acme=acme, alice=alice, bob=bob)
     yield setup
     setup.close()

@@ -22,7 +22,8 @@ from api.tokens import digest_of
 from inbox import services
 from tests.factories import DealFactory, LeadFactory, OrganizationFactory, add_person, parsed, receive
 
-pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
+# slow: 30 generated requests per operation against live_server (not in `make quick`).
+pytestmark = [pytest.mark.django_db(transaction=True, reset_sequences=True), pytest.mark.slow]
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.chaos.harness import PORTS, free_port
 from tests.fakes import gmail_server, graph_server
 from tests.fakes.gmail_server import FakeGmail
 from tests.fakes.graph_server import FakeMicrosoft
+from tests.ports import http_server
 
 
 @dataclass
@@ -106,8 +106,7 @@ class FlakyGmail(FakeGmail):
         self.log = HitLog()
 
     def start(self) -> FlakyGmail:
-        # The same server on the chaos ports (the Gmail tests own 14400-14499).
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", free_port(PORTS)), gmail_server._handler_for(self))
+        self._httpd = http_server(gmail_server._handler_for(self), ThreadingHTTPServer)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="flaky-gmail", daemon=True)
         self._thread.start()
@@ -166,8 +165,7 @@ _GRAPH_IDS = re.compile(r"/messages/([^/?]+)")
 
 class FlakyMicrosoft(FakeMicrosoft):
     def __init__(self, ca: Any, plan: FaultPlan) -> None:
-        first = free_port(PORTS)
-        super().__init__(ca, ports=(first, free_port(PORTS, exclude={first})))
+        super().__init__(ca)
         self.plan = plan
         self.log = HitLog()
 

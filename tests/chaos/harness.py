@@ -35,28 +35,13 @@ from pathlib import Path
 
 import redis
 
-import tests.imap.dovecot as dovecot_module
 from tests.imap.dovecot import DOVECOT, Dovecot, MailUser
+from tests.ports import free_port, listening_socket
 from tests.worker import worker_queues
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-REDIS_PORTS = range(16379, 16399)
-PORTS = range(14700, 14800)
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 QUEUE = "salesinbox"
-
-
-def free_port(ports: range, exclude: set[int] | None = None) -> int:
-    for port in ports:
-        if exclude and port in exclude:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def listening(port: int) -> bool:
@@ -93,7 +78,7 @@ class RedisServer:
             holder.close()
         self._held = []
         if not self.port:
-            self.port = free_port(REDIS_PORTS)
+            self.port = free_port()
         self.process = subprocess.Popen(
             [
                 REDIS_SERVER,
@@ -173,14 +158,8 @@ class ChaosDovecot(Dovecot):
     """Dovecot that survives being stopped: ``resume()`` starts it again on the same ports,
     with the same users and maildirs."""
 
-    def start(self, timeout: float = 20) -> ChaosDovecot:
-        # tests/imap/dovecot.py picks its port from its own range; the chaos runs have theirs.
-        saved = dovecot_module.PORT_RANGE
-        dovecot_module.PORT_RANGE = PORTS
-        try:
-            super().start(timeout)
-        finally:
-            dovecot_module.PORT_RANGE = saved
+    def start(self, timeout: float = 20, attempts: int = 5) -> ChaosDovecot:
+        super().start(timeout, attempts)
         return self
 
     _held: list[socket.socket]
@@ -523,12 +502,8 @@ class ImapProxy:
         self._lock = threading.Lock()
 
     def start(self) -> ImapProxy:
-        self.port = free_port(PORTS)
-        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
-        server.listen(16)
-        self._server = server
+        server = listening_socket(backlog=16)
+        self._server, self.port = server, server.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True, name="imap-proxy").start()
         return self
 

@@ -19,7 +19,7 @@ from tests.chaos.flaky import FaultPlan, FlakyMicrosoft
 from tests.chaos.providers import outlook_boxes
 from tests.chaos.scenario import company_and_actor
 from tests.fakes import graph_server
-from tests.fakes.tls import make_local_ca
+from tests.fakes.tls import LocalCA
 
 pytestmark = pytest.mark.django_db
 
@@ -41,8 +41,8 @@ class SecondBatchFails(FlakyMicrosoft):
 
 
 @pytest.fixture
-def ms(tmp_path, settings) -> Iterator[SecondBatchFails]:  # type: ignore[no-untyped-def]
-    ca = make_local_ca(tmp_path)
+def ms(local_ca: LocalCA, settings) -> Iterator[SecondBatchFails]:  # type: ignore[no-untyped-def]
+    ca = local_ca
     server = SecondBatchFails(ca, FaultPlan(rate=0.0)).start()
     graph_auth._HTTP_CACHE.clear()
     settings.MS_CLIENT_ID = server.client_id

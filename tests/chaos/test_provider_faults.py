@@ -8,7 +8,6 @@ them with Celery workers); the backoff is shortened to seconds."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -17,14 +16,14 @@ from sync.providers.outlook import auth as graph_auth
 from tests.chaos.flaky import FaultPlan, FlakyGmail, FlakyMicrosoft
 from tests.chaos.providers import FaultReport, fault_run, gmail_boxes, outlook_boxes
 from tests.chaos.scenario import company_and_actor
-from tests.fakes.tls import make_local_ca
+from tests.fakes.tls import LocalCA
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
-def reports(chaos_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, FaultReport]]:
-    ca = make_local_ca(Path(tmp_path_factory.mktemp("chaos-ca")))
+def reports(chaos_db: None, local_ca: LocalCA) -> Iterator[dict[str, FaultReport]]:
+    ca = local_ca
     gmail = FlakyGmail(FaultPlan(rate=0.3, retry_after=2, seed=4)).start()
     ms = FlakyMicrosoft(ca, FaultPlan(rate=0.3, retry_after=2, seed=5)).start()
     graph_auth._HTTP_CACHE.clear()

@@ -47,7 +47,8 @@ from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-PORT_RANGE = range(14400, 14500)
+from tests.ports import http_server
+
 MAX_BATCH_PARTS = 100
 MAX_BATCH_MODIFY_IDS = 1000
 SYSTEM_LABELS = {"INBOX", "SENT", "TRASH", "SPAM", "DRAFT", "CHAT", "UNREAD", "STARRED", "IMPORTANT"}
@@ -362,7 +363,7 @@ def _short(message: FakeMessage) -> dict[str, str]:
 
 
 class FakeGmail:
-    """The server: start() binds a free port in 14400-14499; reset() between tests."""
+    """The server: start() listens on a port the kernel picks (tests/ports.py); reset() between tests."""
 
     client_id = "fake-client-id.apps.googleusercontent.com"
     client_secret = "fake-client-secret"
@@ -388,14 +389,7 @@ class FakeGmail:
 
     # --- lifecycle ------------------------------------------------------------------
     def start(self) -> FakeGmail:
-        for port in PORT_RANGE:
-            try:
-                self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-                break
-            except OSError:
-                continue
-        else:
-            raise RuntimeError(f"No free port for the fake Gmail server in {PORT_RANGE}")
+        self._httpd = http_server(_handler_for(self), ThreadingHTTPServer)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-gmail", daemon=True)
         self._thread.start()

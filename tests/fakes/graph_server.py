@@ -91,11 +91,6 @@ RESERVED_SCOPES = {"openid", "profile", "offline_access"}
 Response = tuple[int, dict[str, str], "bytes | StreamBody"]
 
 
-def fake_ports() -> tuple[int, int]:
-    """Free ports chosen by the OS at start: several fakes (one per test package) can run at once."""
-    return 0, 0
-
-
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(body).encode()
 
@@ -519,9 +514,9 @@ class FakeMicrosoft:
     client_secret = "fake-client-secret"
     tenant_id = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 
-    def __init__(self, ca: LocalCA, ports: tuple[int, int] | None = None) -> None:
+    def __init__(self, ca: LocalCA) -> None:
         self.ca = ca
-        self._ports = ports or fake_ports()
+        self._ports = (0, 0)  # the identity platform's and Graph's, known once started
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._identity: TLSServer | None = None
@@ -530,8 +525,8 @@ class FakeMicrosoft:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> FakeMicrosoft:
-        self._identity = TLSServer(handler_class(self.handle_identity), self._ports[0], self.ca).start()
-        self._graph = TLSServer(handler_class(self.handle_graph), self._ports[1], self.ca).start()
+        self._identity = TLSServer(handler_class(self.handle_identity), self.ca).start()
+        self._graph = TLSServer(handler_class(self.handle_graph), self.ca).start()
         self._ports = (self._identity.port, self._graph.port)
         return self
 
@@ -1217,4 +1212,4 @@ def _matches(message: FakeMessage, since: datetime | None) -> bool:
     return since is None or message.received >= since
 
 
-__all__ = ["FakeMailbox", "FakeMicrosoft", "GraphError", "fake_ports", "make_mime"]
+__all__ = ["FakeMailbox", "FakeMicrosoft", "GraphError", "make_mime"]

@@ -10,7 +10,10 @@ REQUESTS_CA_BUNDLE, which otherwise wins over the session's ``verify``).
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import ssl
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +22,8 @@ from pathlib import Path
 
 import requests
 import trustme
+
+from tests.ports import http_server
 
 LOCAL_NAMES = ("127.0.0.1", "localhost")
 
@@ -51,15 +56,34 @@ def make_local_ca(directory: Path) -> LocalCA:
     return LocalCA(ca=ca, ca_file=ca_file)
 
 
+_suite_ca: LocalCA | None = None
+
+
+def suite_ca() -> LocalCA:
+    """The suite's one certificate authority (per process, so per xdist worker): every fake
+    HTTPS server and Dovecot's TLS listeners have certificates it issued. Its PEM file lives
+    in a temporary directory removed at exit."""
+    global _suite_ca
+    if _suite_ca is None:
+        directory = Path(tempfile.mkdtemp(prefix="si-test-ca-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        _suite_ca = make_local_ca(directory)
+    return _suite_ca
+
+
 class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        context: ssl.SSLContext,
+        bind_and_activate: bool = True,
     ):
         self._context = context
-        super().__init__(address, handler)
+        super().__init__(address, handler, bind_and_activate)
 
     def get_request(self):  # type: ignore[no-untyped-def]
         sock, address = super().get_request()
@@ -73,10 +97,10 @@ class _TLSServer(ThreadingHTTPServer):
 
 
 class TLSServer:
-    """One HTTPS server on 127.0.0.1 in a background thread."""
+    """One HTTPS server on 127.0.0.1 in a background thread, on a port the kernel picks."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int, ca: LocalCA) -> None:
-        self._server = _TLSServer(("127.0.0.1", port), handler, ca.server_context())
+    def __init__(self, handler: type[BaseHTTPRequestHandler], ca: LocalCA) -> None:
+        self._server = http_server(handler, _TLSServer, ca.server_context())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -46,6 +46,7 @@ def test_big_messages_are_fetched_alone_and_small_ones_in_batches_within_a_byte_
     assert [c.ids for c in gmail.calls_to("batch")] == [9, 5, 2]
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_a_message_above_the_body_cap_keeps_headers_and_text_and_says_open_in_gmail(
     gmail, alice_gmail, mail, client, alice
 ):

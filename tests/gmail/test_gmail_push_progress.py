@@ -21,6 +21,7 @@ def trash_calls(gmail) -> Counter[str]:  # type: ignore[no-untyped-def]
     return Counter(c.path.split("/")[-2] for c in gmail.calls_to("messages.trash") if c.status == 200)
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_a_1000_message_change_failing_at_600_finishes_without_redoing_the_first_600(
     gmail, alice_gmail, mail
 ):
@@ -48,6 +49,7 @@ def test_a_1000_message_change_failing_at_600_finishes_without_redoing_the_first
     assert alice_gmail.mailbox.ids_with("TRASH") == {g for g, _ in convs}
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_a_large_archive_failing_part_way_resumes_with_the_rest(gmail, alice_gmail, mail):
     alice_gmail.switches(archive=True)
     convs = seeded_many(alice_gmail.account, alice_gmail.mailbox, mail, 2500)

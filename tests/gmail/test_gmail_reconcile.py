@@ -104,6 +104,7 @@ def test_a_reconcile_whose_confirmation_fails_deletes_nothing_until_gmail_confir
     assert "reconcile_recheck" not in state.extra
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_a_reconcile_that_would_delete_a_large_share_pauses_the_account(gmail, alice_gmail, mail, alice):
     ids = [arrive(alice_gmail, mail, subject=f"Deal {n}") for n in range(40)]
     pull(alice_gmail)

@@ -100,6 +100,7 @@ def test_first_sync_imports_inbox_and_sent_mail_of_the_past_days(gmail, setup, m
     assert all(abs(int(c.params["q"][0].removeprefix("after:")) - since) < 60 for c in listings)
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_first_sync_fetches_raw_mail_in_http_batches_of_at_most_50(gmail, alice_gmail, mail):
     for n in range(120):
         arrive(alice_gmail, mail, subject=f"Lead {n}")
@@ -343,6 +344,7 @@ def test_archived_conversation_stays_archived_until_a_new_message_arrives(gmail,
 # --- guard, errors, quarantine ----------------------------------------------------------------
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_mass_delete_in_gmail_pauses_the_account_until_resumed(gmail, alice_gmail, mail, alice):
     ids = [arrive(alice_gmail, mail, subject=f"Deal {n}") for n in range(40)]
     pull(alice_gmail)

@@ -1,10 +1,10 @@
 """IMAP tests run against real Dovecot servers (tests/imap/dovecot.py): one per
-configuration for the whole session, a fresh mailbox (passwd-file user) per test."""
+configuration for the whole session (their fixtures are in tests/plugins/servers.py, shared
+with every package), a fresh mailbox (passwd-file user) per test."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,93 +20,9 @@ from sync.push import PushSummary, push_account
 from tests.factories import switches
 from tests.imap.dovecot import Dovecot, MailUser, make_message
 from tests.imap.live_copies import assert_one_live_copy
-from tests.imap.servers.cyrus import Cyrus
-from tests.imap.servers.cyrus import available as cyrus_available
+from tests.plugins.servers import require_cyrus, server
 
-_servers: dict[str, Dovecot] = {}
-
-
-@pytest.fixture(scope="session")
-def dovecot_servers() -> Iterator[dict[str, Dovecot]]:
-    """Servers start on first use; all stop at the end of the session."""
-    yield _servers
-    for server in _servers.values():
-        server.cleanup()
-    _servers.clear()
-
-
-def server(servers: dict[str, Dovecot], variant: str) -> Dovecot:
-    if variant not in servers:
-        if variant == "cyrus":
-            servers[variant] = Cyrus().start()  # type: ignore[assignment]
-        else:
-            servers[variant] = Dovecot(variant).start()
-    return servers[variant]
-
-
-def require_cyrus() -> None:
-    """Cyrus tests skip on a developer machine without it, and fail in CI (CI=true), where
-    scripts/ensure-test-services.sh must have installed it."""
-    if cyrus_available():
-        return
-    message = "Cyrus IMAP (cyrus-imapd) is not installed: run scripts/ensure-test-services.sh"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture
-def dovecot(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
-    """Dovecot with special-use folders, MOVE, CONDSTORE and QRESYNC."""
-    return server(dovecot_servers, "standard")
-
-
-@pytest.fixture
-def dovecot_fallback(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
-    """Dovecot without special-use flags, MOVE, CONDSTORE or QRESYNC."""
-    return server(dovecot_servers, "fallback")
-
-
-@pytest.fixture
-def dovecot_nomove(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
-    """(b) Dovecot with neither MOVE nor UIDPLUS: not advertised, MOVE/UID MOVE/UID EXPUNGE
-    refused, no COPYUID/APPENDUID codes (a FaultProxy in front enforces it)."""
-    return server(dovecot_servers, "nomove")
-
-
-@pytest.fixture
-def dovecot_localized(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
-    """(c) No SPECIAL-USE; "INBOX." namespace prefix, "." separator, German folder names."""
-    return server(dovecot_servers, "localized")
-
-
-@pytest.fixture
-def dovecot_faulty(dovecot_servers: dict[str, Dovecot]) -> Iterator[Dovecot]:
-    """(f) The standard Dovecot behind a FaultProxy (``dovecot_faulty.proxy``); every fault a
-    test switches on is switched off again after it."""
-    faulty = server(dovecot_servers, "faulty")
-    yield faulty
-    assert faulty.proxy is not None
-    faulty.proxy.clear()
-
-
-@pytest.fixture
-def dovecot_gmail(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
-    """(d) Gmail-style: "[Gmail]/All Mail" (\\All) over every folder but Trash and Spam,
-    "[Gmail]/Trash", "[Gmail]/Sent Mail", "[Gmail]/Spam"; no \\Archive, no X-GM-EXT-1."""
-    return server(dovecot_servers, "gmail")
-
-
-@pytest.fixture
-def cyrus(dovecot_servers: dict[str, Dovecot]) -> Dovecot:
-    """(e) Cyrus IMAP 3 (tests/imap/servers/cyrus.py): "INBOX." prefix, "." separator."""
-    require_cyrus()
-    return server(dovecot_servers, "cyrus")
-
-
-@pytest.fixture(params=["standard", "fallback"])
-def any_dovecot(request: pytest.FixtureRequest, dovecot_servers: dict[str, Dovecot]) -> Dovecot:
-    return server(dovecot_servers, request.param)
+__all__ = ["ImapSetup", "connect_account", "folder_ids", "make_setup", "require_cyrus", "server"]
 
 
 def folder_ids(client: IMAPClient, folder: str) -> list[str]:

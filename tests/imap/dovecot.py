@@ -6,7 +6,7 @@ for how tests use each one):
 
 * ``standard`` (a) — Archive/Trash/Sent carry RFC 6154 special-use flags; Dovecot's full
   capability list (MOVE, UIDPLUS, CONDSTORE, QRESYNC, SPECIAL-USE, …); plain IMAP with
-  STARTTLS on one port and implicit TLS on another (a throw-away trustme CA).
+  STARTTLS on one port and implicit TLS on another (the suite's test CA, tests/fakes/tls.py).
 * ``fallback`` — no special-use flags and unusual folder names ("Archives", "Deleted
   Items", "Sent Items") so the adapter must guess; and no MOVE, CONDSTORE, QRESYNC or
   SPECIAL-USE. Dovecot 2.3 has no switch to turn MOVE off, but ``imap_capability``
@@ -50,9 +50,9 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from tests.imap.servers.proxy import FaultProxy
+from tests.ports import free_port
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
-PORT_RANGE = range(14300, 14400)
 PASSWORD = "correct horse battery staple"
 POOL_SIZE = 500
 
@@ -144,21 +144,6 @@ GMAIL_LAYOUT = {
 _user_numbers = itertools.count(1)
 
 
-def free_port(exclude: Iterable[int] = ()) -> int:
-    """A free port of the range this suite may use (several sessions may run at once)."""
-    skip = set(exclude)
-    for port in PORT_RANGE:
-        if port in skip:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORT_RANGE.start}-{PORT_RANGE.stop - 1} for Dovecot")
-
-
 @dataclass(frozen=True)
 class MailUser:
     """One Dovecot login (a fresh mailbox) on one server."""
@@ -230,10 +215,7 @@ class Dovecot:
             if self._start_once(timeout):
                 atexit.register(self.cleanup)
                 if self.spec.proxy or self.spec.missing:
-                    exclude = {self.dovecot_port, self.tls_port}
-                    self.proxy = FaultProxy(
-                        self.dovecot_port, port_picker=lambda exclude=exclude: free_port(exclude)
-                    )
+                    self.proxy = FaultProxy(self.dovecot_port)
                     self.proxy.without_capabilities(*self.spec.missing).start()
                     self.port = self.proxy.port
                 return self
@@ -363,9 +345,9 @@ class Dovecot:
                 os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
 
     def _make_certificate(self) -> None:
-        import trustme
+        from tests.fakes.tls import suite_ca
 
-        ca = trustme.CA(organization_name="Sales Inbox Dovecot test CA")
+        ca = suite_ca().ca
         cert = ca.issue_cert("127.0.0.1", "localhost")
         self.ca_file = self.root / "ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_file))

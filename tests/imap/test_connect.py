@@ -11,7 +11,8 @@ from django.db import connection
 
 from accounts.models import Plan, Team
 from inbox.models import AccountKind, MailAccount
-from tests.imap.dovecot import Dovecot, free_port
+from tests.imap.dovecot import Dovecot
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dovecot]
 

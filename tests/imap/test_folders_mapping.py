@@ -127,7 +127,7 @@ def test_team_mailbox_folders_are_changed_by_a_company_admin_only(team: ImapSetu
 
 
 def test_an_unreachable_server_shows_why_and_changes_nothing(guessed: ImapSetup, alice):  # type: ignore[no-untyped-def]
-    from tests.imap.dovecot import free_port
+    from tests.ports import free_port
 
     guessed.account.config = {**guessed.account.config, "port": free_port()}
     guessed.account.save(update_fields=["config"])

@@ -183,12 +183,12 @@ def test_the_gmail_style_server_archives_by_leaving_the_inbox_while_staying_in_a
 
 
 def test_cyrus_tests_skip_without_cyrus_on_a_workstation_but_fail_in_ci(monkeypatch: pytest.MonkeyPatch):
-    import tests.imap.conftest as imap_conftest
+    import tests.plugins.servers as servers
 
-    monkeypatch.setattr(imap_conftest, "cyrus_available", lambda: False)
+    monkeypatch.setattr(servers, "cyrus_available", lambda: False)
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="ensure-test-services"):
-        imap_conftest.require_cyrus()
+        servers.require_cyrus()
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
-        imap_conftest.require_cyrus()
+        servers.require_cyrus()

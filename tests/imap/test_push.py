@@ -214,7 +214,7 @@ def test_unreachable_server_is_retried_later(imap: ImapSetup):
     imap.deliver(subject="Later")
     imap.pull()
     (change,) = _archive(imap, "Later")
-    from tests.imap.dovecot import free_port
+    from tests.ports import free_port
 
     imap.account.config = {**imap.account.config, "port": free_port()}
     imap.account.save(update_fields=["config"])

@@ -1,12 +1,9 @@
 """Fixtures for the Outlook adapter: a test CA, the fake Microsoft identity platform and Graph
-(one pair of TLS servers for the whole session, state reset per test), and helpers that
+(tests/plugins/servers.py: one pair of TLS servers for the whole session, state reset per
+test by ``ms``), and helpers that
 connect a mailbox the way a user would (authorization-code flow with PKCE through msal)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-
-import pytest
 
 from accounts.models import Company, User
 from inbox.models import MailAccount, Provider
@@ -15,44 +12,8 @@ from inbox.types import IngestResult, RefData
 from sync.providers.outlook import auth as graph_auth
 from tests.factories import parsed, personal_account, team_account
 from tests.fakes.graph_server import FakeMailbox, FakeMicrosoft, make_mime
-from tests.fakes.tls import LocalCA, make_local_ca
 
 REDIRECT_URI = "https://inbox.example.test/email-sync/microsoft/callback"
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
-    # The personas' passwords are not under test here; PBKDF2 would dominate the run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(scope="session")
-def local_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
-    return make_local_ca(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture(scope="session")
-def microsoft_servers(local_ca: LocalCA) -> Iterator[FakeMicrosoft]:
-    fake = FakeMicrosoft(local_ca).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def ms(microsoft_servers: FakeMicrosoft, local_ca: LocalCA, settings) -> Iterator[FakeMicrosoft]:  # type: ignore[no-untyped-def]
-    """The fake Microsoft, emptied, with the app configured to use it."""
-    microsoft_servers.reset()
-    graph_auth._HTTP_CACHE.clear()
-    settings.MS_CLIENT_ID = microsoft_servers.client_id
-    settings.MS_CLIENT_SECRET = microsoft_servers.client_secret
-    settings.MS_AUTHORITY = microsoft_servers.authority
-    settings.GRAPH_API_ENDPOINT = microsoft_servers.graph_endpoint
-    settings.MS_CA_BUNDLE = str(local_ca.ca_file)
-    yield microsoft_servers
-    graph_auth._HTTP_CACHE.clear()
-    if not microsoft_servers.allow_over_concurrency:
-        # Exchange's limit, for pushes and pulls of a mailbox together: never more than 4.
-        assert microsoft_servers.over_concurrency() == [], "more than 4 Graph requests in flight"
 
 
 def sign_in(ms: FakeMicrosoft, address: str, *, team: bool = False) -> graph_auth.ConnectedMailbox:

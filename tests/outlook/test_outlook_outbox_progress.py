@@ -30,6 +30,7 @@ def _due(account) -> None:  # type: ignore[no-untyped-def]
     )
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_a_change_of_1000_messages_failing_at_600_finishes_without_redoing_the_first_600(ms, alice):
     switches(alice, archive=True)
     account, mailbox = outlook_personal(ms, alice)
@@ -116,6 +117,7 @@ def test_a_whole_request_refused_for_concurrency_is_asked_again_after_a_pause(ms
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_pushes_and_pulls_of_one_mailbox_together_never_exceed_4_requests_in_flight(ms, alice):
     switches(alice, archive=True)
     account, mailbox = outlook_personal(ms, alice)

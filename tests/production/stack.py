@@ -16,7 +16,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -100,13 +99,6 @@ def app_environment(variables: dict[str, str], host: dict[str, str]) -> dict[str
     assert set(host) <= set(HOST_DIFFERENCES), set(host) - set(HOST_DIFFERENCES)
     env.update(host)
     return env
-
-
-def free_port() -> int:
-    """A port the kernel says is free right now (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(

@@ -35,6 +35,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser_fixtures import CHROMIUM, CHROMIUM_ARGS, watch_csp
 from tests.imap.dovecot import Dovecot, make_message
+from tests.ports import free_port
 from tests.production.stack import (
     CADDY,
     COLLECTSTATIC,
@@ -43,7 +44,6 @@ from tests.production.stack import (
     app_environment,
     compose,
     compose_command,
-    free_port,
     host_command,
     host_replacements,
     interpolate,

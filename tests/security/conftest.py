@@ -1,4 +1,4 @@
 """The XSS corpus is opened in a real browser: `browser` and `open_as` come from
 tests/browser_fixtures.py, registered once for every package in tests/conftest.py."""
 
-from tests.imap.conftest import dovecot, dovecot_servers, imap  # noqa: F401  (real Dovecot)
+from tests.imap.conftest import imap  # noqa: F401  (real Dovecot)

@@ -217,6 +217,7 @@ def test_every_route_is_mapped(world):
     assert len(_urls(world)) > 30
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_get_changes_nothing_on_any_route(alice, world):
     client = Client()
     client.force_login(alice)

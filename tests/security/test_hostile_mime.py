@@ -26,6 +26,7 @@ def _store(account, name: str, uid: int) -> StoreOutcome:  # type: ignore[no-unt
     return store_raw_message(account, CASES[name](), _ref(uid))
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_every_hostile_message_is_stored_or_quarantined_with_a_reason_and_sync_goes_on(alice_mailbox):
     assert len(CASES) >= 50
     outcomes: dict[str, StoreOutcome] = {}
@@ -69,6 +70,7 @@ def test_an_encoded_line_break_in_a_header_does_not_add_a_recipient(alice_mailbo
     assert all(a["email"] != "victim@acme.test" for a in [*message.to, *message.cc])
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_a_25_mb_attachment_is_listed_with_its_size_and_the_text_kept(alice_mailbox):
     assert _store(alice_mailbox, "attachment-25mb", 1) == StoreOutcome.CREATED
     message = Message.objects.get(conversation__account=alice_mailbox)

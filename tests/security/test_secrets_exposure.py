@@ -144,6 +144,7 @@ def _patterns() -> list[tuple[str, list[str]]]:
 
 
 @pytest.mark.django_db
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 def test_no_page_or_api_response_of_the_owner_shows_a_secret(alice, acme, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     from api.tokens import issue_token

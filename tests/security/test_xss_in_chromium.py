@@ -80,9 +80,14 @@ def test_no_vector_runs_script_or_makes_a_request_on_a_default_open(open_as, ali
     for sandbox in frames.evaluate_all("fs => [...new Set(fs.map(f => f.getAttribute('sandbox')))]"):
         tokens = set(sandbox.split())
         assert not tokens & {"allow-scripts", "allow-same-origin", "allow-forms", "allow-top-navigation"}
+    # Load handlers, meta refresh 0 and autofocus run as each frame loads: wait for every
+    # frame's load event, then hover (Playwright returns once the renderer handled the move),
+    # then for the network to go quiet — what a vector started shows up by then.
+    for frame in page.frames:
+        frame.wait_for_load_state("load")
     page.mouse.move(300, 300)
     page.mouse.move(600, 900)
-    page.wait_for_timeout(1500)  # meta refresh 0, autofocus and load handlers would have fired by now
+    page.wait_for_load_state("networkidle")
 
     app = page.url.split("/inbox/", 1)[0]
     left = [url for url in requests if not url.startswith(app) and not url.startswith("data:")]
@@ -93,6 +98,6 @@ def test_no_vector_runs_script_or_makes_a_request_on_a_default_open(open_as, ali
     # And the two detectors work: a request a page of the context makes shows up in both. (Made
     # from a blank page: the app's own Content-Security-Policy refuses connections elsewhere.)
     probe = page.context.new_page()
-    probe.evaluate("url => fetch(url, {mode: 'no-cors'}).catch(() => null)", f"{host}/probe")
-    probe.wait_for_timeout(500)
+    with probe.expect_request_finished(lambda request: request.url == f"{host}/probe"):
+        probe.evaluate("url => fetch(url, {mode: 'no-cors'}).catch(() => null)", f"{host}/probe")
     assert hits == ["/probe"] and requests[-1] == f"{host}/probe"

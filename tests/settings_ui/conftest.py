@@ -1,20 +1,16 @@
 """Fixtures for the Email sync settings, connect flows and admin tests: a logged-in test
 client per persona, the real Dovecot of tests/imap, a fake Google (tests/fakes' Gmail
-server plus authorize and code exchange) and the fake Microsoft identity platform."""
+server plus authorize and code exchange). The fake Microsoft (``ms``) and Dovecot come from
+tests/plugins/servers.py."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 from django.test import Client
 
 from accounts.models import Company, Plan, User
-from sync.providers.outlook import auth as graph_auth
-from tests.fakes.graph_server import FakeMicrosoft
-from tests.fakes.tls import LocalCA, make_local_ca
-from tests.imap.conftest import dovecot, dovecot_servers  # noqa: F401  (shared fixtures)
 from tests.settings_ui.fake_google import FakeGoogle
 
 
@@ -61,49 +57,6 @@ def google(google_server: FakeGoogle, settings) -> FakeGoogle:  # type: ignore[n
     settings.GOOGLE_TOKEN_URI = google_server.token_uri
     settings.GMAIL_API_ENDPOINT = google_server.api_endpoint
     return google_server
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _ms_ports() -> tuple[int, int]:
-    """Two free ports of this suite's range (14600-14699): several test sessions (CI, a
-    developer's run, xdist workers) may run on one machine at once."""
-    for base in range(14600, 14698, 2):
-        if _free(base) and _free(base + 1):
-            return base, base + 1
-    raise RuntimeError("no two free ports in 14600-14699 for the fake Microsoft")
-
-
-@pytest.fixture(scope="session")
-def settings_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
-    return make_local_ca(tmp_path_factory.mktemp("settings-ca"))
-
-
-@pytest.fixture(scope="session")
-def microsoft_server(settings_ca: LocalCA) -> Iterator[FakeMicrosoft]:
-    fake = FakeMicrosoft(settings_ca, ports=_ms_ports()).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def microsoft(microsoft_server: FakeMicrosoft, settings_ca: LocalCA, settings) -> Iterator[FakeMicrosoft]:  # type: ignore[no-untyped-def]
-    microsoft_server.reset()
-    graph_auth._HTTP_CACHE.clear()
-    settings.MS_CLIENT_ID = microsoft_server.client_id
-    settings.MS_CLIENT_SECRET = microsoft_server.client_secret
-    settings.MS_AUTHORITY = microsoft_server.authority
-    settings.GRAPH_API_ENDPOINT = microsoft_server.graph_endpoint
-    settings.MS_CA_BUNDLE = str(settings_ca.ca_file)
-    yield microsoft_server
-    graph_auth._HTTP_CACHE.clear()
 
 
 @pytest.fixture

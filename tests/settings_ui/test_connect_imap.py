@@ -4,7 +4,6 @@ before any server is contacted; team mailboxes by admins; reconnect after a re-a
 
 from __future__ import annotations
 
-import socket
 from contextlib import contextmanager
 
 import pytest
@@ -14,7 +13,8 @@ from django.urls import reverse
 
 from accounts.models import Plan
 from inbox.models import AccountKind, AccountStatus, MailAccount, Provider
-from tests.imap.dovecot import PASSWORD, Dovecot, MailUser, free_port
+from tests.imap.dovecot import PASSWORD, Dovecot, MailUser
+from tests.ports import free_port, listening_socket
 from tests.settings_ui.conftest import set_plan
 from tests.settings_ui.test_settings_pages import html
 
@@ -42,9 +42,7 @@ def post(client: Client, data: dict[str, object]):  # type: ignore[no-untyped-de
 @contextmanager
 def listening_port():  # type: ignore[no-untyped-def]
     """A port that accepts TCP connections and tells whether anyone connected."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", free_port()))
-    server.listen(1)
+    server = listening_socket(backlog=1)
     server.settimeout(0.3)
     contacted: list[bool] = []
     try:

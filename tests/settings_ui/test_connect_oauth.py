@@ -58,7 +58,7 @@ def test_oauth_buttons_are_hidden_when_not_configured(as_alice: Client, no_oauth
     assert start(as_alice, "microsoft").status_code == 404
 
 
-def test_oauth_buttons_show_when_configured(as_alice: Client, google: FakeGoogle, microsoft: FakeMicrosoft):
+def test_oauth_buttons_show_when_configured(as_alice: Client, google: FakeGoogle, ms: FakeMicrosoft):
     page = html(as_alice.get(reverse("connect:page")))
 
     assert "Connect Google" in page and "Connect Microsoft" in page
@@ -204,13 +204,11 @@ def ms_round_trip(client: Client, ms: FakeMicrosoft, **data: object):  # type: i
     return client.post(reverse("connect:microsoft_callback"), fields)
 
 
-def test_microsoft_asks_for_offline_access_the_mail_scopes_and_pkce(
-    as_alice: Client, microsoft: FakeMicrosoft
-):
+def test_microsoft_asks_for_offline_access_the_mail_scopes_and_pkce(as_alice: Client, ms: FakeMicrosoft):
     response = start(as_alice, "microsoft", login_hint="alice@acme.test")
 
     assert response.status_code == 302
-    assert response["Location"].startswith(microsoft.authority.rsplit("/", 1)[0])
+    assert response["Location"].startswith(ms.authority.rsplit("/", 1)[0])
     query = query_of(response["Location"])
     assert set(query["scope"].split()) >= {"offline_access", "https://graph.microsoft.com/Mail.ReadWrite"}
     # A personal mailbox never asks for .Shared (personal Microsoft accounts refuse it).
@@ -219,9 +217,7 @@ def test_microsoft_asks_for_offline_access_the_mail_scopes_and_pkce(
     assert query["redirect_uri"] == settings.SITE_URL.rstrip("/") + reverse("connect:microsoft_callback")
 
 
-def test_microsoft_asks_for_the_shared_scope_only_for_a_team_mailbox(
-    as_alice: Client, microsoft: FakeMicrosoft
-):
+def test_microsoft_asks_for_the_shared_scope_only_for_a_team_mailbox(as_alice: Client, ms: FakeMicrosoft):
     response = start(as_alice, "microsoft", login_hint="sales@acme.test", kind="team", name="Sales")
     assert response.status_code == 302, html(response)
     assert (
@@ -230,28 +226,26 @@ def test_microsoft_asks_for_the_shared_scope_only_for_a_team_mailbox(
 
 
 def test_connect_microsoft_redeems_the_code_and_stores_a_working_sign_in(
-    as_alice: Client, alice, microsoft: FakeMicrosoft
+    as_alice: Client, alice, ms: FakeMicrosoft
 ):
-    microsoft.add_mailbox("alice@acme.test")
+    ms.add_mailbox("alice@acme.test")
 
-    response = ms_round_trip(as_alice, microsoft, login_hint="alice@acme.test")
+    response = ms_round_trip(as_alice, ms, login_hint="alice@acme.test")
 
     account = MailAccount.objects.get(provider=Provider.OUTLOOK)
     assert response.status_code == 302
     assert response["Location"] == reverse("email_sync:status", args=[account.pk])
     assert account.address == "alice@acme.test" and account.owner == alice
-    assert microsoft.token_grants() == ["authorization_code"]
+    assert ms.token_grants() == ["authorization_code"]
     token = graph_auth.GraphTokens(account, graph_auth.graph_session()).access_token()
-    assert token in microsoft.access_tokens
+    assert token in ms.access_tokens
 
 
-def test_admin_connects_a_microsoft_team_mailbox_with_members(
-    as_alice: Client, bob, microsoft: FakeMicrosoft
-):
-    microsoft.add_mailbox("sales@acme.test")
+def test_admin_connects_a_microsoft_team_mailbox_with_members(as_alice: Client, bob, ms: FakeMicrosoft):
+    ms.add_mailbox("sales@acme.test")
 
     response = ms_round_trip(
-        as_alice, microsoft, login_hint="sales@acme.test", kind="team", name="Sales", members=[bob.pk]
+        as_alice, ms, login_hint="sales@acme.test", kind="team", name="Sales", members=[bob.pk]
     )
 
     assert response.status_code == 302
@@ -262,11 +256,11 @@ def test_admin_connects_a_microsoft_team_mailbox_with_members(
 
 
 def test_microsofts_cross_site_post_is_relayed_so_the_session_cookie_comes_along(
-    as_alice: Client, microsoft: FakeMicrosoft
+    as_alice: Client, ms: FakeMicrosoft
 ):
-    microsoft.add_mailbox("alice@acme.test")
+    ms.add_mailbox("alice@acme.test")
     started = start(as_alice, "microsoft", login_hint="alice@acme.test")
-    fields = microsoft.sign_in(started["Location"])
+    fields = ms.sign_in(started["Location"])
 
     # Microsoft's form post arrives from another site: a SameSite=Lax cookie stays home.
     relay = Client().post(reverse("connect:microsoft_callback"), fields)
@@ -280,10 +274,10 @@ def test_microsofts_cross_site_post_is_relayed_so_the_session_cookie_comes_along
     assert done.status_code == 302 and MailAccount.objects.filter(address="alice@acme.test").exists()
 
 
-def test_on_lite_connect_microsoft_is_refused(as_alice: Client, acme, microsoft: FakeMicrosoft):
+def test_on_lite_connect_microsoft_is_refused(as_alice: Client, acme, ms: FakeMicrosoft):
     set_plan(acme, Plan.LITE)
 
     response = start(as_alice, "microsoft", login_hint="alice@acme.test")
 
-    assert response.status_code == 403 and microsoft.discovery_calls == 0
+    assert response.status_code == 403 and ms.discovery_calls == 0
     assert not MailAccount.objects.exists()

@@ -215,6 +215,7 @@ def choose_folders(listed: list[ListedFolder], prefix: str = "") -> FolderMap:
     taken: set[str] = {result.all_mail} if result.all_mail else set()
     for role, flags in SPECIAL_USE.items():
         flagged = [f for f in others if f.flags & set(flags)]
+        choice: str | None
         if flagged:
             choice = _shallowest(flagged, prefix).name
             result.guessed[role] = False

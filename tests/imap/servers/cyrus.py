@@ -35,7 +35,8 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
-from tests.imap.dovecot import PASSWORD, MailUser, Variant, free_port
+from tests.imap.dovecot import PASSWORD, MailUser, Variant
+from tests.ports import free_port
 
 CYRUS_BIN = Path("/usr/lib/cyrus/bin")  # cyrus-common: master, ctl_cyrusdb
 MASTER = CYRUS_BIN / "master"

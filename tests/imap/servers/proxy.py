@@ -32,12 +32,13 @@ from __future__ import annotations
 import re
 import socket
 import threading
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from imapclient.imap_utf7 import encode as encode_utf7
+
+from tests.ports import listening_socket
 
 LITERAL = re.compile(rb"\{(\d+)(\+?)\}\r\n$")
 CONTENT_ITEMS = re.compile(rb"BODY(\.PEEK)?\[|RFC822(?![.\w])|BINARY(\.PEEK)?\[", re.IGNORECASE)
@@ -219,12 +220,11 @@ def _uid_set_contains(uid_set: bytes, uid: int) -> bool:
 
 
 class FaultProxy:
-    """See the module docstring. ``start()`` binds a free port of the suite's range."""
+    """See the module docstring. ``start()`` listens on a port the kernel picks."""
 
-    def __init__(self, upstream_port: int, *, port_picker: Callable[[], int]) -> None:
+    def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.port = 0
-        self._port_picker = port_picker
         self._server: socket.socket | None = None
         self._lock = threading.Lock()
         self.missing: frozenset[bytes] = frozenset()
@@ -232,20 +232,11 @@ class FaultProxy:
         self.commands: list[bytes] = []
 
     # --- lifecycle ----------------------------------------------------------------------------
-    def start(self, attempts: int = 10) -> FaultProxy:
-        for _ in range(attempts):
-            port = self._port_picker()
-            server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                server.bind(("127.0.0.1", port))
-            except OSError:  # another session took it between the probe and now
-                server.close()
-                continue
-            server.listen(32)
-            self._server, self.port = server, port
-            threading.Thread(target=self._accept, daemon=True, name=f"imap-fault-proxy-{port}").start()
-            return self
-        raise RuntimeError("no free port for the IMAP fault proxy")
+    def start(self) -> FaultProxy:
+        server = listening_socket(backlog=32)
+        self._server, self.port = server, server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True, name=f"imap-fault-proxy-{self.port}").start()
+        return self
 
     def stop(self) -> None:
         if self._server is not None:

@@ -9,7 +9,6 @@ from subprocess import Popen
 
 import pytest
 
-from tests.imap.conftest import dovecot, dovecot_servers  # noqa: F401
 from tests.worker import purge_queue, running_worker
 
 

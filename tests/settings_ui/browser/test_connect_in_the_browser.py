@@ -34,9 +34,9 @@ def test_connect_google_in_the_browser(open_as, site_url, google, alice):
 
 
 def test_connect_microsoft_in_the_browser_survives_the_cross_site_form_post(
-    open_trusting, site_url, microsoft, alice
+    open_trusting, site_url, ms, alice
 ):
-    microsoft.add_mailbox("alice@acme.test")
+    ms.add_mailbox("alice@acme.test")
     page = open_trusting(alice, "/settings/email-sync/connect/")
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and "callback" in r.url else None)
