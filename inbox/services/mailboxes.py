@@ -55,7 +55,9 @@ def connect_personal_mailbox(
     if provider == Provider.DEMO:
         raise InvalidRequest("Demo mailboxes are created by seed_demo only.")
     if actor.company_id is None:
-        raise PlanLimitReached(UPGRADE_NOTICE)  # check_can_connect's answer: no company, no email sync
+        raise PlanLimitReached(
+            plans.upgrade_notice()
+        )  # check_can_connect's answer: no company, no email sync
     existing = MailAccount.objects.filter(company_id=actor.company_id, address__iexact=address).first()
     if existing is not None:
         if existing.kind != AccountKind.PERSONAL or existing.owner_id != actor.pk:
