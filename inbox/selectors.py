@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
@@ -533,7 +533,8 @@ def neighbours_and_counts(
     if not account_ids:
         return Neighbours(None, None), dict.fromkeys(NAV_COUNTS, 0)
     columns, params = _nav_count_columns(account_ids)
-    selects, all_params = [], []
+    selects: list[str] = []
+    all_params: list[Any] = []
     for name, qs in zip(
         ("newer", "older"), _neighbour_queries(conversation, folder, account_ids), strict=True
     ):
@@ -633,7 +634,7 @@ def nav_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
 NAV_COUNTS = ("inbox", "inbox_unread", "sent", "archive")
 
 
-def _nav_count_columns(account_ids: list[int]) -> tuple[dict[str, str], list[object]]:
+def _nav_count_columns(account_ids: list[int]) -> tuple[dict[str, str], list[Any]]:
     """The four capped counts as scalar subqueries (SQL) and their parameters."""
     mine = Conversation.objects.filter(account_id__in=account_ids)
     inbox = mine.filter(folder_filter("inbox"))
@@ -644,7 +645,7 @@ def _nav_count_columns(account_ids: list[int]) -> tuple[dict[str, str], list[obj
         "archive": mine.filter(folder_filter("archive")),
     }
     columns: dict[str, str] = {}
-    params: list[object] = []
+    params: list[Any] = []
     for name, qs in folders.items():
         sql, sql_params = qs.values("id")[:COUNT_CAP].query.sql_with_params()
         columns[name] = f"(SELECT COUNT(*) FROM ({sql}) AS {name}_rows)"  # noqa: S608  (ORM-compiled SQL, params bound)

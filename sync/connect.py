@@ -60,6 +60,8 @@ class Connected:
 def _same_address(user: User, address: str, *, kind: str) -> MailAccount | None:
     """A mailbox of this kind and address the user already manages: connecting it again is
     a reconnect (a new password), not one more mailbox."""
+    if user.company_id is None:
+        return None
     existing = MailAccount.objects.filter(
         company_id=user.company_id, address__iexact=address.strip(), kind=kind
     ).first()

@@ -241,6 +241,8 @@ def _leaves(part: Message, number: str = "") -> Iterator[tuple[str, Message]]:
     if part.get_content_maintype() == "message" and number:
         # An encapsulated message: its own parts are numbered below this one.
         for inner in children:
+            if not isinstance(inner, Message):
+                continue
             if inner.is_multipart():
                 for i, child in enumerate(inner.get_payload(), 1):
                     yield from _leaves(child, f"{number}.{i}")

@@ -268,7 +268,7 @@ def refresh_conversations(conversation_ids: Iterable[int]) -> list[int]:
             first=Min("sent_at"),
             last=Max("sent_at"),
             incoming=Count("id", filter=Q(direction=Direction.INCOMING)),
-            outgoing=Count("id", filter=Q(direction=Direction.OUTGOING)),
+            outgoing_n=Count("id", filter=Q(direction=Direction.OUTGOING)),
         )
     }
     empty = [cid for cid in ids if cid not in stats]
@@ -278,7 +278,7 @@ def refresh_conversations(conversation_ids: Iterable[int]) -> list[int]:
             first_message_at=row["first"],
             last_message_at=row["last"],
             has_incoming=row["incoming"] > 0,
-            has_outgoing=row["outgoing"] > 0,
+            has_outgoing=row["outgoing_n"] > 0,
         )
     if empty:
         Conversation.objects.filter(pk__in=empty).delete()

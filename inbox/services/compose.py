@@ -151,7 +151,7 @@ def save_draft(actor: User, data: ComposeInput) -> Draft:
             setattr(draft, name, value)
         draft.save()
         return draft
-    return Draft.objects.create(company_id=actor.company_id, author=actor, **fields)
+    return Draft.objects.create(company_id=actor.company_pk, author=actor, **fields)
 
 
 def get_draft(actor: User, draft_id: int) -> Draft:
@@ -345,11 +345,13 @@ def _back_to_draft(actor: User, outgoing: OutgoingMessage) -> Draft:
         )
     reply_to = compose.get("reply_to_id")
     return Draft.objects.create(
-        company_id=actor.company_id,
+        company_id=actor.company_pk,
         author=actor,
         account_id=outgoing.account_id,
         conversation_id=reply_conversation,
-        reply_to_id=reply_to if reply_conversation and Message.objects.filter(pk=reply_to).exists() else None,
+        reply_to_id=reply_to
+        if reply_conversation and reply_to is not None and Message.objects.filter(pk=reply_to).exists()
+        else None,
         mode=str(compose.get("mode") or "new"),
         to=_recipient_list(str(compose.get("to") or "")),
         cc=_recipient_list(str(compose.get("cc") or "")),

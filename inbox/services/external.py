@@ -78,6 +78,6 @@ def apply_external_read_state(account: MailAccount, seen_by_key: dict[str, bool]
     for is_unread in (True, False):
         ids = [cid for cid, value in unread.items() if value is is_unread]
         if ids:
-            rows = Conversation.objects.filter(pk__in=ids, is_read=is_unread)
-            changed += rows.update(is_read=not is_unread)
+            changing = Conversation.objects.filter(pk__in=ids, is_read=is_unread)
+            changed += changing.update(is_read=not is_unread)
     return changed

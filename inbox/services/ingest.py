@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -407,8 +408,8 @@ def ingest_messages(
         ).values_list("conversation_id", "address"):
             threads[conversation_pk].participants.add(address)
     by_subject: dict[str, list[_Thread]] = defaultdict(list)
-    for thread in threads.values():
-        by_subject[thread.conversation.normalized_subject].append(thread)
+    for existing in threads.values():
+        by_subject[existing.conversation.normalized_subject].append(existing)
     people = dict(
         PersonEmail.objects.filter(company_id=account.company_id, email__in=sorted(addresses)).values_list(
             "email", "person_id"
@@ -427,8 +428,8 @@ def ingest_messages(
     new_threads: list[_Thread] = []
     for parsed, ref in items:
         if ref.key in known_refs:
-            message, conversation = known_refs[ref.key]
-            planned.append((IngestOutcome.DUPLICATE, conversation, message))
+            known_message, known_conversation = known_refs[ref.key]
+            planned.append((IngestOutcome.DUPLICATE, known_conversation, known_message))
             continue
         if ref.key in tomb_keys or (parsed.message_id and parsed.message_id in tomb_mids):
             planned.append((IngestOutcome.TOMBSTONED, None, None))
@@ -518,14 +519,17 @@ def ingest_messages(
         Participant.objects.bulk_create(new_participants, ignore_conflicts=True)
 
     results: list[IngestResult] = []
-    for outcome, conversation, message in planned:
+    for outcome, planned_conversation, planned_message in planned:
         if outcome == IngestOutcome.TOMBSTONED:
             results.append(IngestResult(IngestOutcome.TOMBSTONED))
-        elif outcome == IngestOutcome.DUPLICATE:
-            results.append(IngestResult(IngestOutcome.DUPLICATE, _pk(conversation), _pk(message)))  # type: ignore[arg-type]
+            continue
+        conversation_pk = _pk(cast(int | _Thread, planned_conversation))
+        if outcome == IngestOutcome.DUPLICATE:
+            message_pk = _pk(cast(int | Message, planned_message))
+            results.append(IngestResult(IngestOutcome.DUPLICATE, conversation_pk, message_pk))
         else:
-            created, unarchived = message  # type: ignore[misc]
-            results.append(IngestResult(IngestOutcome.CREATED, _pk(conversation), created.pk, unarchived))  # type: ignore[arg-type]
+            created, unarchived = cast(tuple[Message, bool], planned_message)
+            results.append(IngestResult(IngestOutcome.CREATED, conversation_pk, created.pk, unarchived))
     return results
 
 

@@ -129,7 +129,8 @@ def _record_addresses(kind: str, record: object) -> list[str]:
     elif kind == "person":
         people = [record]
     else:
-        people = [record.person] if getattr(record, "person", None) else []
+        contact = getattr(record, "person", None)
+        people = [contact] if contact is not None else []
     addresses = []
     for person in people:
         first = person.emails.order_by("-primary", "id").first()
@@ -303,9 +304,10 @@ def retry(request: AuthedRequest, outgoing_id: int) -> HttpResponse:
     except NotFound as exc:
         raise Http404(str(exc)) from exc
     except NotAllowed:
-        outgoing = OutgoingMessage.objects.filter(pk=outgoing_id).select_related("message").first()
-        if outgoing is None:
+        found = OutgoingMessage.objects.filter(pk=outgoing_id).select_related("message").first()
+        if found is None:
             raise Http404("No such message.") from None
+        outgoing = found
     return redirect(reverse("inbox:conversation", args=[outgoing.message.conversation_id]))
 
 
