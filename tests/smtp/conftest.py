@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 
 from tests.fakes.tls import LocalCA, make_local_ca
-from tests.imap.conftest import ImapSetup, dovecot, dovecot_servers, folder_ids, imap  # noqa: F401  (fixtures used here)
+from tests.imap.conftest import ImapSetup, folder_ids, imap  # noqa: F401  (imap: a fixture used here)
 from tests.imap.dovecot import Dovecot, MailUser, make_message
 from tests.smtp.server import SmtpServer
 
