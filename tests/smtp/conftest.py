@@ -22,7 +22,7 @@ def smtp_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
 
 
 @pytest.fixture
-def smtp(smtp_ca: LocalCA, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:  # noqa: F811
+def smtp(smtp_ca: LocalCA, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
     """STARTTLS + AUTH on a kernel-chosen loopback port, delivering into Dovecot; the app
     trusts the test CA through SSL_CERT_FILE (as it trusts the Dovecot one)."""
     monkeypatch.setenv("SSL_CERT_FILE", str(smtp_ca.ca_file))
@@ -32,7 +32,7 @@ def smtp(smtp_ca: LocalCA, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.fixture
-def smtps(smtp_ca: LocalCA, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:  # noqa: F811
+def smtps(smtp_ca: LocalCA, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
     """The same with implicit TLS (port 465 style)."""
     monkeypatch.setenv("SSL_CERT_FILE", str(smtp_ca.ca_file))
     server = SmtpServer(smtp_ca, dovecot, security="ssl").start()
