@@ -67,6 +67,9 @@ class GmailAdapter:
         answer.clear()
         yield data
 
+    def send(self, request: SendRequest, checkpoint: Checkpoint) -> dict[str, object]:
+        return send_message(self.client, request, checkpoint)
+
 
 def find_section(payload: dict[str, Any], section: str) -> dict[str, Any] | None:
     """The part of Gmail's ``format=full`` tree at an IMAP body section ("2.1"); Gmail
@@ -82,6 +85,3 @@ def find_section(payload: dict[str, Any], section: str) -> dict[str, Any] | None
             return None
         node = children[int(step) - 1]
     return node
-
-    def send(self, request: SendRequest, checkpoint: Checkpoint) -> dict[str, object]:
-        return send_message(self.client, request, checkpoint)

@@ -65,6 +65,45 @@ class ImapAdapter:
             proofs, trusted = folder_proofs(self.account, requests)
             return ImapPush(client, self.folders(client), proofs=proofs, trusted_keys=trusted).run(requests)
 
+    def fetch_attachment(self, ref: ProviderRef, attachment: Attachment) -> Iterator[bytes]:
+        """One body section (``BODY.PEEK[2]``), read in partial fetches of ``PART_CHUNK``
+        bytes (``<offset.length>``) and decoded on the way: memory stays at a chunk."""
+        if ref.uid is None or not ref.folder:
+            raise ProviderPermanentError("This email has no IMAP location.")
+        with self.session() as client, imap_errors("fetching an attachment"):
+            info = client.select_folder(ref.folder, readonly=True)
+            if ref.uidvalidity is not None and int(info.get(b"UIDVALIDITY", 0)) != ref.uidvalidity:
+                raise ProviderPermanentError(
+                    f"{ref.folder} was renumbered (UIDVALIDITY changed); sync first."
+                )
+            yield from decode_transfer(
+                _sections(client, ref.uid, attachment.part), attachment.transfer_encoding
+            )
+
+    def send(self, request: SendRequest, checkpoint: Checkpoint) -> dict[str, object]:
+        """SMTP, then APPEND to Sent unless the server files it itself. A retry first looks
+        for the Message-ID in Sent: found, it was sent and filed — nothing is done again."""
+        smtp = SmtpSettings.from_account(self.account)
+        password = smtp_password(self.account)
+        with self.session() as client, imap_errors("sending"):
+            sent = self.folders(client).sent
+            if request.retry and sent and _in_folder(client, sent, request.message_id):
+                checkpoint(SendStage.FILED)
+                return {"found_in_sent": sent}
+            if request.stage == SendStage.DATA_SENT:
+                raise SendAmbiguous(
+                    "An earlier attempt broke off while the outgoing server was receiving the message, "
+                    "so it may have been sent. Check with the recipient, then Retry or Edit."
+                )
+            details: dict[str, object] = {}
+            if request.stage != SendStage.ACCEPTED:
+                details = deliver(smtp, password, request, checkpoint)
+            if smtp.files_sent or not sent:
+                return {**details, "filed_by": "the server" if smtp.files_sent else "nobody (no Sent folder)"}
+            client.append(sent, request.raw, flags=[b"\\Seen"])
+            checkpoint(SendStage.FILED)
+            return {**details, "appended_to": sent}
+
 
 def folder_proofs(
     account: MailAccount, requests: Sequence[PushRequest]
@@ -118,21 +157,6 @@ def folder_proofs(
             trusted.add(key)
     return proofs, trusted
 
-    def fetch_attachment(self, ref: ProviderRef, attachment: Attachment) -> Iterator[bytes]:
-        """One body section (``BODY.PEEK[2]``), read in partial fetches of ``PART_CHUNK``
-        bytes (``<offset.length>``) and decoded on the way: memory stays at a chunk."""
-        if ref.uid is None or not ref.folder:
-            raise ProviderPermanentError("This email has no IMAP location.")
-        with self.session() as client, imap_errors("fetching an attachment"):
-            info = client.select_folder(ref.folder, readonly=True)
-            if ref.uidvalidity is not None and int(info.get(b"UIDVALIDITY", 0)) != ref.uidvalidity:
-                raise ProviderPermanentError(
-                    f"{ref.folder} was renumbered (UIDVALIDITY changed); sync first."
-                )
-            yield from decode_transfer(
-                _sections(client, ref.uid, attachment.part), attachment.transfer_encoding
-            )
-
 
 PART_CHUNK = 1024 * 1024
 
@@ -152,30 +176,6 @@ def _sections(client: IMAPClient, uid: int, section: str) -> Iterator[bytes]:
         if len(data) < PART_CHUNK:
             return
         offset += len(data)
-
-    def send(self, request: SendRequest, checkpoint: Checkpoint) -> dict[str, object]:
-        """SMTP, then APPEND to Sent unless the server files it itself. A retry first looks
-        for the Message-ID in Sent: found, it was sent and filed — nothing is done again."""
-        smtp = SmtpSettings.from_account(self.account)
-        password = smtp_password(self.account)
-        with self.session() as client, imap_errors("sending"):
-            sent = self.folders(client).sent
-            if request.retry and sent and _in_folder(client, sent, request.message_id):
-                checkpoint(SendStage.FILED)
-                return {"found_in_sent": sent}
-            if request.stage == SendStage.DATA_SENT:
-                raise SendAmbiguous(
-                    "An earlier attempt broke off while the outgoing server was receiving the message, "
-                    "so it may have been sent. Check with the recipient, then Retry or Edit."
-                )
-            details: dict[str, object] = {}
-            if request.stage != SendStage.ACCEPTED:
-                details = deliver(smtp, password, request, checkpoint)
-            if smtp.files_sent or not sent:
-                return {**details, "filed_by": "the server" if smtp.files_sent else "nobody (no Sent folder)"}
-            client.append(sent, request.raw, flags=[b"\\Seen"])
-            checkpoint(SendStage.FILED)
-            return {**details, "appended_to": sent}
 
 
 @dataclass(frozen=True)
