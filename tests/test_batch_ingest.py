@@ -243,6 +243,7 @@ def test_batch_with_tombstoned_duplicate_early_reply_and_quarantined_ingests_as_
     assert queries <= 30, queries
 
 
+@pytest.mark.slow  # seconds of its own: not in `make quick`
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_batches_ingest_as_one_by_one(alice_mailbox, bob_mailbox, seed):
     """Threads, replies before parents, subject fallbacks, duplicates and tombstones at random."""

@@ -21,7 +21,8 @@ from inbox.folders import folder_filter
 from inbox.models import Conversation, Message, Participant
 from tests.factories import personal_account, receive
 
-pytestmark = pytest.mark.django_db
+# A corpus comparison (62 cases over a seeded mailbox, paged to the end): not in `make quick`.
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def _reference_term_filter(term: str, account_ids: list[int]) -> Q:
