@@ -190,24 +190,9 @@ def ingest_message(account: MailAccount, parsed: ParsedMessage, ref: RefData) ->
             last_message_at=parsed.date,
             is_read=parsed.is_read or not parsed.incoming,
         )
-    message = Message.objects.create(
-        conversation=conversation,
-        account=account,
-        message_id=parsed.message_id[:998],
-        in_reply_to=parsed.in_reply_to[:998],
-        references=parsed.references[:100],
-        subject=parsed.subject[:998],
-        from_address=(parsed.sender.email if parsed.sender else "")[:320],
-        from_name=(parsed.sender.name if parsed.sender else "")[:300],
-        to=[{"email": a.email, "name": a.name} for a in parsed.to],
-        cc=[{"email": a.email, "name": a.name} for a in parsed.cc],
-        sent_at=parsed.date,
-        text=parsed.text,
-        html=parsed.html,
-        attachments=parsed.attachments,
-        direction=direction,
-        parse_problems=parsed.problems,
-    )
+    message = _new_message(account, parsed)
+    message.conversation = conversation
+    message.save()
     _add_ref(account, message.pk, ref)
     _add_attachments(account, message, parsed.attachments)
     link_participants(conversation, parsed)
