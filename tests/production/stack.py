@@ -47,11 +47,16 @@ CADDYFILE_IN_CONTAINER = "/etc/caddy/Caddyfile"
 WEB_HEALTH_ADDRESS = "127.0.0.1:8000"
 
 
-def host_replacements(web_port: int) -> dict[str, str]:
-    """Container-side arguments and what they are on this machine."""
+CADDYFILE = ROOT / "scripts" / "Caddyfile"
+
+
+def host_replacements(web_port: int, caddyfile: Path = CADDYFILE) -> dict[str, str]:
+    """Container-side arguments and what they are on this machine. ``caddyfile`` is where
+    Caddy reads its config: a copy in Caddy's own directory when it runs as its system user,
+    which cannot read a checkout under a private (0700) directory."""
     return {
         WEB_BIND: f"127.0.0.1:{web_port}",
-        CADDYFILE_IN_CONTAINER: str(ROOT / "scripts" / "Caddyfile"),
+        CADDYFILE_IN_CONTAINER: str(caddyfile),
     }
 
 

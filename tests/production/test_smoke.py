@@ -38,6 +38,7 @@ from tests.imap.dovecot import Dovecot, make_message
 from tests.ports import free_port
 from tests.production.stack import (
     CADDY,
+    CADDYFILE,
     COLLECTSTATIC,
     WEB_HEALTH_ADDRESS,
     HostStack,
@@ -202,6 +203,8 @@ def test_production_stack_behind_caddy_signs_in_styles_pulls_and_pushes(
         cleanup.append(lambda: shutil.rmtree(caddy_dir, ignore_errors=True))
         (caddy_dir / "data").mkdir(parents=True)
         (caddy_dir / "config").mkdir()
+        caddyfile = caddy_dir / "Caddyfile"
+        shutil.copyfile(CADDYFILE, caddyfile)
         proxy_env = {
             k: interpolate(str(v), operator_env)
             for k, v in compose()["services"]["proxy"]["environment"].items()
@@ -219,7 +222,7 @@ def test_production_stack_behind_caddy_signs_in_styles_pulls_and_pushes(
         assert proxy_env["CADDY_TLS"] == "internal" and proxy_env["SITE_DOMAIN"] == "localhost"
         stack.start(
             "proxy",
-            host_command(compose_command("proxy"), here),
+            host_command(compose_command("proxy"), host_replacements(web_port, caddyfile)),
             extra_env=proxy_env,
             env_only=True,
             user=unprivileged_user("caddy", caddy_dir),
