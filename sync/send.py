@@ -68,6 +68,7 @@ def send_change(account: MailAccount, adapter: object, change: ProviderChange) -
         retry=change.attempts > 1 or bool(outgoing.stage),
         thread_id=outgoing.thread_id,
         bcc=list(outgoing.bcc or []),
+        attempt=change.attempts,
     )
 
     def checkpoint(stage: str) -> None:

@@ -62,6 +62,16 @@ class SendRequest:
     # Bcc recipients (in ``recipients`` too, never in ``raw``): an API that reads the
     # envelope from the headers (Gmail) needs them as a Bcc header, which it strips.
     bcc: list[str] = field(default_factory=list)
+    # Which attempt of the change this is (1 = the first).
+    attempt: int = 1
+
+
+def with_bcc(raw: bytes, bcc: list[str]) -> bytes:
+    """For an API that reads the recipients from the headers (Gmail, Graph's MIME send) and
+    strips Bcc: the Bcc header put in front of the rest."""
+    if not bcc:
+        return raw
+    return b"Bcc: " + ", ".join(bcc).encode("ascii", "ignore") + b"\r\n" + raw
 
 
 # ``checkpoint(stage)`` records a stage of the send at once (committed): a crash right after

@@ -25,6 +25,14 @@ Graph (``/v1.0``), only what mail sync and push use, with Graph's URLs, JSON and
   ``$top``, next links),
 * ``messages/{id}`` (``$select``), ``messages/{id}/$value`` (the MIME, streamed; a 40 MB
   message is generated as it is sent), ``messages/{id}/move``,
+* ``sendMail`` with a MIME body (base64, ``Content-Type: text/plain``, as Graph documents
+  sending MIME): ``Mail.Send`` (``Mail.Send.Shared`` for a mailbox the caller is a delegate
+  of) is checked, From must be the mailbox, the MIME's Message-ID / In-Reply-To / References
+  are kept; the message lands in the sender's Sent Items (Bcc kept there) and in the Inbox
+  of every recipient the fake has a mailbox for (Bcc stripped); ``sent_log`` lists each send.
+  ``lose_send_response`` sends and then drops the connection without an answer (a lost
+  response); ``file_sent_after`` files the Sent Items copy only after that many listings of
+  Sent Items (Exchange files it moments after the 202),
 * ``$batch`` (≤ 20 requests, run at most 4 at a time per mailbox like Exchange's
   per-mailbox concurrency, answers in a different order than asked),
 * ids as Exchange has them: a message moved by a call without
@@ -68,7 +76,7 @@ from email.policy import default as default_policy
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from tests.fakes.tls import LocalCA, StreamBody, TLSServer, handler_class
+from tests.fakes.tls import DropConnection, LocalCA, StreamBody, TLSServer, handler_class
 
 MAX_BATCH = 20
 MAILBOX_CONCURRENCY = 4
@@ -298,6 +306,10 @@ class FakeMailbox:
         self.max_in_flight = 0
         # Set to an Event to keep requests in flight until it is set (concurrency tests).
         self.hold: threading.Event | None = None
+        # Every sendMail that was carried out: {"recipients": [...], "mime": bytes}.
+        self.sent_log: list[dict[str, Any]] = []
+        # Sent copies waiting to be filed in Sent Items: [listings of Sent Items left, mime].
+        self.sent_pending: list[list[Any]] = []
 
     # --- what an Outlook user (or Exchange) does ----------------------------------------
     def deliver(
@@ -426,6 +438,17 @@ class FakeMailbox:
         with self.lock:
             self.generation[self.folders[folder]] += 1
 
+    def file_pending_sent(self, *, listing: bool) -> None:
+        """Exchange files a sent message in Sent Items a moment after the 202: a pending
+        copy is filed once enough listings of Sent Items have passed."""
+        with self.lock:
+            for pending in list(self.sent_pending):
+                if listing:
+                    pending[0] -= 1
+                if pending[0] <= 0:
+                    self.sent_pending.remove(pending)
+                    self.deliver(pending[1], folder="sentitems")
+
     def fail_message(self, message_id: str, *, op: str = "value", status: int = 500, code: str = "") -> None:
         """Every ``op`` (value, get) of this one message fails until ``heal_message``."""
         with self.ms._lock:
@@ -552,6 +575,12 @@ class FakeMicrosoft:
             # Set by a test that drives the fake over the limit on purpose.
             self.allow_over_concurrency = False
             self.access_tokens: dict[str, tuple[str, float]] = {}
+            # The scopes each access token was granted (short names, lower case: "mail.send").
+            self.token_scopes: dict[str, set[str]] = {}
+            # The next N sendMail calls are carried out, then their connection is dropped.
+            self.lost_send_responses = 0
+            # Sent copies reach Sent Items only after this many listings of Sent Items.
+            self.file_sent_after = 0
             self.access_token_lifetime = 3600
             self.token_calls: list[tuple[str, int]] = []  # (grant type, status)
             self.discovery_calls = 0
@@ -613,6 +642,12 @@ class FakeMicrosoft:
         )
         with self._lock:
             self.faults.append(Fault(op, times, status, retry_after, code, after))
+
+    def lose_send_response(self, *, times: int = 1) -> None:
+        """The next ``times`` sendMail calls send the message, then the connection drops
+        before the answer (the client cannot tell whether it was sent)."""
+        with self._lock:
+            self.lost_send_responses += times
 
     def count(
         self, op: str, *, in_batch: bool | None = None, mailbox: str | None = None, status: int | None = None
@@ -786,6 +821,7 @@ class FakeMicrosoft:
         user = self.users[address]
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(40)
         self.access_tokens[access] = (address, time.time() + self.access_token_lifetime)
+        self.token_scopes[access] = {part.rsplit("/", 1)[-1].lower() for part in scope.split()}
         self.refresh_tokens[refresh] = address  # earlier refresh tokens stay valid, as in Entra ID
         if self.refresh_token_lifetime is not None:
             self.refresh_expiry[refresh] = time.time() + self.refresh_token_lifetime
@@ -835,6 +871,12 @@ class FakeMicrosoft:
         except GraphError as exc:
             return exc.response()
         status, out_headers, out = self._run(mailbox, op, method, url.path, headers, runner, in_batch=False)
+        if op == "send" and status == 202:
+            with self._lock:
+                lose = self.lost_send_responses > 0
+                self.lost_send_responses -= int(lose)
+            if lose:
+                raise DropConnection("fake: the sendMail answer is lost")
         if isinstance(out, bytes | StreamBody):
             return status, out_headers, out
         return status, {**out_headers, "Content-Type": "application/json"}, json.dumps(out).encode()
@@ -882,6 +924,8 @@ class FakeMicrosoft:
             and rest[2:] == ["messages", "delta"]
         ):
             return mailbox, "delta", lambda h: (200, {}, self._delta(mailbox, rest[1], params, h, path, user))
+        if method == "POST" and rest == ["sendMail"]:
+            return mailbox, "send", lambda h: (202, {}, self._send_mail(mailbox, body, h, user))
         if rest[:1] == ["messages"] and len(rest) >= 2:
             message_id = rest[1]
             if method == "GET" and len(rest) == 2:
@@ -929,6 +973,54 @@ class FakeMicrosoft:
             if method == "PATCH" and len(rest) == 2:
                 return mailbox, "update", lambda h: (200, {}, self._update(mailbox, message_id, body, user))
         raise GraphError(400, "BadRequest", f"fake Graph does not implement {method} {path}")
+
+    def _send_mail(self, mailbox: FakeMailbox, body: bytes, headers: dict[str, str], user: str) -> bytes:
+        """``POST /sendMail`` with MIME: the body is the base64 of the whole message and the
+        Content-Type is text/plain (a JSON message is not what the app sends: refused)."""
+        if not headers.get("content-type", "").lower().startswith("text/plain"):
+            raise GraphError(400, "ErrorInvalidRequest", "fake Graph sends MIME (text/plain) only")
+        token = headers.get("authorization", "")[7:]
+        with self._lock:
+            granted = self.token_scopes.get(token, set())
+        needed = "mail.send" if mailbox.address == user else "mail.send.shared"
+        if needed not in granted:
+            raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except ValueError as exc:
+            raise GraphError(
+                400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."
+            ) from exc
+        parsed = message_from_bytes(raw, policy=default_policy)
+        sender = parsed["From"].addresses[0].addr_spec.lower() if parsed["From"] else ""
+        if sender != mailbox.address:
+            raise GraphError(
+                403,
+                "ErrorSendAsDenied",
+                "The user account which was used to submit this request does "
+                "not have the right to send mail on behalf of the specified sending account.",
+            )
+        recipients = [
+            a.addr_spec.lower()
+            for name in ("To", "Cc", "Bcc")
+            for header in parsed.get_all(name) or []
+            for a in header.addresses
+        ]
+        if not recipients:
+            raise GraphError(400, "ErrorInvalidRecipients", "At least one recipient is not valid.")
+        mailbox.sent_log.append({"recipients": recipients, "mime": raw})
+        mailbox.sent_pending.append([self.file_sent_after, raw])
+        mailbox.file_pending_sent(listing=False)
+        delivered = raw
+        if parsed["Bcc"] is not None:
+            del parsed["Bcc"]
+            delivered = parsed.as_bytes()
+        for address in dict.fromkeys(recipients):
+            target = self.mailboxes.get(address)
+            if target is not None and target is not mailbox:
+                with target.lock:
+                    target.deliver(delivered)
+        return b""
 
     def _update(self, mailbox, message_id: str, body: bytes, user: str):  # type: ignore[no-untyped-def]
         """``PATCH /messages/{id}``: only ``isRead`` (a boolean), as the app sends it; anything
@@ -1006,13 +1098,24 @@ class FakeMicrosoft:
         select = {s.strip() for s in params.get("$select", "").split(",") if s.strip()} or None
         with self._lock:
             self.list_queries.append(dict(params))
+        if fid == mailbox.folders.get("sentitems"):
+            mailbox.file_pending_sent(listing=True)
         found = [m for m in mailbox.messages.values() if m.folder_id == fid]
         raw_filter = params.get("$filter", "")
         if raw_filter:
-            match = re.fullmatch(r"\s*conversationId\s+eq\s+'([^']*)'\s*", raw_filter)
+            # OData strings double a single quote inside them.
+            match = re.fullmatch(
+                r"\s*(conversationId|internetMessageId)\s+eq\s+'((?:[^']|'')*)'\s*", raw_filter
+            )
             if not match:
-                raise GraphError(400, "ErrorInvalidUrlQueryFilter", "fake: only conversationId eq '…'")
-            found = [m for m in found if m.conversation_id == match.group(1)]
+                raise GraphError(
+                    400, "ErrorInvalidUrlQueryFilter", "fake: only conversationId / internetMessageId eq '…'"
+                )
+            wanted = match.group(2).replace("''", "'")
+            if match.group(1) == "conversationId":
+                found = [m for m in found if m.conversation_id == wanted]
+            else:
+                found = [m for m in found if m.internet_message_id == wanted]
         found.sort(key=lambda m: m.received, reverse=True)
         top = min(int(params.get("$top", "10")), 1000)
         skip = int(params.get("$skip", "0"))

@@ -137,6 +137,10 @@ class StreamBody:
 Handler = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], "bytes | StreamBody"]]
 
 
+class DropConnection(Exception):
+    """Raised by a handler: the connection closes without any answer (a lost response)."""
+
+
 def handler_class(handle: Handler) -> type[BaseHTTPRequestHandler]:
     """A request handler that hands (method, target, headers, body) to ``handle`` and writes
     back its (status, headers, body), keeping HTTP/1.1 connections alive."""
@@ -151,7 +155,11 @@ def handler_class(handle: Handler) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, out_headers, out_body = handle(self.command, self.path, headers, body)
+            try:
+                status, out_headers, out_body = handle(self.command, self.path, headers, body)
+            except DropConnection:
+                self.close_connection = True
+                return
             self.send_response(status)
             for name, value in out_headers.items():
                 self.send_header(name, value)

@@ -14,7 +14,7 @@ import base64
 
 from inbox.models import SendStage
 from sync.errors import ProviderTemporaryError
-from sync.providers.base import Checkpoint, SendAmbiguous, SendRequest
+from sync.providers.base import Checkpoint, SendAmbiguous, SendRequest, with_bcc
 from sync.providers.gmail.client import GmailClient, GmailRateLimited, GmailServerError
 
 
@@ -26,13 +26,6 @@ def find_sent(client: GmailClient, message_id: str) -> str | None:
     )
     found = answer.get("messages") or []
     return str(found[0]["id"]) if found else None
-
-
-def with_bcc(raw: bytes, bcc: list[str]) -> bytes:
-    """Gmail reads Bcc from the headers (and strips it): put it in front of the rest."""
-    if not bcc:
-        return raw
-    return b"Bcc: " + ", ".join(bcc).encode("ascii", "ignore") + b"\r\n" + raw
 
 
 def send_message(client: GmailClient, request: SendRequest, checkpoint: Checkpoint) -> dict[str, object]:

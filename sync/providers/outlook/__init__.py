@@ -10,6 +10,8 @@ this order only (nothing imports this ``__init__``):
 * ``pull``: per-folder ``delta`` rounds, deletions on positive evidence, the reconcile after
   a lost cursor, retry → quarantine of messages Graph refuses to return.
 * ``push``: archive / unarchive / trash as moves to ``archive`` / ``inbox`` / ``deleteditems``.
+* ``read_state``: read / unread as ``isRead`` PATCHes.
+* ``send``: ``sendMail`` with the MIME, confirmed by the Message-ID in Sent Items.
 
 A personal account is the signed-in user's own mailbox (``/me``). A team account is either
 its own sign-in (``/me``) or, with ``config["shared_mailbox"]`` set, an Exchange shared
@@ -26,13 +28,14 @@ from django.conf import settings
 
 from inbox.models import Attachment, MailAccount, ProviderRef
 from sync.errors import ProviderPermanentError, ProviderTemporaryError
-from sync.providers.base import PullReport, PushRequest, PushResult
+from sync.providers.base import Checkpoint, PullReport, PushRequest, PushResult, SendRequest
 from sync.providers.outlook.auth import GraphTokens, graph_session
 from sync.providers.outlook.client import GraphClient, quote_id
 from sync.providers.outlook.folders import FolderMap, load_folders, mailbox_path
 from sync.providers.outlook.pull import OutlookPull
 from sync.providers.outlook.push import push_changes
 from sync.providers.outlook.read_state import push_read_state
+from sync.providers.outlook.send import send_message
 
 __all__ = ["OutlookAdapter"]
 
@@ -69,6 +72,9 @@ class OutlookAdapter:
 
     def pull(self) -> PullReport:
         return OutlookPull(self.account, self.graph, self.folders()).run()
+
+    def send(self, request: SendRequest, checkpoint: Checkpoint) -> dict[str, object]:
+        return send_message(self.graph, request, checkpoint)
 
     def fetch_attachment(self, ref: ProviderRef, attachment: Attachment) -> Iterator[bytes]:
         """``/messages/{id}/attachments`` finds Graph's id for the part (its content id, else

@@ -28,15 +28,18 @@ logger = logging.getLogger(__name__)
 
 # Fully qualified, because that is how Entra ID answers (and msal matches cached tokens by
 # the scopes it was answered with).
-GRAPH_SCOPES = ["https://graph.microsoft.com/Mail.ReadWrite"]
+# Mail.Send: replies and new mail leave through the mailbox (``sendMail``).
+GRAPH_SCOPES = ["https://graph.microsoft.com/Mail.ReadWrite", "https://graph.microsoft.com/Mail.Send"]
 # Shared is for team mailboxes (an Exchange shared mailbox opened with a member's sign-in).
 # Personal Microsoft accounts refuse it, so it is only ever asked for team mailboxes.
 SHARED_SCOPE = "https://graph.microsoft.com/Mail.ReadWrite.Shared"
+SHARED_SEND_SCOPE = "https://graph.microsoft.com/Mail.Send.Shared"
 
 
 def scopes_for(*, team: bool) -> list[str]:
-    """What a mailbox's sign-in asks for: ``Mail.ReadWrite``, plus ``.Shared`` for team mailboxes."""
-    return [*GRAPH_SCOPES, SHARED_SCOPE] if team else list(GRAPH_SCOPES)
+    """What a mailbox's sign-in asks for: ``Mail.ReadWrite`` and ``Mail.Send``, plus their
+    ``.Shared`` forms for team mailboxes."""
+    return [*GRAPH_SCOPES, SHARED_SCOPE, SHARED_SEND_SCOPE] if team else list(GRAPH_SCOPES)
 
 
 def account_scopes(account: MailAccount) -> list[str]:

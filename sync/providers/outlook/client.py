@@ -295,15 +295,25 @@ class GraphClient:
         *,
         params: dict[str, str] | None = None,
         json_body: dict[str, Any] | None = None,
+        data: bytes | None = None,
+        content_type: str = "",
         prefer: Sequence[str] = (),
         what: str = "",
         weight: int = 1,
     ) -> requests.Response:
-        """One request, its body read, holding ``weight`` of the mailbox's slots meanwhile."""
+        """One request, its body read, holding ``weight`` of the mailbox's slots meanwhile.
+        The body is ``json_body``, or ``data`` sent as ``content_type`` (MIME for sendMail)."""
         for busy in range(BUSY_RETRIES + 1):
             with self.slots.hold(weight):
                 response = self._send(
-                    method, url, params=params, json_body=json_body, prefer=prefer, what=what
+                    method,
+                    url,
+                    params=params,
+                    json_body=json_body,
+                    data=data,
+                    content_type=content_type,
+                    prefer=prefer,
+                    what=what,
                 )
                 response.content  # noqa: B018 - read the body while the slot is held
             if not _busy(response) or busy == BUSY_RETRIES:
@@ -337,6 +347,8 @@ class GraphClient:
         *,
         params: dict[str, str] | None = None,
         json_body: dict[str, Any] | None = None,
+        data: bytes | None = None,
+        content_type: str = "",
         prefer: Sequence[str] = (),
         what: str = "",
         stream: bool = False,
@@ -348,6 +360,8 @@ class GraphClient:
                 "Prefer": ", ".join([IMMUTABLE_ID, *prefer]),
                 "Accept": "application/json",
             }
+            if content_type:
+                headers["Content-Type"] = content_type
             try:
                 self.requests_sent += 1
                 response = self.session.request(
@@ -355,6 +369,7 @@ class GraphClient:
                     url,
                     params=params,
                     json=json_body,
+                    data=data,
                     headers=headers,
                     timeout=TIMEOUT,
                     stream=stream,
