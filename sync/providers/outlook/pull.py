@@ -26,6 +26,8 @@ its own FolderState row holding its deltaLink.
   an item moved to the online archive mailbox gets a new id, even an immutable one — so it
   is recorded and treated as moved. A known message that newly shows up in Deleted Items
   is deleted in the app too (decision 1).
+* Read state: a later round reports a message again when its ``isRead`` changed (read or
+  unread in Outlook); the conversations of known messages follow (``apply_external_read_state``).
 * 410 (the delta state expired, or a link from before a long pause): that folder starts
   over with a first round that adds, followed by a reconcile: the ids the folder holds are
   listed (ids only), known messages of the folder that are not listed are candidates, and
@@ -51,7 +53,7 @@ import requests
 from django.utils import timezone
 
 from inbox.models import MailAccount, ProviderRef, Tombstone
-from inbox.services import apply_external_deletions
+from inbox.services import apply_external_deletions, apply_external_read_state
 from inbox.services.mailboxes import report_initial_sync_progress
 from inbox.services.refs import relocate_refs
 from inbox.types import RefData
@@ -161,6 +163,7 @@ class OutlookPull:
             self._save_cursor(round_)
         self._import(todo, first_sync=first_sync)
         self._set_backlog(rounds, later, save=True)
+        self._mirror_read_state(rounds)
         self._resolve(rounds)
         for round_ in rounds:
             if round_.lost_cursor:
@@ -362,6 +365,22 @@ class OutlookPull:
     def _fetch_failed(self, key: str, reason: str, locator: dict[str, Any]) -> None:
         fault = record_fetch_failure(self.account, key, reason, locator=locator)
         self.report.notes.append(f"{key[:16]}…: {reason} ({fault.state})")
+
+    # --- read state from other clients --------------------------------------------------------
+    def _mirror_read_state(self, rounds: list[Round]) -> None:
+        """Read or unread in Outlook (or any other client): delta reports a message again when
+        its ``isRead`` changed, so each reported known message's read state is mirrored. A
+        first round lists what a folder holds, not what changed: only a resync after 410
+        (whose state may have drifted meanwhile) is used from those."""
+        seen = {
+            str(item["id"]): bool(item["isRead"])
+            for round_ in rounds
+            if not round_.first or round_.lost_cursor
+            for item in round_.items
+            if "isRead" in item
+        }
+        if seen:
+            apply_external_read_state(self.account, seen)
 
     # --- where known messages went ----------------------------------------------------------
     def _resolve(self, rounds: list[Round]) -> None:
