@@ -475,6 +475,10 @@ class Draft(models.Model):
     bcc = models.JSONField(default=list, blank=True)
     subject = models.CharField(max_length=998, blank=True)
     html = models.TextField(blank=True)
+    # Written from a deal, lead or project page: the record the new conversation is linked
+    # to when it is sent (kept through autosave and Undo; permission-checked at Send).
+    link_kind = models.CharField(max_length=10, blank=True)
+    link_id = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -127,6 +127,28 @@ def _recipient_list(value: str) -> list[str]:
     return [value] if value.strip() else []
 
 
+def _link_fields(kind: object, record_id: object) -> dict[str, object]:
+    """The record a new conversation will be linked to, as a draft keeps it (checked at Send)."""
+    if kind in LINKERS and isinstance(record_id, int):
+        return {"link_kind": kind, "link_id": record_id}
+    return {"link_kind": "", "link_id": None}
+
+
+def _record_link(conversation: Conversation, compose: dict[str, object]) -> dict[str, object]:
+    """What a message taken back to the editor was (to be) linked to: the record it was
+    written from, else the deal, lead or project its conversation — about to go, as it held
+    only this message — was linked to meanwhile."""
+    linked = _link_fields(compose.get("link_kind"), compose.get("link_id"))
+    if linked["link_kind"]:
+        return linked
+    if conversation.deal_id is not None:
+        return _link_fields("deal", conversation.deal_id)
+    if conversation.lead_id is not None:
+        return _link_fields("lead", conversation.lead_id)
+    project_id = conversation.projects.values_list("pk", flat=True).first()
+    return _link_fields("project", project_id)
+
+
 # --- drafts ---------------------------------------------------------------------------------
 def save_draft(actor: User, data: ComposeInput) -> Draft:
     """Autosave: what the editor holds, as typed (checked only at Send). Never leaves the app."""
@@ -141,6 +163,7 @@ def save_draft(actor: User, data: ComposeInput) -> Draft:
         "bcc": _recipient_list(data.bcc),
         "subject": (data.subject or "").replace("\r", " ").replace("\n", " ")[:998],
         "html": sanitize_compose_html(data.html),
+        **_link_fields(data.link_kind, data.link_id),
         "updated_at": timezone.now(),
     }
     if data.draft_id is not None:
@@ -286,6 +309,8 @@ def send_message(actor: User, data: ComposeInput) -> OutgoingMessage:
                 "bcc": data.bcc,
                 "subject": data.subject,
                 "html": data.html,
+                "link_kind": data.link_kind,
+                "link_id": data.link_id,
             },
             thread_id=thread_id,
             send_after=send_after,
@@ -331,7 +356,11 @@ def _back_to_draft(actor: User, outgoing: OutgoingMessage) -> Draft:
     conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
     left = Message.objects.filter(conversation_id=conversation_id).order_by("-sent_at").first()
     reply_conversation = compose.get("conversation_id")
+    link = _link_fields(compose.get("link_kind"), compose.get("link_id"))
     if left is None:
+        # The conversation held only this message: it goes, and the record it was linked
+        # to (a deal, lead or project) stays with the draft, for the next Send.
+        link = _record_link(conversation, compose)
         conversation.delete()
         reply_conversation = None
     else:
@@ -358,6 +387,7 @@ def _back_to_draft(actor: User, outgoing: OutgoingMessage) -> Draft:
         bcc=_recipient_list(str(compose.get("bcc") or "")),
         subject=str(compose.get("subject") or ""),
         html=sanitize_compose_html(str(compose.get("html") or "")),
+        **link,
     )
 
 

@@ -173,3 +173,65 @@ def test_write_email_from_a_deal_prefills_its_contact_and_links_the_new_conversa
 
     client.force_login(carol)  # another company's deal: no such record
     assert client.get(reverse("inbox:compose"), {"deal": deal.pk}).status_code == 404
+
+
+def test_undo_of_a_mail_written_from_a_deal_keeps_the_deal_link_for_the_next_send(
+    client: Client, alice, sending
+):
+    from crm.models import Deal
+
+    set_compose_settings(alice, signature_html="", undo_seconds=10)
+    deal = Deal.objects.create(company=alice.company, title="Renewal")
+    client.force_login(alice)
+    fields = {"mode": "new", "account_id": sending.rep.account.pk, "to": "dana@client.test",
+              "subject": "Renewal", "html": "<p>Hi Dana</p>", "action": "send"}  # fmt: skip
+    client.post(reverse("inbox:compose_send"), {**fields, "link_kind": "deal", "link_id": deal.pk})
+    outgoing = OutgoingMessage.objects.get()
+    conversation_page = reverse("inbox:conversation", args=[outgoing.message.conversation_id])
+    assert "data-undo-send" in client.get(conversation_page).content.decode()
+
+    undone = client.post(reverse("inbox:send_undo", args=[outgoing.pk]))  # the conversation goes
+
+    assert not Conversation.objects.exists()
+    draft = Draft.objects.get()
+    assert (draft.link_kind, draft.link_id) == ("deal", deal.pk)
+    page = client.get(undone["Location"]).content.decode()
+    assert "Linked to Deal: Renewal" in page
+    assert f'name="link_kind" value="deal"><input type="hidden" name="link_id" value="{deal.pk}"' in page
+    client.post(
+        reverse("inbox:compose_send"),
+        {**fields, "draft_id": draft.pk, "link_kind": "deal", "link_id": deal.pk},
+    )
+    assert OutgoingMessage.objects.get().message.conversation.deal_id == deal.pk
+    assert not Draft.objects.exists()
+
+
+def test_undo_keeps_a_deal_linked_on_the_conversation_page_during_the_delay(client: Client, alice, sending):
+    from crm.models import Deal
+    from inbox.services.compose import ComposeInput, send_message, undo_send
+    from inbox.services.links import link_deal
+
+    set_compose_settings(alice, signature_html="", undo_seconds=10)
+    deal = Deal.objects.create(company=alice.company, title="Renewal")
+    outgoing = send_message(
+        alice, ComposeInput(account_id=sending.rep.account.pk, to="dana@client.test", subject="Hi", html="x")
+    )
+    link_deal(alice, outgoing.message.conversation_id, deal.pk)  # linked from the conversation page
+
+    draft = undo_send(alice, outgoing.pk)
+
+    assert (draft.link_kind, draft.link_id) == ("deal", deal.pk)
+
+
+def test_an_autosaved_draft_from_a_deal_keeps_its_link(client: Client, alice, carol, sending):
+    from crm.models import Deal
+
+    deal = Deal.objects.create(company=alice.company, title="Renewal")
+    client.force_login(alice)
+    saved = client.post(
+        reverse("inbox:compose_autosave"),
+        {"mode": "new", "account_id": sending.rep.account.pk, "to": "dana@client.test", "subject": "Renewal",
+         "html": "<p>Hi</p>", "link_kind": "deal", "link_id": deal.pk},
+    ).json()  # fmt: skip
+    page = client.get(reverse("inbox:draft", args=[saved["draft_id"]])).content.decode()
+    assert "Linked to Deal: Renewal" in page

@@ -199,6 +199,15 @@ def draft(request: AuthedRequest, draft_id: int) -> HttpResponse:
         "html": row.html,
         "quote": "1" if row.reply_to_id and row.mode != "forward" else "",
     }
+    if row.link_kind and row.link_id is not None:
+        # Written from a record's page (or taken back by Undo): Send links it again.
+        try:
+            record = selectors.crm_object(request.user, row.link_kind, row.link_id)
+        except NotFound:
+            record = None  # the record is gone (or not visible): nothing to link
+        if record is not None:
+            form["link_kind"], form["link_id"] = row.link_kind, row.link_id
+            form["record"] = f"{row.link_kind.capitalize()}: {record}"
     return _page(request, form)
 
 
