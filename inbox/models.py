@@ -479,6 +479,10 @@ class Draft(models.Model):
     # to when it is sent (kept through autosave and Undo; permission-checked at Send).
     link_kind = models.CharField(max_length=10, blank=True)
     link_id = models.PositiveIntegerField(null=True, blank=True)
+    # Files attached in the editor, kept in the default storage until Send or Discard:
+    # [{"name": storage name, "filename", "content_type", "size"}] (``inbox.signals`` deletes
+    # them with the draft).
+    files = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -8,6 +8,7 @@ Nothing here talks to a provider; ``inbox.services.compose`` stores the result i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
@@ -183,6 +184,15 @@ def plain_text(html: str) -> str:
 
 
 @dataclass(frozen=True)
+class OutgoingFile:
+    """A file that leaves as a MIME part of the message (name already made safe)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class BuiltMessage:
     raw: bytes
     message_id: str
@@ -205,9 +215,11 @@ def build_message(
     in_reply_to: str = "",
     references: list[str] | None = None,
     message_id: str | None = None,
+    files: Sequence[OutgoingFile] = (),
 ) -> BuiltMessage:
-    """multipart/alternative (text/plain + sanitized text/html) with CRLF line ends.
-    Bcc is never a header: it exists only in the envelope."""
+    """multipart/alternative (text/plain + sanitized text/html) with CRLF line ends, inside a
+    multipart/mixed with the files when there are any. Bcc is never a header: it exists only
+    in the envelope."""
     clean_html = sanitize_compose_html(html)
     text = plain_text(clean_html)
     message_id = message_id or new_message_id(sender.email)
@@ -228,4 +240,13 @@ def build_message(
     message.set_content(text)
     document = f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>{clean_html}</body></html>'
     message.add_alternative(document, subtype="html")
+    for item in files:
+        maintype, _, subtype = item.content_type.partition("/")
+        if maintype in ("multipart", "message"):
+            # Not a container we build: it leaves as the bytes it is.
+            maintype, subtype = "application", "octet-stream"
+        message.add_attachment(
+            item.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+            filename=item.filename,
+        )  # fmt: skip
     return BuiltMessage(message.as_bytes(), message_id, text, clean_html)

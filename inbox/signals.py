@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from inbox.models import Attachment
+from inbox.models import Attachment, Draft
 
 
 @receiver(post_delete, sender=Attachment)
@@ -19,3 +19,11 @@ def _remove_kept_bytes(sender: type[Attachment], instance: Attachment, **kwargs:
     name = instance.file.name if instance.file else ""
     if name:
         transaction.on_commit(lambda: default_storage.delete(name))
+
+
+@receiver(post_delete, sender=Draft)
+def _remove_draft_files(sender: type[Draft], instance: Draft, **kwargs: Any) -> None:
+    # Sent (the message keeps its own copies), discarded, or its mailbox disconnected.
+    names = [str(entry["name"]) for entry in instance.files or [] if entry.get("name")]
+    if names:
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])

@@ -42,6 +42,15 @@ from inbox.outgoing import (
     sanitize_compose_html,
 )
 from inbox.selectors import accessible_accounts, actionable_conversations
+from inbox.services.compose_files import (
+    Upload,
+    collect_files,
+    delete_stored,
+    files_for_draft,
+    keep_sent_files,
+    listed,
+    stage_uploads,
+)
 from inbox.services.ingest import link_participants, normalize_subject, snippet_of
 from inbox.services.links import link_deal, link_lead, link_project
 from inbox.services.nudge import nudge_push_after_commit
@@ -70,6 +79,11 @@ class ComposeInput:
     # Composed from a deal, lead or project page: the new conversation is linked to it.
     link_kind: str = ""
     link_id: int | None = None
+    # Files from the editor; on Forward, whether the original's attachments go along.
+    uploads: tuple[Upload, ...] = ()
+    forward_files: bool = True
+    # Positions of the draft's stored files the user removed in the editor.
+    remove_files: tuple[int, ...] = ()
 
 
 def compose_settings_of(user: User) -> ComposeSettings:
@@ -166,15 +180,23 @@ def save_draft(actor: User, data: ComposeInput) -> Draft:
         **_link_fields(data.link_kind, data.link_id),
         "updated_at": timezone.now(),
     }
-    if data.draft_id is not None:
-        draft = Draft.objects.filter(pk=data.draft_id, author=actor).first()
+    with transaction.atomic():
+        draft = None
+        if data.draft_id is not None:
+            draft = Draft.objects.select_for_update().filter(pk=data.draft_id, author=actor).first()
+            if draft is None:
+                raise NotFound("No such draft.")
+        held = list(draft.files) if draft is not None else []
+        removed = [entry for i, entry in enumerate(held) if i in data.remove_files]
+        kept = [entry for i, entry in enumerate(held) if i not in data.remove_files]
+        fields["files"] = stage_uploads(actor.company_pk, kept, data.uploads) if data.uploads else kept
+        delete_stored(removed)
         if draft is None:
-            raise NotFound("No such draft.")
+            return Draft.objects.create(company_id=actor.company_pk, author=actor, **fields)
         for name, value in fields.items():
             setattr(draft, name, value)
         draft.save()
         return draft
-    return Draft.objects.create(company_id=actor.company_pk, author=actor, **fields)
 
 
 def get_draft(actor: User, draft_id: int) -> Draft:
@@ -228,6 +250,14 @@ def send_message(actor: User, data: ComposeInput) -> OutgoingMessage:
     if not account.syncs_with_provider:
         raise NotAllowed("This mailbox cannot send: it is not connected (or the plan has no email sync).")
     in_reply_to, references = _threading(reply_to, data.mode)
+    forward_from = reply_to if data.mode == "forward" and data.forward_files else None
+    stored: list[dict[str, object]] = []
+    if data.draft_id is not None:
+        draft = Draft.objects.filter(pk=data.draft_id, author=actor).first()
+        held = list(draft.files) if draft is not None else []
+        stored = [entry for i, entry in enumerate(held) if i not in data.remove_files]
+    files = collect_files(data.uploads, forward_from=forward_from, stored=stored)
+    forwarded = forward_from.attachment_rows.count() if forward_from is not None else 0
     built = build_message(
         sender=_sender(actor, account),
         to=to,
@@ -236,6 +266,7 @@ def send_message(actor: User, data: ComposeInput) -> OutgoingMessage:
         html=data.html,
         in_reply_to=in_reply_to,
         references=references,
+        files=files,
     )
     delay = compose_settings_of(actor).undo_seconds
     now = timezone.now()
@@ -269,7 +300,9 @@ def send_message(actor: User, data: ComposeInput) -> OutgoingMessage:
             text=built.text,
             html=built.html,
             direction=Direction.OUTGOING,
+            attachments=listed(files),
         )
+        keep_sent_files(account, message, files)
         link_participants(
             conversation,
             ParsedMessage(
@@ -287,6 +320,7 @@ def send_message(actor: User, data: ComposeInput) -> OutgoingMessage:
             snippet=snippet_of(built.text),
             has_outgoing=True,
             updated_at=now,
+            **({"has_attachments": True} if files else {}),
         )
         thread_id = ""
         if reply_to is not None:
@@ -311,6 +345,8 @@ def send_message(actor: User, data: ComposeInput) -> OutgoingMessage:
                 "html": data.html,
                 "link_kind": data.link_kind,
                 "link_id": data.link_id,
+                # The first files are the original's (a forward takes them again after Undo).
+                "forwarded_files": forwarded,
             },
             thread_id=thread_id,
             send_after=send_after,
@@ -352,6 +388,7 @@ def _back_to_draft(actor: User, outgoing: OutgoingMessage) -> Draft:
     conversation_id = message.conversation_id
     if outgoing.change_id is not None:
         ProviderChange.objects.filter(pk=outgoing.change_id).delete()
+    files = files_for_draft(message, skip=int(compose.get("forwarded_files") or 0))
     message.delete()  # the outgoing row goes with it
     conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
     left = Message.objects.filter(conversation_id=conversation_id).order_by("-sent_at").first()
@@ -387,6 +424,7 @@ def _back_to_draft(actor: User, outgoing: OutgoingMessage) -> Draft:
         bcc=_recipient_list(str(compose.get("bcc") or "")),
         subject=str(compose.get("subject") or ""),
         html=sanitize_compose_html(str(compose.get("html") or "")),
+        files=files,
         **link,
     )
 

@@ -458,6 +458,9 @@
       sync();
       const body = new FormData(form);
       body.delete("quote");
+      // Files and removals go with Send or Save draft (a form post), never with autosave.
+      body.delete("files");
+      body.delete("remove_file");
       saving = fetch(form.dataset.autosaveUrl, { method: "POST", body, credentials: "same-origin" })
         .then((response) => response.ok ? response.json() : Promise.reject(response))
         .then((data) => {

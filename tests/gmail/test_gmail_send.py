@@ -15,6 +15,7 @@ import pytest
 from crm.models import Deal
 from inbox.models import Conversation, Message, OutgoingMessage, ProviderChange, SendStage, SendState
 from inbox.services.compose import ComposeInput, send_message, set_compose_settings
+from inbox.services.compose_files import Upload
 from sync.pull import pull_account
 from sync.push import push_account
 from tests.fakes.gmail_server import FakeGmail
@@ -24,6 +25,7 @@ from tests.imap.dovecot import make_message
 pytestmark = pytest.mark.django_db
 
 CUSTOMER = "dana@client.test"
+QUOTE = b"%PDF-1.4 the quote\n%%EOF\n"
 
 
 @pytest.fixture
@@ -140,3 +142,22 @@ def test_gmail_refuses_a_message_from_someone_else_and_it_is_not_sent(
     outgoing.refresh_from_db()
     assert outgoing.state == SendState.FAILED and "From" in outgoing.error
     assert outgoing.stage == SendStage.NONE and _customer_inbox(gmail) == []
+
+
+def test_gmail_sends_the_files_attached_in_the_editor(gmail: FakeGmail, alice_gmail: GmailSetup, alice):
+    set_compose_settings(alice, signature_html="", undo_seconds=0)
+    gmail.add_mailbox("dana@client.test")
+    outgoing = send_message(
+        alice,
+        ComposeInput(account_id=alice_gmail.account.pk, to="dana@client.test", subject="Quote",
+                     html="<p>Attached.</p>", uploads=(Upload("quote.pdf", "application/pdf", QUOTE),)),
+    )  # fmt: skip
+    push_account(alice_gmail.account.pk)
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == SendState.SENT
+    (received,) = [
+        m.raw for m in gmail.mailboxes["dana@client.test"].messages.values() if "INBOX" in m.labels
+    ]
+    parsed = email.message_from_bytes(received, policy=email.policy.default)
+    assert {p.get_filename(): p.get_content() for p in parsed.iter_attachments()} == {"quote.pdf": QUOTE}

@@ -7,6 +7,9 @@ autosaves the draft, and suggests recipients from people and organizations.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
@@ -18,9 +21,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm.models import Organization, PersonEmail
 from inbox import selectors
 from inbox.errors import InvalidRequest, NotAllowed, NotFound
-from inbox.models import Draft, Message, OutgoingMessage
+from inbox.models import Attachment, Draft, Message, OutgoingMessage
 from inbox.outgoing import forward_subject, reply_subject
 from inbox.services import compose
+from inbox.services.compose_files import Upload
 from web.views.inbox import AuthedRequest
 
 SUGGESTION_LIMIT = 8
@@ -64,6 +68,7 @@ def _page(
 ) -> HttpResponse:
     conversation = None
     quote = ""
+    forwarded: list[Attachment] = []
     conversation_id = _int(form.get("conversation_id"))
     if conversation_id is not None:
         conversation = selectors.get_conversation(request.user, conversation_id)
@@ -73,12 +78,15 @@ def _page(
         )
         if message is not None:
             quote = _quote(message)
+            if form.get("mode") == "forward":
+                forwarded = list(message.attachment_rows.order_by("position"))
     accounts = list(compose.sendable_accounts(request.user).order_by("address"))
     context = {
         "form": form,
         "error": error,
         "conversation": conversation,
         "quote": quote,
+        "forwarded": forwarded,
         "accounts": accounts,
         "undo_seconds": compose.compose_settings_of(request.user).undo_seconds,
         "mode_title": {"reply": "Reply", "reply_all": "Reply all", "forward": "Forward"}.get(
@@ -198,6 +206,7 @@ def draft(request: AuthedRequest, draft_id: int) -> HttpResponse:
         "subject": row.subject,
         "html": row.html,
         "quote": "1" if row.reply_to_id and row.mode != "forward" else "",
+        "files": row.files,
     }
     if row.link_kind and row.link_id is not None:
         # Written from a record's page (or taken back by Undo): Send links it again.
@@ -211,7 +220,20 @@ def draft(request: AuthedRequest, draft_id: int) -> HttpResponse:
     return _page(request, form)
 
 
-def _input(request: AuthedRequest) -> compose.ComposeInput:
+def _uploads(request: AuthedRequest) -> tuple[Upload, ...]:
+    """The files chosen in the editor; one above the per-file cap is refused before it is read."""
+    uploads = []
+    for uploaded in request.FILES.getlist("files"):
+        if uploaded.size and uploaded.size > settings.ATTACHMENT_MAX_BYTES:
+            raise InvalidRequest(
+                f"“{uploaded.name}” is larger than the {settings.ATTACHMENT_MAX_BYTES // 1_048_576} MB "
+                "limit for one file."
+            )
+        uploads.append(Upload(uploaded.name or "", uploaded.content_type or "", uploaded.read()))
+    return tuple(uploads)
+
+
+def _input(request: AuthedRequest, *, uploads: tuple[Upload, ...] = ()) -> compose.ComposeInput:
     post = request.POST
     return compose.ComposeInput(
         account_id=_int(post.get("account_id")),
@@ -226,13 +248,30 @@ def _input(request: AuthedRequest) -> compose.ComposeInput:
         draft_id=_int(post.get("draft_id")),
         link_kind=post.get("link_kind", ""),
         link_id=_int(post.get("link_id")),
+        uploads=uploads,
+        # The checkbox is only on a forward's form: unticked means "without them".
+        forward_files=not post.get("forward_files_shown") or post.get("forward_files") == "1",
+        remove_files=tuple(i for i in (_int(v) for v in post.getlist("remove_file")) if i is not None),
     )
 
 
 @login_required
 @require_POST
 def send(request: AuthedRequest) -> HttpResponse:
-    data = _input(request)
+    try:
+        data = _input(request, uploads=_uploads(request))
+    except InvalidRequest as exc:
+        return _page(request, {**request.POST.dict()}, error=str(exc), status=400)
+    if data.uploads or data.remove_files:
+        # Files go into the draft first: a refusal below keeps them on the form, and Undo
+        # or Edit find them there again.
+        try:
+            saved = compose.save_draft(request.user, data)
+        except InvalidRequest as exc:
+            return _page(request, {**request.POST.dict()}, error=str(exc), status=400)
+        except NotFound as exc:
+            raise Http404(str(exc)) from exc
+        data = replace(data, draft_id=saved.pk, uploads=(), remove_files=())
     if request.POST.get("quote") and data.reply_to_id and data.conversation_id:
         message = Message.objects.filter(
             pk=data.reply_to_id, conversation__in=selectors.actionable_conversations(request.user)
@@ -244,7 +283,13 @@ def send(request: AuthedRequest) -> HttpResponse:
     try:
         outgoing = compose.send_message(request.user, data)
     except (InvalidRequest, NotAllowed) as exc:
-        return _page(request, {**request.POST.dict()}, error=str(exc), status=400)
+        form: dict[str, object] = {**request.POST.dict()}
+        if data.draft_id is not None:
+            form["draft_id"] = data.draft_id
+            form["files"] = (
+                Draft.objects.filter(pk=data.draft_id).values_list("files", flat=True).first() or []
+            )
+        return _page(request, form, error=str(exc), status=400)
     except NotFound as exc:
         raise Http404(str(exc)) from exc
     url = reverse("inbox:conversation", args=[outgoing.message.conversation_id])
