@@ -26,4 +26,9 @@ def _remove_draft_files(sender: type[Draft], instance: Draft, **kwargs: Any) -> 
     # Sent (the message keeps its own copies), discarded, or its mailbox disconnected.
     names = [str(entry["name"]) for entry in instance.files or [] if entry.get("name")]
     if names:
-        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        transaction.on_commit(lambda: _delete(names))
+
+
+def _delete(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)

@@ -102,7 +102,12 @@ def delete_stored(entries: Iterable[dict[str, Any]]) -> None:
     """Remove draft files from the storage once the transaction that let them go commits."""
     names = [str(e["name"]) for e in entries if e.get("name")]
     if names:
-        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        transaction.on_commit(lambda: _delete(names))
+
+
+def _delete(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
 
 
 def files_for_draft(message: Message, *, skip: int) -> list[dict[str, Any]]:
