@@ -27,9 +27,10 @@ Graph (``/v1.0``), only what mail sync and push use, with Graph's URLs, JSON and
   message is generated as it is sent), ``messages/{id}/move``,
 * ``sendMail`` with a MIME body (base64, ``Content-Type: text/plain``, as Graph documents
   sending MIME): ``Mail.Send`` (``Mail.Send.Shared`` for a mailbox the caller is a delegate
-  of) is checked, From must be the mailbox, the MIME's Message-ID / In-Reply-To / References
-  are kept; the message lands in the sender's Sent Items (Bcc kept there) and in the Inbox
-  of every recipient the fake has a mailbox for (Bcc stripped); ``sent_log`` lists each send.
+  of) is checked, at most 4 MB of request body (413 above), From must be the mailbox, the
+  MIME's Message-ID / In-Reply-To / References are kept; the message lands in the sender's
+  Sent Items (Bcc kept there) and in the Inbox of every recipient the fake has a mailbox for
+  (Bcc stripped); ``sent_log`` lists each send.
   ``lose_send_response`` sends and then drops the connection without an answer (a lost
   response); ``file_sent_after`` files the Sent Items copy only after that many listings of
   Sent Items (Exchange files it moments after the 202),
@@ -85,6 +86,8 @@ DELTA_GENERATIONS = 3
 SHARED_SCOPE = "Mail.ReadWrite.Shared"
 DEFAULT_PAGE_SIZE = 10
 IMMUTABLE_PREFER = 'IdType="ImmutableId"'
+# Graph takes at most 4 MB in one request (larger mail needs an upload session).
+SEND_MAX_BYTES = 4 * 1024 * 1024
 WELL_KNOWN = {
     "inbox": "Inbox",
     "sentitems": "Sent Items",
@@ -979,6 +982,8 @@ class FakeMicrosoft:
         Content-Type is text/plain (a JSON message is not what the app sends: refused)."""
         if not headers.get("content-type", "").lower().startswith("text/plain"):
             raise GraphError(400, "ErrorInvalidRequest", "fake Graph sends MIME (text/plain) only")
+        if len(body) > SEND_MAX_BYTES:
+            raise GraphError(413, "RequestEntityTooLarge", "The request body exceeds the 4 MB limit.")
         token = headers.get("authorization", "")[7:]
         with self._lock:
             granted = self.token_scopes.get(token, set())

@@ -27,6 +27,7 @@ from inbox.models import (
     SendState,
 )
 from inbox.services.compose import ComposeInput, edit_unsent, send_message, set_compose_settings
+from inbox.services.compose_files import Upload
 from sync.providers.outlook import auth as graph_auth
 from sync.pull import pull_account
 from sync.push import push_account
@@ -52,7 +53,7 @@ def question(ms: FakeMicrosoft, alice) -> tuple[Conversation, FakeMailbox]:
     return _ask(account, mailbox), mailbox
 
 
-def _reply(conversation: Conversation, user, **extra: str) -> OutgoingMessage:  # type: ignore[no-untyped-def]
+def _reply(conversation: Conversation, user, **extra: object) -> OutgoingMessage:  # type: ignore[no-untyped-def]
     asked = conversation.messages.get(direction="in")
     data = {
         "conversation_id": conversation.pk,
@@ -239,3 +240,18 @@ def test_a_shared_team_mailbox_sends_as_the_team_address_into_its_own_sent_items
     assert sent["From"].addresses[0].addr_spec == "sales@acme.test"
     assert ms.calls_of("send")[0].path == "/v1.0/users/sales%40acme.test/sendMail"
     assert ms.mailboxes[alice.email].sent_log == []
+
+
+def test_mail_above_graphs_request_limit_is_not_sent_and_says_why(
+    ms: FakeMicrosoft, alice, question: tuple[Conversation, FakeMailbox]
+):
+    conversation, mailbox = question
+    big = Upload("catalogue.pdf", "application/pdf", b"%PDF" + bytes(range(256)) * 14_000)  # 3.5 MB
+
+    outgoing = _reply(conversation, alice, uploads=(big,))
+    push_account(conversation.account_id)
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == SendState.FAILED and outgoing.stage == SendStage.NONE
+    assert "Outlook refused to send it" in outgoing.error and "413" in outgoing.error
+    assert mailbox.sent_log == [] and ms.count("send") == 1
