@@ -33,6 +33,7 @@ from sync.pull import pull_account
 from sync.push import push_account
 from tests.fakes.graph_server import FakeMailbox, FakeMicrosoft, make_mime
 from tests.outlook.conftest import outlook_personal, outlook_team
+from tests.ports import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -255,3 +256,24 @@ def test_mail_above_graphs_request_limit_is_not_sent_and_says_why(
     assert outgoing.state == SendState.FAILED and outgoing.stage == SendStage.NONE
     assert "Outlook refused to send it" in outgoing.error and "413" in outgoing.error
     assert mailbox.sent_log == [] and ms.count("send") == 1
+
+
+def test_graph_unreachable_before_the_send_leaves_nothing_to_wonder_about(
+    ms: FakeMicrosoft, alice, question: tuple[Conversation, FakeMailbox], settings
+):
+    conversation, mailbox = question
+    outgoing = _reply(conversation, alice)
+    graph = settings.GRAPH_API_ENDPOINT
+    settings.GRAPH_API_ENDPOINT = f"https://127.0.0.1:{free_port()}/v1.0"  # nothing listens there
+
+    push_account(conversation.account_id)
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == SendState.SENDING and outgoing.stage == SendStage.NONE  # never handed over
+    settings.GRAPH_API_ENDPOINT = graph
+    _due_now(outgoing)
+
+    push_account(conversation.account_id)
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == SendState.SENT and len(mailbox.sent_log) == 1

@@ -27,7 +27,7 @@ import secrets
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -300,9 +300,12 @@ class GraphClient:
         prefer: Sequence[str] = (),
         what: str = "",
         weight: int = 1,
+        on_send: Callable[[], None] | None = None,
     ) -> requests.Response:
         """One request, its body read, holding ``weight`` of the mailbox's slots meanwhile.
-        The body is ``json_body``, or ``data`` sent as ``content_type`` (MIME for sendMail)."""
+        The body is ``json_body``, or ``data`` sent as ``content_type`` (MIME for sendMail).
+        ``on_send`` runs right before the request goes out (after the token and the slot):
+        a send records there that it handed the message over."""
         for busy in range(BUSY_RETRIES + 1):
             with self.slots.hold(weight):
                 response = self._send(
@@ -314,6 +317,7 @@ class GraphClient:
                     content_type=content_type,
                     prefer=prefer,
                     what=what,
+                    on_send=on_send,
                 )
                 response.content  # noqa: B018 - read the body while the slot is held
             if not _busy(response) or busy == BUSY_RETRIES:
@@ -352,6 +356,7 @@ class GraphClient:
         prefer: Sequence[str] = (),
         what: str = "",
         stream: bool = False,
+        on_send: Callable[[], None] | None = None,
     ) -> requests.Response:
         for attempt in range(2):
             token = self.tokens.access_token(force_refresh=attempt > 0)
@@ -362,6 +367,8 @@ class GraphClient:
             }
             if content_type:
                 headers["Content-Type"] = content_type
+            if on_send is not None:
+                on_send()
             try:
                 self.requests_sent += 1
                 response = self.session.request(

@@ -22,6 +22,9 @@ from __future__ import annotations
 import base64
 import time
 
+import requests
+from urllib3.exceptions import NewConnectionError
+
 from inbox.models import SendStage
 from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
 from sync.providers.base import Checkpoint, SendAmbiguous, SendRequest, with_bcc
@@ -74,10 +77,16 @@ def send_message(graph: GraphClient, request: SendRequest, checkpoint: Checkpoin
                 "so it may still arrive. Check with the recipient, then Retry or Edit."
             )
     body = base64.b64encode(with_bcc(request.raw, request.bcc))
-    checkpoint(SendStage.DATA_SENT)
     try:
         graph.request(
-            "POST", graph.url("/sendMail"), data=body, content_type="text/plain", what="sending the message"
+            "POST",
+            graph.url("/sendMail"),
+            data=body,
+            content_type="text/plain",
+            what="sending the message",
+            # Recorded right before the request leaves: a sign-in or a busy mailbox that
+            # stops it earlier leaves nothing to look for.
+            on_send=lambda: checkpoint(SendStage.DATA_SENT),
         )
     except (GraphThrottled, ProviderAuthError):
         checkpoint(SendStage.NONE)  # "slow down" / sign-in refused: definitely not sent
@@ -88,10 +97,25 @@ def send_message(graph: GraphClient, request: SendRequest, checkpoint: Checkpoin
     except GraphRequestError as exc:
         checkpoint(SendStage.NONE)  # a definite refusal (400): nothing left
         raise ProviderPermanentError(f"Outlook refused to send it: {exc}") from exc
-    except ProviderTemporaryError:
+    except ProviderTemporaryError as exc:
+        if _never_sent(exc):
+            checkpoint(SendStage.NONE)
         raise  # unanswered (5xx, no answer): data_sent stays, the retry looks in Sent Items
     checkpoint(SendStage.ACCEPTED)
     return _confirm(graph, request, checkpoint, pauses=CONFIRM_PAUSES)
+
+
+def _never_sent(exc: ProviderTemporaryError) -> bool:
+    """No connection was made (refused, or timed out connecting): nothing left."""
+    cause = exc.__cause__
+    if isinstance(cause, requests.ConnectTimeout):
+        return True
+    reason = (
+        getattr(cause.args[0], "reason", None)
+        if isinstance(cause, requests.ConnectionError) and cause.args
+        else None
+    )
+    return isinstance(reason, NewConnectionError)
 
 
 def _confirm(
