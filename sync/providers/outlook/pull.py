@@ -260,7 +260,7 @@ class OutlookPull:
             if key in refs and (refs[key] != folder or self.folders.is_deleted(folder))
         }
         if touched:
-            state = self._state(MAILBOX_ROW)
+            state = self._fresh_mailbox_row()
             state.extra = {**state.extra, UNRESOLVED: sorted(set(state.extra.get(UNRESOLVED, [])) | touched)}
             state.save(update_fields=["extra"])
         for round_ in rounds:
@@ -504,8 +504,15 @@ class OutlookPull:
         for part, answer in self.graph.batched(parts):
             yield keys[int(part.id)], answer
 
-    def _record_vanished(self, keys: list[str]) -> None:
+    def _fresh_mailbox_row(self) -> FolderState:
+        """The mailbox-wide row as stored now: the mass-delete guard and the held-deletions
+        check write it through objects of their own, which a cached copy must not undo."""
         state = self._state(MAILBOX_ROW)
+        state.refresh_from_db(fields=["extra"])
+        return state
+
+    def _record_vanished(self, keys: list[str]) -> None:
+        state = self._fresh_mailbox_row()
         kept = [k for k in state.extra.get("vanished", []) if k not in keys]
         state.extra = {**state.extra, "vanished": [*kept, *keys][-VANISHED_KEPT:]}
         state.save(update_fields=["extra"])
