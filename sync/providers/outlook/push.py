@@ -62,9 +62,11 @@ class _Change:
     relocated: dict[str, dict[str, object]] = field(default_factory=dict)
     done: list[str] = field(default_factory=list)
     conversation_moves: int = 0  # Inbox messages of its conversations the app had not imported
+    only_throttled: bool = True  # every retry error was Graph saying "slow down"
 
     def retry(self, exc: ProviderTemporaryError) -> None:
         self.retry_errors.append(str(exc))
+        self.only_throttled = self.only_throttled and exc.throttled
         if exc.retry_after is not None:
             self.retry_after = max(self.retry_after or 0.0, exc.retry_after)
 
@@ -89,6 +91,7 @@ class _Change:
                 details=details,
                 relocated=self.relocated,
                 done_keys=list(self.done),
+                throttled=self.only_throttled,
             )
         if self.errors:
             n = len(self.errors)
@@ -155,6 +158,7 @@ def push_changes(graph: GraphClient, folders: FolderMap, requests: Sequence[Push
                         error=str(exc),
                         retry_after=exc.retry_after,
                         done_keys=aborted.progress.get(request.change_id, []),
+                        throttled=exc.throttled,
                     )
                 )
             return results
