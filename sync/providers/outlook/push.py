@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from sync.errors import ProviderAuthError, ProviderTemporaryError
 from sync.providers.base import Outcome, PushRequest, PushResult
-from sync.providers.outlook.client import GraphClient, GraphNotFound, SubRequest, quote_id
+from sync.providers.outlook.client import GraphClient, GraphNotFound, GraphRequestError, SubRequest, quote_id
 from sync.providers.outlook.folders import FolderMap
 
 # Inbox messages of one conversation looked up per archive (a conversation rarely has more).
@@ -308,13 +308,25 @@ def _conversation_inbox(
                 change.retry(error)
             # Otherwise (403, 404): the known messages still move; the rest stay.
             continue
-        for message in (answer.body or {}).get("value", []):
-            key = str(message.get("id") or "")
-            if key and key not in known:
-                known.add(key)
-                extra.append(
-                    _Item(change, key, folders.name_of(str(message.get("parentFolderId", ""))), extra=True)
-                )
+        page = answer.body or {}
+        while True:
+            for message in page.get("value", []):
+                key = str(message.get("id") or "")
+                if key and key not in known:
+                    known.add(key)
+                    folder = folders.name_of(str(message.get("parentFolderId", "")))
+                    extra.append(_Item(change, key, folder, extra=True))
+            # A conversation with more Inbox messages than one page: every one of them moves.
+            next_link = str(page.get("@odata.nextLink") or "")
+            if not next_link or not graph.owns(next_link):
+                break
+            try:
+                page = graph.get_json(next_link)
+            except ProviderTemporaryError as exc:
+                change.retry(exc)  # the conversation is not archived whole yet: again later
+                break
+            except GraphRequestError:
+                break  # (403, 404): what was listed still moves
     return extra
 
 
