@@ -16,6 +16,9 @@ class ProviderTemporaryError(ProviderError):
     keys of the refs that are done), so the next attempt does not redo them.
     """
 
+    # True when the provider said "slow down" (see ProviderThrottled).
+    throttled = False
+
     def __init__(
         self,
         message: str,
@@ -26,6 +29,14 @@ class ProviderTemporaryError(ProviderError):
         super().__init__(message)
         self.retry_after = retry_after
         self.progress: dict[int, list[str]] = dict(progress or {})
+
+
+class ProviderThrottled(ProviderTemporaryError):
+    """The provider said "slow down" (429, a rate-limit 403): nothing is wrong with the
+    change, so the outbox waits — Retry-After when given, else its backoff — and never
+    spends an attempt on it (a throttling storm must not fail a user's action)."""
+
+    throttled = True
 
 
 class ProviderAuthError(ProviderError):

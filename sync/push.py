@@ -98,7 +98,7 @@ def push_account(account_id: int) -> PushSummary:
             # Only the oldest change was really tried; the rest wait behind it in order.
             first, *rest = changes
             until = timezone.now()
-            if exc.retry_after is not None:
+            if exc.retry_after is not None or exc.throttled:
                 throttle_change(first, str(exc), retry_after=exc.retry_after)
                 until = first.next_attempt_at
                 summary.retrying += 1
@@ -138,11 +138,17 @@ def _count(summary: PushSummary, outcome: str) -> None:
 
 
 def _retry(
-    change: ProviderChange, error: str, summary: PushSummary, retry_after: float | None = None
+    change: ProviderChange,
+    error: str,
+    summary: PushSummary,
+    retry_after: float | None = None,
+    *,
+    throttled: bool = False,
 ) -> None:
     """Retry later — by the provider's Retry-After without spending the attempt when it gave
-    one, else with backoff — and count a change whose attempts ran out as failed."""
-    if retry_after is not None:
+    one, or with backoff without spending it when the provider only said "slow down", else
+    with backoff — and count a change whose attempts ran out as failed."""
+    if retry_after is not None or throttled:
         throttle_change(change, error, retry_after=retry_after)
         summary.retrying += 1
     elif retry_change(change, error):
@@ -167,7 +173,7 @@ def _record(
             complete_change(change, {**(change.result or {}), **result.details})
             summary.done += 1
         elif result.outcome == Outcome.RETRY:
-            _retry(change, result.error, summary, result.retry_after)
+            _retry(change, result.error, summary, result.retry_after, throttled=result.throttled)
         elif result.outcome == Outcome.DEFERRED:
             deferred.append((change, result))
         else:

@@ -82,7 +82,7 @@ def send_change(account: MailAccount, adapter: object, change: ProviderChange) -
         _set(outgoing.pk, error=f"Waiting for the mailbox to be reconnected: {exc}")
         return "waiting"
     except ProviderTemporaryError as exc:
-        if exc.retry_after is not None:
+        if exc.retry_after is not None or exc.throttled:
             throttle_change(change, str(exc), retry_after=exc.retry_after)
         elif not retry_change(change, str(exc)):
             _set(outgoing.pk, state=SendState.FAILED, error=change.last_error)

@@ -141,11 +141,13 @@ def retry_change(change: ProviderChange, error: str, *, retry_after: float | Non
     return True
 
 
-def throttle_change(change: ProviderChange, error: str, *, retry_after: float) -> None:
+def throttle_change(change: ProviderChange, error: str, *, retry_after: float | None) -> None:
     """The provider said "come back in N seconds" (429/503 Retry-After): wait exactly that
     long — not the exponential backoff — and give the attempt back, so a throttling storm
-    never uses up a change's attempts."""
-    defer_change(change, error, until=timezone.now() + timedelta(seconds=max(retry_after, 0)))
+    never uses up a change's attempts. A "slow down" without Retry-After (``None``) waits the
+    backoff instead, still without spending the attempt."""
+    delay = backoff_delay(change.attempts) if retry_after is None else timedelta(seconds=max(retry_after, 0))
+    defer_change(change, error, until=timezone.now() + delay)
 
 
 def record_progress(change: ProviderChange, done_keys: Iterable[str]) -> None:

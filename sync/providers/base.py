@@ -42,6 +42,8 @@ class PushResult:
     # nothing to do — in this attempt, whatever the outcome: the outbox keeps them and the
     # next attempt's refs leave them out, so a retry redoes only what is not done.
     done_keys: list[str] = field(default_factory=list)
+    # RETRY only because the provider throttled (429, rate limit): no attempt is spent.
+    throttled: bool = False
 
 
 @dataclass(frozen=True)

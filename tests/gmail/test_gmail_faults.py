@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from inbox.models import AccountStatus
+from inbox.services.mailboxes import resume_mailbox
 from sync.models import FaultState, FolderState, QuarantinedMessage
 from sync.providers.gmail import pull as gmail_pull
 from sync.pull import pull_account
@@ -169,3 +170,30 @@ def test_a_401_in_a_batch_part_is_the_account_not_the_message(gmail, alice_gmail
     assert summary.error and alice_gmail.account.status == AccountStatus.NEEDS_REAUTH
     assert not QuarantinedMessage.objects.filter(account=alice_gmail.account).exists()
     assert conversation_of(alice_gmail.account, gmail_id) is None
+
+
+def test_a_held_deletion_gmail_will_not_answer_for_does_not_stall_the_mailbox(
+    gmail, alice_gmail, mail, alice, settings
+):
+    settings.MASS_DELETE_MIN_COUNT = 2
+    ids = [arrive(alice_gmail, mail, subject=f"Deal {n}") for n in range(5)]
+    pull(alice_gmail)
+    for gmail_id in ids[:3]:
+        alice_gmail.mailbox.trash(gmail_id)
+    assert pull(alice_gmail).paused  # the guard holds the three deletions
+    gmail.break_message(ids[0], 500)  # Gmail will not say what became of this one, for now
+    resume_mailbox(alice, alice_gmail.account.pk)
+    later_id = arrive(alice_gmail, mail, subject="Arrived after the resume")
+
+    report = pull(alice_gmail)
+
+    alice_gmail.account.refresh_from_db()
+    assert alice_gmail.account.status == AccountStatus.ACTIVE
+    assert report.created == 1 and conversation_of(alice_gmail.account, later_id) is not None
+    assert report.deleted == 2  # the two Gmail confirmed in Trash
+    assert conversation_of(alice_gmail.account, ids[0]) is not None  # unconfirmed: kept
+    assert cursor(alice_gmail) == str(alice_gmail.mailbox.history_id)
+
+    gmail.mend_message(ids[0])
+    assert pull(alice_gmail).deleted == 1  # confirmed in Trash on a later pull
+    assert conversation_of(alice_gmail.account, ids[0]) is None

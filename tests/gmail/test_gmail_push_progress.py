@@ -5,8 +5,10 @@ that long and spends no attempt."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from inbox import services
 from inbox.models import ChangeStatus, ProviderChange
@@ -87,3 +89,43 @@ def test_a_429_storm_spends_no_attempts(gmail, alice_gmail, mail, settings):
     assert alice_gmail.mailbox.ids_with("TRASH") == {g for g, _ in trashed}
     assert "INBOX" not in alice_gmail.mailbox.labels_of(archived_id)
     assert sum(trash_calls(gmail).values()) == 3  # each message trashed exactly once
+
+
+def test_a_429_storm_without_retry_after_spends_no_attempts_and_backs_off(gmail, alice_gmail, mail, settings):
+    # Gmail often throttles without a Retry-After header ("use exponential backoff").
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+    settings.OUTBOX_BACKOFF_BASE_SECONDS = 60
+    alice_gmail.switches(archive=True, delete=True)
+    trashed = [seeded(alice_gmail.account, alice_gmail.mailbox, mail) for _ in range(3)]
+    archived_id, archived = seeded(alice_gmail.account, alice_gmail.mailbox, mail)
+    services.delete_conversations(alice_gmail.actor, [c for _, c in trashed])
+    services.archive_conversations(alice_gmail.actor, [archived])
+    gmail.fail("messages.trash", 429, times=6)
+    gmail.fail("batch", 429, times=2)
+    gmail.fail("threads.modify", 403, reason="userRateLimitExceeded", times=3)
+
+    summaries = drain(alice_gmail.account, rounds=30)  # each wait checked to be in the future
+
+    assert len(summaries) > settings.OUTBOX_MAX_ATTEMPTS
+    assert all(s.failed == 0 for s in summaries)
+    changes = list(ProviderChange.objects.filter(account=alice_gmail.account).order_by("id"))
+    assert [c.status for c in changes] == [ChangeStatus.DONE] * 2
+    assert max(c.attempts for c in changes) == 1  # only the attempt that went through counts
+    assert alice_gmail.mailbox.ids_with("TRASH") == {g for g, _ in trashed}
+    assert "INBOX" not in alice_gmail.mailbox.labels_of(archived_id)
+    assert sum(trash_calls(gmail).values()) == 3
+
+
+def test_a_throttled_change_without_retry_after_waits_the_outbox_backoff(gmail, alice_gmail, mail, settings):
+    settings.OUTBOX_BACKOFF_BASE_SECONDS = 60
+    alice_gmail.switches(delete=True)
+    _, conversation = seeded(alice_gmail.account, alice_gmail.mailbox, mail)
+    services.delete_conversations(alice_gmail.actor, [conversation])
+    gmail.fail("messages.trash", 429, times=1)
+    before = timezone.now()
+
+    push_account(alice_gmail.account.pk)
+
+    (change,) = ProviderChange.objects.filter(account=alice_gmail.account)
+    assert change.status == ChangeStatus.PENDING and change.attempts == 0
+    assert change.next_attempt_at >= before + timedelta(seconds=30)  # backoff with jitter, not at once

@@ -10,6 +10,7 @@ import pytest
 
 from inbox import services
 from inbox.models import ChangeStatus, ProviderChange, ProviderRef
+from sync.providers.outlook import push as outlook_push
 from sync.pull import pull_account
 from sync.push import push_account
 from tests.factories import switches
@@ -75,3 +76,24 @@ def test_trash_moves_only_the_messages_the_app_knows(ms, alice):
     assert mailbox.folder_of(old) == "inbox"  # never in the app: not the app's to delete
     assert mailbox.folder_of(other) == "inbox"
     assert ms.count("list") == 0
+
+
+def test_archive_moves_every_inbox_message_of_a_conversation_longer_than_one_page(ms, alice, monkeypatch):
+    monkeypatch.setattr(outlook_push, "CONVERSATION_PAGE", 2)
+    switches(alice, archive=True)
+    account, mailbox = outlook_personal(ms, alice)
+    # Five earlier messages of the conversation, older than the sync range: never imported.
+    earlier = [_deliver(mailbox, days_ago=405, subject="Tender", message_id="<tender-0@client.test>")]
+    earlier += [
+        _deliver(mailbox, days_ago=405 - i, subject="Re: Tender", in_reply_to="<tender-0@client.test>")
+        for i in range(1, 5)
+    ]
+    known = _deliver(mailbox, subject="Re: Tender", in_reply_to="<tender-0@client.test>")
+    assert not pull_account(account.pk).error
+    conversation_id = ProviderRef.objects.get(key=known).message.conversation_id
+    services.archive_conversations(alice, [conversation_id])
+
+    assert push_account(account.pk).done == 1
+
+    assert {mailbox.folder_of(m) for m in [known, *earlier]} == {"archive"}
+    assert ProviderChange.objects.get(account=account).result["conversation_moves"] == 5

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from inbox.models import AccountStatus, Message, ProviderRef
+from inbox.services.mailboxes import resume_mailbox
 from sync.providers.outlook import pull as outlook_pull
 from sync.pull import pull_account
 from tests.fakes.graph_server import DELTA_GENERATIONS
@@ -94,3 +95,35 @@ def test_a_reconcile_that_would_delete_too_much_pauses_the_account(ms, alice, se
     account.refresh_from_db()
     assert account.status == AccountStatus.PAUSED
     assert Message.objects.filter(account=account).count() == 8
+
+
+def test_deletions_held_by_one_folders_reconcile_survive_the_next_folders_reconcile(ms, alice, settings):
+    settings.MASS_DELETE_MIN_COUNT = 2
+    settings.MASS_DELETE_MAX_SHARE = 0.2
+    account, mailbox = outlook_personal(ms, alice)
+    purged_for_good = [_deliver(mailbox, subject=f"Lead {i}") for i in range(3)]
+    for i in range(3):
+        _deliver(mailbox, subject=f"Kept {i}")
+    filed = _deliver(mailbox, subject="Filed, then gone from the store")
+    sent = _deliver(mailbox, folder="sentitems", subject="Sent, then gone from the store")
+    _pull(account)
+    mailbox.move(filed, "archive")
+    _pull(account)
+    mailbox.purge(sent)  # a bare 404: recorded, no effect
+    for graph_id in purged_for_good:
+        mailbox.delete_forever(graph_id)
+    mailbox.purge(filed)
+    mailbox.expire_delta("inbox")
+    mailbox.expire_delta("archive")
+
+    summary = pull_account(account.pk)
+
+    # The Inbox's reconcile confirms three deletions and the guard holds them; the Archive's
+    # reconcile that follows (a bare 404 recorded) must not drop what is held.
+    assert summary.report.paused and summary.report.deleted == 0
+    account.refresh_from_db()
+    assert account.status == AccountStatus.PAUSED
+    resume_mailbox(alice, account.pk)
+    assert _pull(account).deleted == 3
+    assert not ProviderRef.objects.filter(key__in=purged_for_good).exists()
+    assert ProviderRef.objects.filter(key__in=[filed, sent]).count() == 2

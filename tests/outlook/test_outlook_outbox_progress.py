@@ -90,7 +90,7 @@ def test_a_throttled_part_with_retry_after_defers_by_it_without_an_attempt(ms, a
     assert before + timedelta(seconds=2) <= change.next_attempt_at < before + timedelta(seconds=60)
 
 
-def test_a_concurrency_429_without_retry_after_backs_off(ms, alice, settings):
+def test_a_concurrency_429_without_retry_after_backs_off_without_spending_an_attempt(ms, alice, settings):
     settings.OUTBOX_BACKOFF_BASE_SECONDS = 30
     switches(alice, archive=True)
     account, mailbox = outlook_personal(ms, alice)
@@ -100,8 +100,9 @@ def test_a_concurrency_429_without_retry_after_backs_off(ms, alice, settings):
     before = timezone.now()
     push_account(account.pk)
     change = ProviderChange.objects.get(account=account)
-    assert change.status == ChangeStatus.PENDING and change.attempts == 1
-    assert change.next_attempt_at >= before + timedelta(seconds=15)  # the outbox's backoff
+    # Throttled, not failed: the attempt is given back, and the outbox's backoff is waited.
+    assert change.status == ChangeStatus.PENDING and change.attempts == 0
+    assert change.next_attempt_at >= before + timedelta(seconds=15)
     _due(account)
     assert push_account(account.pk).done == 1
     assert ms.count("move", status=201) == 1 and mailbox.folder_of(graph_id) == "archive"

@@ -26,7 +26,13 @@ from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from inbox.models import MailAccount
-from sync.errors import ProviderAuthError, ProviderError, ProviderPermanentError, ProviderTemporaryError
+from sync.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderPermanentError,
+    ProviderTemporaryError,
+    ProviderThrottled,
+)
 from sync.providers.gmail.auth import GmailAuth, refresh_error
 
 logger = logging.getLogger(__name__)
@@ -48,7 +54,7 @@ _RATE_REASONS = {
 _AUTH_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
 
 
-class GmailRateLimited(ProviderTemporaryError):
+class GmailRateLimited(ProviderThrottled):
     """429, or 403 rateLimitExceeded / userRateLimitExceeded: slow down for the whole mailbox."""
 
 
@@ -61,9 +67,17 @@ class GmailBatchInterrupted(ProviderTemporaryError):
     """A whole batch request failed for now after earlier batches of the same call went
     through: ``results`` holds their answers."""
 
-    def __init__(self, message: str, *, retry_after: float | None, results: dict[str, PartResult]) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None,
+        results: dict[str, PartResult],
+        throttled: bool = False,
+    ) -> None:
         super().__init__(message, retry_after=retry_after)
         self.results = results
+        self.throttled = throttled  # the batch request was throttled as a whole
 
 
 class GmailForbidden(ProviderPermanentError):
@@ -209,7 +223,9 @@ class GmailClient:
             except ProviderTemporaryError as exc:
                 # The batches before this one were applied at Gmail: say which, so a push
                 # keeps that progress (a pull just tries again later).
-                raise GmailBatchInterrupted(str(exc), retry_after=exc.retry_after, results=results) from exc
+                raise GmailBatchInterrupted(
+                    str(exc), retry_after=exc.retry_after, results=results, throttled=exc.throttled
+                ) from exc
             slow_down = [
                 error for key, _ in chunk if isinstance(error := results[key].error, GmailRateLimited)
             ]

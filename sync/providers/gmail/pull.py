@@ -163,9 +163,11 @@ class GmailPull:
 
     def run(self) -> PullReport:
         state = FolderState.objects.filter(account=self.account, folder=CURSOR_FOLDER).first()
+        # (Read first: held deletions Gmail does not answer for join them, asked next pull.)
+        recheck = state is not None and bool(state.extra.get(RECHECK))
         if state is not None and state.extra.get("held_deletions"):
             self._recheck_held_deletions(state)
-        if state is not None and state.extra.get(RECHECK):
+        if state is not None and recheck:
             self._recheck_unconfirmed(state)
         if state is None or not state.cursor:
             self._full_sync()
@@ -511,16 +513,20 @@ class GmailPull:
     def _recheck_held_deletions(self, state: FolderState) -> None:
         """The guard paused the account on these and the user resumed it: whatever is
         still in Gmail's Trash or gone from Gmail now is deleted in the app; a message
-        restored meanwhile stays."""
+        restored meanwhile stays. One Gmail does not answer for is kept and asked about again
+        on later pulls (with the reconcile's unconfirmed candidates): one message Gmail keeps
+        refusing must not stop the mailbox's sync."""
         held = [str(k) for k in state.extra.get("held_deletions", [])]
         confirmed, unsure = self._confirm_gone(held)
-        if unsure:
-            raise ProviderTemporaryError(
-                f"Gmail did not answer for {len(unsure)} held deletion(s): checked again"
-            )
         if confirmed:
             self._delete(confirmed, guard=False)
+        state.refresh_from_db(fields=["extra"])
         state.extra = {k: v for k, v in state.extra.items() if k != "held_deletions"}
+        if unsure:
+            state.extra[RECHECK] = sorted(set(state.extra.get(RECHECK, [])) | set(unsure))
+            self.report.notes.append(
+                f"Gmail did not answer for {len(unsure)} held deletion(s): kept, checked again next time"
+            )
         state.save(update_fields=["extra"])
 
 

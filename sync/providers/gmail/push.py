@@ -149,6 +149,7 @@ def _results(
                 error=f"{progress.stopped} ({applied} of {len(acted)} {verb} so far)",
                 retry_after=progress.stopped.retry_after,
                 details=details,
+                throttled=progress.stopped.throttled,
             )
         else:
             error = str(failures[0]) if failures else "Gmail did not finish this change"

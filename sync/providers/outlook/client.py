@@ -36,7 +36,7 @@ import requests
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
-from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
+from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError, ProviderThrottled
 from sync.providers.outlook.auth import GraphTokens
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class DeltaExpired(GraphRequestError):
     """410: the folder's delta state is gone; start the folder over."""
 
 
-class GraphThrottled(ProviderTemporaryError):
+class GraphThrottled(ProviderThrottled):
     """429: the mailbox (or the app) is over a Graph limit; wait Retry-After if given."""
 
 

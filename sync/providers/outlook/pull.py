@@ -28,6 +28,10 @@ its own FolderState row holding its deltaLink.
   is deleted in the app too (decision 1).
 * Read state: a later round reports a message again when its ``isRead`` changed (read or
   unread in Outlook); the conversations of known messages follow (``apply_external_read_state``).
+* What a pull learnt about known messages is not lost when it stops half-way (throttled, a
+  failed request, a crash) after storing its deltaLinks: the known messages whose fate is
+  still to be decided, and a folder still to be reconciled after a 410, are stored with the
+  links (``UNRESOLVED``, ``RECONCILE``) and acted on by the next pull.
 * 410 (the delta state expired, or a link from before a long pause): that folder starts
   over with a first round that adds, followed by a reconcile: the ids the folder holds are
   listed (ids only), known messages of the folder that are not listed are candidates, and
@@ -50,6 +54,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+from django.db import transaction
 from django.utils import timezone
 
 from inbox.models import MailAccount, ProviderRef, Tombstone
@@ -103,6 +108,10 @@ MAILBOX_ROW = ""  # FolderState row for mailbox-wide state (held deletions, vani
 VANISHED_KEPT = 200
 # Keys of "where did it go" retries (record_fetch_failure) carry this locator.
 RESOLVE = "resolve"
+# FolderState.extra keys kept with the deltaLinks until acted on (see _keep_evidence): known
+# messages whose fate is not decided yet (mailbox row), a folder still to reconcile (its row).
+UNRESOLVED = "unresolved"
+RECONCILE = "reconcile"
 TOO_LARGE = "too large to import whole — open in Outlook"
 
 
@@ -155,19 +164,25 @@ class OutlookPull:
                 status=403,
             )
         # Every completed page run's deltaLink is kept at once (see the module docstring),
-        # saved together with everything not imported yet (the folder's backlog): a pull
-        # that stops half-way (throttled, a crash) loses nothing.
+        # saved together with everything not imported yet (the folder's backlog) and what
+        # the rounds said about known messages (and which folders lost their cursor), until
+        # acted on: a pull that stops half-way (throttled, a crash) loses nothing.
         todo, later = self._queue(rounds)
         self._set_backlog(rounds, [*todo, *later])
-        for round_ in rounds:
-            self._save_cursor(round_)
+        with transaction.atomic():
+            self._keep_evidence(rounds)
+            for round_ in rounds:
+                self._save_cursor(round_)
         self._import(todo, first_sync=first_sync)
         self._set_backlog(rounds, later, save=True)
         self._mirror_read_state(rounds)
         self._resolve(rounds)
         for round_ in rounds:
-            if round_.lost_cursor:
-                self._reconcile(round_, rounds)
+            state = self._state(round_.folder)
+            if state.extra.get(RECONCILE):
+                self._reconcile(round_.folder, rounds)
+                state.extra = {k: v for k, v in state.extra.items() if k != RECONCILE}
+                state.save(update_fields=["extra"])
         if first_sync and not any(self._state(r.folder).extra.get("backlog") for r in rounds):
             report_initial_sync_progress(
                 self.account, done=self._progress_done, total=self._progress_total, finished=True
@@ -233,6 +248,28 @@ class OutlookPull:
         if not self.graph.owns(link):
             raise ProviderPermanentError(f"Graph sent a next link to another host: {link[:80]}")
         return link
+
+    def _keep_evidence(self, rounds: list[Round]) -> None:
+        """Before the deltaLinks move on: the known messages whose fate ``_resolve`` must
+        decide (they left a folder, or showed up somewhere else than the app has them), and
+        the folders a lost cursor left to reconcile. A pull stopped before acting on them
+        (throttled, a failed request, a crash) leaves them to the next one."""
+        location = {str(item["id"]): r.folder for r in rounds for item in r.items}
+        removed = {key for r in rounds if not r.first for key in r.removed}
+        refs = dict(_pairs(ProviderRef.objects.filter(account_id=self.account.pk), set(location) | removed))
+        touched = {key for key in removed if key in refs} | {
+            key
+            for key, folder in location.items()
+            if key in refs and (refs[key] != folder or self.folders.is_deleted(folder))
+        }
+        if touched:
+            state = self._fresh_mailbox_row()
+            state.extra = {**state.extra, UNRESOLVED: sorted(set(state.extra.get(UNRESOLVED, [])) | touched)}
+            state.save(update_fields=["extra"])
+        for round_ in rounds:
+            if round_.lost_cursor:
+                state = self._state(round_.folder)
+                state.extra = {**state.extra, RECONCILE: True}  # saved with its new cursor
 
     def _save_cursor(self, round_: Round) -> None:
         state = self._state(round_.folder)
@@ -389,6 +426,10 @@ class OutlookPull:
             for item in round_.items:
                 location[str(item["id"])] = round_.folder
         removed = {key for r in rounds if not r.first for key in r.removed}
+        # Known messages an earlier, interrupted pull saw move: where are they now?
+        mailbox_state = self._mailbox_state()
+        kept = [str(key) for key in mailbox_state.extra.get(UNRESOLVED, [])] if mailbox_state else []
+        removed |= set(kept)
         arrived_in_trash = {
             str(item["id"]) for r in rounds if r.folder == "deleteditems" and not r.first for item in r.items
         }
@@ -433,6 +474,19 @@ class OutlookPull:
             )
         if deleted:
             self._delete(sorted(deleted))
+        if kept and mailbox_state is not None:
+            mailbox_state.refresh_from_db(fields=["extra"])
+            mailbox_state.extra = {k: v for k, v in mailbox_state.extra.items() if k != UNRESOLVED}
+            mailbox_state.save(update_fields=["extra"])
+
+    def _mailbox_state(self) -> FolderState | None:
+        """The mailbox-wide row, if there is one (without creating it)."""
+        if MAILBOX_ROW not in self.states:
+            state = FolderState.objects.filter(account_id=self.account.pk, folder=MAILBOX_ROW).first()
+            if state is None:
+                return None
+            self.states[MAILBOX_ROW] = state
+        return self.states[MAILBOX_ROW]
 
     def _confirm(self, keys: Sequence[str], refs: dict[str, str]) -> tuple[set[str], dict[str, str]]:
         """Where each message is now: (deleted on evidence, moved elsewhere). A 404 is no
@@ -469,8 +523,15 @@ class OutlookPull:
         for part, answer in self.graph.batched(parts):
             yield keys[int(part.id)], answer
 
-    def _record_vanished(self, keys: list[str]) -> None:
+    def _fresh_mailbox_row(self) -> FolderState:
+        """The mailbox-wide row as stored now: the mass-delete guard and the held-deletions
+        check write it through objects of their own, which a cached copy must not undo."""
         state = self._state(MAILBOX_ROW)
+        state.refresh_from_db(fields=["extra"])
+        return state
+
+    def _record_vanished(self, keys: list[str]) -> None:
+        state = self._fresh_mailbox_row()
         kept = [k for k in state.extra.get("vanished", []) if k not in keys]
         state.extra = {**state.extra, "vanished": [*kept, *keys][-VANISHED_KEPT:]}
         state.save(update_fields=["extra"])
@@ -480,30 +541,26 @@ class OutlookPull:
         )
 
     # --- a lost cursor: reconcile -------------------------------------------------------------
-    def _reconcile(self, round_: Round, rounds: list[Round]) -> None:
+    def _reconcile(self, folder: str, rounds: list[Round]) -> None:
         """After a 410: known messages of this folder that it no longer holds are confirmed
         one by one (Deleted Items / Recoverable Items Deletions → deleted; elsewhere → moved)."""
         try:
-            present = self._list_ids(round_.folder)
+            present = self._list_ids(folder)
         except GraphForbidden as exc:
-            self.report.notes.append(f"{round_.folder}: could not list it for the reconcile ({exc})")
+            self.report.notes.append(f"{folder}: could not list it for the reconcile ({exc})")
             return
         seen_elsewhere = {str(item["id"]) for r in rounds for item in r.items}
         known = dict(
-            ProviderRef.objects.filter(account_id=self.account.pk, folder=round_.folder).values_list(
-                "key", "folder"
-            )
+            ProviderRef.objects.filter(account_id=self.account.pk, folder=folder).values_list("key", "folder")
         )
         candidates = sorted(k for k in known if k not in present and k not in seen_elsewhere)
         if not candidates:
             return
         deleted, moved = self._confirm(candidates, known)
         if moved:
-            relocate_refs(
-                self.account, {key: {"key": key, "folder": folder} for key, folder in moved.items()}
-            )
+            relocate_refs(self.account, {key: {"key": key, "folder": where} for key, where in moved.items()})
         if deleted:
-            self.report.notes.append(f"{round_.folder}: reconcile confirmed {len(deleted)} deletion(s)")
+            self.report.notes.append(f"{folder}: reconcile confirmed {len(deleted)} deletion(s)")
             self._delete(sorted(deleted))
 
     def _list_ids(self, folder: str) -> set[str]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from sync.errors import ProviderAuthError, ProviderTemporaryError
 from sync.providers.base import Outcome, PushRequest, PushResult
-from sync.providers.outlook.client import GraphClient, GraphNotFound, SubRequest, quote_id
+from sync.providers.outlook.client import GraphClient, GraphNotFound, GraphRequestError, SubRequest, quote_id
 from sync.providers.outlook.folders import FolderMap
 
 # Inbox messages of one conversation looked up per archive (a conversation rarely has more).
@@ -62,9 +62,11 @@ class _Change:
     relocated: dict[str, dict[str, object]] = field(default_factory=dict)
     done: list[str] = field(default_factory=list)
     conversation_moves: int = 0  # Inbox messages of its conversations the app had not imported
+    only_throttled: bool = True  # every retry error was Graph saying "slow down"
 
     def retry(self, exc: ProviderTemporaryError) -> None:
         self.retry_errors.append(str(exc))
+        self.only_throttled = self.only_throttled and exc.throttled
         if exc.retry_after is not None:
             self.retry_after = max(self.retry_after or 0.0, exc.retry_after)
 
@@ -89,6 +91,7 @@ class _Change:
                 details=details,
                 relocated=self.relocated,
                 done_keys=list(self.done),
+                throttled=self.only_throttled,
             )
         if self.errors:
             n = len(self.errors)
@@ -155,6 +158,7 @@ def push_changes(graph: GraphClient, folders: FolderMap, requests: Sequence[Push
                         error=str(exc),
                         retry_after=exc.retry_after,
                         done_keys=aborted.progress.get(request.change_id, []),
+                        throttled=exc.throttled,
                     )
                 )
             return results
@@ -304,13 +308,25 @@ def _conversation_inbox(
                 change.retry(error)
             # Otherwise (403, 404): the known messages still move; the rest stay.
             continue
-        for message in (answer.body or {}).get("value", []):
-            key = str(message.get("id") or "")
-            if key and key not in known:
-                known.add(key)
-                extra.append(
-                    _Item(change, key, folders.name_of(str(message.get("parentFolderId", ""))), extra=True)
-                )
+        page = answer.body or {}
+        while True:
+            for message in page.get("value", []):
+                key = str(message.get("id") or "")
+                if key and key not in known:
+                    known.add(key)
+                    folder = folders.name_of(str(message.get("parentFolderId", "")))
+                    extra.append(_Item(change, key, folder, extra=True))
+            # A conversation with more Inbox messages than one page: every one of them moves.
+            next_link = str(page.get("@odata.nextLink") or "")
+            if not next_link or not graph.owns(next_link):
+                break
+            try:
+                page = graph.get_json(next_link)
+            except ProviderTemporaryError as exc:
+                change.retry(exc)  # the conversation is not archived whole yet: again later
+                break
+            except GraphRequestError:
+                break  # (403, 404): what was listed still moves
     return extra
 
 

@@ -42,6 +42,7 @@ def push_read_state(graph: GraphClient, requests: Sequence[PushRequest]) -> list
             results.append(PushResult(request.change_id, Outcome.DONE, details=details, done_keys=done))
         else:
             retry_after = error.retry_after if isinstance(error, ProviderTemporaryError) else None
+            throttled = isinstance(error, ProviderTemporaryError) and error.throttled
             results.append(
                 PushResult(
                     request.change_id,
@@ -50,6 +51,7 @@ def push_read_state(graph: GraphClient, requests: Sequence[PushRequest]) -> list
                     retry_after=retry_after,
                     details=details,
                     done_keys=done,
+                    throttled=throttled,
                 )
             )
     return results
