@@ -255,7 +255,13 @@ def _leaves(part: Message, number: str = "") -> Iterator[tuple[str, Message]]:
 
 def _attachment(part: Message, number: str = "") -> dict[str, object]:
     payload = part.get_payload(decode=True)
-    size = len(payload) if isinstance(payload, bytes) else 0
+    return describe_attachment(part, number, len(payload) if isinstance(payload, bytes) else 0)
+
+
+def describe_attachment(part: Message, number: str, size: int) -> dict[str, object]:
+    """One attachment as the app lists it, from its part's headers. A provider that lists
+    parts without their bytes (IMAP ``BODYSTRUCTURE``, Gmail's part tree) passes a header-only
+    part and the size it reports, so the naming and inline rules are the same everywhere."""
     try:
         disposition = part.get_content_disposition() or ""
     except Exception:
@@ -274,27 +280,34 @@ def _attachment(part: Message, number: str = "") -> dict[str, object]:
     }
 
 
+def is_attachment(part: Message, *, top: bool = False) -> bool:
+    """Whether a leaf part is a file (listed) rather than the message's text or HTML body.
+    ``top``: the part is the message itself (a single-part message)."""
+    content_type = part.get_content_type()
+    try:
+        disposition = part.get_content_disposition()
+    except Exception:
+        disposition = None
+    named = bool(_filename(part))
+    if not top and content_type == "message/rfc822":
+        return True
+    return (
+        disposition == "attachment"
+        or (named and disposition != "inline")
+        or (content_type not in ("text/plain", "text/html") and content_type != "message/delivery-status")
+    )
+
+
 def _walk_body(msg: Message, problems: list[str]) -> tuple[str, str, list[dict[str, object]]]:
     texts: list[str] = []
     htmls: list[str] = []
     attachments: list[dict[str, object]] = []
     for number, part in _leaves(msg):
         content_type = part.get_content_type()
-        try:
-            disposition = part.get_content_disposition()
-        except Exception:
-            disposition = None
-        named = bool(_filename(part))
-        is_attachment = (
-            disposition == "attachment"
-            or (named and disposition != "inline")
-            or (content_type not in ("text/plain", "text/html") and content_type != "message/delivery-status")
-        )
-        if part is not msg and content_type == "message/rfc822":
-            is_attachment = True
-        if not is_attachment and content_type == "text/plain":
+        listed = is_attachment(part, top=part is msg)
+        if not listed and content_type == "text/plain":
             texts.append(_content(part, problems))
-        elif not is_attachment and content_type == "text/html":
+        elif not listed and content_type == "text/html":
             htmls.append(_content(part, problems))
         elif len(attachments) < MAX_ATTACHMENTS:
             attachments.append(_attachment(part, number))
