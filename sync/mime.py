@@ -10,7 +10,7 @@ say "this message was imported with problems". Only a bug (or input so broken th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
@@ -278,6 +278,22 @@ def describe_attachment(part: Message, number: str, size: int) -> dict[str, obje
         "part": number,
         "transfer_encoding": clean_text(part.get("Content-Transfer-Encoding", "") or "").strip().lower()[:40],
     }
+
+
+_PART_HEADERS = ("content-type", "content-disposition", "content-id", "content-transfer-encoding")
+
+
+def header_only_part(headers: Iterable[tuple[str, str]]) -> Message:
+    """A body-less MIME part of a part's Content-* headers, as a provider described them
+    (IMAP ``BODYSTRUCTURE``, Gmail's part tree): what ``describe_attachment`` and
+    ``is_attachment`` read, decoded by the same ``email`` policy as a fetched message."""
+    lines = []
+    for name, value in headers:
+        if name.strip().lower() in _PART_HEADERS:
+            flat = " ".join(clean_text(value).split())
+            lines.append(f"{name.strip()}: {flat}"[:MAX_HEADER_CHARS])
+    block = "\r\n".join(lines) + "\r\n\r\n"
+    return BytesHeaderParser(policy=policy.default).parsebytes(block.encode("utf-8"))
 
 
 def is_attachment(part: Message, *, top: bool = False) -> bool:

@@ -200,15 +200,15 @@ def quarantine(account: MailAccount, key: str, raw: bytes, reason: str) -> None:
     _quarantined_keys(account).add(key[:500])
 
 
-def too_large_reason(size: int | None, where: str, *, text: bool, files: int) -> str:
+def too_large_reason(size: int | None, where: str, *, text: bool, files: int, cap: int) -> str:
     """What the conversation says about a message above the body cap (its first problem):
     how large, that it was too large to import whole, what was imported, and that its
     attachments are listed and fetched from the provider when opened."""
-    cap = MAX_FETCH_BYTES // _MB
+    limit = f"{cap // _MB} MB" if cap >= _MB else f"{max(1, cap // 1024)} KB"
     what = (
-        f"message of {size / _MB:.1f} MB is above the {cap} MB import limit"
+        f"message of {size / _MB:.1f} MB is above the {limit} import limit"
         if size
-        else f"larger than {cap} MB"
+        else f"larger than {limit}"
     )
     kept = "its headers and text were imported" if text else "only its headers were imported"
     listed = f" Its {files} attachment(s) are listed and download from {where} when opened." if files else ""

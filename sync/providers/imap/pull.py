@@ -434,7 +434,7 @@ class ImapPull:
         where = "Gmail" if self.gmail else "your mail client"
         body = answer[uid].get(b"BODYSTRUCTURE")
         if not isinstance(body, tuple | list) or not body:
-            reason = too_large_reason(size, where, text=False, files=0)
+            reason = too_large_reason(size, where, text=False, files=0, cap=MAX_FETCH_BYTES)
             self._store(scan, uid, headers, meta, headers_only_reason=reason)
             self._save_gmail_ids()
             return
@@ -459,7 +459,9 @@ class ImapPull:
             self.account,
             item.raw,
             item.ref,
-            reason=too_large_reason(size, where, text=bool(texts), files=len(found.attachments)),
+            reason=too_large_reason(
+                size, where, text=bool(texts), files=len(found.attachments), cap=MAX_FETCH_BYTES
+            ),
             attachments=found.attachments,
             incoming=item.incoming,
             is_read=item.is_read,

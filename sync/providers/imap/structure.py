@@ -18,13 +18,11 @@ import math
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from email import policy
 from email.message import Message
-from email.parser import BytesHeaderParser
 from email.utils import quote
 from typing import Any
 
-from sync.mime import MAX_ATTACHMENTS, clean_text, describe_attachment, is_attachment
+from sync.mime import MAX_ATTACHMENTS, clean_text, describe_attachment, header_only_part, is_attachment
 
 # Text parts of an over-cap message fetched for the conversation, in all (bytes on the wire).
 TEXT_FETCH_BYTES = 2 * 1024 * 1024
@@ -91,13 +89,13 @@ def part_headers(body: Sequence[Any]) -> Message:
     9 (text, after its line count) or 11 (message/rfc822, after envelope, body and lines)."""
     maintype = _str(_at(body, 0)).lower() or "application"
     subtype = _str(_at(body, 1)).lower() or "octet-stream"
-    lines = [f"Content-Type: {maintype}/{subtype}{_params(_at(body, 2))}"]
+    headers = [("Content-Type", f"{maintype}/{subtype}{_params(_at(body, 2))}")]
     content_id = _str(_at(body, 3))
     if content_id:
-        lines.append(f"Content-ID: {content_id}")
+        headers.append(("Content-ID", content_id))
     encoding = _str(_at(body, 5))
     if encoding:
-        lines.append(f"Content-Transfer-Encoding: {encoding}")
+        headers.append(("Content-Transfer-Encoding", encoding))
     extension = 8
     if maintype == "text":
         extension = 9
@@ -105,9 +103,10 @@ def part_headers(body: Sequence[Any]) -> Message:
         extension = 11
     disposition = _at(body, extension)
     if isinstance(disposition, tuple | list) and disposition and isinstance(disposition[0], bytes | str):
-        lines.append(f"Content-Disposition: {_str(disposition[0]).lower()}{_params(_at(disposition, 1))}")
-    block = "\r\n".join(_one_line(line) for line in lines) + "\r\n\r\n"
-    return BytesHeaderParser(policy=policy.default).parsebytes(block.encode("utf-8", "surrogateescape"))
+        headers.append(
+            ("Content-Disposition", f"{_str(disposition[0]).lower()}{_params(_at(disposition, 1))}")
+        )
+    return header_only_part(headers)
 
 
 def text_only_message(header_block: bytes, texts: Sequence[tuple[StructurePart, bytes]]) -> bytes:
@@ -165,10 +164,6 @@ def _params(values: object) -> str:
         if key:
             out.append(f'; {key}="{quote(_str(value))}"')
     return "".join(out)
-
-
-def _one_line(line: str) -> str:
-    return "".join(ch for ch in line if ch not in "\r\n\x00")
 
 
 def _at(values: Sequence[Any], index: int) -> Any:

@@ -352,7 +352,7 @@ class OutlookPull:
             self.account,
             raw,
             ref,
-            reason=too_large_reason(None, "Outlook", text=text, files=len(files)),
+            reason=too_large_reason(None, "Outlook", text=text, files=len(files), cap=MAX_FETCH_BYTES),
             attachments=files,
             incoming=IMPORTED[folder],
             is_read=bool(item.get("isRead")),
