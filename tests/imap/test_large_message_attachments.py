@@ -14,10 +14,14 @@ from tests.api.conftest import api_for
 from tests.attachment_mail import (
     BIG_NAME,
     BIG_TEXT,
+    HTML_PAYLOAD,
     INLINE_CID,
+    LONG_NAME,
     SCAN_NAME,
+    SVG_PAYLOAD,
     attachment_urls,
     download,
+    hostile_message,
     sha,
     too_large_message,
 )
@@ -102,3 +106,37 @@ def test_an_over_cap_message_keeps_rfc_2231_and_2047_names_inline_parts_and_api_
     for name, url in attachment_urls(message.pk).items():
         status, body, _headers = download(client, url + "?download=1")
         assert status == 200 and sha(body) == expected[name], name
+
+
+def test_hostile_names_and_types_listed_from_bodystructure_download_safely_and_only_for_alice(
+    imap: ImapSetup, alice, bob, carol, media, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(imap_pull, "MAX_FETCH_BYTES", 1000)  # the hostile message is above it
+    imap.append("inbox", hostile_message(to=imap.account.address))
+    imap.pull()
+    message = Message.objects.get(account=imap.account)
+    assert "too large to import whole" in message.parse_problems[0]
+    urls = attachment_urls(message.pk)
+    # The same names a message fetched whole gets (tests/imap/test_attachments_safety.py).
+    assert set(urls) == {"../../etc/passwd", "invoice\u202efdp.exe", LONG_NAME, "statement.html", "logo.svg"}
+
+    for outsider in (bob, carol):  # bob: a teammate, alice's mailbox is personal; carol: another company
+        client = Client()
+        client.force_login(outsider)
+        assert client.get(urls["statement.html"]).status_code == 404
+
+    client = Client()
+    client.force_login(alice)
+    seen = {}
+    for name, url in urls.items():
+        status, body, headers = download(client, url)
+        assert status == 200, name
+        assert headers["content-type"] == "application/octet-stream", name
+        assert headers["x-content-type-options"] == "nosniff"
+        disposition = headers["content-disposition"]
+        assert disposition.startswith("attachment;") and "/" not in disposition, (name, disposition)
+        assert "\u202e" not in disposition and "%E2%80%AE" not in disposition
+        assert len(disposition.encode()) < 1100
+        seen[name] = (disposition, body)
+    assert 'filename="etc_passwd"' in seen["../../etc/passwd"][0]
+    assert seen["statement.html"][1] == HTML_PAYLOAD and seen["logo.svg"][1] == SVG_PAYLOAD
