@@ -94,3 +94,27 @@ def test_an_over_cap_gmail_message_keeps_encoded_names_inline_parts_and_decodes_
     ]
     assert all(a["provider_id"] for a in message.attachments)
     _download_all(alice, message.pk, expected)
+
+
+def test_the_data_field_is_decoded_from_the_answers_bytes_in_any_key_order_and_strictly(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    import base64
+    import json
+
+    from sync.errors import ProviderPermanentError
+
+    monkeypatch.setattr(gmail_adapter, "DECODE_CHUNK", 8)
+    data = bytes(range(256)) * 3
+    encoded = base64.urlsafe_b64encode(data).decode().rstrip("=")
+    for answer in (
+        {"attachmentId": "ANGjdJ_data", "size": len(data), "data": encoded},
+        {"data": encoded, "size": len(data)},
+    ):
+        raw = json.dumps(answer, indent=1).encode()
+        assert b"".join(gmail_adapter.decode_data_field(raw)) == data
+    assert b"".join(gmail_adapter.decode_data_field(b'{"size": 0}')) == b""
+    with pytest.raises(ProviderPermanentError):
+        b"".join(gmail_adapter.decode_data_field(b'{"size": 12, "data": "QUJD*EVG"}'))
+    with pytest.raises(ProviderPermanentError):
+        b"".join(gmail_adapter.decode_data_field(b'{"size": 12}'))
