@@ -1,6 +1,6 @@
 """Peak memory of downloading the attachment of a message above the body cap (IMAP, Gmail).
 
-    .venv/bin/python bench/over_cap_attachment_download.py [--size-mb 40] [--update-results]
+    .venv/bin/python bench/imap_and_gmail_over_cap_download.py [--size-mb 40] [--update-results]
 
 A message of a short text and one ``--size-mb`` PDF (base64: about 1.37 times that on the
 wire, so above the 25 MB body cap) is put in a real Dovecot and in the fake Gmail (its own
@@ -16,7 +16,7 @@ handler as a browser does (bench/imap_attachment_download.py ``measure``):
 * ``kept_download``: the same file again from the storage, no provider call.
 
 Growth = peak RSS (VmHWM, reset just before) − RSS just before. The last line is JSON;
-``--update-results`` merges it into bench/results/latest.json under "over_cap_attachment_download".
+``--update-results`` merges it into bench/results/latest.json under "imap_and_gmail_over_cap_download".
 Databases salesinbox_bench_overcap_{imap,gmail} (re-created; BENCH_DB_SUFFIX appended).
 """
 
@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-KEY = "over_cap_attachment_download"
+KEY = "imap_and_gmail_over_cap_download"
 ADDRESS = "bench-overcap@acme.test"
 MB = 1024 * 1024
 
