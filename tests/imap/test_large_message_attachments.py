@@ -4,8 +4,12 @@ section, and downloaded byte for byte (``BODY.PEEK[section]``) when first opened
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from inbox.models import Attachment, Conversation, Message
 from sync import store
@@ -103,7 +107,11 @@ def test_an_over_cap_message_keeps_rfc_2231_and_2047_names_inline_parts_and_api_
 
     client = Client()
     client.force_login(alice)
-    for name, url in attachment_urls(message.pk).items():
+    response = client.get(reverse("inbox:attachments_zip", args=[message.pk]))  # "Download all"
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))  # type: ignore[attr-defined]
+    assert {info.filename: sha(archive.read(info)) for info in archive.infolist()} == expected
+    for name, url in attachment_urls(message.pk).items():  # kept by the zip: from the storage now
         status, body, _headers = download(client, url + "?download=1")
         assert status == 200 and sha(body) == expected[name], name
 
