@@ -89,3 +89,22 @@ def test_a_generated_large_outlook_attachment_is_listed_with_its_size_and_stream
     client.force_login(alice)
     status, body, _headers = download(client, attachment_urls(message.pk)["big.bin"])
     assert status == 200 and sha(body) == sha(b"".join(generated._generated()))
+
+
+def test_an_attachment_id_graph_no_longer_knows_is_found_again_in_the_list(
+    ms: FakeMicrosoft, alice, media, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(outlook_pull, "MAX_FETCH_BYTES", 100 * 1024)
+    account, mailbox = outlook_personal(ms, alice)
+    raw, expected = too_large_message(to=account.address, file_size=300_000)
+    mailbox.deliver(raw)
+    pull_account(account.pk)
+    message = Message.objects.get(account=account)
+    Attachment.objects.filter(message=message, filename=BIG_NAME).update(provider_id="AAMkAttGone=")
+
+    client = Client()
+    client.force_login(alice)
+    status, body, _headers = download(client, attachment_urls(message.pk)[BIG_NAME])
+
+    assert status == 200 and sha(body) == expected[BIG_NAME]
+    assert ms.count("attachment", status=404) == 1 and ms.count("attachments") == 2
