@@ -211,7 +211,7 @@ def too_large_reason(size: int | None, where: str, *, text: bool, files: int, ca
         else f"larger than {limit}"
     )
     kept = "its headers and text were imported" if text else "only its headers were imported"
-    listed = f" Its {files} attachment(s) are listed and download from {where} when opened." if files else ""
+    listed = " Its attachments are listed here and fetched when opened." if files else ""
     return f"{what}: too large to import whole — open in {where} for the rest; {kept}.{listed}"
 
 
