@@ -3,8 +3,10 @@
     .venv/bin/python bench/imap_attachment_download.py [--size-mb 40] [--update-results]
 
 A real Dovecot holds a message with a 40 MB PDF. The app knows the message as a pull of it
-would have left it (parsed by ``sync.store.store_raw_message`` with its IMAP reference; a
-message above the 25 MB body cap is imported headers-only by today's pull, see the notes).
+would have left it had it been under the body cap (parsed whole by
+``sync.store.store_raw_message`` with its IMAP reference). A pull imports this 54 MB
+message from its headers, text and BODYSTRUCTURE instead, with the same section number:
+bench/imap_and_gmail_over_cap_download.py measures that path, through the real pull.
 Each measurement then runs in a fresh process through Django's WSGI handler (the test
 client), reading the streamed answer chunk by chunk and hashing it:
 

@@ -10,7 +10,7 @@ say "this message was imported with problems". Only a bug (or input so broken th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
@@ -255,7 +255,13 @@ def _leaves(part: Message, number: str = "") -> Iterator[tuple[str, Message]]:
 
 def _attachment(part: Message, number: str = "") -> dict[str, object]:
     payload = part.get_payload(decode=True)
-    size = len(payload) if isinstance(payload, bytes) else 0
+    return describe_attachment(part, number, len(payload) if isinstance(payload, bytes) else 0)
+
+
+def describe_attachment(part: Message, number: str, size: int) -> dict[str, object]:
+    """One attachment as the app lists it, from its part's headers. A provider that lists
+    parts without their bytes (IMAP ``BODYSTRUCTURE``, Gmail's part tree) passes a header-only
+    part and the size it reports, so the naming and inline rules are the same everywhere."""
     try:
         disposition = part.get_content_disposition() or ""
     except Exception:
@@ -274,27 +280,50 @@ def _attachment(part: Message, number: str = "") -> dict[str, object]:
     }
 
 
+_PART_HEADERS = ("content-type", "content-disposition", "content-id", "content-transfer-encoding")
+
+
+def header_only_part(headers: Iterable[tuple[str, str]]) -> Message:
+    """A body-less MIME part of a part's Content-* headers, as a provider described them
+    (IMAP ``BODYSTRUCTURE``, Gmail's part tree): what ``describe_attachment`` and
+    ``is_attachment`` read, decoded by the same ``email`` policy as a fetched message."""
+    lines = []
+    for name, value in headers:
+        if name.strip().lower() in _PART_HEADERS:
+            flat = " ".join(clean_text(value).split())
+            lines.append(f"{name.strip()}: {flat}"[:MAX_HEADER_CHARS])
+    block = "\r\n".join(lines) + "\r\n\r\n"
+    return BytesHeaderParser(policy=policy.default).parsebytes(block.encode("utf-8"))
+
+
+def is_attachment(part: Message, *, top: bool = False) -> bool:
+    """Whether a leaf part is a file (listed) rather than the message's text or HTML body.
+    ``top``: the part is the message itself (a single-part message)."""
+    content_type = part.get_content_type()
+    try:
+        disposition = part.get_content_disposition()
+    except Exception:
+        disposition = None
+    named = bool(_filename(part))
+    if not top and content_type == "message/rfc822":
+        return True
+    return (
+        disposition == "attachment"
+        or (named and disposition != "inline")
+        or (content_type not in ("text/plain", "text/html") and content_type != "message/delivery-status")
+    )
+
+
 def _walk_body(msg: Message, problems: list[str]) -> tuple[str, str, list[dict[str, object]]]:
     texts: list[str] = []
     htmls: list[str] = []
     attachments: list[dict[str, object]] = []
     for number, part in _leaves(msg):
         content_type = part.get_content_type()
-        try:
-            disposition = part.get_content_disposition()
-        except Exception:
-            disposition = None
-        named = bool(_filename(part))
-        is_attachment = (
-            disposition == "attachment"
-            or (named and disposition != "inline")
-            or (content_type not in ("text/plain", "text/html") and content_type != "message/delivery-status")
-        )
-        if part is not msg and content_type == "message/rfc822":
-            is_attachment = True
-        if not is_attachment and content_type == "text/plain":
+        listed = is_attachment(part, top=part is msg)
+        if not listed and content_type == "text/plain":
             texts.append(_content(part, problems))
-        elif not is_attachment and content_type == "text/html":
+        elif not listed and content_type == "text/html":
             htmls.append(_content(part, problems))
         elif len(attachments) < MAX_ATTACHMENTS:
             attachments.append(_attachment(part, number))

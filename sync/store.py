@@ -21,6 +21,7 @@ from inbox.services import ingest_message
 from inbox.services.ingest import ingest_messages
 from inbox.types import ParsedMessage, RefData
 from sync.faults import clear_fault
+from sync.mime import MAX_ATTACHMENTS, parse_message
 from sync.models import FaultState, QuarantinedMessage
 from sync.parse_pool import ParseInput, ParseJob, parse_one, start_parsing
 
@@ -32,6 +33,7 @@ QUARANTINE_RAW_LIMIT = 5 * 1024 * 1024
 # imported from its headers (and its text, where the provider can give that alone) and
 # says so in the conversation (``headers_only_reason``). The provider keeps the whole.
 MAX_FETCH_BYTES = 25 * 1024 * 1024
+_MB = 1024 * 1024
 
 
 class StoreOutcome(StrEnum):
@@ -196,6 +198,51 @@ def quarantine(account: MailAccount, key: str, raw: bytes, reason: str) -> None:
             },
         )
     _quarantined_keys(account).add(key[:500])
+
+
+def too_large_reason(size: int | None, where: str, *, text: bool, files: int, cap: int) -> str:
+    """What the conversation says about a message above the body cap (its first problem):
+    how large, that it was too large to import whole, what was imported, and that its
+    attachments are listed and fetched from the provider when opened."""
+    limit = f"{cap // _MB} MB" if cap >= _MB else f"{max(1, cap // 1024)} KB"
+    what = (
+        f"message of {size / _MB:.1f} MB is above the {limit} import limit"
+        if size
+        else f"larger than {limit}"
+    )
+    kept = "its headers and text were imported" if text else "only its headers were imported"
+    listed = " Its attachments are listed here and fetched when opened." if files else ""
+    return f"{what}: too large to import whole — open in {where} for the rest; {kept}.{listed}"
+
+
+def store_too_large(
+    account: MailAccount,
+    raw: bytes,
+    ref: RefData,
+    *,
+    reason: str,
+    attachments: Sequence[dict[str, object]],
+    incoming: bool | None = None,
+    is_read: bool = False,
+    fallback_date: datetime | None = None,
+) -> StoreOutcome:
+    """A message above the body cap, every provider alike: ``raw`` is a small message rebuilt
+    from its headers and text parts (parsed whole), ``attachments`` what the provider listed
+    of its files without their bytes (name, type, size, inline, Content-ID, and the part
+    number or provider id a download asks for). ``reason`` leads its problems."""
+    try:
+        parsed = parse_message(
+            raw, own_addresses=own_addresses(account), fallback_date=fallback_date, is_read=is_read
+        )
+    except Exception as exc:
+        logger.warning("quarantined %s for account %s: %r", ref.key, account.pk, exc)
+        quarantine(account, ref.key, raw, f"could not be parsed: {exc.__class__.__name__}: {exc}")
+        return StoreOutcome.QUARANTINED
+    parsed.problems.insert(0, reason)
+    parsed.attachments = [*parsed.attachments, *attachments][: MAX_ATTACHMENTS + 1]
+    if incoming is not None:
+        parsed.incoming = incoming
+    return store_parsed_message(account, parsed, ref, raw=raw)
 
 
 def exceeds_mass_delete_guard(account: MailAccount, count: int) -> bool:

@@ -163,3 +163,52 @@ def assert_inline_logo_shown(page, screenshot: str) -> None:  # type: ignore[no-
     assert page.locator(".imgbar").count() == 0  # no "remote images hidden" bar for inline parts
     if os.environ.get("SCREENSHOTS_DIR"):
         page.screenshot(path=str(Path(os.environ["SCREENSHOTS_DIR"]) / screenshot))
+
+
+# -- a message above the body cap (sync.store.MAX_FETCH_BYTES) --------------------------------
+
+BIG_NAME = "Offert Ångström – skannad.pdf"  # sent RFC 2231-encoded (filename*)
+SCAN_NAME = "Überweisung.png"  # sent RFC 2047-encoded in Content-Type's name, no filename
+BIG_TEXT = "The signed contract and the full scans are attached."
+
+
+def big_file(size: int) -> bytes:
+    """``size`` bytes that do not compress (a scanned PDF's worth), the same every run."""
+    import random
+
+    return b"%PDF-1.4\n" + random.Random(size).randbytes(size - 9)
+
+
+def too_large_message(*, to: str, file_size: int = 28 * 1024 * 1024) -> tuple[bytes, dict[str, str]]:
+    """(raw message, {file name: SHA-256 of its bytes}): text and HTML with an inline ``cid:``
+    logo, a ``file_size`` PDF with an RFC 2231 name, and a picture named only by an RFC 2047
+    Content-Type ``name``. With the default 28 MB file it is about 38 MB — above the 25 MB
+    body cap every provider shares."""
+    import email.header
+
+    big = big_file(file_size)
+    msg = EmailMessage()
+    msg["From"] = "Dana Client <dana@client.test>"
+    msg["To"] = to
+    msg["Subject"] = "Signed contract and scans"
+    msg["Date"] = "Wed, 02 Dec 2026 09:00:00 +0000"
+    msg["Message-ID"] = make_msgid(domain="client.test")
+    msg.set_content(BIG_TEXT)
+    msg.add_alternative(
+        f'<p>{BIG_TEXT}</p><p><img src="cid:{INLINE_CID}" alt="Client logo" width="120" height="60"></p>',
+        subtype="html",
+    )
+    msg.get_payload()[1].add_related(
+        LOGO, "image", "png", cid=f"<{INLINE_CID}>", filename="logo.png", disposition="inline"
+    )
+    msg.add_attachment(big, "application", "pdf", filename=BIG_NAME)
+    msg.add_attachment(CHART, "image", "png", filename="x.png")
+    scan = msg.get_payload()[-1]
+    del scan["Content-Disposition"]
+    scan["Content-Disposition"] = "attachment"
+    encoded = email.header.Header(SCAN_NAME, "utf-8").encode()
+    del scan["Content-Type"]
+    scan["Content-Type"] = f'image/png; name="{encoded}"'
+    raw = msg.as_bytes()
+    del msg
+    return raw, {BIG_NAME: sha(big), SCAN_NAME: sha(CHART), "logo.png": sha(LOGO)}

@@ -142,6 +142,11 @@ class GraphError(Exception):
         return status, headers, json.dumps(body).encode()
 
 
+# The generated attachment of a large message: this line (57 bytes, base64) over and over.
+_PAD_DECODED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567"
+_PAD_LINE = base64.b64encode(_PAD_DECODED) + b"\r\n"
+
+
 @dataclass
 class FakeMessage:
     id: str
@@ -168,8 +173,7 @@ class FakeMessage:
 
     def _chunks(self) -> Iterator[bytes]:
         yield self.mime
-        line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\r\n"
-        block = line * (256 * 1024 // len(line))
+        block = _PAD_LINE * (256 * 1024 // len(_PAD_LINE))
         left = self.pad
         while left > 0:
             chunk = block[:left]
@@ -190,8 +194,10 @@ class FakeMessage:
 
     def attachments(self) -> list[tuple[dict[str, Any], bytes]]:
         """Graph's ``fileAttachment`` resources of the MIME's attachment and inline parts, in
-        order, with their bytes. Ids are opaque (not the MIME part numbers)."""
-        parsed = message_from_bytes(self.mime, policy=default_policy)
+        order, with their bytes. Ids are opaque (not the MIME part numbers). The generated
+        attachment of a large message (``deliver_large``) is listed with its real size; its
+        bytes come from ``attachment_bytes`` as they are sent."""
+        parsed = message_from_bytes(self.mime + self.tail, policy=default_policy)
         found: list[tuple[dict[str, Any], bytes]] = []
         for part in parsed.walk():
             if part.is_multipart():
@@ -210,13 +216,29 @@ class FakeMessage:
                 "contentId": cid or None,
             }
             found.append((resource, data))
+        if self.pad and found:
+            found[-1][0]["size"] = self.generated_size
         return found
 
-    def attachment_bytes(self, attachment_id: str) -> bytes:
-        for resource, data in self.attachments():
+    @property
+    def generated_size(self) -> int:
+        """The decoded size of a large message's generated attachment (whole base64 lines)."""
+        return self.pad // len(_PAD_LINE) * len(_PAD_DECODED)
+
+    def attachment_bytes(self, attachment_id: str) -> bytes | StreamBody:
+        listed = self.attachments()
+        for index, (resource, data) in enumerate(listed):
             if resource["id"] == attachment_id:
+                if self.pad and index == len(listed) - 1:
+                    return StreamBody(self.generated_size, self._generated())
                 return data
         raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
+    def _generated(self) -> Iterator[bytes]:
+        lines = self.pad // len(_PAD_LINE)
+        block = 4096
+        for start in range(0, lines, block):
+            yield _PAD_DECODED * min(block, lines - start)
 
     def headers(self) -> list[dict[str, str]]:
         head = self.mime.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
@@ -241,6 +263,21 @@ class FakeMessage:
         if not select:
             return full
         return {k: v for k, v in full.items() if k in select or k in ("id", "@odata.type")}
+
+
+def _attachment_list(message: FakeMessage, select: set[str] | None) -> list[dict[str, Any]]:
+    """``/messages/{id}/attachments``: without ``$select`` every fileAttachment carries its
+    ``contentBytes`` (base64, as Graph sends them); with it, only the fields asked for."""
+    out = []
+    listed = message.attachments()
+    for index, (resource, data) in enumerate(listed):
+        if select:
+            out.append({k: v for k, v in resource.items() if k in select or k in ("id", "@odata.type")})
+            continue
+        if message.pad and index == len(listed) - 1:
+            data = b"".join(message._generated())
+        out.append({**resource, "contentBytes": base64.b64encode(data).decode()})
+    return out
 
 
 @dataclass
@@ -375,7 +412,8 @@ class FakeMailbox:
         with self.lock:
             message = self.messages[message_id]
             message.mime, message.tail = mime, tail
-            message.pad = max(size - len(mime) - len(tail), 0)
+            # Whole base64 lines: the generated attachment decodes to exactly generated_size bytes.
+            message.pad = max(size - len(mime) - len(tail), 0) // len(_PAD_LINE) * len(_PAD_LINE)
         return message_id
 
     def move(self, message_id: str, folder: str, *, new_id: bool = False) -> str:
@@ -575,6 +613,8 @@ class FakeMicrosoft:
             self.list_queries: list[dict[str, str]] = []  # query of every folder listing
             # $value answers without Content-Length (chunked), as a streaming server may send.
             self.chunked_values = False
+            # The $select of each attachment listing (None: asked with the bytes).
+            self.attachment_selects: list[set[str] | None] = []
             # Set by a test that drives the fake over the limit on purpose.
             self.allow_over_concurrency = False
             self.access_tokens: dict[str, tuple[str, float]] = {}
@@ -954,11 +994,7 @@ class FakeMicrosoft:
                     lambda h: (
                         200,
                         {},
-                        {
-                            "value": [
-                                a for a, _ in self._visible(mailbox, message_id, "get", user).attachments()
-                            ]
-                        },
+                        {"value": self._attachment_list(mailbox, message_id, user, select)},
                     ),
                 )
             if method == "GET" and len(rest) == 5 and rest[2] == "attachments" and rest[4] == "$value":
@@ -1085,6 +1121,14 @@ class FakeMicrosoft:
     def _check_folder(self, mailbox: FakeMailbox, fid: str, user: str) -> None:
         if fid in mailbox.denied and user != mailbox.address:
             raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+
+    def _attachment_list(
+        self, mailbox: FakeMailbox, message_id: str, user: str, select: set[str] | None
+    ) -> list[dict[str, Any]]:
+        message = self._visible(mailbox, message_id, "get", user)
+        with self._lock:
+            self.attachment_selects.append(select)
+        return _attachment_list(message, select)
 
     def _visible(self, mailbox: FakeMailbox, message_id: str, op: str, user: str) -> FakeMessage:
         with self._lock:

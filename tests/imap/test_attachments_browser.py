@@ -4,6 +4,7 @@ downloaded, never rendered — no script of theirs runs."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,29 @@ def test_hostile_attachments_are_downloaded_not_rendered_and_run_no_script(imap:
             page.evaluate("url => { window.location.href = url }", reverse("inbox:attachment", args=[row.pk]))
     assert page.title() == title
     assert "pwned" not in page.title()
+
+
+def test_an_over_cap_message_shows_its_inline_logo_says_too_large_and_downloads_its_file_in_chromium(
+    imap: ImapSetup, alice, open_as, monkeypatch: pytest.MonkeyPatch
+):
+    from sync.providers.imap import pull as imap_pull
+    from tests.attachment_mail import BIG_NAME, too_large_message
+
+    monkeypatch.setattr(imap_pull, "MAX_FETCH_BYTES", 100 * 1024)  # the message below is above it
+    raw, expected = too_large_message(to=imap.account.address, file_size=300_000)
+    imap.append("inbox", raw)
+    imap.pull()
+    message = Message.objects.get(account=imap.account)
+    page = open_as(alice, conversation_path(message.pk))
+
+    # HTML and text were fetched alone; the logo comes by its section through a signed URL,
+    # with no "remote images" bar (the one note shown is the import note).
+    logo = page.frame_locator("iframe.mailframe").first.locator('img[alt="Client logo"]')
+    expect(logo).to_have_js_property("naturalWidth", 120)
+    expect(page.locator(".imgbar:not([data-import-note])")).to_have_count(0)
+    expect(page.locator("[data-import-note]")).to_contain_text("too large to import whole")
+    if os.environ.get("SCREENSHOTS_DIR"):
+        page.screenshot(path=str(Path(os.environ["SCREENSHOTS_DIR"]) / "attachments-over-cap.png"))
+    with page.expect_download() as pdf:
+        page.locator(".attachments a.attachment-link").filter(has_text="Offert").click()
+    assert sha(Path(pdf.value.path()).read_bytes()) == expected[BIG_NAME]

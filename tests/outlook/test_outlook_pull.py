@@ -260,7 +260,9 @@ def test_many_deletions_at_once_pause_the_account_until_the_user_resumes(ms, ali
     assert Message.objects.filter(account=account).count() == 5
 
 
-def test_a_message_above_the_body_cap_is_imported_from_its_headers_and_text(ms, alice, monkeypatch):
+def test_a_message_above_the_body_cap_is_imported_from_its_headers_text_and_attachment_list(
+    ms, alice, monkeypatch
+):
     monkeypatch.setattr(outlook_pull, "MAX_FETCH_BYTES", 64 * 1024)
     account, mailbox = outlook_personal(ms, alice)
     graph_id = mailbox.deliver_large(
@@ -270,7 +272,10 @@ def test_a_message_above_the_body_cap_is_imported_from_its_headers_and_text(ms, 
     message = ProviderRef.objects.get(key=graph_id).message
     assert message.subject == "Big attachment" and "signed contract" in message.text
     assert "too large to import whole — open in Outlook" in message.parse_problems[0]
-    assert message.attachments == []
+    # Listed without its bytes (tests/outlook/test_outlook_large_message_attachments.py).
+    assert [(a["filename"], a["part"], bool(a["provider_id"])) for a in message.attachments] == [
+        ("big.bin", "", True)
+    ]
 
 
 def test_the_apps_own_moves_do_not_look_like_deletions(ms, alice):

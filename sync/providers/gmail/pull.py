@@ -53,7 +53,7 @@ from inbox.types import RefData
 from sync import store
 from sync.errors import ProviderAuthError, ProviderError, ProviderTemporaryError
 from sync.faults import clear_fault, fetch_retries_due, record_fetch_failure
-from sync.mime import parse_message
+from sync.mime import describe_attachment, header_only_part, is_attachment, parse_message
 from sync.models import FolderState
 from sync.providers.base import PullReport
 from sync.providers.gmail import labels as gmail_labels
@@ -389,7 +389,7 @@ class GmailPull:
         cap = store.MAX_FETCH_BYTES  # the one body cap every provider shares
         over_cap = [p for p in probes if p.size > cap]
         solo = [p for p in probes if SOLO_FETCH_BYTES <= p.size <= cap]
-        batched = [p for p in probes if p.size < SOLO_FETCH_BYTES]
+        batched = [p for p in probes if p.size < SOLO_FETCH_BYTES and p.size <= cap]
         for group in _batches(batched):
             answers = self.client.batch(
                 [
@@ -454,23 +454,31 @@ class GmailPull:
         self._store(probe, resource, raw)
 
     def _store_text_only(self, probe: Probe, resource: dict[str, Any], cap: int) -> None:
-        payload = resource.get("payload") or {}
-        raw, attachments = text_only_message(payload)
-        reason = (
-            f"message of {probe.size / 1_048_576:.1f} MB is above the {cap // 1_048_576} MB import limit: "
-            "too large to import whole — open in Gmail. Its headers and text were imported; "
-            "its attachments stay in Gmail."
+        """Above the body cap: the headers and the text parts Gmail sends inline, and every
+        attachment listed from the part tree (its attachmentId and size, never its data);
+        each is fetched with ``messages.attachments.get`` when first opened."""
+        labels = set(resource.get("labelIds") or probe.labels)
+        if not gmail_labels.is_synced(labels, probe.seen_with):
+            return  # moved to Trash or Spam between the two calls
+        raw, attachments, texts = text_only_message(resource.pop("payload", None) or {})
+        outcome = store.store_too_large(
+            self.account,
+            raw,
+            self._ref(probe, resource),
+            reason=store.too_large_reason(probe.size, "Gmail", text=texts, files=len(attachments), cap=cap),
+            attachments=attachments,
+            # Gmail knows what was sent from this mailbox (aliases, send-as addresses).
+            incoming="SENT" not in labels,
+            is_read="UNREAD" not in labels,
+            fallback_date=_internal_date(resource.get("internalDate") or probe.internal_date),
         )
-        self._store(probe, resource, raw, headers_only_reason=reason, attachments=attachments)
+        self.report.count(outcome)
 
     def _store(
         self,
         probe: Probe,
         resource: dict[str, Any],
         raw: bytes,
-        *,
-        headers_only_reason: str = "",
-        attachments: list[dict[str, object]] | None = None,
     ) -> None:
         labels = set(resource.get("labelIds") or probe.labels)
         if not gmail_labels.is_synced(labels, probe.seen_with):
@@ -488,9 +496,6 @@ class GmailPull:
             quarantine(self.account, ref.key, raw, f"could not be parsed: {exc.__class__.__name__}: {exc}")
             self.report.quarantined += 1
             return
-        if headers_only_reason:
-            parsed.problems.insert(0, headers_only_reason)
-            parsed.attachments = [*parsed.attachments, *(attachments or [])]
         # Gmail knows what was sent from this mailbox (aliases, send-as addresses).
         parsed.incoming = "SENT" not in labels
         outcome = store_parsed_message(self.account, parsed, ref, raw=raw)
@@ -548,14 +553,15 @@ _TEXT_TYPES = ("text/plain", "text/html")
 _SKIP_HEADERS = re.compile(r"^(content-type|content-transfer-encoding|mime-version)$", re.IGNORECASE)
 
 
-def text_only_message(payload: dict[str, Any]) -> tuple[bytes, list[dict[str, object]]]:
+def text_only_message(payload: dict[str, Any]) -> tuple[bytes, list[dict[str, object]], bool]:
     """An RFC 5322 message rebuilt from Gmail's ``format=full`` tree: the original headers and
     the text parts Gmail sends inline; each attachment (sent by Gmail only as an id) listed
-    by name and size. That is what a message too large to import whole keeps."""
+    by name, type, size, inline and Content-ID; and whether any text came. That is what a
+    message too large to import whole keeps."""
     texts: list[tuple[str, str]] = []
     attachments: list[dict[str, object]] = []
 
-    def walk(part: dict[str, Any]) -> None:
+    def walk(part: dict[str, Any], top: bool = False) -> None:
         children = part.get("parts") or []
         if children:
             for child in children:
@@ -563,24 +569,26 @@ def text_only_message(payload: dict[str, Any]) -> tuple[bytes, list[dict[str, ob
             return
         body = part.get("body") or {}
         mime_type = str(part.get("mimeType") or "")
-        if mime_type in _TEXT_TYPES and "data" in body and not part.get("filename"):
-            data = decode_raw(body.get("data"))
-            charset = _charset(part.get("headers") or [])
-            texts.append((mime_type, data.decode(charset, "replace")))
-        elif part.get("filename") or body.get("attachmentId"):
-            attachments.append(
-                {
-                    "filename": str(part.get("filename") or "(unnamed)"),
-                    "content_type": mime_type,
-                    "size": _int(body.get("size")),
-                    "inline": False,
-                    "content_id": "",
-                    "part": imap_section(str(part.get("partId") or "")),
-                    "provider_id": str(body.get("attachmentId") or ""),
-                }
+        # The part's own Content-* headers, read as for a fetched message: the same names
+        # (RFC 2231 / 2047), the same inline rule, the same "file or body".
+        headers = header_only_part(
+            (str(h.get("name") or ""), str(h.get("value") or "")) for h in part.get("headers") or []
+        )
+        if not is_attachment(headers, top=top) and mime_type in _TEXT_TYPES:
+            if "data" in body:
+                data = decode_raw(body.get("data"))
+                charset = _charset(part.get("headers") or [])
+                texts.append((mime_type, data.decode(charset, "replace")))
+        elif body.get("attachmentId") or body.get("data") or part.get("filename"):
+            listed = describe_attachment(
+                headers, imap_section(str(part.get("partId") or "")), _int(body.get("size"))
             )
+            if listed["filename"] == "(unnamed)" and part.get("filename"):
+                listed["filename"] = str(part["filename"])
+            listed["provider_id"] = str(body.get("attachmentId") or "")
+            attachments.append(listed)
 
-    walk(payload)
+    walk(payload, top=True)
     lines = [
         f"{h.get('name')}: {h.get('value')}"
         for h in payload.get("headers") or []
@@ -598,7 +606,7 @@ def text_only_message(payload: dict[str, Any]) -> tuple[bytes, list[dict[str, ob
             f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
         )
     out += f"--{boundary}--\r\n"
-    return out.encode("utf-8", "replace"), attachments
+    return out.encode("utf-8", "replace"), attachments, bool(texts)
 
 
 def imap_section(part_id: str) -> str:

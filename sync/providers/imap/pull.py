@@ -67,6 +67,7 @@ from sync.providers.imap.client import (
 from sync.providers.imap.errors import is_temporary_refusal
 from sync.providers.imap.folders import FolderMap
 from sync.providers.imap.placement import Location, Placement, PlacementCheck, classify_uids
+from sync.providers.imap.structure import TEXT_FETCH_BYTES, StructurePart, listing, text_only_message
 from sync.store import (
     MAX_FETCH_BYTES,
     RawItem,
@@ -75,6 +76,8 @@ from sync.store import (
     start_parsing_items,
     store_raw_message,
     store_raw_messages,
+    store_too_large,
+    too_large_reason,
 )
 
 logger = logging.getLogger(__name__)
@@ -415,19 +418,57 @@ class ImapPull:
                 self._flush(pending, first_sync)
                 pending = None
             for uid in large:
-                answer = self._fetch(scan, [uid], ["BODY.PEEK[HEADER]"], expect=b"BODY[HEADER]")
-                headers = answer.get(uid, {}).get(b"BODY[HEADER]")
-                if headers is not None:
-                    size = int(meta[uid].get(b"RFC822.SIZE", 0))
-                    reason = (
-                        f"message of {size / 1_048_576:.1f} MB is above the "
-                        f"{MAX_FETCH_BYTES // 1_048_576} MB import limit: only its headers were imported"
-                    )
-                    self._store(scan, uid, headers, meta[uid], headers_only_reason=reason)
-                    self._save_gmail_ids()
+                self._import_too_large(scan, uid, meta[uid])
                 if first_sync:
                     self._progressed(1)
         self._flush(pending, first_sync)
+
+    def _import_too_large(self, scan: FolderScan, uid: int, meta: dict[bytes, Any]) -> None:
+        """Above the body cap: the headers, the structure (every attachment listed with its
+        section number, fetched only when opened) and the small text parts — never the whole."""
+        answer = self._fetch(scan, [uid], ["BODY.PEEK[HEADER]", "BODYSTRUCTURE"], expect=b"BODY[HEADER]")
+        headers = answer.get(uid, {}).get(b"BODY[HEADER]")
+        if headers is None:
+            return  # refused or left out: recorded as a fetch fault, asked again later
+        size = int(meta.get(b"RFC822.SIZE", 0))
+        where = "Gmail" if self.gmail else "your mail client"
+        body = answer[uid].get(b"BODYSTRUCTURE")
+        if not isinstance(body, tuple | list) or not body:
+            reason = too_large_reason(size, where, text=False, files=0, cap=MAX_FETCH_BYTES)
+            self._store(scan, uid, headers, meta, headers_only_reason=reason)
+            self._save_gmail_ids()
+            return
+        # The text fetched stays within the body cap too (and far below it).
+        found = listing(body, text_budget=min(TEXT_FETCH_BYTES, MAX_FETCH_BYTES))
+        texts: list[tuple[StructurePart, bytes]] = []
+        if found.texts:
+            items = [f"BODY.PEEK[{part.section}]" for part in found.texts]
+            try:
+                bodies = dict(self.client.fetch([uid], items)).get(uid, {})
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError:
+                bodies = {}  # the text is a nicety: the headers and the files are imported anyway
+            texts = [
+                (part, bytes(bodies[key]))
+                for part in found.texts
+                if (key := f"BODY[{part.section}]".encode()) in bodies and bodies[key] is not None
+            ]
+        item = self._item(scan, uid, text_only_message(bytes(headers), texts), meta)
+        outcome = store_too_large(
+            self.account,
+            item.raw,
+            item.ref,
+            reason=too_large_reason(
+                size, where, text=bool(texts), files=len(found.attachments), cap=MAX_FETCH_BYTES
+            ),
+            attachments=found.attachments,
+            incoming=item.incoming,
+            is_read=item.is_read,
+            fallback_date=item.fallback_date,
+        )
+        self._counted(item.ref, meta, outcome)
+        self._save_gmail_ids()
 
     def _flush(self, pending: _Pending | None, first_sync: bool) -> None:
         """Store a fetched group whose parse was started: one bulk ingest, one commit."""

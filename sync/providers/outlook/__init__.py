@@ -30,7 +30,7 @@ from inbox.models import Attachment, MailAccount, ProviderRef
 from sync.errors import ProviderPermanentError, ProviderTemporaryError
 from sync.providers.base import Checkpoint, PullReport, PushRequest, PushResult, SendRequest
 from sync.providers.outlook.auth import GraphTokens, graph_session
-from sync.providers.outlook.client import GraphClient, quote_id
+from sync.providers.outlook.client import GraphClient, GraphNotFound, quote_id
 from sync.providers.outlook.folders import FolderMap, load_folders, mailbox_path
 from sync.providers.outlook.pull import OutlookPull
 from sync.providers.outlook.push import push_changes
@@ -81,6 +81,16 @@ class OutlookAdapter:
         its name and size, else its place among the attachments), then
         ``/attachments/{id}/$value`` streams the bytes."""
         graph_id = attachment.provider_id or self._attachment_id(ref, attachment)
+        try:
+            yield from self._attachment_value(ref, graph_id)
+        except GraphNotFound:
+            # The id kept at import (a message too large to import whole) is unknown now:
+            # find the attachment again in Graph's list, once, before giving up.
+            if not attachment.provider_id or (found := self._attachment_id(ref, attachment)) == graph_id:
+                raise
+            yield from self._attachment_value(ref, found)
+
+    def _attachment_value(self, ref: ProviderRef, graph_id: str) -> Iterator[bytes]:
         url = self.graph.url(f"/messages/{quote_id(ref.key)}/attachments/{quote_id(graph_id)}/$value")
         with self.graph.stream(url, what="an attachment") as response:
             try:

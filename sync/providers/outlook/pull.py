@@ -64,7 +64,7 @@ from inbox.services.refs import relocate_refs
 from inbox.types import RefData
 from sync.errors import ProviderPermanentError, ProviderTemporaryError
 from sync.faults import clear_fault, fetch_retries_due, record_fetch_failure, retrying_keys
-from sync.mime import parse_message
+from sync.mime import MAX_ATTACHMENTS, clean_text
 from sync.models import FolderState
 from sync.providers.base import PullReport
 from sync.providers.outlook.client import (
@@ -83,11 +83,10 @@ from sync.store import (
     StoreOutcome,
     exceeds_mass_delete_guard,
     existing_values,
-    own_addresses,
     pause_and_hold_deletions,
-    quarantine,
-    store_parsed_message,
     store_raw_message,
+    store_too_large,
+    too_large_reason,
 )
 
 logger = logging.getLogger(__name__)
@@ -112,7 +111,8 @@ RESOLVE = "resolve"
 # messages whose fate is not decided yet (mailbox row), a folder still to reconcile (its row).
 UNRESOLVED = "unresolved"
 RECONCILE = "reconcile"
-TOO_LARGE = "too large to import whole — open in Outlook"
+# What a listing of an over-cap message's attachments asks for: everything but the bytes.
+ATTACHMENT_SELECT = "id,name,contentType,size,isInline,contentId"
 
 
 @dataclass
@@ -375,29 +375,42 @@ class OutlookPull:
         self.report.count(outcome)
 
     def _store_too_large(self, key: str, ref: RefData, folder: str, item: dict[str, Any]) -> StoreOutcome:
-        """Above the body cap: the headers and the text, which Graph gives without the rest."""
+        """Above the body cap: the headers and the text, which Graph gives without the rest,
+        and the attachments as Graph lists them without their bytes (``$select`` leaves
+        ``contentBytes`` out); each is fetched by its id (``/attachments/{id}/$value``) when
+        first opened."""
         body = self.graph.get_json(
             self.graph.url(f"/messages/{quote_id(key)}"),
             params={"$select": "internetMessageHeaders,body"},
             prefer=['outlook.body-content-type="text"'],
         )
         raw = _headers_and_text(body)
-        mb = MAX_FETCH_BYTES // (1024 * 1024)
-        note = f"Larger than {mb} MB: {TOO_LARGE} (only its headers and text were imported)."
-        try:
-            parsed = parse_message(
-                raw,
-                own_addresses=own_addresses(self.account),
-                fallback_date=_received(item),
-                is_read=bool(item.get("isRead")),
-            )
-        except Exception as exc:
-            quarantine(self.account, key, raw, f"could not be parsed: {exc.__class__.__name__}: {exc}")
-            return StoreOutcome.QUARANTINED
-        parsed.problems.insert(0, note)
-        if IMPORTED[folder] is not None:
-            parsed.incoming = bool(IMPORTED[folder])
-        return store_parsed_message(self.account, parsed, ref, raw=raw)
+        text = bool(str((body.get("body") or {}).get("content") or "").strip())
+        del body
+        files = self._listed_attachments(key)
+        return store_too_large(
+            self.account,
+            raw,
+            ref,
+            reason=too_large_reason(None, "Outlook", text=text, files=len(files), cap=MAX_FETCH_BYTES),
+            attachments=files,
+            incoming=IMPORTED[folder],
+            is_read=bool(item.get("isRead")),
+            fallback_date=_received(item),
+        )
+
+    def _listed_attachments(self, key: str) -> list[dict[str, object]]:
+        """``GET /messages/{id}/attachments?$select=…`` (following next links): name, type,
+        size, inline and Content-ID of each, and Graph's id for the download."""
+        url: str | None = self.graph.url(f"/messages/{quote_id(key)}/attachments")
+        params: dict[str, str] | None = {"$select": ATTACHMENT_SELECT}
+        found: list[dict[str, object]] = []
+        while url and len(found) <= MAX_ATTACHMENTS:
+            page = self.graph.get_json(url, params=params)
+            found += [listed for resource in page.get("value") or [] if (listed := _listed(resource))]
+            link = str(page.get("@odata.nextLink") or "")
+            url, params = (link, None) if link and self.graph.owns(link) else (None, None)
+        return found[:MAX_ATTACHMENTS]
 
     def _fetch_failed(self, key: str, reason: str, locator: dict[str, Any]) -> None:
         fault = record_fetch_failure(self.account, key, reason, locator=locator)
@@ -626,6 +639,36 @@ def _read_capped(response: requests.Response, limit: int) -> tuple[bytes, bool]:
     except requests.RequestException as exc:
         raise ProviderTemporaryError(f"Graph dropped a message download: {exc}") from exc
     return b"".join(chunks), True
+
+
+def _listed(resource: dict[str, Any]) -> dict[str, object] | None:
+    """One Graph attachment resource as the app lists it; a reference attachment (a link to
+    a file in OneDrive or SharePoint) has no bytes to download and is left out."""
+    kind = str(resource.get("@odata.type") or "")
+    if kind.endswith("referenceAttachment") or not resource.get("id"):
+        return None
+    name = clean_text(resource.get("name") or "").strip()
+    content_type = clean_text(resource.get("contentType") or "").strip().lower()
+    if kind.endswith("itemAttachment"):
+        # An attached Outlook item: its $value is the item as MIME.
+        content_type = "message/rfc822"
+        name = f"{name or 'message'}.eml"
+    return {
+        "filename": name or "(unnamed)",
+        "content_type": content_type or "application/octet-stream",
+        "size": _int(resource.get("size")),
+        "inline": bool(resource.get("isInline")),
+        "content_id": clean_text(resource.get("contentId") or "").strip().strip("<>"),
+        "part": "",
+        "provider_id": str(resource["id"]),
+    }
+
+
+def _int(value: object) -> int:
+    try:
+        return max(0, int(str(value)))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _headers_and_text(resource: dict[str, Any]) -> bytes:
