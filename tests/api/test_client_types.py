@@ -18,7 +18,8 @@ from tests.api.test_pipedrive_node_client import CLIENT_DIR, _npm_ci
 from tests.api.test_v2 import v2
 from tests.factories import DealFactory, LeadFactory, OrganizationFactory, add_person, receive
 
-pytestmark = pytest.mark.django_db
+# slow: installs the pinned client with npm ci when it is not there yet (not in `make quick`).
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 MODELS = CLIENT_DIR / "node_modules" / "pipedrive" / "dist" / "esm" / "versions"
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs" / "api.md"
