@@ -76,7 +76,10 @@ MAIL_THREAD = _object(
         "archived_flag": FLAG,
         "external_deleted_flag": FLAG,
         "has_sent_flag": FLAG,
+        "all_messages_sent_flag": FLAG,
         "has_draft_flag": FLAG,
+        "smart_bcc_flag": {**FLAG, "enum": [0], "description": "No Smart BCC here."},
+        "mail_link_tracking_enabled_flag": {**FLAG, "enum": [0], "description": "No link tracking here."},
         "parties": _object(
             {
                 "to": {"type": "array", "items": _ref("Party")},
@@ -131,6 +134,7 @@ MAIL_MESSAGE = _object(
         "bcc": {"type": "array", "items": _ref("Party")},
         "read_flag": FLAG,
         "draft_flag": FLAG,
+        "draft": {"nullable": True, "enum": [None], "description": "Drafts are not messages here."},
         "synced_flag": FLAG,
         "deleted_flag": FLAG,
         "external_deleted_flag": FLAG,
@@ -138,6 +142,7 @@ MAIL_MESSAGE = _object(
         "sent_flag": FLAG,
         "sent_from_pipedrive_flag": FLAG,
         "smart_bcc_flag": FLAG,
+        "mail_link_tracking_enabled_flag": {**FLAG, "enum": [0], "description": "No link tracking here."},
         "has_attachments_flag": FLAG,
         "has_inline_attachments_flag": FLAG,
         "has_real_attachments_flag": FLAG,
@@ -354,6 +359,7 @@ PERSON_V2 = _object(
         "visible_to": {"type": "integer", "enum": [3]},
         "label_ids": _EMPTY_LIST,
         "picture_id": _NULL,
+        "postal_address": {**_NULL, "description": "No postal addresses for persons here."},
         "custom_fields": _EMPTY_OBJECT,
     }
 )

@@ -158,7 +158,10 @@ def thread(conversation: Conversation) -> JSON:
         "archived_flag": flag(conversation.state == ConversationState.ARCHIVED),
         "external_deleted_flag": 0,  # deleted externally → deleted here too, so never seen
         "has_sent_flag": flag(conversation.has_outgoing),
+        "all_messages_sent_flag": flag(conversation.has_outgoing and not conversation.has_incoming),
         "has_draft_flag": flag(bool(getattr(conversation, "user_drafts", 0))),
+        "smart_bcc_flag": 0,  # no Smart BCC here
+        "mail_link_tracking_enabled_flag": 0,  # no link tracking here
         "parties": {
             "to": [_party(p, p.address, p.name) for p in participants if not p.is_sender],
             "from": [_party(p, p.address, p.name) for p in participants if p.is_sender],
@@ -212,6 +215,7 @@ def message(msg: Message, conversation: Conversation, *, include_body: bool = Fa
         "bcc": [],
         "read_flag": flag(conversation.is_read),
         "draft_flag": 0,
+        "draft": None,  # drafts live in the app, never as messages
         "synced_flag": flag(conversation.account.is_connected),
         "deleted_flag": 0,
         "external_deleted_flag": 0,
@@ -223,6 +227,7 @@ def message(msg: Message, conversation: Conversation, *, include_body: bool = Fa
         ),
         "sent_from_pipedrive_flag": flag(outgoing is not None),
         "smart_bcc_flag": 0,
+        "mail_link_tracking_enabled_flag": 0,
         "has_attachments_flag": flag(bool(msg.attachments)),
         "has_inline_attachments_flag": flag(any(a.get("inline") for a in msg.attachments)),
         "has_real_attachments_flag": flag(any(not a.get("inline") for a in msg.attachments)),
@@ -427,6 +432,7 @@ def person_v2(p: Person) -> JSON:
         "visible_to": VISIBLE_TO_COMPANY,
         "label_ids": [],
         "picture_id": None,
+        "postal_address": None,  # no postal addresses for persons here
         "custom_fields": {},
     }
 

@@ -242,6 +242,9 @@ CELERY_TASK_ROUTES = ("config.celery.route_task",)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat writes each run to its table as it sends it (by default only every 3 minutes), so
+# beat's health check (`manage.py beat_health`, docker-compose.yml) reads a current time.
+CELERY_BEAT_SYNC_EVERY = 1
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "sync.sweep_outbox", "schedule": 30.0},
     "schedule-due-syncs": {"task": "sync.schedule_due_syncs", "schedule": 60.0},

@@ -84,13 +84,20 @@ def _get_pool() -> ProcessPoolExecutor | None:
     global _pool, _pool_failed
     if _pool is not None or _pool_failed or WORKERS < 2:
         return _pool
+    if multiprocessing.current_process().daemon:
+        # A process of Celery's prefork pool (docker-compose.yml's worker-pull) is daemonic
+        # and may not start children; the pool spawns its workers on the first submit, so
+        # this is the only place to tell. Parallelism there comes from the worker pool itself.
+        logger.info("MIME parsing stays in-process: a daemonic process cannot start a pool")
+        _pool_failed = True
+        return None
     try:
         # fork: spawn and forkserver re-import the main module in each worker, and ours
         # (manage.py, celery, a bench script) set up Django and more at import. A forked
         # worker only runs parse_message: it never touches the inherited database socket.
         context = multiprocessing.get_context("fork")
         _pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=context, initializer=_die_with_parent)
-    except (OSError, ValueError, AssertionError) as exc:  # AssertionError: a daemonic process
+    except (OSError, ValueError) as exc:
         logger.warning("MIME parsing stays in-process: no worker pool (%r)", exc)
         _pool_failed = True
     return _pool
@@ -129,7 +136,8 @@ def start_parsing(items: Sequence[ParseInput]) -> ParseJob:
                 pool.submit(_parse_chunk, list(items[start : start + _CHUNK]))
                 for start in range(0, len(items), _CHUNK)
             ]
-        except (BrokenProcessPool, RuntimeError, OSError) as exc:
+        except (BrokenProcessPool, RuntimeError, OSError, AssertionError) as exc:
+            # AssertionError: multiprocessing refused to start the workers (a daemonic process).
             logger.warning("MIME parsing pool refused work (%r): parsing in-process", exc)
             _drop_pool()
             job.futures = []

@@ -36,3 +36,21 @@ def test_a_free_port_passes_and_a_wrong_one_is_named():
     assert _check(port).returncode == 0
     wrong = _check("eighty")
     assert wrong.returncode == 1 and "PORT='eighty' is not a port number." in wrong.stderr
+
+
+def test_the_demo_worker_takes_every_queue_a_task_is_routed_to():
+    """The demo runs one worker for pushes and pulls (production runs a pool for each)."""
+    from config.celery import TASK_QUEUES, queue_name
+
+    script = SCRIPT.read_text()
+    line = next(line for line in script.splitlines() if line.startswith("QUEUES="))
+    shown = subprocess.run(
+        ["bash", "-c", f'{line}; echo "$QUEUES"'],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    routed = {queue_name(kind, "salesinbox") for kind in TASK_QUEUES.values()} | {"salesinbox"}
+    assert routed <= set(shown.split(","))
+    assert 'worker --loglevel=INFO --concurrency=1 --pool=solo -Q "${QUEUES}"' in script

@@ -152,3 +152,30 @@ def test_image_installs_the_locked_dependencies_and_collects_static_files():
     dockerfile = (ROOT / "scripts" / "Dockerfile").read_text()
     assert "COPY pyproject.toml uv.lock ./" in dockerfile and "uv sync --frozen" in dockerfile
     assert "python manage.py collectstatic --noinput" in dockerfile
+
+
+def _make_recipe(makefile: str, target: str) -> list[str]:
+    """The recipe lines of ``target:`` in the Makefile (tab-indented lines after it)."""
+    lines = makefile.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def test_make_installs_the_locked_dependencies_with_the_images_uv_and_fails_on_a_stale_lock():
+    makefile = (ROOT / "Makefile").read_text()
+    dockerfile = (ROOT / "scripts" / "Dockerfile").read_text()
+    # The same uv in the image and on a fresh machine (bootstrapped by the Makefile when missing).
+    [make_uv] = re.findall(r"^UV_VERSION := (\S+)$", makefile, flags=re.MULTILINE)
+    [image_uv] = re.findall(r"pip install --no-cache-dir uv==(\S+)", dockerfile)
+    assert make_uv == image_uv
+    assert "'uv==$(UV_VERSION)'" in " ".join(_make_recipe(makefile, "$(UV_BOOTSTRAP)/bin/uv"))
+    assert "$(UV) sync --frozen --extra dev" in _make_recipe(makefile, "$(STAMP)")
+    test_recipe = _make_recipe(makefile, "test")
+    assert "$(UV) lock --check" in test_recipe
+    assert "install" in makefile.split("\ntest:", 1)[1].splitlines()[0]
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")

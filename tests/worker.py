@@ -68,11 +68,14 @@ def running_worker(
     queue: str | None = None,
     kinds: tuple[str, ...] = ("push", "pull"),
     name: str = "test",
+    processes: int = 0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A worker on the same broker and queues as this test process, on the test database.
 
     By default it consumes pushes and pulls (as the demo's single worker does); ``kinds``
-    narrows it to one pool, as in production."""
+    narrows it to one pool, as in production. It runs tasks in its own process (``solo``)
+    unless ``processes`` asks for Celery's prefork pool of that many processes, as
+    docker-compose.yml's workers run them (daemonic processes: no children of their own)."""
     from config.celery import app
 
     queue = queue or app.conf.task_default_queue
@@ -95,7 +98,7 @@ def running_worker(
             "-A",
             "config",
             "worker",
-            "--pool=solo",
+            *(["--pool=prefork", f"--concurrency={processes}"] if processes else ["--pool=solo"]),
             "--loglevel=INFO",
             "--without-gossip",
             "--without-mingle",

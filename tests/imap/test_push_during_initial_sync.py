@@ -1,8 +1,10 @@
 """Pushes and pulls run on separate queues and worker pools (config/celery.py): a user's
 archive goes through while another mailbox's 10,000-message first sync is still running.
 
-Not a timing test: it asserts the order of events — the push is at Dovecot while the pull
-still holds its lock and has not finished.
+The pull worker runs Celery's prefork pool, as docker-compose.yml's worker-pull does. Not a
+timing test (bench/imap_push_during_initial_sync.py measures the times): it asserts the order
+of events — the push is at Dovecot while the pull still holds its lock and has not finished,
+and the pull then finishes with every message.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.worker,
     pytest.mark.dovecot,
-    pytest.mark.timeout(400),
+    pytest.mark.timeout(600),
 ]
 BIG = 10_000
 
@@ -49,7 +51,10 @@ def test_an_archive_push_completes_while_a_10000_message_first_sync_is_running(
 
     with (
         unique_queue("queues") as queue,
-        running_worker(queue=queue, kinds=("pull",), name="pull", log_path=tmp_path / "pull.log"),
+        # The pull pool as compose runs it: Celery's prefork processes (daemonic), not solo.
+        running_worker(
+            queue=queue, kinds=("pull",), name="pull", log_path=tmp_path / "pull.log", processes=2
+        ),
         running_worker(queue=queue, kinds=("push",), name="push", log_path=tmp_path / "push.log"),
     ):
         assert send_task_quietly(SYNC_TASK, big.account.pk)
@@ -72,4 +77,12 @@ def test_an_archive_push_completes_while_a_10000_message_first_sync_is_running(
         assert 0 < stored < BIG
         assert "Task sync.push_changes[" not in (tmp_path / "pull.log").read_text()
         assert "Task sync.sync_account[" not in (tmp_path / "push.log").read_text()
+
+        # The first sync then completes in the prefork pool, with every message.
+        assert wait_until(
+            lambda: MailAccount.objects.get(pk=big.account.pk).initial_sync_finished_at is not None,
+            timeout=300,
+            interval=1,
+        ), (tmp_path / "pull.log").read_text()[-3000:]
+        assert Message.objects.filter(conversation__account=big.account).count() == BIG
     cache.delete(f"sync-account-lock:{big.account.pk}")

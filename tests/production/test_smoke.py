@@ -7,7 +7,7 @@ and the compose environment; a push worker and a pull worker on their queues; be
 with ``tls internal`` on free loopback ports, its root certificate trusted by the browser.
 Then: sign in, the inbox is styled, the mailbox's messages arrive (pull), archiving one
 moves it to the Archive folder at Dovecot (push), and /healthz answers through the proxy
-and directly as the compose health check calls it.
+and directly as the compose health check calls it; the workers' and beat's health checks pass.
 
 SCREENSHOTS_DIR=docs/screenshots also writes docs/screenshots/production-inbox.png.
 """
@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -40,6 +41,7 @@ from tests.production.stack import (
     CADDY,
     CADDYFILE,
     COLLECTSTATIC,
+    ROOT,
     WEB_HEALTH_ADDRESS,
     HostStack,
     app_environment,
@@ -238,6 +240,8 @@ def test_production_stack_behind_caddy_signs_in_styles_pulls_and_pushes(
             ),
             "the web health check",
         )
+        # A container's HOSTNAME is the host name its worker puts in its name (push@%h).
+        health_env = stack.env({"HOSTNAME": socket.gethostname()})
         stack.wait_log("worker-push", " ready.")
         stack.wait_log("worker-pull", " ready.")
         stack.wait_log("beat", "beat: Starting")
@@ -317,6 +321,16 @@ def test_production_stack_behind_caddy_signs_in_styles_pulls_and_pushes(
         push_log, pull_log = stack.services["worker-push"].log(), stack.services["worker-pull"].log()
         assert "Task sync.push_changes[" in push_log and "Task sync.push_changes[" not in pull_log
         assert "Task sync.sync_account[" in pull_log and "Task sync.sync_account[" not in push_log
+
+        # The workers' and beat's own health checks pass, run as compose runs them.
+        for service in ("worker-push", "worker-pull", "beat"):
+            argv = _health_check(service)
+            wait_for(
+                lambda argv=argv: _exits_0(argv, health_env),
+                f"the {service} health check",
+                timeout=90,
+                interval=2,
+            )
         context.close()
         assert not errors, errors
         assert not violations, violations
@@ -328,6 +342,20 @@ def test_production_stack_behind_caddy_signs_in_styles_pulls_and_pushes(
         stack.stop()
         for step in cleanup:
             step()
+
+
+def _health_check(service: str) -> list[str]:
+    """A compose health check as it runs here: ``CMD`` with this machine's programs,
+    ``CMD-SHELL`` through sh (compose's ``$$`` is a literal ``$``)."""
+    kind, *rest = compose()["services"][service]["healthcheck"]["test"]
+    if kind == "CMD-SHELL":
+        return ["/bin/sh", "-c", interpolate(rest[0], {})]
+    assert kind == "CMD", kind
+    return host_command(rest)
+
+
+def _exits_0(argv: list[str], env: dict[str, str]) -> bool:
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, check=False).returncode == 0
 
 
 def _subjects(client, folder: str) -> list[str]:  # type: ignore[no-untyped-def]
