@@ -6,9 +6,10 @@ from __future__ import annotations
 import imaplib
 import re
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -328,6 +329,45 @@ def fetch_live_messages(client: IMAPClient, uids: Sequence[int]) -> dict[int, Li
             header = data.get(_MESSAGE_ID_KEY, b"") or b""
             found[uid] = LiveMessage(message_id_of_header(header), int(data.get(b"RFC822.SIZE") or 0))
     return found
+
+
+_Read = TypeVar("_Read")
+
+
+def read_around_refusals(
+    read: Callable[[list[int]], dict[int, _Read]], uids: Sequence[int]
+) -> tuple[dict[int, _Read], dict[int, str]]:
+    """``read(uids)`` for the selected folder, where one message the server will not return
+    costs only that message: a refused read (``NO``/``BAD``) of several UIDs is split in
+    halves until the refused ones are found. Returns what was read and {uid: reason}.
+
+    When every UID of several is refused with a "not now" code (``[UNAVAILABLE]``,
+    ``[SERVERBUG]``…), that is the server, not the messages: the first refusal is raised.
+    A dropped connection (``IMAPClientAbortError``) is always raised.
+    """
+    wanted = sorted(set(uids))
+    first: list[IMAPClientError] = []
+
+    def narrow(part: list[int]) -> tuple[dict[int, _Read], dict[int, str]]:
+        try:
+            return read(part), {}
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError):
+                raise
+            first.append(exc)
+            if len(part) == 1:
+                return {}, {part[0]: _reason(exc)}
+        middle = len(part) // 2
+        found, refused = narrow(part[:middle])
+        more, more_refused = narrow(part[middle:])
+        return {**found, **more}, {**refused, **more_refused}
+
+    if not wanted:
+        return {}, {}
+    found, refused = narrow(wanted)
+    if len(wanted) > 1 and len(refused) == len(wanted) and is_temporary_refusal(first[0]):
+        raise first[0]
+    return found, refused
 
 
 def folder_uid_state(client: IMAPClient, folder: str) -> tuple[int, int]:

@@ -60,6 +60,7 @@ from sync.providers.imap.client import (
     fetch_message_ids,
     has,
     parse_uid_set,
+    read_around_refusals,
     ref_key,
     take_untagged,
     uid_ranges,
@@ -668,7 +669,18 @@ class ImapPull:
         if not scan.new_uids or scan.reset:
             return
         self._reselect(scan)
-        live, _flagged = classify_uids(self.client, scan.new_uids)
+        # One message the server will not return must not stop the pull (its cursor would
+        # never be saved, so every later pull would stop at it too). An arrival that cannot be
+        # read is only a hint lost: the message that left INBOX or Sent is then looked for by
+        # the placement check, which cannot read it either and so is incomplete — unplaced,
+        # never deleted — until the server returns it.
+        live, refused = read_around_refusals(lambda uids: classify_uids(self.client, uids)[0], scan.new_uids)
+        if refused:
+            self.report.notes.append(
+                f"{len(refused)} new message(s) in {scan.folder!r} could not be read "
+                f"(UID {', '.join(str(u) for u in sorted(refused)[:5])}): "
+                f"{next(iter(refused.values()))}; what left another folder for it is not deleted"
+            )
         wanted = {mid for mid in live.values() if mid}
         if not wanted:
             return
