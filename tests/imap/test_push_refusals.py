@@ -148,3 +148,27 @@ def test_badcharset_falls_back_to_an_ascii_search_and_fails_only_the_non_ascii_m
     (result,) = ImapAdapter(faulty.account).push([PushRequest(utf8_change.pk, "archive", refs)])
     assert result.outcome == Outcome.DONE and result.details["moved"] == 1, result.error
     assert sorted(faulty.ids("archive")) == sorted([plain, accented])
+
+
+@pytest.mark.parametrize("where", ["at-its-uid", "searched-for"])
+def test_a_message_the_server_will_not_return_fails_only_its_own_change(faulty: ImapSetup, where: str):
+    """Dovecot answers ``NO [SERVERBUG]`` for a message it cannot read; that code once held
+    every change of the push (a "busy server" retry) for as long as the message stayed broken."""
+    troubled = faulty.deliver(subject="Broken on disk")
+    fine = faulty.deliver(subject="Reads fine")
+    faulty.pull()
+    newer = faulty.deliver(subject="Arrived since")  # INBOX changed: its UIDs are read again
+    if where == "searched-for":
+        _renumber_inbox(faulty)  # the stored UIDs mean nothing: both are found by Message-ID
+    bad, good = _archive_each(faulty, "Broken on disk", "Reads fine")
+    uid = faulty.uid_of(faulty.mua(), troubled, "inbox")
+    refusal = _proxy(faulty).fail_fetch(uid, folder="INBOX")
+
+    summary = faulty.push()
+
+    assert refusal.hits >= 1
+    assert summary.done == 1 and summary.failed == 1
+    assert _status(good) == ChangeStatus.DONE and _status(bad) == ChangeStatus.FAILED
+    assert "could not" in bad.last_error or "would not return" in bad.last_error, bad.last_error
+    assert faulty.ids("archive") == [fine] and sorted(faulty.ids("inbox")) == sorted([troubled, newer])
+    assert_one_live_copy(faulty.mua(), [troubled, fine, newer])

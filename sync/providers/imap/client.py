@@ -288,7 +288,17 @@ def search_message_ids(client: IMAPClient, message_ids: Sequence[str]) -> Messag
             continue
         if not hits:
             continue
-        for uid, mid in fetch_message_ids(client, hits).items():
+        read, unreadable = read_around_refusals(lambda part: fetch_message_ids(client, part), hits)
+        if unreadable:
+            # A hit the server will not return: whose Message-ID it carries is unknown. Ask
+            # about each Message-ID alone, so only the one(s) it may be are "not known".
+            if len(group) > 1:
+                pending.extend([m] for m in group)
+            else:
+                reason = next(iter(unreadable.values()))
+                result.refused[group[0]] = f"a message it may be could not be read: {reason}"
+            continue
+        for uid, mid in read.items():
             if mid in result.found:
                 result.found[mid].append(uid)
     for mid in result.refused:
