@@ -340,8 +340,17 @@ class ImapPull:
         by_mid: dict[str, int] = {}
         if scan.exists:
             self._reselect(scan)
-            uids = self.client.search("ALL")
-            for uid, mid in fetch_message_ids(self.client, uids).items():
+            # Live copies only: a \Deleted leftover with the same Message-ID goes at the next
+            # EXPUNGE by any client, and a reference must not name it. A message the server
+            # will not return keeps its old reference (no evidence either way) and is retried
+            # by the import below like any refused message.
+            uids = self.client.search("UNDELETED")
+            ids, refused = read_around_refusals(lambda part: fetch_message_ids(self.client, part), uids)
+            if refused:
+                self.report.notes.append(
+                    f"{scan.folder}: {len(refused)} message(s) could not be read to re-key their references"
+                )
+            for uid, mid in sorted(ids.items()):
                 if mid:
                     by_mid.setdefault(mid, uid)
         moved = {
