@@ -184,3 +184,30 @@ def test_a_message_the_server_will_not_read_where_it_was_moved_stalls_nothing_an
     assert ref.folder == faulty.folder("archive")
     assert not UnplacedMessage.objects.filter(account=faulty.account).exists()
     assert _subjects(faulty) == {"Quote", "Later"}
+
+
+def test_a_message_dovecot_cannot_read_in_the_archive_stalls_nothing_and_deletes_nothing(imap: ImapSetup):
+    """No proxy: Dovecot hangs up (``BYE``) when asked for a message file it cannot open. In a
+    tracked folder (Archive) that hang-up once failed every pull before any cursor was saved."""
+    question = imap.deliver(subject="Quote")
+    imap.pull()
+    imap.move(question, "inbox", "archive")
+    archive = imap.user.server.maildir(imap.user) / ".Archive"
+    (broken,) = [path for sub in ("cur", "new") for path in (archive / sub).iterdir()]
+    imap.deliver(subject="Later")
+    broken.chmod(0o000)
+    try:
+        first = imap.pull()  # asserts the pull did not fail
+        second = imap.pull()
+    finally:
+        broken.chmod(0o600)
+
+    assert _subjects(imap) == {"Quote", "Later"}
+    assert first.report.deleted == second.report.deleted == 0
+    assert UnplacedMessage.objects.filter(account=imap.account).count() == 1
+
+    imap.pull()
+
+    ref = ProviderRef.objects.get(account=imap.account, message__message_id=question)
+    assert ref.folder == imap.folder("archive")
+    assert not UnplacedMessage.objects.filter(account=imap.account).exists()

@@ -197,6 +197,12 @@ def message_id_of_header(header: bytes) -> str:
     return normalize_message_id(clean_text(re.sub(r"\r?\n[ \t]", " ", match.group(1))))
 
 
+def message_id_of_fetch(data: dict[bytes, object]) -> str:
+    """The normalized Message-ID in one message's FETCH answer for ``MESSAGE_ID_FIELD``."""
+    header = data.get(_MESSAGE_ID_KEY, b"") or b""
+    return message_id_of_header(header if isinstance(header, bytes) else b"")
+
+
 def fetch_message_ids(client: IMAPClient, uids: Sequence[int]) -> dict[int, str]:
     """uid → normalized Message-ID ("" when the message has none) for the selected folder."""
     found: dict[int, str] = {}
