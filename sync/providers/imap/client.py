@@ -351,7 +351,10 @@ _Read = TypeVar("_Read")
 
 
 def read_around_refusals(
-    read: Callable[[list[int]], dict[int, _Read]], uids: Sequence[int]
+    read: Callable[[list[int]], dict[int, _Read]],
+    uids: Sequence[int],
+    *,
+    after_hangup: Callable[[], None] | None = None,
 ) -> tuple[dict[int, _Read], dict[int, str]]:
     """``read(uids)`` for the selected folder, where one message the server will not return
     costs only that message: a refused read (``NO``/``BAD``) of several UIDs is split in
@@ -359,7 +362,9 @@ def read_around_refusals(
 
     When every UID of several is refused with a "not now" code (``[UNAVAILABLE]``,
     ``[SERVERBUG]``…), that is the server, not the messages: the first refusal is raised.
-    A dropped connection (``IMAPClientAbortError``) is always raised.
+    A dropped connection (``IMAPClientAbortError``; Dovecot hangs up on a message file it
+    cannot open) is raised, unless ``after_hangup`` logs in again and selects the folder
+    again (it raises when that may not be tried any more): then it is narrowed like a NO.
     """
     wanted = sorted(set(uids))
     first: list[IMAPClientError] = []
@@ -369,10 +374,15 @@ def read_around_refusals(
             return read(part), {}
         except IMAPClientError as exc:
             if isinstance(exc, IMAPClientAbortError):
-                raise
-            first.append(exc)
+                if after_hangup is None:
+                    raise
+                after_hangup()
+                reason = f"the server closed the connection when asked for it: {_reason(exc)}"
+            else:
+                first.append(exc)
+                reason = _reason(exc)
             if len(part) == 1:
-                return {}, {part[0]: _reason(exc)}
+                return {}, {part[0]: reason}
         middle = len(part) // 2
         found, refused = narrow(part[:middle])
         more, more_refused = narrow(part[middle:])
@@ -381,7 +391,7 @@ def read_around_refusals(
     if not wanted:
         return {}, {}
     found, refused = narrow(wanted)
-    if len(wanted) > 1 and len(refused) == len(wanted) and is_temporary_refusal(first[0]):
+    if len(wanted) > 1 and len(refused) == len(wanted) and first and is_temporary_refusal(first[0]):
         raise first[0]
     return found, refused
 

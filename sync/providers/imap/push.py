@@ -35,7 +35,7 @@ same push.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from imapclient import DELETED, SEEN, IMAPClient
@@ -155,8 +155,12 @@ class ImapPush:
         *,
         proofs: dict[str, FolderProof] | None = None,
         trusted_keys: set[str] | frozenset[str] = frozenset(),
+        reconnect: Callable[[], IMAPClient] | None = None,
     ) -> None:
         self.client = client
+        # A new logged-in connection after the server hung up on reading one message (Dovecot
+        # sends BYE for a message file it cannot open); raises when no more may be tried.
+        self.reconnect = reconnect
         self.folders = folders
         # CONDSTORE: HIGHESTMODSEQ in every SELECT answer, which FolderProof compares.
         self.condstore = bool(proofs) and has(client, "CONDSTORE") and has(client, "ENABLE")
@@ -166,6 +170,8 @@ class ImapPush:
         # taken as proof of anything.
         self.proofs = {f: p for f, p in (proofs or {}).items() if f != folders.all_mail}
         self.last_select: dict[bytes, object] = {}
+        self.last_folder: str | None = None  # the folder of last_select, and how it was opened
+        self.last_readonly = True
         # Snapshot references exactly as the database has them, none that the last pull saw
         # leave its folder (folder_proofs): the only ones a FolderProof vouches for.
         self.trusted_keys = trusted_keys
@@ -397,10 +403,27 @@ class ImapPush:
         return found, refused
 
     def _read_live(self, uids: Sequence[int]) -> tuple[dict[int, LiveMessage], dict[int, str]]:
-        """``fetch_live_messages`` where a message the server will not return (``NO``, even
-        with ``[SERVERBUG]``) costs only that message: {uid: reason} apart. Everything refused
-        with a "not now" code is the server, not the messages, and is raised (push later)."""
-        return read_around_refusals(lambda part: fetch_live_messages(self.client, part), uids)
+        """``fetch_live_messages`` in the selected folder where a message the server will not
+        return (``NO``, even with ``[SERVERBUG]``, or a hang-up) costs only that message:
+        {uid: reason} apart. Everything refused with a "not now" code is the server, not the
+        messages, and is raised (push later)."""
+        selected = dict(self.last_select)
+        readonly = self.last_readonly
+
+        def after_hangup() -> None:
+            folder = self.last_folder
+            if self.reconnect is None or folder is None:
+                raise ProviderTemporaryError("The IMAP server closed the connection")
+            self.client = self.reconnect()
+            if self.condstore:
+                self.client.enable("CONDSTORE")
+            again = self._select_answer(folder, readonly=readonly)
+            if again is None or again.get(b"UIDVALIDITY") != selected.get(b"UIDVALIDITY"):
+                raise ProviderTemporaryError(f"{folder} changed while the server was reconnected to")
+
+        return read_around_refusals(
+            lambda part: fetch_live_messages(self.client, part), uids, after_hangup=after_hangup
+        )
 
     @staticmethod
     def _unreadable(folder: str, uid: int, refused: dict[int, str]) -> str:
@@ -414,6 +437,7 @@ class ImapPush:
     def _select_answer(self, folder: str, *, readonly: bool) -> dict[bytes, object] | None:
         try:
             self.last_select = dict(self.client.select_folder(folder, readonly=readonly))
+            self.last_folder, self.last_readonly = folder, readonly
             return self.last_select
         except IMAPClientError as exc:
             if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
