@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from inbox.models import Message
-from sync.models import FaultState, FolderState, QuarantinedMessage
+from inbox.models import Message, ProviderRef
+from sync.models import FaultState, FolderState, QuarantinedMessage, UnplacedMessage
 from tests.imap.conftest import ImapSetup, make_setup
 from tests.imap.dovecot import Dovecot
 
@@ -155,3 +155,59 @@ def test_a_message_dovecot_cannot_read_is_retried_while_the_rest_arrive(imap: Im
     _make_due(imap)  # the file is readable again
     assert imap.pull().report.created == 1 and _subjects(imap) == set(subjects.values())
     assert not QuarantinedMessage.objects.filter(account=imap.account).exists()
+
+
+def test_a_message_the_server_will_not_read_where_it_was_moved_stalls_nothing_and_deletes_nothing(
+    faulty: ImapSetup,
+):
+    """A FETCH refused in a tracked folder (Archive) once stopped the whole pull before any
+    cursor was saved: new mail never arrived again while the fault lasted."""
+    question = faulty.deliver(subject="Quote")
+    faulty.pull()
+    faulty.move(question, "inbox", "archive")
+    uid = faulty.uid_of(faulty.mua(), question, "archive")
+    fault = faulty.user.server.proxy.fail_fetch(uid, folder="Archive")
+    faulty.deliver(subject="Later")
+
+    first = faulty.pull()  # asserts the pull did not fail
+    second = faulty.pull()
+
+    assert fault.hits >= 1  # the server really refused it
+    assert _subjects(faulty) == {"Quote", "Later"}  # new mail arrives, nothing is deleted
+    assert first.report.deleted == second.report.deleted == 0
+    assert UnplacedMessage.objects.filter(account=faulty.account).count() == 1  # shown, not guessed
+
+    fault.off()
+    faulty.pull()
+
+    ref = ProviderRef.objects.get(account=faulty.account, message__message_id=question)
+    assert ref.folder == faulty.folder("archive")
+    assert not UnplacedMessage.objects.filter(account=faulty.account).exists()
+    assert _subjects(faulty) == {"Quote", "Later"}
+
+
+def test_a_message_dovecot_cannot_read_in_the_archive_stalls_nothing_and_deletes_nothing(imap: ImapSetup):
+    """No proxy: Dovecot hangs up (``BYE``) when asked for a message file it cannot open. In a
+    tracked folder (Archive) that hang-up once failed every pull before any cursor was saved."""
+    question = imap.deliver(subject="Quote")
+    imap.pull()
+    imap.move(question, "inbox", "archive")
+    archive = imap.user.server.maildir(imap.user) / ".Archive"
+    (broken,) = [path for sub in ("cur", "new") for path in (archive / sub).iterdir()]
+    imap.deliver(subject="Later")
+    broken.chmod(0o000)
+    try:
+        first = imap.pull()  # asserts the pull did not fail
+        second = imap.pull()
+    finally:
+        broken.chmod(0o600)
+
+    assert _subjects(imap) == {"Quote", "Later"}
+    assert first.report.deleted == second.report.deleted == 0
+    assert UnplacedMessage.objects.filter(account=imap.account).count() == 1
+
+    imap.pull()
+
+    ref = ProviderRef.objects.get(account=imap.account, message__message_id=question)
+    assert ref.folder == imap.folder("archive")
+    assert not UnplacedMessage.objects.filter(account=imap.account).exists()

@@ -115,6 +115,29 @@ def test_uidvalidity_change_brings_no_duplicates_and_no_deletions(imap: ImapSetu
     assert not ProviderRef.objects.filter(account=imap.account).exclude(uidvalidity=4242).exists()
 
 
+def test_after_a_renumbering_the_reference_names_the_live_copy_not_a_deleted_leftover(imap: ImapSetup):
+    message_id, raw = make_message(subject="Quote", to=imap.account.address)
+    imap.append("inbox", raw, flags=(b"\\Deleted",))  # another client's leftover, not expunged yet
+    imap.append("inbox", raw)  # the live copy, at a higher UID
+    imap.pull()
+    server = imap.user.server
+    subprocess.run(
+        ["doveadm", "-c", str(server.config_file), "mailbox", "update", "-u", imap.user.login,
+         "--uid-validity", "4343", "INBOX"],
+        check=True, user=server.run_as.pw_uid, group=server.run_as.pw_gid,
+    )  # fmt: skip
+
+    summary = imap.pull()
+
+    live_uid = imap.uid_of(imap.mua(), message_id, "inbox")  # the UNDELETED one
+    ref = ProviderRef.objects.get(account=imap.account, message__message_id=message_id)
+    assert (ref.uidvalidity, ref.uid) == (4343, live_uid)
+    assert summary.report.deleted == 0 and summary.report.created == 0
+    imap.expunge_all()  # the leftover goes; the reference still names a message
+    assert imap.pull().report.deleted == 0
+    assert ProviderRef.objects.get(account=imap.account, message__message_id=message_id).uid == live_uid
+
+
 def test_new_message_in_a_conversation_archived_in_the_app_returns_it_to_the_inbox(mailbox: ImapSetup):
     from inbox import services
 

@@ -6,6 +6,7 @@ front of a real Dovecot (matrix variant (f))."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -148,3 +149,57 @@ def test_badcharset_falls_back_to_an_ascii_search_and_fails_only_the_non_ascii_m
     (result,) = ImapAdapter(faulty.account).push([PushRequest(utf8_change.pk, "archive", refs)])
     assert result.outcome == Outcome.DONE and result.details["moved"] == 1, result.error
     assert sorted(faulty.ids("archive")) == sorted([plain, accented])
+
+
+@pytest.mark.parametrize("where", ["at-its-uid", "searched-for"])
+def test_a_message_the_server_will_not_return_fails_only_its_own_change(faulty: ImapSetup, where: str):
+    """Dovecot answers ``NO [SERVERBUG]`` for a message it cannot read; that code once held
+    every change of the push (a "busy server" retry) for as long as the message stayed broken."""
+    troubled = faulty.deliver(subject="Broken on disk")
+    fine = faulty.deliver(subject="Reads fine")
+    faulty.pull()
+    newer = faulty.deliver(subject="Arrived since")  # INBOX changed: its UIDs are read again
+    if where == "searched-for":
+        _renumber_inbox(faulty)  # the stored UIDs mean nothing: both are found by Message-ID
+    bad, good = _archive_each(faulty, "Broken on disk", "Reads fine")
+    uid = faulty.uid_of(faulty.mua(), troubled, "inbox")
+    refusal = _proxy(faulty).fail_fetch(uid, folder="INBOX")
+
+    summary = faulty.push()
+
+    assert refusal.hits >= 1
+    assert summary.done == 1 and summary.failed == 1
+    assert _status(good) == ChangeStatus.DONE and _status(bad) == ChangeStatus.FAILED
+    assert "could not" in bad.last_error or "would not return" in bad.last_error, bad.last_error
+    assert faulty.ids("archive") == [fine] and sorted(faulty.ids("inbox")) == sorted([troubled, newer])
+    assert_one_live_copy(faulty.mua(), [troubled, fine, newer])
+
+
+def test_a_message_dovecot_cannot_read_fails_only_its_own_change(imap: ImapSetup):
+    """No proxy: Dovecot hangs up (``BYE``) when asked for a message file it cannot open. The
+    push once failed as a whole on that hang-up, and again on every retry, holding every change."""
+    troubled = imap.deliver(subject="Broken on disk")
+    fine = imap.deliver(subject="Reads fine")
+    imap.pull()
+    newer = imap.deliver(subject="Arrived since")  # INBOX changed: its UIDs are read again
+    imap.switches(archive=True)
+    bad, good = _archive_each(imap, "Broken on disk", "Reads fine")
+    maildir = imap.user.server.maildir(imap.user)
+    files = [path for sub in ("cur", "new") for path in (maildir / sub).iterdir()]
+    (broken,) = [path for path in files if re.search(rb"Subject: Broken on disk\r?\n", path.read_bytes())]
+    broken.chmod(0o000)
+    try:
+        summary = imap.push()
+    finally:
+        # Dovecot renames a maildir file when it moves from new/ to cur/ (the name's base stays).
+        base = broken.name.split(":")[0]
+        for path in [
+            p for sub in ("cur", "new") for p in (maildir / sub).iterdir() if p.name.startswith(base)
+        ]:
+            path.chmod(0o600)
+
+    assert summary.done == 1 and summary.failed == 1, summary
+    assert _status(good) == ChangeStatus.DONE and _status(bad) == ChangeStatus.FAILED
+    assert "closed the connection" in bad.last_error, bad.last_error
+    assert imap.ids("archive") == [fine] and sorted(imap.ids("inbox")) == sorted([troubled, newer])
+    assert_one_live_copy(imap.mua(), [troubled, fine, newer])

@@ -18,12 +18,12 @@ from imapclient import IMAPClient
 
 from inbox.models import Attachment, MailAccount, ProviderRef, SendStage
 from sync.attachments import decode_transfer
-from sync.errors import ProviderAuthError, ProviderPermanentError
+from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
 from sync.providers.base import Checkpoint, PullReport, PushRequest, PushResult, SendAmbiguous, SendRequest
 from sync.providers.imap.client import ImapSettings, connect, disconnect, ref_key, search_message_ids
 from sync.providers.imap.errors import imap_errors
 from sync.providers.imap.folders import ALL_MAIL, FolderMap, discover_folders
-from sync.providers.imap.pull import ImapPull
+from sync.providers.imap.pull import MAX_RECONNECTS, ImapPull
 from sync.providers.imap.push import FolderProof, ImapPush
 from sync.providers.imap.smtp import SmtpSettings, deliver, smtp_password
 
@@ -32,13 +32,16 @@ class ImapAdapter:
     def __init__(self, account: MailAccount) -> None:
         self.account = account
 
-    @contextmanager
-    def session(self) -> Iterator[IMAPClient]:
+    def _password(self) -> str:
         credentials = self.account.credentials
         password = credentials.get("password") if isinstance(credentials, dict) else None
         if not password:
             raise ProviderAuthError(f"No IMAP password is stored for {self.account.address}.")
-        client = connect(ImapSettings.from_account(self.account), str(password))
+        return str(password)
+
+    @contextmanager
+    def session(self) -> Iterator[IMAPClient]:
+        client = connect(ImapSettings.from_account(self.account), self._password())
         try:
             yield client
         finally:
@@ -63,7 +66,25 @@ class ImapAdapter:
     def push(self, requests: Sequence[PushRequest]) -> list[PushResult]:
         with self.session() as client, imap_errors("pushing changes"):
             proofs, trusted = folder_proofs(self.account, requests)
-            return ImapPush(client, self.folders(client), proofs=proofs, trusted_keys=trusted).run(requests)
+            extra: list[IMAPClient] = []
+
+            def reconnect() -> IMAPClient:
+                """After the server hung up on one message (at most MAX_RECONNECTS a push)."""
+                if len(extra) >= MAX_RECONNECTS:
+                    raise ProviderTemporaryError(
+                        f"The IMAP server hung up {len(extra)} times during one push"
+                    )
+                extra.append(connect(ImapSettings.from_account(self.account), self._password()))
+                return extra[-1]
+
+            push = ImapPush(
+                client, self.folders(client), proofs=proofs, trusted_keys=trusted, reconnect=reconnect
+            )
+            try:
+                return push.run(requests)
+            finally:
+                for other in extra:
+                    disconnect(other)
 
     def fetch_attachment(self, ref: ProviderRef, attachment: Attachment) -> Iterator[bytes]:
         """One body section (``BODY.PEEK[2]``), read in partial fetches of ``PART_CHUNK``

@@ -6,9 +6,10 @@ from __future__ import annotations
 import imaplib
 import re
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -196,6 +197,12 @@ def message_id_of_header(header: bytes) -> str:
     return normalize_message_id(clean_text(re.sub(r"\r?\n[ \t]", " ", match.group(1))))
 
 
+def message_id_of_fetch(data: dict[bytes, object]) -> str:
+    """The normalized Message-ID in one message's FETCH answer for ``MESSAGE_ID_FIELD``."""
+    header = data.get(_MESSAGE_ID_KEY, b"") or b""
+    return message_id_of_header(header if isinstance(header, bytes) else b"")
+
+
 def fetch_message_ids(client: IMAPClient, uids: Sequence[int]) -> dict[int, str]:
     """uid → normalized Message-ID ("" when the message has none) for the selected folder."""
     found: dict[int, str] = {}
@@ -287,7 +294,17 @@ def search_message_ids(client: IMAPClient, message_ids: Sequence[str]) -> Messag
             continue
         if not hits:
             continue
-        for uid, mid in fetch_message_ids(client, hits).items():
+        read, unreadable = read_around_refusals(lambda part: fetch_message_ids(client, part), hits)
+        if unreadable:
+            # A hit the server will not return: whose Message-ID it carries is unknown. Ask
+            # about each Message-ID alone, so only the one(s) it may be are "not known".
+            if len(group) > 1:
+                pending.extend([m] for m in group)
+            else:
+                reason = next(iter(unreadable.values()))
+                result.refused[group[0]] = f"a message it may be could not be read: {reason}"
+            continue
+        for uid, mid in read.items():
             if mid in result.found:
                 result.found[mid].append(uid)
     for mid in result.refused:
@@ -328,6 +345,55 @@ def fetch_live_messages(client: IMAPClient, uids: Sequence[int]) -> dict[int, Li
             header = data.get(_MESSAGE_ID_KEY, b"") or b""
             found[uid] = LiveMessage(message_id_of_header(header), int(data.get(b"RFC822.SIZE") or 0))
     return found
+
+
+_Read = TypeVar("_Read")
+
+
+def read_around_refusals(
+    read: Callable[[list[int]], dict[int, _Read]],
+    uids: Sequence[int],
+    *,
+    after_hangup: Callable[[], None] | None = None,
+) -> tuple[dict[int, _Read], dict[int, str]]:
+    """``read(uids)`` for the selected folder, where one message the server will not return
+    costs only that message: a refused read (``NO``/``BAD``) of several UIDs is split in
+    halves until the refused ones are found. Returns what was read and {uid: reason}.
+
+    When every UID of several is refused with a "not now" code (``[UNAVAILABLE]``,
+    ``[SERVERBUG]``…), that is the server, not the messages: the first refusal is raised.
+    A dropped connection (``IMAPClientAbortError``; Dovecot hangs up on a message file it
+    cannot open) is raised, unless ``after_hangup`` logs in again and selects the folder
+    again (it raises when that may not be tried any more): then it is narrowed like a NO.
+    """
+    wanted = sorted(set(uids))
+    first: list[IMAPClientError] = []
+
+    def narrow(part: list[int]) -> tuple[dict[int, _Read], dict[int, str]]:
+        try:
+            return read(part), {}
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError):
+                if after_hangup is None:
+                    raise
+                after_hangup()
+                reason = f"the server closed the connection when asked for it: {_reason(exc)}"
+            else:
+                first.append(exc)
+                reason = _reason(exc)
+            if len(part) == 1:
+                return {}, {part[0]: reason}
+        middle = len(part) // 2
+        found, refused = narrow(part[:middle])
+        more, more_refused = narrow(part[middle:])
+        return {**found, **more}, {**refused, **more_refused}
+
+    if not wanted:
+        return {}, {}
+    found, refused = narrow(wanted)
+    if len(wanted) > 1 and len(refused) == len(wanted) and first and is_temporary_refusal(first[0]):
+        raise first[0]
+    return found, refused
 
 
 def folder_uid_state(client: IMAPClient, folder: str) -> tuple[int, int]:

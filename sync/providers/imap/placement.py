@@ -223,12 +223,6 @@ def _message_id_of(data: dict[bytes, Any]) -> str:
     return message_id_of_header(data.get(_MESSAGE_ID_KEY, b"") or b"")
 
 
-def classify_uids(client: IMAPClient, uids: Sequence[int]) -> tuple[dict[int, str], dict[int, str]]:
-    """uid → Message-ID of the live copies among ``uids`` in the selected folder, and of the
-    ones flagged ``\\Deleted`` (apart: those are no copies to rely on)."""
-    return _classify(client, sorted(set(uids)), [MESSAGE_ID_FIELD], _message_id_of)
-
-
 def _classify(
     client: IMAPClient, uids: Sequence[int], items: list[str], key_of: Callable[[dict[bytes, Any]], str]
 ) -> tuple[dict[int, str], dict[int, str]]:
@@ -248,8 +242,18 @@ def _classify(
 class PlacementCheck:
     """Look for messages in every folder of the mailbox, once."""
 
-    def __init__(self, client: IMAPClient, folders: FolderMap, *, previous_folder_list: str | None) -> None:
+    def __init__(
+        self,
+        client: IMAPClient,
+        folders: FolderMap,
+        *,
+        previous_folder_list: str | None,
+        reconnect: Callable[[str], IMAPClient] | None = None,
+    ) -> None:
         self.client = client
+        # Logs in again after the server hung up (Dovecot sends BYE when it cannot open a
+        # message file): the folder it hung up in is "not searched", the others still are.
+        self.reconnect = reconnect
         self.folders = folders
         self.previous_folder_list = previous_folder_list
         self.gmail = has(client, "X-GM-EXT-1")
@@ -299,34 +303,52 @@ class PlacementCheck:
                 continue  # every message has its X-GM-MSGID: All Mail, Trash and Spam cover it
             role = self.folders.role_of(name) or ("trash" if b"\\trash" in lowered else "")
             try:
-                selected = self.client.select_folder(name, readonly=True)
-            except IMAPClientError as exc:
-                if isinstance(exc, IMAPClientAbortError):
+                self._search_folder(placement, name, role, gmail_folder, by_header, by_gmail)
+            except IMAPClientAbortError as exc:
+                if self.reconnect is None:
                     raise
-                placement.problems.append(f"could not open {name!r}: {_text(exc)}")
-                continue
-            if not selected.get(b"EXISTS"):
-                continue
-            uidvalidity = int(selected[b"UIDVALIDITY"])
-            try:
-                located = locate_message_ids(self.client, by_header)
-                if gmail_folder and by_gmail:
-                    by_id = locate_gmail_ids(self.client, [int(k) for k in by_gmail])
-                    located.live.update({by_gmail[k]: v for k, v in by_id.live.items()})
-                    located.flagged.update({by_gmail[k]: v for k, v in by_id.flagged.items()})
-                    located.refused.update({by_gmail[k]: v for k, v in by_id.refused.items()})
-            except IMAPClientError as exc:
-                if isinstance(exc, IMAPClientAbortError):
-                    raise
-                placement.problems.append(f"could not search {name!r}: {_text(exc)}")
-                continue
-            for mid, reason in sorted(located.refused.items()):
-                placement.refused[mid].append(f"could not search {name!r} for it: {reason}")
-            for mid, uids in located.live.items():
-                placement.live[mid].extend((role, Location(name, uidvalidity, uid)) for uid in uids)
-            for mid in located.flagged:
-                placement.flagged[mid].append(name)
+                placement.problems.append(f"the server hung up while {name!r} was searched: {_text(exc)}")
+                self.client = self.reconnect(f"the server hung up while {name!r} was searched: reconnected")
         return placement
+
+    def _search_folder(
+        self,
+        placement: Placement,
+        name: str,
+        role: str,
+        gmail_folder: bool,
+        by_header: list[str],
+        by_gmail: dict[str, str],
+    ) -> None:
+        """Look for the messages in one folder; what is found or refused goes to ``placement``."""
+        try:
+            selected = self.client.select_folder(name, readonly=True)
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError):
+                raise
+            placement.problems.append(f"could not open {name!r}: {_text(exc)}")
+            return
+        if not selected.get(b"EXISTS"):
+            return
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        try:
+            located = locate_message_ids(self.client, by_header)
+            if gmail_folder and by_gmail:
+                by_id = locate_gmail_ids(self.client, [int(k) for k in by_gmail])
+                located.live.update({by_gmail[k]: v for k, v in by_id.live.items()})
+                located.flagged.update({by_gmail[k]: v for k, v in by_id.flagged.items()})
+                located.refused.update({by_gmail[k]: v for k, v in by_id.refused.items()})
+        except IMAPClientError as exc:
+            if isinstance(exc, IMAPClientAbortError):
+                raise
+            placement.problems.append(f"could not search {name!r}: {_text(exc)}")
+            return
+        for mid, reason in sorted(located.refused.items()):
+            placement.refused[mid].append(f"could not search {name!r} for it: {reason}")
+        for mid, uids in located.live.items():
+            placement.live[mid].extend((role, Location(name, uidvalidity, uid)) for uid in uids)
+        for mid in located.flagged:
+            placement.flagged[mid].append(name)
 
 
 def _text(exc: BaseException) -> str:

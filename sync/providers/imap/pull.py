@@ -52,13 +52,14 @@ from sync.models import FaultState, FolderState, GmailMessageId, UnplacedMessage
 from sync.parse_pool import ParseJob
 from sync.providers.base import PullReport
 from sync.providers.imap.client import (
+    MESSAGE_ID_FIELD,
     ImapSettings,
     chunks,
     clear_untagged,
     connect,
     disconnect,
-    fetch_message_ids,
     has,
+    message_id_of_fetch,
     parse_uid_set,
     ref_key,
     take_untagged,
@@ -66,7 +67,7 @@ from sync.providers.imap.client import (
 )
 from sync.providers.imap.errors import is_temporary_refusal
 from sync.providers.imap.folders import FolderMap
-from sync.providers.imap.placement import Location, Placement, PlacementCheck, classify_uids
+from sync.providers.imap.placement import Location, Placement, PlacementCheck
 from sync.providers.imap.structure import TEXT_FETCH_BYTES, StructurePart, listing, text_only_message
 from sync.store import (
     MAX_FETCH_BYTES,
@@ -342,8 +343,22 @@ class ImapPull:
         by_mid: dict[str, int] = {}
         if scan.exists:
             self._reselect(scan)
-            uids = self.client.search("ALL")
-            for uid, mid in fetch_message_ids(self.client, uids).items():
+            # Live copies only: a \Deleted leftover with the same Message-ID goes at the next
+            # EXPUNGE by any client, and a reference must not name it. A message the server
+            # will not return keeps its old reference (no evidence either way) and is retried
+            # by the import below like any refused message.
+            uids = self.client.search("UNDELETED")
+            ids: dict[int, str] = {}
+            refused: dict[int, str] = {}
+            for batch in chunks(uids, META_BATCH):
+                answer, batch_refused = self._fetch_narrowing(scan, batch, [MESSAGE_ID_FIELD])
+                refused.update(batch_refused)
+                ids.update({uid: message_id_of_fetch(data) for uid, data in answer.items()})
+            if refused:
+                self.report.notes.append(
+                    f"{scan.folder}: {len(refused)} message(s) could not be read to re-key their references"
+                )
+            for uid, mid in sorted(ids.items()):
                 if mid:
                     by_mid.setdefault(mid, uid)
         moved = {
@@ -537,14 +552,21 @@ class ImapPull:
 
     def _reconnect(self, scan: FolderScan) -> None:
         """Log in again (same settings) and select the folder being read."""
+        self._login_again(f"the server hung up while reading {scan.folder!r}: reconnected")
+        self.placement = None  # a check made later uses the new connection
+        self._reselect(scan)
+
+    def _login_again(self, note: str) -> IMAPClient:
+        """A new connection after the server hung up (at most ``MAX_RECONNECTS`` per pull)."""
+        if self.reconnects >= MAX_RECONNECTS:
+            raise ProviderTemporaryError(f"The IMAP server hung up {self.reconnects} times during one pull")
         self.reconnects += 1
         credentials = self.account.credentials if isinstance(self.account.credentials, dict) else {}
         self.client = connect(ImapSettings.from_account(self.account), str(credentials.get("password") or ""))
         self.own_clients.append(self.client)
-        self.placement = None  # a check made later uses the new connection
         self._enable()
-        self._reselect(scan)
-        self.report.notes.append(f"the server hung up while reading {scan.folder!r}: reconnected")
+        self.report.notes.append(note)
+        return self.client
 
     def _fetch_failed(self, scan: FolderScan, uid: int, reason: str) -> None:
         key = ref_key(scan.folder, scan.uidvalidity, uid)
@@ -709,7 +731,26 @@ class ImapPull:
         if not scan.new_uids or scan.reset:
             return
         self._reselect(scan)
-        live, _flagged = classify_uids(self.client, scan.new_uids)
+        # One message the server will not return (NO, or Dovecot's BYE for a file it cannot
+        # open) must not stop the pull: its cursor would never be saved, so every later pull
+        # would stop at it too. The FETCH is narrowed (logging in again after a BYE) like the
+        # import's. An arrival that cannot be read is only a hint lost: the message that left
+        # INBOX or Sent is then looked for by the placement check, which cannot read it either
+        # and so is incomplete — unplaced, never deleted — until the server returns it.
+        live: dict[int, str] = {}
+        refused: dict[int, str] = {}
+        for batch in chunks(scan.new_uids, META_BATCH):
+            answer, batch_refused = self._fetch_narrowing(scan, batch, ["FLAGS", MESSAGE_ID_FIELD])
+            refused.update(batch_refused)
+            for uid, data in answer.items():
+                if DELETED not in _lower_flags(data):  # a \Deleted copy is no place to be
+                    live[uid] = message_id_of_fetch(data)
+        if refused:
+            self.report.notes.append(
+                f"{len(refused)} new message(s) in {scan.folder!r} could not be read "
+                f"(UID {', '.join(str(u) for u in sorted(refused)[:5])}): "
+                f"{next(iter(refused.values()))}; what left another folder for it is not deleted"
+            )
         wanted = {mid for mid in live.values() if mid}
         if not wanted:
             return
@@ -722,7 +763,9 @@ class ImapPull:
         if self.placement is None:
             state = self.states.get(MAILBOX_STATE)
             previous = state.extra.get("folder_list") if state is not None else None
-            self.placement = PlacementCheck(self.client, self.folders, previous_folder_list=previous)
+            self.placement = PlacementCheck(
+                self.client, self.folders, previous_folder_list=previous, reconnect=self._login_again
+            )
         return self.placement
 
     def _look_everywhere(self, mids: dict[int, str]) -> Placement:

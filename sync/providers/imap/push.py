@@ -35,7 +35,7 @@ same push.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from imapclient import DELETED, SEEN, IMAPClient
@@ -51,6 +51,7 @@ from sync.providers.imap.client import (
     fetch_live_messages,
     folder_uid_state,
     has,
+    read_around_refusals,
     ref_key,
     search_message_ids,
     uid_ranges,
@@ -154,8 +155,12 @@ class ImapPush:
         *,
         proofs: dict[str, FolderProof] | None = None,
         trusted_keys: set[str] | frozenset[str] = frozenset(),
+        reconnect: Callable[[], IMAPClient] | None = None,
     ) -> None:
         self.client = client
+        # A new logged-in connection after the server hung up on reading one message (Dovecot
+        # sends BYE for a message file it cannot open); raises when no more may be tried.
+        self.reconnect = reconnect
         self.folders = folders
         # CONDSTORE: HIGHESTMODSEQ in every SELECT answer, which FolderProof compares.
         self.condstore = bool(proofs) and has(client, "CONDSTORE") and has(client, "ENABLE")
@@ -165,6 +170,8 @@ class ImapPush:
         # taken as proof of anything.
         self.proofs = {f: p for f, p in (proofs or {}).items() if f != folders.all_mail}
         self.last_select: dict[bytes, object] = {}
+        self.last_folder: str | None = None  # the folder of last_select, and how it was opened
+        self.last_readonly = True
         # Snapshot references exactly as the database has them, none that the last pull saw
         # leave its folder (folder_proofs): the only ones a FolderProof vouches for.
         self.trusted_keys = trusted_keys
@@ -305,13 +312,13 @@ class ImapPush:
                 same = [i for i in same if not i.proven]
                 if not same:
                     continue
-            try:
-                at_uid = fetch_live_messages(self.client, [i.uid for i in same if i.uid is not None])
-            except IMAPClientError as exc:
-                if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
-                    raise
-                continue  # refused: look them up by Message-ID instead
+            at_uid, refused = self._read_live([i.uid for i in same if i.uid is not None])
             for item in same:
+                if item.uid in refused:
+                    # UIDVALIDITY + UID name this message for good: it is there, but the server
+                    # will not return it. Only its own change fails; the others go on.
+                    item.settle("failed", self._unreadable(folder, item.uid, refused))  # type: ignore[arg-type]
+                    continue
                 found = at_uid.get(item.uid)  # type: ignore[arg-type]
                 # UIDVALIDITY + UID name one message for good; the Message-ID check guards
                 # against a server that broke that promise (or a corrupted reference).
@@ -395,6 +402,33 @@ class ImapPush:
                 refused.setdefault(mid, f"searching {folder}: {why}")
         return found, refused
 
+    def _read_live(self, uids: Sequence[int]) -> tuple[dict[int, LiveMessage], dict[int, str]]:
+        """``fetch_live_messages`` in the selected folder where a message the server will not
+        return (``NO``, even with ``[SERVERBUG]``, or a hang-up) costs only that message:
+        {uid: reason} apart. Everything refused with a "not now" code is the server, not the
+        messages, and is raised (push later)."""
+        selected = dict(self.last_select)
+        readonly = self.last_readonly
+
+        def after_hangup() -> None:
+            folder = self.last_folder
+            if self.reconnect is None or folder is None:
+                raise ProviderTemporaryError("The IMAP server closed the connection")
+            self.client = self.reconnect()
+            if self.condstore:
+                self.client.enable("CONDSTORE")
+            again = self._select_answer(folder, readonly=readonly)
+            if again is None or again.get(b"UIDVALIDITY") != selected.get(b"UIDVALIDITY"):
+                raise ProviderTemporaryError(f"{folder} changed while the server was reconnected to")
+
+        return read_around_refusals(
+            lambda part: fetch_live_messages(self.client, part), uids, after_hangup=after_hangup
+        )
+
+    @staticmethod
+    def _unreadable(folder: str, uid: int, refused: dict[int, str]) -> str:
+        return f"the server would not return the message at UID {uid} in {folder}: {refused[uid]}"
+
     def _select(self, folder: str, *, readonly: bool) -> int | None:
         """SELECT/EXAMINE and return UIDVALIDITY; None when the folder cannot be opened."""
         selected = self._select_answer(folder, readonly=readonly)
@@ -403,6 +437,7 @@ class ImapPush:
     def _select_answer(self, folder: str, *, readonly: bool) -> dict[bytes, object] | None:
         try:
             self.last_select = dict(self.client.select_folder(folder, readonly=readonly))
+            self.last_folder, self.last_readonly = folder, readonly
             return self.last_select
         except IMAPClientError as exc:
             if isinstance(exc, IMAPClientAbortError) or is_temporary_refusal(exc):
@@ -490,10 +525,13 @@ class ImapPush:
             # Unchanged since the pull (FolderProof): the proven UIDs are live as they were;
             # only the ones found by a search are fetched again.
             proven = {uid for uid, group in by_uid.items() if all(i.proven for i in group)}
-            live = fetch_live_messages(self.client, sorted(set(by_uid) - proven))
+            live, refused = self._read_live(sorted(set(by_uid) - proven))
             live.update({uid: LiveMessage(by_uid[uid][0].message_id, 0) for uid in proven})
         else:
-            live = fetch_live_messages(self.client, sorted(by_uid))
+            live, refused = self._read_live(sorted(by_uid))
+        for uid in [u for u in by_uid if u in refused]:
+            for item in by_uid.pop(uid):
+                item.settle("failed", self._unreadable(source, uid, refused))
         for uid in [u for u in by_uid if u not in live]:
             for item in by_uid.pop(uid):
                 item.settle(
@@ -626,7 +664,8 @@ class ImapPush:
             for u in uids
             if live[u].message_id
         }
-        sizes = fetch_live_messages(self.client, sorted({t for ts in candidates.values() for t in ts}))
+        # A candidate the server will not read is no proof: its original stays untouched.
+        sizes, _refused = self._read_live(sorted({t for ts in candidates.values() for t in ts}))
         proven: dict[int, Location] = {}
         for uid, targets in candidates.items():
             if len(targets) == 1 and targets[0] in sizes and sizes[targets[0]].size == live[uid].size:
@@ -653,11 +692,18 @@ class ImapPush:
             return {u: f"{target} could not be opened" for u in wanted}
         search = search_message_ids(self.client, list(wanted.values()))
         hits = sorted({t for ts in search.found.values() for t in ts})
-        sizes = fetch_live_messages(self.client, hits) if hits else {}
+        sizes, unreadable = self._read_live(hits)
         done: dict[int, Location | str] = {}
         for uid, mid in wanted.items():
             if mid in search.refused:
                 done[uid] = f"could not check {target} for an earlier copy: {search.refused[mid]}"
+                continue
+            if any(t in unreadable for t in search.found.get(mid, [])):
+                # A copy may be there that cannot be compared: copying again could make a
+                # second one, so the original is left alone and the change says why.
+                done[uid] = f"could not check {target} for an earlier copy: " + self._unreadable(
+                    target, next(t for t in search.found[mid] if t in unreadable), unreadable
+                )
                 continue
             same = [t for t in search.found.get(mid, []) if t in sizes and sizes[t].size == live[uid].size]
             if len(same) == 1:

@@ -19,7 +19,9 @@ Fixtures (tests/imap/conftest.py):
   ``server.dovecot_port`` is Dovecot itself (everything advertised) if a test needs it.
 * ``dovecot_localized`` — (c) no SPECIAL-USE, personal namespace prefix "INBOX." with separator
   ".", folders "INBOX.Gesendete Elemente", "INBOX.Archiv", "INBOX.Gelöschte Elemente".
-* ``dovecot_gmail`` — (d) Gmail-style: see tests/imap/servers/gmail.py.
+* ``dovecot_gmail`` — (d) Gmail-style: built as the comment above VARIANTS in
+  tests/imap/dovecot.py says; with X-GM-EXT-1 (ids only), a FaultProxy with ``gmail_ids()``
+  in front (tests/imap/test_unplaced_gmail_ids.py).
 * ``cyrus`` — (e) see tests/imap/servers/cyrus.py.
 * ``dovecot_faulty`` — (f) the standard Dovecot behind a FaultProxy; switch faults on with
   ``dovecot_faulty.proxy.fail_fetch(uid, folder="INBOX")``, ``.omit_fetch(…)``,

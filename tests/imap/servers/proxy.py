@@ -11,6 +11,13 @@ Two kinds of rules:
   makes a Dovecot behave like a server that really lacks them — the names are removed from
   every CAPABILITY answer, ``MOVE``/``UID MOVE``/``UID EXPUNGE`` are answered ``BAD`` and
   never reach Dovecot, and ``[COPYUID …]``/``[APPENDUID …]`` codes are removed from answers.
+* ``gmail_ids()`` (a trait for tests that need Gmail's ``X-GM-EXT-1``, in front of the
+  Gmail-style Dovecot): ``X-GM-EXT-1`` is added to every CAPABILITY answer, and
+  ``X-GM-MSGID`` is Dovecot's ``X-GUID`` under Gmail's name — a FETCH of ``X-GM-MSGID``
+  asks Dovecot for ``X-GUID`` and answers a 63-bit number made from it; ``SEARCH X-GM-MSGID
+  n`` becomes ``SEARCH X-GUID`` of that GUID. Like Gmail's id, the GUID stays the same when
+  a message moves between folders (All Mail shows the same GUID). Only the ids: labels
+  (``X-GM-LABELS``) are not emulated, so tests with this trait do not push.
 * **Faults** a test switches on and off (each returns a :class:`Fault`; ``times=None`` keeps
   it on until ``fault.off()``, ``times=n`` lets it fire n times):
 
@@ -29,6 +36,7 @@ had — the way a broken message looks on real servers.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 import threading
@@ -43,6 +51,7 @@ from tests.ports import listening_socket
 LITERAL = re.compile(rb"\{(\d+)(\+?)\}\r\n$")
 CONTENT_ITEMS = re.compile(rb"BODY(\.PEEK)?\[|RFC822(?![.\w])|BINARY(\.PEEK)?\[", re.IGNORECASE)
 RESPONSE_UID = re.compile(rb"[( ]UID (\d+)", re.IGNORECASE)
+ANY_LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n")
 
 
 @dataclass
@@ -134,7 +143,7 @@ class _Connection:
             self.pending[tag] = command
         if name in ("SELECT", "EXAMINE"):
             self.selected = _folder_argument(text)
-        self.upstream.sendall(first)
+        self.upstream.sendall(self.proxy._rewrite_command(command, first))
         line = first
         while literal := LITERAL.search(line):
             self.upstream.sendall(self.client_in.read(int(literal.group(1))))
@@ -228,6 +237,8 @@ class FaultProxy:
         self._server: socket.socket | None = None
         self._lock = threading.Lock()
         self.missing: frozenset[bytes] = frozenset()
+        self.gmail = False
+        self.guids: dict[int, bytes] = {}  # X-GM-MSGID → Dovecot's X-GUID (gmail_ids)
         self.faults: list[Fault] = []
         self.commands: list[bytes] = []
 
@@ -264,6 +275,47 @@ class FaultProxy:
     def without_capabilities(self, *names: str) -> FaultProxy:
         self.missing = frozenset(name.upper().encode() for name in names)
         return self
+
+    def gmail_ids(self) -> FaultProxy:
+        self.gmail = True
+        return self
+
+    def _gmail_id(self, guid: bytes) -> int:
+        number = int.from_bytes(hashlib.sha256(guid).digest()[:8], "big") >> 1  # 63 bits, as Gmail's
+        with self._lock:
+            self.guids[number] = guid
+        return number
+
+    def _rewrite_command(self, command: Command, line: bytes) -> bytes:
+        if not self.gmail:
+            return line
+        if command.name in ("FETCH", "UID FETCH"):
+            return re.sub(rb"\bX-GM-MSGID\b", b"X-GUID", line, flags=re.IGNORECASE)
+        if command.name in ("SEARCH", "UID SEARCH"):
+
+            def guid(match: re.Match[bytes]) -> bytes:
+                known = self.guids.get(int(match.group(1)), b"unknown-" + match.group(1))
+                return b'X-GUID "' + known + b'"'
+
+            return re.sub(rb"\bX-GM-MSGID (\d+)", guid, line, flags=re.IGNORECASE)
+        return line
+
+    def _gmail_fetch(self, unit: bytes) -> bytes:
+        """``X-GUID g`` → ``X-GM-MSGID n`` in a FETCH answer, outside its literals (bodies)."""
+        out, position = b"", 0
+        while True:
+            literal = ANY_LITERAL.search(unit, position)
+            end = literal.end() if literal else len(unit)
+            out += re.sub(
+                rb"X-GUID (\S+?)(?=[ )])",
+                lambda m: b"X-GM-MSGID " + str(self._gmail_id(m.group(1))).encode(),
+                unit[position:end],
+            )
+            if literal is None:
+                return out
+            size = int(literal.group(1))
+            out += unit[end : end + size]
+            position = end + size
 
     # --- faults -----------------------------------------------------------------------------------
     def _add(self, kind: str, times: int | None, **options: object) -> Fault:
@@ -347,6 +399,12 @@ class FaultProxy:
         return None
 
     def _rewrite_any(self, unit: bytes) -> bytes:
+        if self.gmail:
+            if re.match(rb"\* \d+ FETCH ", unit, re.IGNORECASE):
+                return self._gmail_fetch(unit)
+            unit = re.sub(
+                rb"(\[CAPABILITY [^\]]*|^\* CAPABILITY [^\r\n]*)", lambda m: m.group(1) + b" X-GM-EXT-1", unit
+            )
         if not self.missing:
             return unit
         if unit.startswith(b"* ") and not re.match(rb"\* (OK|NO|BAD|BYE|PREAUTH|CAPABILITY)\b", unit):
