@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.browser.pages import demo_pages
+from tests.browser.pages import demo_pages, each_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,12 +29,13 @@ def test_no_serious_or_critical_axe_violations_on_any_page(open_as, size):
     width, height = SIZES[size]
     page = open_as(demo.alice, "/inbox/", width=width, height=height)
     problems: dict[str, list[str]] = {}
-    for name, path in demo.paths.items():
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
+    visited = []
+    for name in each_page(page, demo):
+        visited.append(name)
         found = _serious(page)
         if found:
             problems[name] = found
+    assert visited == demo.names()  # every page was opened, none skipped
     total = sum(len(v) for v in problems.values())
     print(f"axe {size}: {total} serious/critical rule violations on {len(problems)} pages: {problems}")
     assert not problems
@@ -59,9 +60,9 @@ def test_every_control_reached_by_tab_shows_a_visible_focus_ring(open_as, size):
     page = open_as(demo.alice, "/inbox/", width=width, height=height)
     invisible: dict[str, list[str]] = {}
     reached = 0
-    for name, path in demo.paths.items():
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
+    visited = []
+    for name in each_page(page, demo):
+        visited.append(name)
         seen = set()
         for _ in range(60):
             page.keyboard.press("Tab")
@@ -75,5 +76,6 @@ def test_every_control_reached_by_tab_shows_a_visible_focus_ring(open_as, size):
             reached += 1
             if not info["visible"]:
                 invisible.setdefault(name, []).append(f"{info['tag']}.{info['cls']} “{info['label']}”")
-    assert reached > 200  # the walk really went through the pages' controls
+    assert visited == demo.names()
+    assert reached > 400  # the walk really went through the pages' controls
     assert not invisible, f"focused without a visible indicator: {invisible}"

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from inbox.models import Conversation, ConversationState
-from tests.browser.pages import demo_pages
+from tests.browser.pages import demo_pages, each_page
 from tests.factories import receive
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,12 +25,13 @@ def test_no_page_scrolls_sideways_on_a_phone(open_as):
     demo = demo_pages()
     page = open_as(demo.alice, "/inbox/", **PHONE)
     wide = {}
-    for name, path in demo.paths.items():
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
+    visited = []
+    for name in each_page(page, demo):
+        visited.append(name)
         scroll_width, inner_width = _fits(page)
         if scroll_width > inner_width:
             wide[name] = scroll_width
+    assert visited == demo.names()  # every page was opened, none skipped
     assert not wide, f"pages wider than the phone (390 px): {wide}"
 
 
