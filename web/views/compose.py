@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -34,7 +35,7 @@ def _int(value: object) -> int | None:
 def _quote(message: Message) -> str:
     """The answered message, quoted (collapsed in the editor, appended at Send)."""
     who = escape(message.from_name or message.from_address)
-    when = message.sent_at.strftime("%a, %b %d, %Y at %H:%M")
+    when = timezone.localtime(message.sent_at).strftime("%a, %b %d, %Y at %H:%M")  # the writer's zone
     body = message.html or "<p>" + escape(message.text).replace("\n", "<br>") + "</p>"
     return f"<p>On {when}, {who} wrote:</p><blockquote>{body}</blockquote>"
 
