@@ -1,4 +1,4 @@
-"""axe-core on every page, at desktop and phone width: no serious or critical violations,
+"""axe-core on every page, at desktop and phone width: no serious or critical violations and one h1,
 and every control reached with Tab shows a visible focus indicator."""
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ def test_no_serious_or_critical_axe_violations_on_any_page(open_as, size):
     for name in each_page(page, demo):
         visited.append(name)
         found = _serious(page)
+        # A screen reader jumps to a page's title by its heading: exactly one h1 (axe-core's
+        # own rule for it is only "moderate").
+        headings = page.locator("h1").count()
+        if headings != 1:
+            found.append(f"{headings} h1 headings")
         if found:
             problems[name] = found
     assert visited == demo.names()  # every page was opened, none skipped
