@@ -78,6 +78,13 @@ def test_the_menu_reaches_every_folder_crm_page_and_setting_on_a_phone(open_as):
         ("Account: Sales team", "Sales team (demo mailbox)"),
         ("Connect a mailbox", "Connect a mailbox"),
         ("General settings", "General settings"),
+        ("Plan", "Plan"),
+        ("Time zone", "Time zone"),
+        ("Writing mail", "Writing mail"),
+        ("Back to the Inbox", "Inbox"),
+        ("Drafts", "Drafts"),
+        ("Compose", "New message"),
+        ("Settings", "General settings"),
     ]:
         _go(page, link_name, heading)
 

@@ -22,6 +22,7 @@ from inbox.errors import InvalidRequest, NotAllowed, NotFound
 from inbox.models import Draft, Message, OutgoingMessage
 from inbox.outgoing import forward_subject, reply_subject
 from inbox.services import compose
+from inbox.settings_selectors import team_mailboxes
 from web.views.inbox import AuthedRequest
 
 SUGGESTION_LIMIT = 8
@@ -371,6 +372,13 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
     return render(
         request,
         "inbox/compose_settings.html",
-        {"row": row, "error": error, "saved": "saved" in request.GET},
+        {
+            "row": row,
+            "error": error,
+            "saved": "saved" in request.GET,
+            # Personal settings › Writing mail: the settings navigation around it.
+            "section": "compose",
+            "nav_team_accounts": team_mailboxes(request.user),
+        },
         status=400 if error else 200,
     )
