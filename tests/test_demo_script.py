@@ -36,3 +36,16 @@ def test_a_free_port_passes_and_a_wrong_one_is_named():
     assert _check(port).returncode == 0
     wrong = _check("eighty")
     assert wrong.returncode == 1 and "PORT='eighty' is not a port number." in wrong.stderr
+
+
+def test_demo_reset_drops_the_demo_data_then_runs_the_demo_on_the_chosen_port():
+    # -n prints what make would run (the nested `make demo` prints too) and runs nothing.
+    result = subprocess.run(
+        ["make", "-n", "demo-reset", "PORT=8123"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    drop = next(i for i, line in enumerate(lines) if line.startswith("rm -rf var/db.sqlite3"))
+    check = next(i for i, line in enumerate(lines) if "PORT=8123 scripts/run-demo.sh --check-port" in line)
+    seed = next(i for i, line in enumerate(lines) if "manage.py seed_demo" in line)
+    assert drop < check < seed
