@@ -180,3 +180,23 @@ def test_a_toast_leaves_the_sidebar_s_shortcut_hint_visible(open_as, alice, alic
     overlaps = t["x"] < h["x"] + h["width"] and h["x"] < t["x"] + t["width"]
     overlaps = overlaps and t["y"] < h["y"] + h["height"] and h["y"] < t["y"] + t["height"]
     assert not overlaps, (t, h)
+
+
+def test_a_switch_saves_when_tapped_on_a_phone_and_undo_in_its_toast_turns_it_back(
+    open_as, alice, alice_mailbox
+):
+    from inbox.models import UserSyncSettings
+
+    page = open_as(alice, "/settings/email-sync/", width=390, height=844, touch=True)
+    switch = page.get_by_role("switch", name=re.compile("^Archive the message"))
+    expect(switch).not_to_be_checked()
+    switch.tap()  # no Save button to find: the toggle saves at once
+    toast = page.locator("#toasts .toast").filter(has_text="Archive in the external mailbox on. Saved.")
+    expect(toast).to_be_visible()
+    expect(switch).to_be_checked()
+    assert UserSyncSettings.objects.get(user=alice).archive_in_provider
+
+    toast.get_by_role("button", name="Undo").tap()
+    expect(page.locator("#toasts")).to_contain_text("Archive in the external mailbox off. Saved.")
+    expect(page.get_by_role("switch", name=re.compile("^Archive the message"))).not_to_be_checked()
+    assert not UserSyncSettings.objects.get(user=alice).archive_in_provider
