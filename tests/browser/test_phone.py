@@ -123,3 +123,26 @@ def test_archive_and_delete_a_row_by_tap_on_a_phone(open_as, alice, alice_mailbo
     assert not Conversation.objects.filter(pk=delete).exists()
     expect(page.locator(f"#conv-{keep}")).to_be_visible()
     assert _fits(page)[0] <= PHONE["width"]
+
+
+NEWSLETTER = """<table width="100%"><tr><td><b>Pilot results: week 6</b></td></tr>
+<tr><td>Here is where the pilot stands after six weeks; the export is attached.</td></tr>
+<tr><td><img src="https://cdn.example.test/week6.png" width="520" height="180" alt="Chart"></td></tr>
+</table>"""
+
+
+def test_an_html_mail_with_a_held_back_wide_image_fits_the_phone_and_nothing_is_cut_off(
+    open_as, alice, alice_mailbox
+):
+    from inbox.models import Message
+
+    message = receive(alice_mailbox, subject="Pilot results")
+    Message.objects.filter(pk=message.message_id).update(html=NEWSLETTER)
+    page = open_as(alice, f"/inbox/c/{message.conversation_id}/", **PHONE)
+    expect(page.get_by_role("button", name="Show images")).to_be_visible()  # the image is held back
+    body = page.frame_locator("iframe.mailframe").locator("body")
+    expect(body).to_contain_text("the export is attached")
+    # The mail's own width fits its frame: the text wraps instead of running off the edge.
+    scroll_width, width = body.evaluate("b => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll_width <= width, (scroll_width, width)
+    assert _fits(page)[0] <= PHONE["width"]
