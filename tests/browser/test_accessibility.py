@@ -38,6 +38,9 @@ def test_no_serious_or_critical_axe_violations_on_any_page(open_as, size):
         headings = page.locator("h1").count()
         if headings != 1:
             found.append(f"{headings} h1 headings")
+        # Nor template source read out as text (a {# comment #} spanning lines is shown).
+        text = page.locator("body").inner_text()
+        found += [f"template text {mark!r} shown" for mark in ("{#", "#}", "{%", "{{") if mark in text]
         if found:
             problems[name] = found
     assert visited == demo.names()  # every page was opened, none skipped
