@@ -25,14 +25,25 @@ def test_no_page_scrolls_sideways_on_a_phone(open_as):
     demo = demo_pages()
     page = open_as(demo.alice, "/inbox/", **PHONE)
     wide = {}
+    spilled = {}
     visited = []
     for name in each_page(page, demo):
         visited.append(name)
         scroll_width, inner_width = _fits(page)
         if scroll_width > inner_width:
             wide[name] = scroll_width
+        # A status pill or badge squeezed by the narrow screen: its text wraps out of it.
+        found = page.evaluate(SPILLED_PILLS)
+        if found:
+            spilled[name] = found
     assert visited == demo.names()  # every page was opened, none skipped
     assert not wide, f"pages wider than the phone (390 px): {wide}"
+    assert not spilled, f"text spilling out of its pill: {spilled}"
+
+
+SPILLED_PILLS = """() => [...document.querySelectorAll(".status, .badge")]
+  .filter(el => el.offsetParent !== null && el.scrollHeight > el.clientHeight + 1)
+  .map(el => el.textContent.trim())"""
 
 
 def _open_menu(page: Page):  # type: ignore[no-untyped-def]
