@@ -54,3 +54,16 @@ def test_the_demo_worker_takes_every_queue_a_task_is_routed_to():
     routed = {queue_name(kind, "salesinbox") for kind in TASK_QUEUES.values()} | {"salesinbox"}
     assert routed <= set(shown.split(","))
     assert 'worker --loglevel=INFO --concurrency=1 --pool=solo -Q "${QUEUES}"' in script
+
+
+def test_demo_reset_drops_the_demo_data_then_runs_the_demo_on_the_chosen_port():
+    # -n prints what make would run (the nested `make demo` prints too) and runs nothing.
+    result = subprocess.run(
+        ["make", "-n", "demo-reset", "PORT=8123"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    drop = next(i for i, line in enumerate(lines) if line.startswith("rm -rf var/db.sqlite3"))
+    check = next(i for i, line in enumerate(lines) if "PORT=8123 scripts/run-demo.sh --check-port" in line)
+    seed = next(i for i, line in enumerate(lines) if "manage.py seed_demo" in line)
+    assert drop < check < seed

@@ -88,3 +88,14 @@ def test_demo_mail_is_all_in_the_past_and_no_two_deals_share_a_title():
     assert not Message.objects.filter(sent_at__gt=timezone.now()).exists()
     titles = list(Deal.objects.values_list("title", flat=True))
     assert len(titles) == len(set(titles)) == 24
+
+
+def test_a_reply_s_quote_and_a_forward_say_when_in_the_writer_s_zone(client, alice, bob, sales_mailbox):
+    convo = receive(sales_mailbox, subject="Zones", when=SENT).conversation_id
+    User.objects.filter(pk=alice.pk).update(time_zone="America/Los_Angeles")
+    User.objects.filter(pk=bob.pk).update(time_zone="Europe/Stockholm")
+    for user, when in ((alice, "Thu, Jan 15, 2026 at 09:05"), (bob, "Thu, Jan 15, 2026 at 18:05")):
+        client.force_login(user)
+        for mode in ("reply", "forward"):
+            page = client.get(f"/inbox/c/{convo}/reply/?mode={mode}&fresh=1").content.decode()
+            assert f"On {when}," in page, (user.email, mode)

@@ -109,7 +109,10 @@ _FRAME_STYLE = (
     "img{max-width:100%;height:auto}table{max-width:100%}"
     # A held-back remote image keeps its place as a quiet box with its alt text.
     "img:not([src]){display:inline-block;background:#f2f4f7;outline:1px dashed #d0d5dd;"
-    "color:#98a2b3;font-size:12px;min-width:24px;min-height:18px;vertical-align:middle}"
+    "color:#98a2b3;font-size:12px;min-width:24px;min-height:18px;vertical-align:middle;"
+    # Not a picture, so max-width:100% cannot shrink it inside a table cell: a held-back
+    # 520 px image would widen the mail past a phone's frame and cut its text off.
+    "max-width:calc(100vw - 8px);box-sizing:border-box}"
     "a{color:#2456d6}"
     "blockquote{margin:0 0 0 .6em;padding-left:.8em;border-left:3px solid #d0d5dd;color:#475467}"
     "pre{white-space:pre-wrap}"

@@ -1,4 +1,4 @@
-"""axe-core on every page, at desktop and phone width: no serious or critical violations,
+"""axe-core on every page, at desktop and phone width: no serious or critical violations and one h1,
 and every control reached with Tab shows a visible focus indicator."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.browser.pages import demo_pages
+from tests.browser.pages import demo_pages, each_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,12 +29,21 @@ def test_no_serious_or_critical_axe_violations_on_any_page(open_as, size):
     width, height = SIZES[size]
     page = open_as(demo.alice, "/inbox/", width=width, height=height)
     problems: dict[str, list[str]] = {}
-    for name, path in demo.paths.items():
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
+    visited = []
+    for name in each_page(page, demo):
+        visited.append(name)
         found = _serious(page)
+        # A screen reader jumps to a page's title by its heading: exactly one h1 (axe-core's
+        # own rule for it is only "moderate").
+        headings = page.locator("h1").count()
+        if headings != 1:
+            found.append(f"{headings} h1 headings")
+        # Nor template source read out as text (a {# comment #} spanning lines is shown).
+        text = page.locator("body").inner_text()
+        found += [f"template text {mark!r} shown" for mark in ("{#", "#}", "{%", "{{") if mark in text]
         if found:
             problems[name] = found
+    assert visited == demo.names()  # every page was opened, none skipped
     total = sum(len(v) for v in problems.values())
     print(f"axe {size}: {total} serious/critical rule violations on {len(problems)} pages: {problems}")
     assert not problems
@@ -59,9 +68,9 @@ def test_every_control_reached_by_tab_shows_a_visible_focus_ring(open_as, size):
     page = open_as(demo.alice, "/inbox/", width=width, height=height)
     invisible: dict[str, list[str]] = {}
     reached = 0
-    for name, path in demo.paths.items():
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
+    visited = []
+    for name in each_page(page, demo):
+        visited.append(name)
         seen = set()
         for _ in range(60):
             page.keyboard.press("Tab")
@@ -75,5 +84,6 @@ def test_every_control_reached_by_tab_shows_a_visible_focus_ring(open_as, size):
             reached += 1
             if not info["visible"]:
                 invisible.setdefault(name, []).append(f"{info['tag']}.{info['cls']} “{info['label']}”")
-    assert reached > 200  # the walk really went through the pages' controls
+    assert visited == demo.names()
+    assert reached > 400  # the walk really went through the pages' controls
     assert not invisible, f"focused without a visible indicator: {invisible}"

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from inbox.models import Conversation, ConversationState
-from tests.browser.pages import demo_pages
+from tests.browser.pages import demo_pages, each_page
 from tests.factories import receive
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,13 +25,25 @@ def test_no_page_scrolls_sideways_on_a_phone(open_as):
     demo = demo_pages()
     page = open_as(demo.alice, "/inbox/", **PHONE)
     wide = {}
-    for name, path in demo.paths.items():
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
+    spilled = {}
+    visited = []
+    for name in each_page(page, demo):
+        visited.append(name)
         scroll_width, inner_width = _fits(page)
         if scroll_width > inner_width:
             wide[name] = scroll_width
+        # A status pill or badge squeezed by the narrow screen: its text wraps out of it.
+        found = page.evaluate(SPILLED_PILLS)
+        if found:
+            spilled[name] = found
+    assert visited == demo.names()  # every page was opened, none skipped
     assert not wide, f"pages wider than the phone (390 px): {wide}"
+    assert not spilled, f"text spilling out of its pill: {spilled}"
+
+
+SPILLED_PILLS = """() => [...document.querySelectorAll(".status, .badge")]
+  .filter(el => el.offsetParent !== null && el.scrollHeight > el.clientHeight + 1)
+  .map(el => el.textContent.trim())"""
 
 
 def _open_menu(page: Page):  # type: ignore[no-untyped-def]
@@ -77,6 +89,13 @@ def test_the_menu_reaches_every_folder_crm_page_and_setting_on_a_phone(open_as):
         ("Account: Sales team", "Sales team (demo mailbox)"),
         ("Connect a mailbox", "Connect a mailbox"),
         ("General settings", "General settings"),
+        ("Plan", "Plan"),
+        ("Time zone", "Time zone"),
+        ("Writing mail", "Writing mail"),
+        ("Back to the Inbox", "Inbox"),
+        ("Drafts", "Drafts"),
+        ("Compose", "New message"),
+        ("Settings", "General settings"),
     ]:
         _go(page, link_name, heading)
 
@@ -114,4 +133,27 @@ def test_archive_and_delete_a_row_by_tap_on_a_phone(open_as, alice, alice_mailbo
     expect(page.locator(f"#conv-{delete}")).to_have_count(0)
     assert not Conversation.objects.filter(pk=delete).exists()
     expect(page.locator(f"#conv-{keep}")).to_be_visible()
+    assert _fits(page)[0] <= PHONE["width"]
+
+
+NEWSLETTER = """<table width="100%"><tr><td><b>Pilot results: week 6</b></td></tr>
+<tr><td>Here is where the pilot stands after six weeks; the export is attached.</td></tr>
+<tr><td><img src="https://cdn.example.test/week6.png" width="520" height="180" alt="Chart"></td></tr>
+</table>"""
+
+
+def test_an_html_mail_with_a_held_back_wide_image_fits_the_phone_and_nothing_is_cut_off(
+    open_as, alice, alice_mailbox
+):
+    from inbox.models import Message
+
+    message = receive(alice_mailbox, subject="Pilot results")
+    Message.objects.filter(pk=message.message_id).update(html=NEWSLETTER)
+    page = open_as(alice, f"/inbox/c/{message.conversation_id}/", **PHONE)
+    expect(page.get_by_role("button", name="Show images")).to_be_visible()  # the image is held back
+    body = page.frame_locator("iframe.mailframe").locator("body")
+    expect(body).to_contain_text("the export is attached")
+    # The mail's own width fits its frame: the text wraps instead of running off the edge.
+    scroll_width, width = body.evaluate("b => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll_width <= width, (scroll_width, width)
     assert _fits(page)[0] <= PHONE["width"]

@@ -164,3 +164,39 @@ def test_linking_a_lead_asks_before_it_replaces_the_deal(open_as, alice, alice_m
     expect(page.locator("#toasts")).to_contain_text("Linked to the lead.")
     linked = Conversation.objects.get(pk=convo)
     assert (linked.deal_id, linked.lead_id) == (None, lead.pk)
+
+
+def test_a_toast_leaves_the_sidebar_s_shortcut_hint_visible(open_as, alice, alice_mailbox):
+    convo = receive(alice_mailbox, subject="Toast me").conversation_id
+    page = open_as(alice)
+    hint = page.get_by_role("button", name="Press ? for shortcuts")
+    expect(hint).to_be_visible()
+    page.locator(f"#conv-{convo}").get_by_role("checkbox").check()
+    page.get_by_role("toolbar").get_by_role("button", name="Archive", exact=True).click()
+    toast = page.locator("#toasts .toast").first
+    expect(toast).to_contain_text("Archived 1 conversation.")
+    t, h = toast.bounding_box(), hint.bounding_box()
+    assert t is not None and h is not None
+    overlaps = t["x"] < h["x"] + h["width"] and h["x"] < t["x"] + t["width"]
+    overlaps = overlaps and t["y"] < h["y"] + h["height"] and h["y"] < t["y"] + t["height"]
+    assert not overlaps, (t, h)
+
+
+def test_a_switch_saves_when_tapped_on_a_phone_and_undo_in_its_toast_turns_it_back(
+    open_as, alice, alice_mailbox
+):
+    from inbox.models import UserSyncSettings
+
+    page = open_as(alice, "/settings/email-sync/", width=390, height=844, touch=True)
+    switch = page.get_by_role("switch", name=re.compile("^Archive the message"))
+    expect(switch).not_to_be_checked()
+    switch.tap()  # no Save button to find: the toggle saves at once
+    toast = page.locator("#toasts .toast").filter(has_text="Archive in the external mailbox on. Saved.")
+    expect(toast).to_be_visible()
+    expect(switch).to_be_checked()
+    assert UserSyncSettings.objects.get(user=alice).archive_in_provider
+
+    toast.get_by_role("button", name="Undo").tap()
+    expect(page.locator("#toasts")).to_contain_text("Archive in the external mailbox off. Saved.")
+    expect(page.get_by_role("switch", name=re.compile("^Archive the message"))).not_to_be_checked()
+    assert not UserSyncSettings.objects.get(user=alice).archive_in_provider

@@ -118,6 +118,8 @@ def test_screenshots_of_the_key_pages(open_as, tmp_path):
     phone.screenshot(path=str(out / "phone-inbox.png"))
     phone.get_by_role("button", name="Menu").click()
     expect(phone.get_by_role("navigation", name="Main").get_by_role("link", name="Settings")).to_be_visible()
+    # The drawer slides in: shoot it once it is in place, not halfway.
+    phone.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
     phone.screenshot(path=str(out / "phone-menu.png"))
     phone.goto(f"/inbox/c/{convo.pk}/")
     expect(phone.get_by_role("heading", name="Re: Pilot results")).to_be_visible()

@@ -73,6 +73,13 @@ def test_operator_sees_instance_wide_sections(as_operator: Client):
     assert "Periodic tasks" in page and "Companies" in page
 
 
+def test_no_two_admin_sections_share_a_name(as_operator: Client):
+    """Issue 20: the panel had two "ACCOUNTS" sections (ours and allauth's)."""
+    sections = [app["name"].casefold() for app in as_operator.get(url("index")).context["app_list"]]
+    assert len(sections) == len(set(sections)), sections
+    assert "company and users" in sections
+
+
 def test_mailbox_secrets_never_show(as_alice: Client, as_operator: Client, alice_mailbox):
     MailAccount.objects.filter(pk=alice_mailbox.pk).update(credentials={"password": SECRET})
 

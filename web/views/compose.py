@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -25,6 +26,7 @@ from inbox.models import Attachment, Draft, Message, OutgoingMessage
 from inbox.outgoing import forward_subject, reply_subject
 from inbox.services import compose
 from inbox.services.compose_files import Upload
+from inbox.settings_selectors import team_mailboxes
 from web.views.inbox import AuthedRequest
 
 SUGGESTION_LIMIT = 8
@@ -38,7 +40,7 @@ def _int(value: object) -> int | None:
 def _quote(message: Message) -> str:
     """The answered message, quoted (collapsed in the editor, appended at Send)."""
     who = escape(message.from_name or message.from_address)
-    when = message.sent_at.strftime("%a, %b %d, %Y at %H:%M")
+    when = timezone.localtime(message.sent_at).strftime("%a, %b %d, %Y at %H:%M")  # the writer's zone
     body = message.html or "<p>" + escape(message.text).replace("\n", "<br>") + "</p>"
     return f"<p>On {when}, {who} wrote:</p><blockquote>{body}</blockquote>"
 
@@ -424,6 +426,13 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
     return render(
         request,
         "inbox/compose_settings.html",
-        {"row": row, "error": error, "saved": "saved" in request.GET},
+        {
+            "row": row,
+            "error": error,
+            "saved": "saved" in request.GET,
+            # Personal settings › Writing mail: the settings navigation around it.
+            "section": "compose",
+            "nav_team_accounts": team_mailboxes(request.user),
+        },
         status=400 if error else 200,
     )

@@ -41,7 +41,10 @@ class ImapAdapter:
 
     @contextmanager
     def session(self) -> Iterator[IMAPClient]:
-        client = connect(ImapSettings.from_account(self.account), self._password())
+        # The password first: a mailbox without one needs the user (re-authentication),
+        # whatever else its settings lack.
+        password = self._password()
+        client = connect(ImapSettings.from_account(self.account), password)
         try:
             yield client
         finally:
