@@ -14,15 +14,16 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from inbox.models import Attachment
+from inbox.models import Attachment, ProviderRef
 from sync.attachments import fetch_attachment
 from sync.errors import ProviderAuthError
-from sync.providers.gmail import attachment_data, client
+from sync.providers.gmail import GmailAdapter, attachment_data, client
 from sync.providers.gmail.attachment_data import GmailAttachmentDataError
 from sync.providers.gmail.client import GmailNotFound, GmailRateLimited, GmailServerError
 from sync.pull import pull_account
 from tests.attachment_mail import attachment_urls, big_file, download, kept_files, sha
 from tests.fakes.gmail_server import FakeGmail
+from tests.fakes.tls import TLSServer, handler_class, suite_ca
 from tests.gmail.conftest import GmailSetup
 
 pytestmark = pytest.mark.django_db
@@ -260,3 +261,26 @@ def test_the_data_scanner_refuses_what_is_not_one_attachment_answer():
     assert (
         b"".join(attachment_data.decode_data_field([b'{"da', b'ta": "QU', b"JD", b'RA=="', b"}"])) == b"ABCD"
     )
+
+
+def test_a_streamed_gmail_attachment_trusts_the_certificate_authorities_the_gmail_client_trusts(
+    gmail: FakeGmail, alice_gmail: GmailSetup, settings
+):
+    data = big_file(200_000)
+    attachment = _pulled_file(alice_gmail, data)
+    # The same fake behind HTTPS with a certificate of the suite's CA, which neither the
+    # environment's bundle (REQUESTS_CA_BUNDLE) nor certifi knows.
+    tls = TLSServer(handler_class(gmail.handle), suite_ca()).start()
+    try:
+        settings.GMAIL_API_ENDPOINT = tls.url("/")
+        settings.GOOGLE_TOKEN_URI = tls.url("/token")
+        adapter = GmailAdapter(alice_gmail.account)
+        # What HTTPLIB2_CA_CERTS sets for the whole process: the CA file of the client's
+        # httplib2 transport. The streamed request must trust exactly that.
+        adapter.client._raw_http.ca_certs = str(suite_ca().ca_file)
+        ref = ProviderRef.objects.get(message_id=attachment.message_id)
+
+        assert sha(b"".join(adapter.fetch_attachment(ref, attachment))) == sha(data)
+    finally:
+        tls.stop()
+    assert gmail.count("messages.attachments.get", status=200) == 1
