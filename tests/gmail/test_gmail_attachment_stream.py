@@ -234,6 +234,23 @@ def test_gmail_refusing_a_streamed_attachment_raises_the_adapters_typed_error_an
     assert kept_files(media) == []
 
 
+def test_a_grant_google_ended_while_streaming_an_attachment_means_reconnect(
+    gmail: FakeGmail, alice_gmail: GmailSetup, media
+):
+    attachment = _pulled_file(alice_gmail, big_file(50_000))
+    # The access token still works for messages.get; attachments.get answers 401 and the
+    # refresh that follows gets invalid_grant (a "Testing" app's 7-day refresh token).
+    gmail.refresh_token_max_age = 0
+    gmail.fail("messages.attachments.get", 401)
+
+    with pytest.raises(Exception) as raised:
+        b"".join(fetch_attachment(attachment))
+
+    assert isinstance(raised.value.__cause__, ProviderAuthError)
+    assert "invalid_grant" in str(raised.value.__cause__)
+    assert kept_files(media) == []
+
+
 def test_a_401_on_a_streamed_attachment_refreshes_the_token_once_and_downloads(
     gmail: FakeGmail, alice_gmail: GmailSetup, media
 ):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -231,15 +232,16 @@ class GmailClient:
         finally:
             self.persist_token()
 
-    def _streaming_session(self) -> AuthorizedSession:
+    @contextmanager
+    def _streaming_session(self) -> Iterator[AuthorizedSession]:
         trusted = self._raw_http.ca_certs  # httplib2's CA file (HTTPLIB2_CA_CERTS, else certifi)
-        refresher = requests.Session()
-        refresher.trust_env = False
-        refresher.verify = trusted
-        session = AuthorizedSession(self.auth.credentials, auth_request=AuthRequest(refresher))
-        session.trust_env = False
-        session.verify = trusted
-        return session
+        with requests.Session() as refresher:
+            refresher.trust_env = False
+            refresher.verify = trusted
+            with AuthorizedSession(self.auth.credentials, auth_request=AuthRequest(refresher)) as session:
+                session.trust_env = False
+                session.verify = trusted
+                yield session
 
     def _execute(self, request: HttpRequest) -> Any:
         self.ensure_token()
