@@ -11,8 +11,8 @@ handler as a browser does (bench/imap_attachment_download.py ``measure``):
 
 * ``first_download``: fetched from the provider — IMAP ``BODY.PEEK[2]<offset.1MB>``
   partial fetches decoded on the way; Gmail ``messages.attachments.get``, which answers
-  the whole file as one base64url JSON string (it cannot be streamed), decoded in 1 MB
-  slices — into a temporary file, kept in the storage, then streamed;
+  the whole file as one base64url JSON string, streamed and decoded in 1 MB pieces as
+  it arrives — into a temporary file, kept in the storage, then streamed;
 * ``kept_download``: the same file again from the storage, no provider call.
 
 Growth = peak RSS (VmHWM, reset just before) − RSS just before. The last line is JSON;

@@ -21,6 +21,9 @@ under test runs unpatched. It keeps what matters for sync and push:
 * per-message persistent faults (``break_message``): ``messages.get`` of that id fails on
   every call (outer request or batch part, some formats only) until ``mend_message``,
 * big messages (``MessageFactory.make_large``: 40 MB of attachment is no problem),
+* ``messages.attachments.get`` (the part base64url in one JSON answer), its bytes
+  rewritable by a test (``attachment_answer_edit``: key order, corrupt data) and its
+  second half held back until the test says (``attachment_hold``: proof of streaming),
 * drafts, chats, spam and category tabs as Gmail records them (DRAFT / CHAT / SPAM /
   CATEGORY_* labels, in history too),
 * a log of every call (outer requests and batch parts) so tests assert request counts.
@@ -40,7 +43,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -382,6 +385,14 @@ class FakeGmail:
         # None: they live until revoked (a published app).
         self.refresh_token_max_age: float | None = None
         self.broken: dict[str, BrokenMessage] = {}
+        # messages.attachments.get: the answer's JSON bytes as a test rewrites them (key
+        # order, a corrupt data field), and a hold: the first half of the next answer is sent,
+        # the rest once the test sets the event (or after ``attachment_hold_seconds``, which
+        # ``attachment_hold_expired`` then records).
+        self.attachment_answer_edit: Callable[[bytes], bytes] | None = None
+        self.attachment_hold: threading.Event | None = None
+        self.attachment_hold_seconds = 30.0
+        self.attachment_hold_expired = False
         self._ids = itertools.count(0x18F0000000000000 + 0x10000)
         self._tokens = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
@@ -410,6 +421,9 @@ class FakeGmail:
             self.page_size = 500
             self.refresh_token_max_age = None
             self.broken.clear()
+            self.attachment_answer_edit = None
+            self.attachment_hold = None
+            self.attachment_hold_expired = False
 
     @property
     def port(self) -> int:
@@ -864,7 +878,12 @@ class FakeGmail:
                     raise ApiError(404, "Requested entity was not found.", reason="notFound")
                 part = children[int(step)]
         data = part.get_payload(decode=True) or b""
-        return _json(200, {"size": len(data), "data": base64.urlsafe_b64encode(data).decode()})
+        answer = {"size": len(data), "data": base64.urlsafe_b64encode(data).decode()}
+        del data
+        status, headers, out = _json(200, answer)
+        if self.attachment_answer_edit is not None:
+            out = self.attachment_answer_edit(out)
+        return status, headers, out
 
     def _messages_modify(
         self, mailbox: Mailbox, query: dict[str, list[str]], payload: dict[str, Any], gmail_id: str
@@ -1130,7 +1149,17 @@ def _handler_for(server: FakeGmail) -> type[BaseHTTPRequestHandler]:
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
-            self.wfile.write(out)
+            hold = server.attachment_hold
+            endpoint = _route(self.command, self.path.split("?")[0])[0]
+            if hold is None or status != 200 or endpoint != "messages.attachments.get":
+                self.wfile.write(out)
+                return
+            half = len(out) // 2
+            self.wfile.write(out[:half])
+            self.wfile.flush()
+            if not hold.wait(server.attachment_hold_seconds):
+                server.attachment_hold_expired = True
+            self.wfile.write(out[half:])
 
         do_GET = do_POST = do_DELETE = do_PUT = _serve
 

@@ -10,7 +10,7 @@ from django.test import Client
 
 from inbox.models import Attachment, Conversation, ProviderRef
 from sync import store
-from sync.providers import gmail as gmail_adapter
+from sync.providers.gmail import attachment_data
 from sync.pull import pull_account
 from tests.attachment_mail import (
     BIG_NAME,
@@ -78,7 +78,7 @@ def test_an_over_cap_gmail_message_keeps_encoded_names_inline_parts_and_decodes_
     gmail: FakeGmail, alice_gmail: GmailSetup, alice, media, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setattr(store, "MAX_FETCH_BYTES", 100 * 1024)
-    monkeypatch.setattr(gmail_adapter, "DECODE_CHUNK", 4 * 1000)  # the 300 KB file in 100 slices
+    monkeypatch.setattr(attachment_data, "DECODE_CHUNK", 4 * 1000)  # the 300 KB file in 100 slices
     raw, expected = too_large_message(to=alice_gmail.account.address, file_size=300_000)
     gmail_id = alice_gmail.mailbox.deliver(raw)
 
@@ -104,7 +104,7 @@ def test_the_data_field_is_decoded_from_the_answers_bytes_in_any_key_order_and_s
 
     from sync.errors import ProviderPermanentError
 
-    monkeypatch.setattr(gmail_adapter, "DECODE_CHUNK", 8)
+    monkeypatch.setattr(attachment_data, "DECODE_CHUNK", 8)
     data = bytes(range(256)) * 3
     encoded = base64.urlsafe_b64encode(data).decode().rstrip("=")
     for answer in (
@@ -112,9 +112,9 @@ def test_the_data_field_is_decoded_from_the_answers_bytes_in_any_key_order_and_s
         {"data": encoded, "size": len(data)},
     ):
         raw = json.dumps(answer, indent=1).encode()
-        assert b"".join(gmail_adapter.decode_data_field(raw)) == data
-    assert b"".join(gmail_adapter.decode_data_field(b'{"size": 0}')) == b""
+        assert b"".join(attachment_data.decode_data_field(raw)) == data
+    assert b"".join(attachment_data.decode_data_field(b'{"size": 0}')) == b""
     with pytest.raises(ProviderPermanentError):
-        b"".join(gmail_adapter.decode_data_field(b'{"size": 12, "data": "QUJD*EVG"}'))
+        b"".join(attachment_data.decode_data_field(b'{"size": 12, "data": "QUJD*EVG"}'))
     with pytest.raises(ProviderPermanentError):
-        b"".join(gmail_adapter.decode_data_field(b'{"size": 12}'))
+        b"".join(attachment_data.decode_data_field(b'{"size": 12}'))

@@ -14,7 +14,7 @@ from sync.providers import adapter_for
 from tests.factories import personal_account
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["auth", "client", "labels", "pull", "push", "send"]
+MODULES = ["auth", "client", "labels", "pull", "push", "send", "attachment_data"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httplib2
+import requests
 from django.conf import settings
 from google.auth.exceptions import RefreshError, TransportError
+from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import Request as AuthRequest
 from googleapiclient.discovery import build
 from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
@@ -38,6 +42,10 @@ from sync.providers.gmail.auth import GmailAuth, refresh_error
 logger = logging.getLogger(__name__)
 
 HTTP_TIMEOUT_SECONDS = 60
+# Bytes read at a time from an answer that is streamed (``GmailClient.stream``).
+STREAM_CHUNK_BYTES = 64 * 1024
+# Of an error answer that is streamed, this much is read for its reason.
+ERROR_BODY_BYTES = 64 * 1024
 # Google allows 100 calls per HTTP batch but advises at most 50 for Gmail: larger batches
 # trip the per-user rate limit (250 quota units a second; a trash costs 5).
 BATCH_LIMIT = 50
@@ -192,13 +200,48 @@ class GmailClient:
         """Execute one request; typed errors out."""
         return self._execute(request) or {}  # type: ignore[no-any-return]
 
-    def call_raw(self, request: HttpRequest) -> bytes:
-        """Execute one request and return its JSON answer's bytes as they came, unparsed
-        (``postproc``, the request's own hook for turning the answer into a result): a
-        caller that reads one big field out of them needs no second and third copy of the
-        answer as text and as parsed JSON. Errors are typed as for ``call``."""
-        request.postproc = lambda _response, content: bytes(content or b"")
-        return self._execute(request)  # type: ignore[no-any-return]
+    def stream(self, request: HttpRequest) -> Iterator[bytes]:
+        """Send one request the discovery service built (its method, URL — so the
+        configured endpoint — and headers) and hand on its answer's body as it arrives, in
+        ``STREAM_CHUNK_BYTES`` chunks: for an answer too big to hold, which httplib2 (the
+        service's transport) would read whole. It goes through google-auth's requests
+        transport with the same credentials (refreshed as for ``call``, once more on a 401),
+        no proxy or CA bundle from the environment (as ``httplib2.Http(proxy_info=None)``),
+        trusting the CA certificates our httplib2 transport trusts. Errors are typed as for
+        ``call``; one in the middle of the body is temporary."""
+        self.ensure_token()
+        try:
+            with self._streaming_session() as session:
+                response = session.request(
+                    request.method,
+                    request.uri,
+                    headers=dict(request.headers),
+                    stream=True,
+                    timeout=HTTP_TIMEOUT_SECONDS,
+                )
+                with response:
+                    if response.status_code >= 300:
+                        content = response.raw.read(ERROR_BODY_BYTES, decode_content=True) or b""
+                        answer = httplib2.Response({**response.headers, "status": str(response.status_code)})
+                        raise classify(HttpError(answer, content, uri=request.uri))
+                    yield from response.iter_content(STREAM_CHUNK_BYTES)
+        except RefreshError as exc:
+            raise refresh_error(exc) from exc
+        except (requests.RequestException, TransportError, OSError) as exc:
+            raise ProviderTemporaryError(f"Could not reach Gmail: {exc}") from exc
+        finally:
+            self.persist_token()
+
+    @contextmanager
+    def _streaming_session(self) -> Iterator[AuthorizedSession]:
+        trusted = self._raw_http.ca_certs  # httplib2's CA file (HTTPLIB2_CA_CERTS, else certifi)
+        with requests.Session() as refresher:
+            refresher.trust_env = False
+            refresher.verify = trusted
+            with AuthorizedSession(self.auth.credentials, auth_request=AuthRequest(refresher)) as session:
+                session.trust_env = False
+                session.verify = trusted
+                yield session
 
     def _execute(self, request: HttpRequest) -> Any:
         self.ensure_token()
