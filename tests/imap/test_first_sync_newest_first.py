@@ -106,3 +106,25 @@ def test_the_newest_window_is_in_the_inbox_before_the_rest_is_read_and_a_resume_
     assert (account.initial_sync_done, account.initial_sync_total) == (LEADS, LEADS)
     assert account.initial_sync_finished_at is not None
     assert FolderState.objects.get(account=faulty.account, folder="INBOX").uidnext == LEADS + 1
+
+
+def test_a_pull_with_new_and_moved_mail_selects_each_folder_once(faulty: ImapSetup):
+    """INBOX is scanned last and imported while still selected; Archive's arrivals are read
+    while it is selected for its scan: no second EXAMINE of a (possibly huge) folder."""
+    _deliver_leads(faulty)
+    faulty.pull()
+    moved = faulty.ids("inbox")[:2]
+    for mid in moved:
+        faulty.move(mid, "inbox", "archive")
+    faulty.deliver(subject="Lead 11", sender="buyer11@client.test")
+    proxy = faulty.user.server.proxy
+    assert proxy is not None
+    before = len(proxy.commands)
+
+    summary = faulty.pull()
+
+    selects = [c.split(b" ", 2)[2] for c in proxy.commands[before:] if re.match(rb"\S+ (EXAMINE|SELECT) ", c)]
+    assert sorted(selects) == sorted(set(selects)) and len(selects) == 4, selects
+    assert summary.report is not None and summary.report.created == 1 and summary.report.deleted == 0
+    archived = ProviderRef.objects.filter(account=faulty.account, message__message_id__in=moved)
+    assert {ref.folder for ref in archived} == {faulty.folder("archive")}

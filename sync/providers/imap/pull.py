@@ -148,6 +148,10 @@ class ImapPull:
         self.gmail_ids: dict[str, int] = {}  # ref key → X-GM-MSGID, stored after each group
         self.reconnects = 0
         self.own_clients: list[IMAPClient] = []  # opened after a server hung up on a FETCH
+        # The folder selected last, known while only _scan and _reselect select folders (the
+        # scans and the imports: ``tracking``); afterwards every _reselect selects again.
+        self.selected: str | None = None
+        self.tracking = True
 
     # --- the run -----------------------------------------------------------------------
     def run(self) -> PullReport:
@@ -168,12 +172,17 @@ class ImapPull:
         # Every cursor of the account in one query (the account-wide row holds held deletions).
         self.states = {state.folder: state for state in FolderState.objects.filter(account=self.account)}
         held = self._held_deletions()
-        roles = [(role, self.folders.get(role)) for role in (*TRACK_ROLES, *IMPORT_ROLES)]
+        # INBOX is scanned last and imported first: still selected, it needs no second EXAMINE
+        # (on a big maildir each one costs the server a look at every file name).
+        roles = [(role, self.folders.get(role)) for role in (*TRACK_ROLES, *reversed(IMPORT_ROLES))]
         for role, folder in roles:
             if folder and folder not in self.scans:
                 scan = self._scan(folder, role)
                 if scan is not None:
                     self.scans[folder] = scan
+                    if role in TRACK_ROLES:
+                        # Where messages went, read while the folder is selected anyway.
+                        self._track_arrivals(scan)
         for scan in self.scans.values():
             if scan.reset:
                 self._rekey(scan)
@@ -187,13 +196,13 @@ class ImapPull:
         if self.progress is not None:
             # The bar's length is known before the first message is read: show it at once.
             report_initial_sync_progress(self.account, done=0, total=total)
-        for scan in list(self.scans.values()):
+        imports = [scan for scan in self.scans.values() if scan.role in IMPORT_ROLES]
+        for scan in sorted(imports, key=lambda scan: scan.role != "inbox"):
             if scan.windowed:
                 self._import_windows(scan)
-            elif scan.role in IMPORT_ROLES:
-                self._import(scan, scan.new_uids)
             else:
-                self._track_arrivals(scan)
+                self._import(scan, scan.new_uids)
+        self.selected, self.tracking = None, False  # from here on, other code selects too
         self._retry_refused()
         seen = {key: flag for scan in self.scans.values() for key, flag in scan.seen.items()}
         if seen:
@@ -229,7 +238,9 @@ class ImapPull:
             # its cursor is not saved, and what left other folders cannot be proven gone
             # while a folder could not be looked into (the placement check sees it too).
             self.report.notes.append(f"could not open {folder!r}: {_text(exc)}")
+            self.selected = None
             return None
+        self.selected = folder if self.tracking else None
         uidvalidity = int(selected[b"UIDVALIDITY"])
         exists = int(selected.get(b"EXISTS", 0))
         highestmodseq = selected.get(b"HIGHESTMODSEQ")
@@ -278,11 +289,17 @@ class ImapPull:
         return scan
 
     def _reselect(self, scan: FolderScan) -> None:
-        """Select a scanned folder again; its UIDVALIDITY must still be the one scanned."""
+        """Select a scanned folder again; its UIDVALIDITY must still be the one scanned.
+        Nothing to do when it is still the selected one (UIDVALIDITY cannot change under an
+        open selection: a server that renumbers closes it)."""
+        if self.tracking and self.selected == scan.folder:
+            return
+        self.selected = None
         selected = self.client.select_folder(scan.folder, readonly=True)
         if int(selected[b"UIDVALIDITY"]) != scan.uidvalidity:
             # UIDs from before and after cannot be mixed: stop, and start over next time.
             raise ProviderTemporaryError(f"UIDVALIDITY of {scan.folder} changed during the sync")
+        self.selected = scan.folder if self.tracking else None
 
     def _known_uids(self, folder: str, uidvalidity: int) -> dict[int, str]:
         rows = ProviderRef.objects.filter(
@@ -382,8 +399,8 @@ class ImapPull:
         UIDNEXT), so a message can be met twice — then it is skipped (``attempted``) — but
         never missed. The cursor is saved only when the whole pull ends, as before."""
         since = (timezone.now() - timedelta(days=self.account.sync_past_days)).date()
-        # Selected once: nothing in between selects another folder (a reconnect re-selects
-        # this one), and a window above the current EXISTS simply matches nothing.
+        # Selected once (``_import`` finds it selected): nothing in between selects another
+        # folder, and a window above the current EXISTS simply matches nothing.
         self._reselect(scan)
         top = scan.exists
         size = FIRST_WINDOW
@@ -394,17 +411,14 @@ class ImapPull:
             scan.new_uids.extend(uids)
             # Out of the range: looked at, so done (each message of the folder counts once).
             self._progressed(top - low + 1 - len(uids))
-            self._import(scan, uids, quick_first=first, selected=True)
+            self._import(scan, uids, quick_first=first)
             first = False
             top = low - 1
             size = min(size * 2, MAX_WINDOW)
 
-    def _import(
-        self, scan: FolderScan, uids: list[int], *, quick_first: bool = False, selected: bool = False
-    ) -> None:
+    def _import(self, scan: FolderScan, uids: list[int], *, quick_first: bool = False) -> None:
         """Fetch, parse and store these UIDs (those not known, tombstoned or asked already).
-        With ``quick_first`` the newest ``FIRST_GROUP_COUNT`` are stored before the rest;
-        ``selected``: the folder is selected already."""
+        With ``quick_first`` the newest ``FIRST_GROUP_COUNT`` are stored before the rest."""
         if not uids:
             return
         keys = {uid: ref_key(scan.folder, scan.uidvalidity, uid) for uid in uids}
@@ -429,8 +443,7 @@ class ImapPull:
         if not todo:
             return
         self.attempted.update(keys[uid] for uid in todo)
-        if not selected:
-            self._reselect(scan)
+        self._reselect(scan)
         meta_items = ["RFC822.SIZE", "FLAGS", "INTERNALDATE", *(["X-GM-MSGID"] if self.gmail else [])]
         pending: _Pending | None = None
         for index, batch in enumerate(chunks(todo, META_BATCH)):
@@ -551,6 +564,7 @@ class ImapPull:
         self.own_clients.append(self.client)
         self.placement = None  # a check made later uses the new connection
         self._enable()
+        self.selected = None  # a new connection has nothing selected
         self._reselect(scan)
         self.report.notes.append(f"the server hung up while reading {scan.folder!r}: reconnected")
 
