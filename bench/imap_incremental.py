@@ -3,6 +3,11 @@ changes (50 new messages delivered, 50 moved to Archive by another mail client),
 and the number of IMAP commands, at 10,000 and 100,000 messages (is it independent of size?).
 
     .venv/bin/python bench/imap_incremental.py [--sizes 10000 100000] [--profile out.html]
+        [--rounds 3] [--cprofile docs/bench/profile-incremental]
+
+``--rounds`` repeats the 100 changes (each round new mail and other old messages moved) and
+reports the median; ``--cprofile PREFIX`` profiles one more round with cProfile and logs its
+SQL (count, time, the slowest statements) to ``PREFIX-<size>.txt``.
 
 Dovecot is filled by writing maildir files; the app knows the messages through
 bench/mailbox.py's bulk insert and one adopting pull. The last line is JSON for bench/run.py.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -54,7 +60,84 @@ def timed_pull(account_pk: int, profile: str = "") -> tuple[float, int, dict[str
     return seconds, counter.total, dict(counter.counts), summary.line()
 
 
-def one_size(server, size: int, profile: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def profiled_pull(account_pk: int, path: str, title: str) -> None:
+    """cProfile (top 40 by cumulative time) and the SQL of one pull, as text."""
+    import cProfile
+    import io
+    import pstats
+    import re
+    from collections import defaultdict
+
+    from django.db import connection
+
+    from sync.pull import pull_account
+
+    statements: dict[str, list[float]] = defaultdict(list)
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            shape = re.sub(r"\(\s*(%s\s*,\s*)+%s\s*\)", "(…)", sql)
+            statements[shape].append(time.perf_counter() - t0)
+
+    import imaplib
+
+    timeline: list[str] = []
+    complete, command = imaplib.IMAP4._command_complete, imaplib.IMAP4._command
+    started: dict[int, tuple[float, str]] = {}
+
+    def timed_command(conn, name, *args):  # type: ignore[no-untyped-def]
+        started[id(conn)] = (time.perf_counter(), " ".join([name, *(str(a)[:60] for a in args[:2])]))
+        return command(conn, name, *args)
+
+    def timed_complete(conn, name, tag):  # type: ignore[no-untyped-def]
+        try:
+            return complete(conn, name, tag)
+        finally:
+            t0, text = started.pop(id(conn), (time.perf_counter(), name))
+            timeline.append(f"{(time.perf_counter() - t0) * 1000:8.1f} ms  {text}")
+
+    imaplib.IMAP4._command, imaplib.IMAP4._command_complete = timed_command, timed_complete  # type: ignore[method-assign]
+    profiler = cProfile.Profile()
+    try:
+        with connection.execute_wrapper(record), CommandCounter() as counter:
+            t0 = time.perf_counter()
+            profiler.enable()
+            summary = pull_account(account_pk)
+            profiler.disable()
+            seconds = time.perf_counter() - t0
+    finally:
+        imaplib.IMAP4._command, imaplib.IMAP4._command_complete = command, complete  # type: ignore[method-assign]
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+    total_sql = sum(sum(times) for times in statements.values())
+    lines = [
+        title,
+        f"pull (profiled): {seconds * 1000:.1f} ms; {summary.line()}",
+        f"IMAP commands: {dict(counter.counts)}",
+        f"SQL: {sum(len(t) for t in statements.values())} statements, {total_sql * 1000:.1f} ms",
+        "",
+        "Slowest statement shapes (total ms, count, SQL):",
+    ]
+    for shape, times in sorted(statements.items(), key=lambda kv: -sum(kv[1]))[:15]:
+        lines.append(f"{sum(times) * 1000:9.1f} ms {len(times):5d}x  {shape[:400]}")
+    lines += ["", "IMAP commands in order (time to the tagged answer):", *timeline]
+    lines += ["", "cProfile, top 40 by cumulative time:", out.getvalue()]
+    Path(path).write_text("\n".join(lines))
+
+
+def changes(user, mids: dict[int, str], size: int, round_: int) -> None:  # type: ignore[no-untyped-def]
+    """100 changes by another client: 50 delivered, 50 of the oldest not yet moved to Archive."""
+    with user.client() as client:
+        for _mid, raw in small_messages(50, user.address, tag=f"new{size}r{round_}"):
+            client.append("INBOX", raw)
+        client.select_folder("INBOX")
+        client.move(sorted(mids)[50 * round_ : 50 * round_ + 50], "Archive")
+
+
+def one_size(server, size: int, profile: str, rounds: int = 1, cprofile: str = "") -> dict[str, object]:  # type: ignore[no-untyped-def]
     user = server.add_user(f"incr{size}")
     t0 = time.perf_counter()
     server.write_maildir(
@@ -77,14 +160,19 @@ def one_size(server, size: int, profile: str) -> dict[str, object]:  # type: ign
         timed_pull(account.pk, profile.replace(".html", f"-nochange-{size}.html"))
 
     # 100 changes by another client: 50 delivered, 50 of the oldest moved to Archive.
-    with user.client() as client:
-        for _mid, raw in small_messages(50, user.address, tag=f"new{size}"):
-            client.append("INBOX", raw)
-        client.select_folder("INBOX")
-        client.move(sorted(mids)[:50], "Archive")
-    changed_s, changed_cmds, changed_kinds, changed_line = timed_pull(
-        account.pk, profile.replace(".html", f"-changes-{size}.html") if profile else ""
-    )
+    changed = []
+    for round_ in range(rounds):
+        changes(user, mids, size, round_)
+        changed.append(
+            timed_pull(account.pk, profile.replace(".html", f"-changes-{size}.html") if profile else "")
+        )
+    changed_s = statistics.median(s for s, *_ in changed)
+    _s, changed_cmds, changed_kinds, changed_line = changed[0]
+    if cprofile:
+        changes(user, mids, size, rounds)
+        profiled_pull(
+            account.pk, f"{cprofile}-{size}.txt", f"Incremental pull, 100 changes, {size:,} messages"
+        )
     return {
         "messages": size,
         "maildir_fill_s": round(fill_s, 1),
@@ -96,6 +184,7 @@ def one_size(server, size: int, profile: str) -> dict[str, object]:  # type: ign
         "no_change_imap_commands": no_change[0][1],
         "no_change_command_kinds": no_change[0][2],
         "changes_100_ms": round(changed_s * 1000, 1),
+        "changes_100_rounds_ms": [round(s * 1000, 1) for s, *_ in changed],
         "changes_100_imap_commands": changed_cmds,
         "changes_100_command_kinds": changed_kinds,
         "changes_100_summary": changed_line,
@@ -106,16 +195,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--profile", default="", help="pyinstrument HTML profiles: <name>-<case>-<size>.html")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of 100 changes (median)")
+    parser.add_argument(
+        "--cprofile", default="", help="cProfile + SQL text of one more round: PREFIX-<size>.txt"
+    )
     args = parser.parse_args()
     setup_django("salesinbox_bench_incr")
     server = start_dovecot()
     try:
         rows = []
         for size in args.sizes:
-            row = one_size(server, size, args.profile)
+            row = one_size(server, size, args.profile, args.rounds, args.cprofile)
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
-        print(json.dumps({"sizes": rows}))
+        print(json.dumps({"sizes": rows, "load_average": round(os.getloadavg()[0], 1)}))
     finally:
         server.cleanup()
 

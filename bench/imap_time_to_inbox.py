@@ -141,7 +141,6 @@ def main() -> None:
     from sync.providers.imap import verify_mailbox
 
     call_command("migrate", verbosity=0, interactive=False)
-    initial.dovecot.PORT_RANGE = range(15100, 15200)  # this bench's ports
     server = initial.Dovecot("standard").start()
     company = None
     try:

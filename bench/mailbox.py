@@ -162,6 +162,16 @@ def bulk_ingest(account, folder: str, uidvalidity: int, mids: dict[int, str]) ->
                     for msg, (uid, _mid) in zip(msgs, part, strict=True)
                 ]
             )
+    # What autovacuum does in production after a bulk load like this one. The test PostgreSQL
+    # runs with autovacuum off: without statistics the planner takes a 100,000-message account
+    # for a few dozen rows and answers every "IN (…)" on an index's second column by reading
+    # all of the account's rows (see docs/bench/profile-incremental-*.txt).
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ANALYZE inbox_conversation, inbox_message, inbox_providerref, inbox_participant, inbox_tombstone"
+        )
 
 
 def adopt(account) -> object:  # type: ignore[no-untyped-def]

@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
 from email.headerregistry import Address as HeaderAddress
+from email.headerregistry import BaseHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import lru_cache
 from html.parser import HTMLParser
 
 from django.utils import timezone
@@ -37,6 +39,34 @@ _BOUNDARY = re.compile(rb'boundary\s*=\s*"?([^"\s;]+)', re.IGNORECASE)
 _MSGID = re.compile(r"<[^<>\s]+>")
 _SPACE = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+_LINESEP = re.compile(r"\n|\r")  # what email.policy strips from a header value before parsing
+# Header values up to this long are parsed once and the parsed header reused (see _Policy).
+_CACHED_HEADER_CHARS = 1000
+
+
+class _Policy(policy.EmailPolicy):
+    """``policy.default``, except that a header is parsed once, not on every access.
+
+    ``policy.default`` builds a new header object (a new class, and a full structured parse)
+    each time a header is read, and the ``email`` package reads Content-Type about ten times
+    per part while parsing and walking a message: that was most of a message's parse time.
+    Parsed headers are immutable values of (name, value), so equal ones are shared."""
+
+    def header_fetch_parse(self, name: str, value: str) -> BaseHeader:  # type: ignore[override]
+        if hasattr(value, "name"):
+            return value  # type: ignore[return-value]
+        value = "".join(_LINESEP.split(value))
+        if len(value) > _CACHED_HEADER_CHARS:
+            return self.header_factory(name, value)  # type: ignore[no-any-return]
+        return _parsed_header(self.header_factory, name, value)
+
+
+@lru_cache(maxsize=4096)
+def _parsed_header(factory: object, name: str, value: str) -> BaseHeader:
+    return factory(name, value)  # type: ignore[operator,no-any-return]
+
+
+_POLICY = _Policy()
 
 
 def clean_text(value: object) -> str:
@@ -387,7 +417,7 @@ def parse_message(
             f"{parts:,} MIME parts (more than {MAX_MIME_PARTS}): only the headers were read, "
             "the whole message stays at the provider"
         )
-    parser = BytesHeaderParser(policy=policy.default) if headers_only else BytesParser(policy=policy.default)
+    parser = BytesHeaderParser(policy=_POLICY) if headers_only else BytesParser(policy=_POLICY)
     msg: EmailMessage = parser.parsebytes(raw)  # type: ignore[assignment]
     defects = [d.__class__.__name__ for d in getattr(msg, "defects", [])]
     if defects:

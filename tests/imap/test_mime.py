@@ -127,6 +127,23 @@ def test_broken_input_is_stored_leniently_with_the_problems_listed():
     assert "no Message-ID" in joined and "Date" in joined and "decoded leniently" in joined
 
 
+def test_headers_shared_between_messages_give_each_message_its_own_reading():
+    """Parsed headers are reused across messages (sync.mime._Policy): a second message with
+    the same broken headers reports the same problems, and the good one next to it none."""
+    broken = (
+        b"From: not an address at all\r\nTo: ok@client.test\r\nSubject: Menu\r\n"
+        b"Date: Someday\r\nContent-Type: text/plain; charset=klingon\r\n\r\nBody\r\n"
+    )
+    fallback = datetime(2024, 1, 2, tzinfo=UTC)
+
+    first = parse_message(broken, fallback_date=fallback)
+    good = parse_message(MULTIPART, own_addresses=["rep@example.test"])
+    second = parse_message(broken, fallback_date=fallback)
+
+    assert first == second and first.problems and first.sender is None
+    assert good.problems == [] and good.subject == "Offert för 40 licenser"
+
+
 def test_clean_text_removes_what_postgres_refuses():
     assert clean_text("a\x00b") == "ab"
     assert clean_text(b"caf\xc3\xa9".decode("ascii", "surrogateescape")) == "café"

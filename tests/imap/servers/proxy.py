@@ -346,6 +346,10 @@ class FaultProxy:
     def empty_header_search(self, *, times: int | None = 1) -> Fault:
         return self._add("empty-search", times)
 
+    def refuse_search(self, containing: bytes, *, times: int | None = None) -> Fault:
+        """Answer ``NO [UNAVAILABLE]`` to a SEARCH whose text contains ``containing``."""
+        return self._add("search-no", times, containing=containing)
+
     def clear(self) -> None:
         with self._lock:
             for fault in self.faults:
@@ -375,6 +379,9 @@ class FaultProxy:
                 for fault in self._active("badcharset"):
                     if fault.fire():
                         return b"NO [BADCHARSET (US-ASCII)] The specified charset is not supported."
+            for fault in self._active("search-no"):
+                if bytes(fault.options["containing"]) in text and fault.fire():  # type: ignore[call-overload]
+                    return b"NO [UNAVAILABLE] Search failed, try again later."
             if re.search(rb"\sHEADER\s", text, re.IGNORECASE):
                 for fault in self._active("empty-search"):
                     if fault.fire():
