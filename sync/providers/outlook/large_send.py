@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.message
 import email.parser
 import email.policy
 from dataclasses import dataclass
@@ -70,7 +71,8 @@ def split_files(mime: bytes) -> tuple[bytes, list[DraftFile]]:
     for part in list(parsed.iter_parts())[1:]:
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes):  # an attached message: its bytes as they are
-            data = part.get_payload(0).as_bytes() if part.is_multipart() else b""
+            inner = part.get_payload(0) if part.is_multipart() else None
+            data = inner.as_bytes() if isinstance(inner, email.message.Message) else b""
         files.append(
             DraftFile(
                 name=part.get_filename() or "attachment",
