@@ -63,6 +63,10 @@ CATEGORY_LABELS = {
 Response = tuple[int, dict[str, str], bytes]
 
 
+class AnswerDropped(Exception):
+    """Raised inside a method: the connection is closed without any answer."""
+
+
 class ApiError(Exception):
     """An error response in Google's JSON error shape."""
 
@@ -265,6 +269,8 @@ class Mailbox:
         self.sent_log: list[dict[str, Any]] = []
         # The next send is carried out, then answered 503 (its answer is lost).
         self.lose_send_answer = False
+        # The next send is carried out, then its connection is closed without an answer.
+        self.drop_send_answer = False
 
     # --- what the Gmail user (or Gmail itself) does -----------------------------------
     def deliver(
@@ -841,6 +847,9 @@ class FakeGmail:
             other = self.mailboxes.get(address)
             if other is not None:
                 self._deliver_locked(other, stripped)
+        if mailbox.drop_send_answer:
+            mailbox.drop_send_answer = False
+            raise AnswerDropped
         if mailbox.lose_send_answer:
             mailbox.lose_send_answer = False
             raise ApiError(503, "The service is currently unavailable.", reason="backendError")
@@ -919,9 +928,11 @@ class FakeGmail:
                 return 308, out_headers, b""
             if len(session.data) > self.upload_send_limit:
                 raise ApiError(413, f"Request too large: the limit is {self.upload_send_limit} bytes.")
-            lost = mailbox.lose_send_answer
-            mailbox.lose_send_answer = False
+            lost, dropped = mailbox.lose_send_answer, mailbox.drop_send_answer
+            mailbox.lose_send_answer = mailbox.drop_send_answer = False
             session.answer = self._upload_complete(mailbox, session.metadata, bytes(session.data))
+            if dropped:
+                raise AnswerDropped
             if lost:
                 raise ApiError(503, "The service is currently unavailable.", reason="backendError")
             return session.answer
@@ -1271,6 +1282,9 @@ def _handler_for(server: FakeGmail) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
                 status, out_headers, out = server.handle(self.command, self.path, headers, body)
+            except AnswerDropped:
+                self.close_connection = True
+                return
             except Exception as exc:  # a fake bug must surface as a 500 the test sees
                 status, out_headers, out = 500, {"Content-Type": "text/plain"}, repr(exc).encode()
             self.send_response(status)

@@ -14,12 +14,15 @@ import random
 from datetime import datetime
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from googleapiclient.http import MediaIoBaseUpload
 
 from crm.models import Deal
 from inbox.errors import InvalidRequest
-from inbox.models import Conversation, Message, OutgoingMessage, ProviderChange, SendStage, SendState
+from inbox.models import Conversation, Draft, Message, OutgoingMessage, ProviderChange, SendStage, SendState
 from inbox.services.compose import ComposeInput, send_message, set_compose_settings
 from inbox.services.compose_files import Upload
 from sync.errors import ProviderPermanentError
@@ -269,3 +272,46 @@ def test_the_gmail_fake_takes_a_multipart_upload_too(gmail: FakeGmail, alice_gma
     assert [c.params["uploadType"] for c in gmail.calls if c.endpoint == "messages.send.upload"] == [
         ["multipart"]
     ]
+
+
+def test_the_compose_page_says_gmails_35_mb_limit_and_keeps_the_files_on_the_draft(
+    gmail: FakeGmail, alice_gmail: GmailSetup, alice, client: Client
+):
+    set_compose_settings(alice, signature_html="", undo_seconds=0)
+    client.force_login(alice)
+    files = [SimpleUploadedFile(f"part{i}.bin", _big_file(9 * 1024 * 1024 + i)) for i in range(3)]
+    refused = client.post(
+        reverse("inbox:compose_send"),
+        {"action": "send", "mode": "new", "account_id": alice_gmail.account.pk, "to": CUSTOMER,
+         "subject": "Too big", "html": "<p>x</p>", "files": files},
+    )  # fmt: skip
+
+    page = refused.content.decode()
+    assert refused.status_code == 400 and "Gmail takes at most 35 MB per message" in page
+    assert "Remove part0.bin" in page and len(Draft.objects.get().files) == 3
+    assert not OutgoingMessage.objects.exists()
+
+
+def test_a_dropped_connection_is_sent_again_by_httplib2_and_the_upload_session_sends_once(
+    gmail: FakeGmail, alice_gmail: GmailSetup, alice
+):
+    """httplib2 repeats a request by itself when the connection closes before the answer.
+    A simple JSON send repeated so goes out twice; the last PUT of an upload session
+    repeated so gets the same message back. That is why the app always uploads."""
+    set_compose_settings(alice, signature_html="", undo_seconds=0)
+    gmail.add_mailbox(CUSTOMER)
+    client = GmailClient(alice_gmail.account)
+    raw = make_message(subject="Simple", sender=alice_gmail.account.address, to=CUSTOMER)[1]
+    alice_gmail.mailbox.drop_send_answer = True
+    client.call(
+        client.users.messages().send(userId="me", body={"raw": base64.urlsafe_b64encode(raw).decode()})
+    )
+    assert len(alice_gmail.mailbox.sent_log) == 2  # the hazard the upload avoids
+
+    outgoing = _quote_to_dana(alice_gmail, alice, _big_file(12 * 1024 * 1024))
+    alice_gmail.mailbox.drop_send_answer = True
+    push_account(alice_gmail.account.pk)
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == SendState.SENT and len(alice_gmail.mailbox.sent_log) == 3
+    assert len([m for m in _customer_inbox(gmail) if m["Subject"] == "The big quote"]) == 1

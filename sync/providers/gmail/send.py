@@ -6,9 +6,9 @@ Sent itself (label SENT) and keeps the app's Message-ID, so the next pull recogn
 Why always the media upload: the JSON request with ``raw`` is a "simple" request, which
 Google limits to about 5 MB, while the upload takes messages up to 35 MB (the app refuses a
 larger one when it is queued, ``inbox.services.send_limits``). And an upload session
-completes once: httplib2 sends a request again by itself when the connection drops before
-the answer, and a second PUT to a completed session gets the same message back instead of
-sending it again.
+completes once: httplib2 sends a request again by itself when the connection closes before
+the answer (the test suite shows a simple send so going out twice), while a repeated PUT to a
+completed session gets the same message back and sends nothing.
 
 Exactly once: before any retry, ``messages.list q=rfc822msgid:<id>`` asks whether Gmail has
 it already (found → done). ``data_sent`` is committed before the call; a definite refusal
@@ -30,6 +30,16 @@ from sync.providers.gmail.client import GmailClient, GmailRateLimited, GmailServ
 # Bytes per PUT of the upload (a multiple of 256 KB, as Google requires): a 35 MB message
 # goes in five requests, each answered 308 until the last.
 UPLOAD_CHUNK = 8 * 1024 * 1024
+
+
+class _ChunkBytes(MediaIoBaseUpload):
+    """The upload handing each chunk over as bytes, not as a slice of the stream
+    (``has_stream`` is MediaUpload's own switch for that): httplib2 repeats a request whose
+    connection closed before the answer, and a stream slice would be empty the second time
+    (the request then hangs until its time-out); bytes go again whole."""
+
+    def has_stream(self) -> bool:
+        return False
 
 
 def find_sent(client: GmailClient, message_id: str) -> str | None:
@@ -56,7 +66,7 @@ def send_message(client: GmailClient, request: SendRequest, checkpoint: Checkpoi
     metadata: dict[str, object] = {}
     if request.thread_id:
         metadata["threadId"] = request.thread_id
-    media = MediaIoBaseUpload(
+    media = _ChunkBytes(
         io.BytesIO(with_bcc(request.raw, request.bcc)),
         mimetype="message/rfc822",
         chunksize=UPLOAD_CHUNK,
