@@ -25,7 +25,7 @@ from sync.providers.outlook.client import GraphRequestError
 from sync.pull import pull_account
 from sync.push import push_account
 from tests.fakes.graph_server import FakeMailbox, FakeMicrosoft, make_mime
-from tests.outlook.conftest import outlook_personal
+from tests.outlook.conftest import outlook_personal, outlook_team
 
 pytestmark = pytest.mark.django_db
 
@@ -153,6 +153,8 @@ def test_a_draft_left_half_built_by_a_failed_attempt_is_deleted_and_built_again(
     assert outgoing.state == SendState.SENDING and outgoing.stage == SendStage.NONE
     first_draft = outgoing.result["draft_id"]
     assert not outgoing.result.get("draft_ready") and mailbox.ids_in("drafts") == {first_draft}
+    pull_account(conversation.account_id)  # a pull meanwhile leaves the draft alone (Drafts is not mail)
+    assert Message.objects.filter(message_id=outgoing.message.message_id).count() == 1
     _due_now(outgoing)
 
     push_account(conversation.account_id)
@@ -186,6 +188,27 @@ def test_a_ready_draft_whose_send_never_left_is_reused(
     assert outgoing.state == SendState.SENT and outgoing.result["draft_id"] == draft
     assert ms.count("create") == 1 and ms.count("delete") == 0 and len(ms.calls_of("upload")) == 4
     assert len(mailbox.sent_log) == 1 and mailbox.ids_in("drafts") == set()
+
+
+def test_a_shared_team_mailbox_sends_large_mail_from_its_own_drafts_as_the_team_address(
+    ms: FakeMicrosoft, alice, bob
+):
+    set_compose_settings(bob, signature_html="", undo_seconds=0)
+    ms.add_mailbox(CUSTOMER)
+    account, team = outlook_team(ms, alice.company, [alice, bob], shared_by=alice)
+    team.deliver(make_mime(subject="Pricing question", sender=f"Dana <{CUSTOMER}>", to=[account.address]))
+    pull_account(account.pk)
+    outgoing = _reply_with(Conversation.objects.get(account=account), bob, CATALOGUE)
+
+    push_account(account.pk)
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == SendState.SENT
+    (sent,) = _parsed(team, "sentitems")
+    assert sent["From"].addresses[0].addr_spec == "sales@acme.test"
+    assert _files(sent) == {"catalogue.bin": CATALOGUE.data}
+    assert ms.calls_of("create")[0].path == "/v1.0/users/sales%40acme.test/messages"
+    assert ms.mailboxes[alice.email].sent_log == [] and ms.mailboxes[alice.email].ids_in("drafts") == set()
 
 
 def test_graph_refuses_a_sendmail_above_4_mb_as_graph_does(ms: FakeMicrosoft, alice):
