@@ -15,6 +15,7 @@ provider files sent mail for the app's Message-ID before it sends anything again
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.utils import timezone
 
@@ -69,10 +70,14 @@ def send_change(account: MailAccount, adapter: object, change: ProviderChange) -
         thread_id=outgoing.thread_id,
         bcc=list(outgoing.bcc or []),
         attempt=change.attempts,
+        progress=dict(outgoing.result or {}),
     )
 
-    def checkpoint(stage: str) -> None:
-        _set(outgoing.pk, stage=stage)
+    def checkpoint(stage: str, progress: dict[str, Any] | None = None) -> None:
+        if progress is None:
+            _set(outgoing.pk, stage=stage)
+        else:
+            _set(outgoing.pk, stage=stage, result=progress)  # until sent, result is the progress
 
     try:
         details = send(request, checkpoint)

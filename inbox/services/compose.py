@@ -54,6 +54,7 @@ from inbox.services.compose_files import (
 from inbox.services.ingest import link_participants, normalize_subject, snippet_of
 from inbox.services.links import link_deal, link_lead, link_project
 from inbox.services.nudge import nudge_push_after_commit
+from inbox.services.send_limits import check_message_size
 from inbox.types import Address, ParsedMessage
 
 MAX_UNDO_SECONDS = 30
@@ -268,6 +269,7 @@ def send_message(actor: User, data: ComposeInput) -> OutgoingMessage:
         references=references,
         files=files,
     )
+    check_message_size(account, len(built.raw))
     delay = compose_settings_of(actor).undo_seconds
     now = timezone.now()
     send_after = now + timedelta(seconds=delay)

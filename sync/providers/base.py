@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from inbox.models import MailAccount
 
@@ -66,6 +66,8 @@ class SendRequest:
     bcc: list[str] = field(default_factory=list)
     # Which attempt of the change this is (1 = the first).
     attempt: int = 1
+    # What earlier attempts recorded with their checkpoints (see ``Checkpoint``).
+    progress: dict[str, Any] = field(default_factory=dict)
 
 
 def with_bcc(raw: bytes, bcc: list[str]) -> bytes:
@@ -76,9 +78,12 @@ def with_bcc(raw: bytes, bcc: list[str]) -> bytes:
     return b"Bcc: " + ", ".join(bcc).encode("ascii", "ignore") + b"\r\n" + raw
 
 
-# ``checkpoint(stage)`` records a stage of the send at once (committed): a crash right after
-# it must find it on the next attempt.
-Checkpoint = Callable[[str], None]
+class Checkpoint(Protocol):
+    """``checkpoint(stage)`` records a stage of the send at once (committed): a crash right
+    after it must find it on the next attempt. ``progress`` (optional) is kept with it and
+    handed to the next attempt as ``SendRequest.progress`` (e.g. an Outlook draft's id)."""
+
+    def __call__(self, stage: str, progress: dict[str, Any] | None = None) -> None: ...
 
 
 class SendAmbiguous(Exception):

@@ -66,6 +66,10 @@ CATEGORY_LABELS = {
 Response = tuple[int, dict[str, str], bytes]
 
 
+class AnswerDropped(Exception):
+    """Raised inside a method: the connection is closed without any answer."""
+
+
 class ApiError(Exception):
     """An error response in Google's JSON error shape."""
 
@@ -208,6 +212,24 @@ class Fault:
     after: int = 0
 
 
+SIMPLE_SEND_LIMIT = 5 * 1024 * 1024
+UPLOAD_SEND_LIMIT = 35 * 1024 * 1024
+UPLOAD_PATH = "/upload/gmail/v1/users/me/messages/send"
+
+
+@dataclass
+class UploadSession:
+    """One resumable upload of ``users.messages.send``: the metadata of its first request,
+    the bytes received so far, and the answer once complete (a PUT after that gets the same
+    answer again: the message is sent once)."""
+
+    mailbox: str
+    metadata: dict[str, Any]
+    total: int | None
+    data: bytearray = field(default_factory=bytearray)
+    answer: Response | None = None
+
+
 @dataclass
 class BrokenMessage:
     """``messages.get`` of one id fails every time (Gmail's backend cannot read that message)."""
@@ -248,6 +270,10 @@ class Mailbox:
         self.unlisted: set[str] = set()
         # What users.messages.send was given (raw without Bcc, threadId, envelope).
         self.sent_log: list[dict[str, Any]] = []
+        # The next send is carried out, then answered 503 (its answer is lost).
+        self.lose_send_answer = False
+        # The next send is carried out, then its connection is closed without an answer.
+        self.drop_send_answer = False
 
     # --- what the Gmail user (or Gmail itself) does -----------------------------------
     def deliver(
@@ -393,6 +419,12 @@ class FakeGmail:
         self.attachment_hold: threading.Event | None = None
         self.attachment_hold_seconds = 30.0
         self.attachment_hold_expired = False
+        # Resumable uploads of users.messages.send, by upload_id.
+        self.uploads: dict[str, UploadSession] = {}
+        # A send as JSON with ``raw`` is a "simple" request: Google refuses a body above 5 MB
+        # (media upload, /upload/..., takes up to 35 MB).
+        self.simple_send_limit = SIMPLE_SEND_LIMIT
+        self.upload_send_limit = UPLOAD_SEND_LIMIT
         self._ids = itertools.count(0x18F0000000000000 + 0x10000)
         self._tokens = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
@@ -424,6 +456,9 @@ class FakeGmail:
             self.attachment_answer_edit = None
             self.attachment_hold = None
             self.attachment_hold_expired = False
+            self.uploads.clear()
+            self.simple_send_limit = SIMPLE_SEND_LIMIT
+            self.upload_send_limit = UPLOAD_SEND_LIMIT
 
     @property
     def port(self) -> int:
@@ -550,6 +585,8 @@ class FakeGmail:
             return self._token(body)
         if method == "POST" and path in ("/batch", "/batch/gmail/v1"):
             return self._batch(path, headers, body)
+        if path == UPLOAD_PATH:
+            return self._upload(method, path, query, headers, body)
         return self._api(method, path, query, headers, body, in_batch=False)
 
     def _log(self, call: Call) -> None:
@@ -699,6 +736,12 @@ class FakeGmail:
             if fault is not None:
                 response = self._fault_response(fault)
             else:
+                if endpoint == "messages.send" and len(body) > self.simple_send_limit:
+                    raise ApiError(
+                        413,
+                        f"Request payload size exceeds the limit: {self.simple_send_limit} bytes.",
+                        reason="uploadTooLarge",
+                    )
                 payload = json.loads(body) if body.strip() else {}
                 if endpoint == "messages.batchModify":
                     call.ids = len(payload.get("ids") or [])
@@ -773,6 +816,9 @@ class FakeGmail:
             data = base64.urlsafe_b64decode(raw_text + "=" * (-len(raw_text) % 4))
         except (ValueError, TypeError) as exc:
             raise ApiError(400, f"Invalid raw payload: {exc}") from exc
+        return self._send_raw(mailbox, data, payload.get("threadId"))
+
+    def _send_raw(self, mailbox: Mailbox, data: bytes, thread_id: str | None) -> Response:
         headers = email.parser.BytesParser(policy=email.policy.default).parsebytes(data, headersonly=True)
         senders = [a.addr_spec.lower() for a in (headers["From"].addresses if headers["From"] else ())]
         if senders != [mailbox.address.lower()]:
@@ -785,7 +831,7 @@ class FakeGmail:
         if not recipients:
             raise ApiError(400, "Invalid To header")
         stripped = re.sub(rb"(?im)^Bcc:.*(?:\r?\n[ \t].*)*\r?\n", b"", data, count=1)
-        thread_id = payload.get("threadId")
+        asked_thread = thread_id
         if thread_id:
             thread = [m for m in mailbox.messages.values() if m.thread_id == thread_id]
             related = set(
@@ -798,9 +844,7 @@ class FakeGmail:
                 and any(_bare_subject(_subject_of(m.raw)) == subject for m in thread)
             ):
                 thread_id = None
-        mailbox.sent_log.append(
-            {"raw": stripped, "threadId": payload.get("threadId"), "recipients": recipients}
-        )
+        mailbox.sent_log.append({"raw": stripped, "threadId": asked_thread, "recipients": recipients})
         gmail_id = self.new_id()
         message = FakeMessage(
             id=gmail_id,
@@ -817,7 +861,101 @@ class FakeGmail:
             other = self.mailboxes.get(address)
             if other is not None:
                 self._deliver_locked(other, stripped)
+        if mailbox.drop_send_answer:
+            mailbox.drop_send_answer = False
+            raise AnswerDropped
+        if mailbox.lose_send_answer:
+            mailbox.lose_send_answer = False
+            raise ApiError(503, "The service is currently unavailable.", reason="backendError")
         return _json(200, message.minimal())
+
+    def _upload(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes
+    ) -> Response:
+        """``users.messages.send`` through media upload, as Google documents it:
+        ``uploadType=multipart`` (metadata JSON and the message in one multipart/related
+        request) or ``uploadType=resumable`` (a POST with the metadata opens a session and
+        answers its URI in Location; PUTs with Content-Range bring the bytes, answered 308
+        with Range until the last, which sends the message; ``bytes */total`` asks how far
+        it got). A session that completed answers every later PUT with the same message:
+        it is never sent twice. Above ``upload_send_limit`` → 413."""
+        upload_type = (query.get("uploadType") or [""])[0]
+        call = Call("messages.send.upload", method, path, 0, False, params=query)
+        try:
+            mailbox = self._mailbox_for(headers)
+            call.mailbox = mailbox.address
+            fault = self._take_fault("messages.send.upload", False)
+            if fault is not None:
+                response = self._fault_response(fault)
+            elif method == "POST" and upload_type == "multipart":
+                metadata, data = _multipart_related(headers.get("content-type", ""), body)
+                response = self._upload_complete(mailbox, metadata, data)
+            elif method == "POST" and upload_type == "resumable":
+                total = headers.get("x-upload-content-length")
+                if total is not None and int(total) > self.upload_send_limit:
+                    raise ApiError(413, f"Request too large: the limit is {self.upload_send_limit} bytes.")
+                upload_id = f"upload-{self.new_id()}"
+                with self.lock:
+                    self.uploads[upload_id] = UploadSession(
+                        mailbox.address,
+                        json.loads(body) if body.strip() else {},
+                        None if total is None else int(total),
+                    )
+                location = (
+                    f"{self.api_endpoint.rstrip('/')}{UPLOAD_PATH}?uploadType=resumable&upload_id={upload_id}"
+                )
+                response = (200, {"Location": location, "Content-Type": "text/plain"}, b"")
+            elif method == "PUT" and upload_type == "resumable":
+                response = self._upload_put(mailbox, (query.get("upload_id") or [""])[0], headers, body)
+            else:
+                raise ApiError(400, f"Unsupported upload: {method} uploadType={upload_type!r}")
+        except ApiError as exc:
+            response = exc.response()
+        call.status = response[0]
+        self._log(call)
+        return response
+
+    def _upload_put(self, mailbox: Mailbox, upload_id: str, headers: dict[str, str], body: bytes) -> Response:
+        with self.lock:
+            session = self.uploads.get(upload_id)
+            if session is None or session.mailbox != mailbox.address:
+                raise ApiError(404, "No such upload session.")
+            if session.answer is not None:
+                return session.answer  # complete: the same answer again, nothing sent again
+            match = re.fullmatch(
+                r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)", headers.get("content-range", "").strip()
+            )
+            if match is None:
+                raise ApiError(400, "Invalid Content-Range.")
+            start, end, total_text = match.groups()
+            total = None if total_text == "*" else int(total_text)
+            if start is not None:
+                if int(start) != len(session.data) or int(end) - int(start) + 1 != len(body):
+                    raise ApiError(400, "Content-Range does not continue the upload.")
+                session.data += body
+            if total is not None:
+                session.total = total
+            if session.total is None or len(session.data) < session.total:
+                out_headers = {"Content-Type": "text/plain"}
+                if session.data:
+                    out_headers["Range"] = f"bytes=0-{len(session.data) - 1}"
+                return 308, out_headers, b""
+            if len(session.data) > self.upload_send_limit:
+                raise ApiError(413, f"Request too large: the limit is {self.upload_send_limit} bytes.")
+            lost, dropped = mailbox.lose_send_answer, mailbox.drop_send_answer
+            mailbox.lose_send_answer = mailbox.drop_send_answer = False
+            session.answer = self._upload_complete(mailbox, session.metadata, bytes(session.data))
+            if dropped:
+                raise AnswerDropped
+            if lost:
+                raise ApiError(503, "The service is currently unavailable.", reason="backendError")
+            return session.answer
+
+    def _upload_complete(self, mailbox: Mailbox, metadata: dict[str, Any], data: bytes) -> Response:
+        if len(data) > self.upload_send_limit:
+            raise ApiError(413, f"Request too large: the limit is {self.upload_send_limit} bytes.")
+        with self.lock:
+            return self._send_raw(mailbox, data, metadata.get("threadId"))
 
     def _deliver_locked(self, mailbox: Mailbox, raw: bytes) -> None:
         headers = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=True)
@@ -1116,6 +1254,27 @@ def _select(value: Any, tree: dict[str, Any]) -> Any:
     return value
 
 
+def _multipart_related(content_type: str, body: bytes) -> tuple[dict[str, Any], bytes]:
+    """The metadata (JSON) and the media (the message, as sent) of an uploadType=multipart body."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not content_type.startswith("multipart/related") or match is None:
+        raise ApiError(400, "uploadType=multipart needs a multipart/related body.")
+    delimiter = b"--" + match.group(1).encode()
+    parts = [p for p in body.split(delimiter)[1:] if not p.startswith(b"--")]
+    if len(parts) != 2:
+        raise ApiError(400, "uploadType=multipart needs the metadata and the media.")
+
+    def content(part: bytes) -> bytes:
+        part = part.lstrip(b"\r\n")
+        ends = [(i, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (i := part.find(sep)) >= 0]
+        start, length = min(ends) if ends else (len(part), 0)
+        rest = part[start + length :]  # after the part's own headers
+        return rest[:-2] if rest.endswith(b"\r\n") else rest[:-1] if rest.endswith(b"\n") else rest
+
+    metadata = content(parts[0])
+    return (json.loads(metadata) if metadata.strip() else {}), content(parts[1])
+
+
 def _json(status: int, body: dict[str, Any], retry_after: str | None = None) -> Response:
     headers = {"Content-Type": "application/json; charset=UTF-8"}
     if retry_after is not None:
@@ -1142,6 +1301,9 @@ def _handler_for(server: FakeGmail) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
                 status, out_headers, out = server.handle(self.command, self.path, headers, body)
+            except AnswerDropped:
+                self.close_connection = True
+                return
             except Exception as exc:  # a fake bug must surface as a 500 the test sees
                 status, out_headers, out = 500, {"Content-Type": "text/plain"}, repr(exc).encode()
             self.send_response(status)

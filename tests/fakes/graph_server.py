@@ -69,8 +69,8 @@ import urllib.parse
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -88,6 +88,8 @@ DEFAULT_PAGE_SIZE = 10
 IMMUTABLE_PREFER = 'IdType="ImmutableId"'
 # Graph takes at most 4 MB in one request (larger mail needs an upload session).
 SEND_MAX_BYTES = 4 * 1024 * 1024
+# An attachment upload session takes a file of up to 150 MB, in PUTs of less than 4 MB.
+UPLOAD_MAX_BYTES = 150 * 1024 * 1024
 WELL_KNOWN = {
     "inbox": "Inbox",
     "sentitems": "Sent Items",
@@ -157,6 +159,10 @@ class FakeMessage:
     subject: str
     internet_message_id: str
     is_read: bool = False
+    is_draft: bool = False
+    # fileAttachments added to a draft through Graph (POST attachments or an upload
+    # session): (name, content type, bytes, isInline, contentId).
+    added: list[tuple[str, str, bytes, bool, str]] = field(default_factory=list)
     # A large message: ``mime`` holds its head, and ``pad`` bytes of base64 attachment (and
     # the closing boundary) are generated as the $value answer is written.
     pad: int = 0
@@ -255,6 +261,7 @@ class FakeMessage:
             "subject": self.subject,
             "internetMessageId": self.internet_message_id,
             "isRead": self.is_read,
+            "isDraft": self.is_draft,
         }
         if select and "body" in select:
             full["body"] = {"contentType": "text", "content": self.text_body()}
@@ -622,6 +629,9 @@ class FakeMicrosoft:
             self.token_scopes: dict[str, set[str]] = {}
             # The next N sendMail calls are carried out, then their connection is dropped.
             self.lost_send_responses = 0
+            # Attachment upload sessions by their URL token: [mailbox, draft id, name, type,
+            # size, isInline, contentId, bytes so far, done].
+            self.upload_sessions: dict[str, dict[str, Any]] = {}
             # Sent copies reach Sent Items only after this many listings of Sent Items.
             self.file_sent_after = 0
             self.access_token_lifetime = 3600
@@ -901,6 +911,8 @@ class FakeMicrosoft:
     # --- Graph -------------------------------------------------------------------------------------
     def handle_graph(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         url = urllib.parse.urlsplit(target)
+        if url.path.startswith("/v1.0/fake-upload/"):
+            return self._upload_put(url.path.rsplit("/", 1)[1], headers, body)
         try:
             user = self._caller(headers)
         except GraphError as exc:
@@ -969,6 +981,24 @@ class FakeMicrosoft:
             return mailbox, "delta", lambda h: (200, {}, self._delta(mailbox, rest[1], params, h, path, user))
         if method == "POST" and rest == ["sendMail"]:
             return mailbox, "send", lambda h: (202, {}, self._send_mail(mailbox, body, h, user))
+        if method == "POST" and rest == ["messages"]:
+            return mailbox, "create", lambda h: (201, {}, self._create_draft(mailbox, body, h))
+        if method == "POST" and len(rest) == 3 and rest[0] == "messages" and rest[2] == "send":
+            return mailbox, "send", lambda h: (202, {}, self._send_draft(mailbox, rest[1], h, user))
+        if method == "POST" and len(rest) == 3 and rest[0] == "messages" and rest[2] == "attachments":
+            return mailbox, "attach", lambda h: (201, {}, self._attach(mailbox, rest[1], body))
+        if (
+            method == "POST"
+            and rest[:1] == ["messages"]
+            and rest[2:] == ["attachments", "createUploadSession"]
+        ):
+            return (
+                mailbox,
+                "upload_session",
+                lambda h: (201, {}, self._upload_session(mailbox, rest[1], body)),
+            )
+        if method == "DELETE" and len(rest) == 2 and rest[0] == "messages":
+            return mailbox, "delete", lambda h: (204, {}, self._delete(mailbox, rest[1]))
         if rest[:1] == ["messages"] and len(rest) >= 2:
             message_id = rest[1]
             if method == "GET" and len(rest) == 2:
@@ -1032,6 +1062,12 @@ class FakeMicrosoft:
             raise GraphError(
                 400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."
             ) from exc
+        self._carry_out_send(mailbox, raw)
+        return b""
+
+    def _carry_out_send(self, mailbox: FakeMailbox, raw: bytes) -> None:
+        """Checks the MIME as Exchange would, then files the copy in Sent Items (Bcc kept)
+        and delivers it to every recipient the fake has a mailbox for (Bcc stripped)."""
         parsed = message_from_bytes(raw, policy=default_policy)
         sender = parsed["From"].addresses[0].addr_spec.lower() if parsed["From"] else ""
         if sender != mailbox.address:
@@ -1061,6 +1097,184 @@ class FakeMicrosoft:
             if target is not None and target is not mailbox:
                 with target.lock:
                     target.deliver(delivered)
+
+    def _needs_send_scope(self, mailbox: FakeMailbox, headers: dict[str, str], user: str) -> None:
+        token = headers.get("authorization", "")[7:]
+        with self._lock:
+            granted = self.token_scopes.get(token, set())
+        needed = "mail.send" if mailbox.address == user else "mail.send.shared"
+        if needed not in granted:
+            raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+
+    def _create_draft(self, mailbox: FakeMailbox, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        """``POST /messages`` with MIME (base64, text/plain): a draft in Drafts that keeps
+        the MIME's headers (Message-ID, In-Reply-To, References, Bcc) — as large as one
+        request may be (4 MB); JSON drafts are not what the app makes: refused."""
+        if not headers.get("content-type", "").lower().startswith("text/plain"):
+            raise GraphError(
+                400, "ErrorInvalidRequest", "fake Graph creates drafts from MIME (text/plain) only"
+            )
+        if len(body) > SEND_MAX_BYTES:
+            raise GraphError(413, "RequestEntityTooLarge", "The request body exceeds the 4 MB limit.")
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except ValueError as exc:
+            raise GraphError(
+                400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."
+            ) from exc
+        draft_id = mailbox.deliver(raw, folder="drafts")
+        draft = mailbox.messages[draft_id]
+        draft.is_draft = draft.is_read = True
+        return draft.resource(None)
+
+    def _draft(self, mailbox: FakeMailbox, message_id: str) -> FakeMessage:
+        draft = mailbox._message(message_id)
+        if not draft.is_draft:
+            raise GraphError(400, "ErrorInvalidOperation", "The item is not a draft.")
+        return draft
+
+    def _attach(self, mailbox: FakeMailbox, message_id: str, body: bytes) -> dict[str, Any]:
+        """``POST /messages/{id}/attachments`` with a fileAttachment (contentBytes) in JSON."""
+        if len(body) > SEND_MAX_BYTES:
+            raise GraphError(413, "RequestEntityTooLarge", "The request body exceeds the 4 MB limit.")
+        draft = self._draft(mailbox, message_id)
+        item = json.loads(body)
+        if item.get("@odata.type") != "#microsoft.graph.fileAttachment":
+            raise GraphError(400, "ErrorInvalidRequest", "fake Graph attaches fileAttachments only")
+        data = base64.b64decode(item["contentBytes"], validate=True)
+        draft.added.append(
+            (
+                item["name"],
+                item.get("contentType") or "application/octet-stream",
+                data,
+                bool(item.get("isInline")),
+                item.get("contentId") or "",
+            )
+        )
+        return {
+            "@odata.type": "#microsoft.graph.fileAttachment",
+            "id": f"ATT-{len(draft.added)}",
+            "size": len(data),
+        }
+
+    def _upload_session(self, mailbox: FakeMailbox, message_id: str, body: bytes) -> dict[str, Any]:
+        """``POST /messages/{id}/attachments/createUploadSession``: an uploadUrl that takes
+        PUTs with Content-Range and no Authorization header (the URL is the credential)."""
+        self._draft(mailbox, message_id)
+        item = (json.loads(body) or {}).get("AttachmentItem") or {}
+        if (
+            item.get("attachmentType") != "file"
+            or not item.get("name")
+            or not isinstance(item.get("size"), int)
+        ):
+            raise GraphError(
+                400, "ErrorInvalidRequest", "AttachmentItem needs attachmentType file, name and size"
+            )
+        if item["size"] > UPLOAD_MAX_BYTES:
+            raise GraphError(413, "ErrorAttachmentSizeLimitExceeded", "The attachment exceeds 150 MB.")
+        token = secrets.token_hex(12)
+        with self._lock:
+            self.upload_sessions[token] = {
+                "mailbox": mailbox.address,
+                "draft": message_id,
+                "item": item,
+                "data": bytearray(),
+                "done": False,
+            }
+        return {
+            "uploadUrl": f"{self.graph_endpoint}/fake-upload/{token}",
+            "expirationDateTime": _iso(datetime.now(UTC) + timedelta(hours=1)),
+            "nextExpectedRanges": ["0-"],
+        }
+
+    def _upload_put(self, token: str, headers: dict[str, str], body: bytes) -> Response:
+        with self._lock:
+            session = self.upload_sessions.get(token)
+            self.calls.append(
+                Call(session["mailbox"] if session else "", "upload", "PUT", "/fake-upload", False, 0)
+            )
+            call = self.calls[-1]
+        try:
+            if session is None or session["done"]:
+                raise GraphError(
+                    404, "ErrorItemNotFound", "The upload session does not exist or is complete."
+                )
+            if "authorization" in headers:
+                raise GraphError(
+                    401, "InvalidAuthenticationToken", "An upload URL takes no Authorization header."
+                )
+            if len(body) > SEND_MAX_BYTES:
+                raise GraphError(413, "RequestEntityTooLarge", "An upload request may carry at most 4 MB.")
+            match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", headers.get("content-range", "").strip())
+            size = session["item"]["size"]
+            if match is None or int(match.group(3)) != size:
+                raise GraphError(
+                    400, "InvalidContentRange", "Content-Range is missing or does not match the size."
+                )
+            start, end = int(match.group(1)), int(match.group(2))
+            if start != len(session["data"]) or end - start + 1 != len(body):
+                raise GraphError(
+                    416, "InvalidRange", f"The next expected range starts at {len(session['data'])}."
+                )
+            session["data"] += body
+            if len(session["data"]) < size:
+                answer: Response = _json(
+                    200,
+                    {
+                        "expirationDateTime": _iso(datetime.now(UTC) + timedelta(hours=1)),
+                        "nextExpectedRanges": [str(len(session["data"]))],
+                    },
+                )
+            else:
+                mailbox = self.mailboxes[session["mailbox"]]
+                with mailbox.lock:
+                    draft = self._draft(mailbox, session["draft"])
+                    item = session["item"]
+                    draft.added.append(
+                        (
+                            item["name"],
+                            item.get("contentType") or "application/octet-stream",
+                            bytes(session["data"]),
+                            bool(item.get("isInline")),
+                            item.get("contentId") or "",
+                        )
+                    )
+                session["done"] = True
+                answer = (
+                    201,
+                    {"Location": f"{self.graph_endpoint}/me/messages/{session['draft']}/attachments"},
+                    b"",
+                )
+        except GraphError as exc:
+            answer = exc.response()
+        call.status = answer[0]
+        return answer
+
+    def _send_draft(self, mailbox: FakeMailbox, message_id: str, headers: dict[str, str], user: str) -> bytes:
+        """``POST /messages/{id}/send``: the draft with its added attachments leaves like a
+        sendMail (checks, Sent Items, recipients); the draft is gone from Drafts."""
+        self._needs_send_scope(mailbox, headers, user)
+        draft = self._draft(mailbox, message_id)
+        composed = message_from_bytes(draft.mime, policy=default_policy)
+        for name, content_type, data, inline, cid in draft.added:
+            maintype, _, subtype = content_type.partition("/")
+            composed.add_attachment(
+                data,
+                maintype=maintype,
+                subtype=subtype or "octet-stream",
+                filename=name,
+                disposition="inline" if inline else "attachment",
+                cid=f"<{cid}>" if cid else None,
+            )
+        self._carry_out_send(mailbox, composed.as_bytes())
+        del mailbox.messages[message_id]
+        mailbox._record(draft.folder_id, message_id)
+        return b""
+
+    def _delete(self, mailbox: FakeMailbox, message_id: str) -> bytes:
+        message = mailbox._message(message_id)
+        del mailbox.messages[message_id]
+        mailbox._record(message.folder_id, message_id)
         return b""
 
     def _update(self, mailbox, message_id: str, body: bytes, user: str):  # type: ignore[no-untyped-def]

@@ -27,7 +27,6 @@ from inbox.models import (
     SendState,
 )
 from inbox.services.compose import ComposeInput, edit_unsent, send_message, set_compose_settings
-from inbox.services.compose_files import Upload
 from sync.providers.outlook import auth as graph_auth
 from sync.pull import pull_account
 from sync.push import push_account
@@ -241,21 +240,6 @@ def test_a_shared_team_mailbox_sends_as_the_team_address_into_its_own_sent_items
     assert sent["From"].addresses[0].addr_spec == "sales@acme.test"
     assert ms.calls_of("send")[0].path == "/v1.0/users/sales%40acme.test/sendMail"
     assert ms.mailboxes[alice.email].sent_log == []
-
-
-def test_mail_above_graphs_request_limit_is_not_sent_and_says_why(
-    ms: FakeMicrosoft, alice, question: tuple[Conversation, FakeMailbox]
-):
-    conversation, mailbox = question
-    big = Upload("catalogue.pdf", "application/pdf", b"%PDF" + bytes(range(256)) * 14_000)  # 3.5 MB
-
-    outgoing = _reply(conversation, alice, uploads=(big,))
-    push_account(conversation.account_id)
-
-    outgoing.refresh_from_db()
-    assert outgoing.state == SendState.FAILED and outgoing.stage == SendStage.NONE
-    assert "Outlook refused to send it" in outgoing.error and "413" in outgoing.error
-    assert mailbox.sent_log == [] and ms.count("send") == 1
 
 
 def test_graph_unreachable_before_the_send_leaves_nothing_to_wonder_about(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -168,6 +169,9 @@ class GmailClient:
         # Our own transport: a timeout, and no proxy picked up from the environment (the
         # library default), so a stray HTTP_PROXY cannot divert or hang mailbox traffic.
         self._raw_http = httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS, proxy_info=None)
+        # A resumable upload's 308 means "go on", not a redirect (the library's own
+        # build_http() does the same).
+        self._raw_http.redirect_codes = self._raw_http.redirect_codes - {308}
         self.auth = GmailAuth(account, self._raw_http)
         self.http = self.auth.authorized_http()
         endpoint = settings.GMAIL_API_ENDPOINT.rstrip("/") + "/"
@@ -183,6 +187,16 @@ class GmailClient:
         # rootUrl (https://gmail.googleapis.com/batch) even with a custom api_endpoint, so
         # the Gmail batch URI is built from our endpoint instead.
         self.batch_uri = endpoint + "batch/gmail/v1"
+        self._endpoint_scheme = urllib.parse.urlsplit(endpoint).scheme
+
+    def upload(self, request: HttpRequest) -> HttpRequest:
+        """A media-upload request, addressed to our endpoint: the library moves the upload
+        URL to the endpoint's host but keeps the discovery document's https (an http
+        endpoint, as in tests, would get https)."""
+        parts = urllib.parse.urlsplit(request.uri)
+        if parts.scheme != self._endpoint_scheme:
+            request.uri = urllib.parse.urlunsplit(parts._replace(scheme=self._endpoint_scheme))
+        return request
 
     @property
     def users(self) -> Any:

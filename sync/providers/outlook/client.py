@@ -390,6 +390,22 @@ class GraphClient:
             break
         return response
 
+    def put_upload(
+        self, upload_url: str, data: bytes, *, start: int, total: int, what: str
+    ) -> requests.Response:
+        """One PUT of an attachment upload session: ``Content-Range`` and no Authorization
+        header (the upload URL is the credential, and may be another host than Graph: our
+        token never goes there)."""
+        headers = {"Content-Range": f"bytes {start}-{start + len(data) - 1}/{total}"}
+        try:
+            self.requests_sent += 1
+            response = self.session.request("PUT", upload_url, data=data, headers=headers, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise ProviderTemporaryError(f"Graph is unreachable ({what}): {exc}") from exc
+        if response.status_code >= 400:
+            raise self._error(response, what)
+        return response
+
     @staticmethod
     def _error(response: requests.Response, what: str) -> Exception:
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import time
+from typing import Any
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -28,7 +29,21 @@ from urllib3.exceptions import NewConnectionError
 from inbox.models import SendStage
 from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
 from sync.providers.base import Checkpoint, SendAmbiguous, SendRequest, with_bcc
-from sync.providers.outlook.client import GraphClient, GraphForbidden, GraphRequestError, GraphThrottled
+from sync.providers.outlook.client import (
+    GraphClient,
+    GraphForbidden,
+    GraphRequestError,
+    GraphThrottled,
+    quote_id,
+)
+from sync.providers.outlook.large_send import (
+    attach,
+    create_draft,
+    delete_draft,
+    split_files,
+    still_a_draft,
+    too_large_for_send_mail,
+)
 
 # Looks in Sent Items right after the 202, with these pauses before each (seconds); then the
 # outbox's backoff takes over.
@@ -63,7 +78,7 @@ def send_message(graph: GraphClient, request: SendRequest, checkpoint: Checkpoin
     if request.stage == SendStage.ACCEPTED:
         return _confirm(graph, request, checkpoint, pauses=(0.0,))
     if request.retry:
-        found = find_sent(graph, request.message_id)
+        found = find_sent(graph, _sent_message_id(request))
         if found:
             checkpoint(SendStage.FILED)
             return {"found_in_sent": found}
@@ -76,17 +91,31 @@ def send_message(graph: GraphClient, request: SendRequest, checkpoint: Checkpoin
                 "An earlier attempt got no answer from Outlook, and the message is not in Sent Items, "
                 "so it may still arrive. Check with the recipient, then Retry or Edit."
             )
-    body = base64.b64encode(with_bcc(request.raw, request.bcc))
+    mime = with_bcc(request.raw, request.bcc)
+    if too_large_for_send_mail(mime):
+        return _send_as_draft(graph, request, checkpoint, mime)
+    _hand_over(
+        graph,
+        checkpoint,
+        graph.url("/sendMail"),
+        data=base64.b64encode(mime),
+        content_type="text/plain",
+        what="sending the message",
+    )
+    checkpoint(SendStage.ACCEPTED)
+    return _confirm(graph, request, checkpoint, pauses=CONFIRM_PAUSES)
+
+
+def _hand_over(graph: GraphClient, checkpoint: Checkpoint, url: str, **send: Any) -> None:
+    """The request that sends (sendMail, or a draft's send), with the exactly-once rules."""
     try:
         graph.request(
             "POST",
-            graph.url("/sendMail"),
-            data=body,
-            content_type="text/plain",
-            what="sending the message",
+            url,
             # Recorded right before the request leaves: a sign-in or a busy mailbox that
             # stops it earlier leaves nothing to look for.
             on_send=lambda: checkpoint(SendStage.DATA_SENT),
+            **send,
         )
     except (GraphThrottled, ProviderAuthError):
         checkpoint(SendStage.NONE)  # "slow down" / sign-in refused: definitely not sent
@@ -101,8 +130,41 @@ def send_message(graph: GraphClient, request: SendRequest, checkpoint: Checkpoin
         if _never_sent(exc):
             checkpoint(SendStage.NONE)
         raise  # unanswered (5xx, no answer): data_sent stays, the retry looks in Sent Items
+
+
+def _send_as_draft(
+    graph: GraphClient, request: SendRequest, checkpoint: Checkpoint, mime: bytes
+) -> dict[str, object]:
+    """Above 4 MB: a draft, its files uploaded, then its send (``large_send``)."""
+    progress = dict(request.progress)
+    draft_id = str(progress.get("draft_id") or "")
+    if draft_id and not (progress.get("draft_ready") and still_a_draft(graph, draft_id)):
+        delete_draft(graph, draft_id)  # half built (or gone): never sent, built again
+        draft_id = ""
+    if not draft_id:
+        head, files = split_files(mime)
+        try:
+            draft = create_draft(graph, head)
+            progress = {
+                "draft_id": str(draft["id"]),
+                "internet_message_id": str(draft.get("internetMessageId") or request.message_id),
+            }
+            checkpoint(SendStage.NONE, progress)
+            for item in files:
+                attach(graph, progress["draft_id"], item)
+        except GraphRequestError as exc:  # 400, 403, 413: nothing was sent
+            raise ProviderPermanentError(f"Outlook refused to send it: {exc}") from exc
+        progress["draft_ready"] = True
+        checkpoint(SendStage.NONE, progress)
+        draft_id = progress["draft_id"]
+    _hand_over(graph, checkpoint, graph.url(f"/messages/{quote_id(draft_id)}/send"), what="sending the draft")
     checkpoint(SendStage.ACCEPTED)
-    return _confirm(graph, request, checkpoint, pauses=CONFIRM_PAUSES)
+    return {**_confirm(graph, request, checkpoint, pauses=CONFIRM_PAUSES), "draft_id": draft_id}
+
+
+def _sent_message_id(request: SendRequest) -> str:
+    """The Message-ID to look for in Sent Items: the one Graph gave the draft, if any."""
+    return str(request.progress.get("internet_message_id") or request.message_id)
 
 
 def _never_sent(exc: ProviderTemporaryError) -> bool:
@@ -125,7 +187,7 @@ def _confirm(
     for pause in pauses:
         if pause:
             time.sleep(pause)  # Exchange files it a moment after the 202
-        found = find_sent(graph, request.message_id)
+        found = find_sent(graph, _sent_message_id(request))
         if found:
             checkpoint(SendStage.FILED)
             return {"sent_items_id": found}
