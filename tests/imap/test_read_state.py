@@ -4,13 +4,17 @@ server (one outbox change per mailbox, no switch), and another mail client's STO
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts.models import Company, User
 from inbox import services
 from inbox.models import ChangeKind, ChangeStatus, Conversation, ProviderChange
-from tests.imap.conftest import ImapSetup
+from tests.imap.conftest import ImapSetup, make_setup, require_cyrus, server
+from tests.imap.dovecot import Dovecot
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dovecot]
 
@@ -78,3 +82,54 @@ def test_seen_set_by_another_mail_client_reads_the_conversation_in_the_app(imap:
     imap.pull()
     assert not _conversation(imap, "Read elsewhere").is_read
     assert not ProviderChange.objects.exists()  # nothing pushed back
+
+
+# Servers without QRESYNC (fallback: no CONDSTORE either; nomove, localized, gmail-style and
+# Cyrus as the matrix runs them): the pull cannot ask which flags changed, so it compares the
+# folder's unread UIDs with the last pull's.
+@pytest.fixture(params=["standard", "fallback", "nomove", "localized", "gmail", "cyrus"])
+def any_server(
+    request: pytest.FixtureRequest, dovecot_servers: dict[str, Dovecot], acme: Company, alice: User, bob: User
+) -> Iterator[ImapSetup]:
+    if request.param == "cyrus":
+        require_cyrus()
+    setup = make_setup(server(dovecot_servers, request.param), "personal", acme=acme, alice=alice, bob=bob)
+    yield setup
+    setup.close()
+
+
+def test_read_and_unread_in_another_client_show_in_the_app_on_every_server(any_server: ImapSetup):
+    setup = any_server
+    first = setup.deliver(subject="Pricing question")
+    setup.deliver(subject="Already read there", flags=(b"\\Seen",))
+    setup.pull()
+    assert not _conversation(setup, "Pricing question").is_read
+    assert _conversation(setup, "Already read there").is_read
+    client = setup.mua()
+    uid = setup.uid_of(client, first, "inbox")
+
+    client.add_flags([uid], [b"\\Seen"])  # read in the other client; nothing else changed
+    setup.pull()
+    assert _conversation(setup, "Pricing question").is_read
+
+    client.remove_flags([uid], [b"\\Seen"])  # and marked unread again there
+    setup.deliver(subject="Meanwhile")
+    setup.pull()
+    assert not _conversation(setup, "Pricing question").is_read
+    assert _conversation(setup, "Already read there").is_read  # untouched: it did not change
+    assert not ProviderChange.objects.exists()  # nothing pushed back
+
+
+def test_a_read_in_the_app_not_pushed_yet_is_not_undone_by_a_pull_without_qresync(any_server: ImapSetup):
+    setup = any_server
+    setup.deliver(subject="Read in the app")
+    setup.pull()
+    conversation = _conversation(setup, "Read in the app")
+
+    services.mark_read(setup.actor, [conversation.pk], read=True)  # its push has not run yet
+    setup.pull()
+    setup.pull()
+
+    conversation.refresh_from_db()
+    assert conversation.is_read
+    assert ProviderChange.objects.filter(kind=ChangeKind.READ).exists()

@@ -101,6 +101,9 @@ FIRST_GROUP_COUNT = 60
 FIRST_WINDOW = 100
 MAX_WINDOW = 8000
 SEEN = b"\\Seen"
+# Without QRESYNC, a folder's unread UIDs are kept with its cursor up to this many (a few
+# hundred KB of JSON); above it, read state from other clients is not followed there.
+MAX_UNSEEN_KEPT = 50_000
 DELETED = b"\\deleted"
 # Complete checks in a row that must find no live copy before a message is deleted.
 CONFIRMING_CHECKS = 2
@@ -128,6 +131,9 @@ class FolderScan:
     deleted_waiting: set[int] = field(default_factory=set)
     reset: bool = False
     retry: bool = False  # a folder opened only to ask again for refused messages
+    # Without QRESYNC: the folder's live unread UIDs now (``None``: not read this pull). Kept
+    # with the cursor, the next pull's difference is what another client read or unread.
+    unseen: list[int] | None = None
     # First read of an import folder: its range is searched window by window, newest first
     # (``ImapPull._import_windows``), so ``new_uids`` fills in as the windows are read.
     windowed: bool = False
@@ -256,8 +262,11 @@ class ImapPull:
         state = self.states.get(folder)
         scan = FolderScan(folder, role, uidvalidity, int(uidnext), exists, highestmodseq, state)
 
+        if state is None or state.uidvalidity is None or state.uidvalidity != uidvalidity:
+            if not self.qresync:
+                self._read_state_without_qresync(scan)  # the reading the next pull compares with
         if state is None or state.uidvalidity is None:
-            # No SEARCH here: ``_import_windows`` searches the range from the newest down.
+            # No date SEARCH here: ``_import_windows`` searches the range from the newest down.
             scan.windowed = role in IMPORT_ROLES and bool(exists)
             return scan
         if state.uidvalidity != uidvalidity:
@@ -283,6 +292,8 @@ class ImapPull:
                 known = self._known_uids(folder, uidvalidity)
                 flagged = set(self.client.search("DELETED")) if known else set()
                 scan.vanished_keys = {known[uid] for uid in flagged if uid in known}
+                # Nor does a \Seen set or taken away by another client.
+                self._read_state_without_qresync(scan)
             return scan
         if state.uidnext is not None and scan.uidnext > state.uidnext:
             start = state.uidnext
@@ -338,11 +349,34 @@ class ImapPull:
                 keys = self._keys_of_uids(scan.folder, scan.uidvalidity, set(seen))
                 scan.seen.update({keys[uid]: flag for uid, flag in seen.items() if uid in keys})
             return set(self._keys_of_uids(scan.folder, scan.uidvalidity, gone).values())
+        self._read_state_without_qresync(scan)
         known = self._known_uids(scan.folder, scan.uidvalidity)
         if not known:
             return set()
         present = set(self.client.search("UNDELETED")) if scan.exists else set()
         return {known[uid] for uid in set(known) - present}
+
+    def _read_state_without_qresync(self, scan: FolderScan) -> None:
+        """Read state on a server that cannot say which flags changed (no QRESYNC): the
+        folder's unread UIDs now, against those of the last pull. Only a difference counts —
+        a UID that became unread, or stopped being unread while still live — so a read or
+        unread made in the app and not pushed yet is never undone by a pull."""
+        unseen = set(self.client.search(["UNSEEN", "UNDELETED"])) if scan.exists else set()
+        if len(unseen) > MAX_UNSEEN_KEPT:
+            return  # not kept: the next pull starts over from its own reading
+        scan.unseen = sorted(unseen)
+        state = scan.state
+        before = state.extra.get("unseen") if state is not None else None
+        if not isinstance(before, list) or state is None or state.uidvalidity != scan.uidvalidity:
+            return  # the first reading of this folder: nothing to compare with
+        previously = {int(uid) for uid in before}
+        read_now, unread_now = previously - unseen, unseen - previously
+        if not read_now and not unread_now:
+            return
+        still_live = set(self.client.search("UNDELETED")) & read_now if read_now else set()
+        keys = self._keys_of_uids(scan.folder, scan.uidvalidity, still_live | unread_now)
+        scan.seen.update({keys[uid]: True for uid in still_live if uid in keys})
+        scan.seen.update({keys[uid]: False for uid in unread_now if uid in keys})
 
     def _keys_of_uids(self, folder: str, uidvalidity: int, uids: set[int]) -> dict[int, str]:
         """Our references' keys for these UIDs of the folder, by UID (1,000 per IN)."""
@@ -1117,7 +1151,11 @@ class ImapPull:
                 highestmodseq=scan.highestmodseq,
                 # Whatever left a folder and is not placed yet is kept in UnplacedMessage and
                 # checked every pull, so no folder needs a full recheck.
-                extra={"exists": scan.exists, "deleted_waiting": sorted(scan.deleted_waiting)},
+                extra={
+                    "exists": scan.exists,
+                    "deleted_waiting": sorted(scan.deleted_waiting),
+                    **_unseen_kept(scan),
+                },
                 updated_at=now,
             )
             for scan in self.scans.values()
@@ -1177,3 +1215,15 @@ def _lower_flags(data: dict[bytes, Any]) -> set[bytes]:
 
 def _text(exc: BaseException) -> str:
     return clean_text(" ".join(str(a.decode() if isinstance(a, bytes) else a) for a in exc.args) or repr(exc))
+
+
+def _unseen_kept(scan: FolderScan) -> dict[str, list[int]]:
+    """The unread UIDs to keep with the cursor: this pull's reading, or the last one while the
+    folder did not change (CONDSTORE said so) and its UIDs still mean the same messages."""
+    if scan.unseen is not None:
+        return {"unseen": scan.unseen}
+    state = scan.state
+    before = state.extra.get("unseen") if state is not None else None
+    if isinstance(before, list) and state is not None and state.uidvalidity == scan.uidvalidity:
+        return {"unseen": before}
+    return {}
