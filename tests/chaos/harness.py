@@ -157,10 +157,6 @@ class ChaosDovecot(Dovecot):
 
     _held: list[socket.socket]
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def pause(self) -> None:
         """Stop the server, keeping its ports: bound but not listening, a connection is
         refused exactly as by a stopped server, and no other test session (they share this
