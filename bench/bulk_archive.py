@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,17 +19,9 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--count", type=int, default=10_000)
     args = parser.parse_args()
-    os.environ.update(
-        {
-            "DATABASE_URL": args.database_url,
-            "DEBUG": "1",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "ALLOWED_HOSTS": "testserver,localhost",
-        }
-    )
-    import django
+    from bench.common import setup_django_on
 
-    django.setup()
+    setup_django_on(args.database_url)
     from accounts.models import User
     from inbox import services
     from inbox.models import Conversation

@@ -1,7 +1,9 @@
-"""Shared helpers for the benchmarks: fresh databases, timing, the machine record."""
+"""Shared helpers for the benchmarks: fresh databases, Django on a seeded one, timing, the
+machine record, and bench/results/latest.json."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -10,9 +12,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = "postgres://postgres@127.0.0.1:5432"
+RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 
 def fresh_database(name: str) -> str:
@@ -22,6 +26,34 @@ def fresh_database(name: str) -> str:
     url = f"{PG}/{name}"
     manage("migrate", "--noinput", "-v0", database_url=url)
     return url
+
+
+def setup_django_on(database_url: str) -> None:
+    """Django on a database bench/run.py seeded (DEBUG=1 spares a collectstatic manifest; the
+    test client's host allowed)."""
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "DEBUG": "1",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "ALLOWED_HOSTS": "testserver,localhost",
+        }
+    )
+    import django
+
+    django.setup()
+
+
+def latest_results() -> dict[str, Any]:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+def merge_results(fresh: dict[str, object]) -> dict[str, object]:
+    """latest.json keeps every key a part of the bench wrote; a run replaces its own keys."""
+    results = {**latest_results(), **fresh}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    return results
 
 
 def manage(*args: str, database_url: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import resource
 import subprocess
 import sys
@@ -65,30 +64,16 @@ def measure(scenario: str) -> dict[str, object]:
     server = ctx.Process(target=serve, args=(count, size, out, stop), daemon=True)
     server.start()
     info = out.get(timeout=600)
-    os.environ.update(
-        GMAIL_API_ENDPOINT=info["endpoint"],
-        GOOGLE_TOKEN_URI=info["token_uri"],
-        GOOGLE_CLIENT_ID=info["client"][0],
-        GOOGLE_CLIENT_SECRET=info["client"][1],
-    )
+    from bench.fake_providers import gmail_account, use_fake_gmail
     from bench.mailbox import setup_django
 
+    use_fake_gmail(info)
     setup_django("salesinbox_bench_gmail")
-    from accounts.models import Company, Plan, Role, User
-    from inbox.models import AccountKind, MailAccount, Message, Provider
+    from inbox.models import Message
     from sync.pull import pull_account
     from sync.store import MAX_FETCH_BYTES
 
-    company = Company.objects.create(name="Bench Gmail", plan=Plan.PREMIUM)
-    rep = User.objects.create_user(f"rep-{time.time_ns()}@bench.test", company=company, role=Role.ADMIN)
-    account = MailAccount.objects.create(
-        company=company,
-        kind=AccountKind.PERSONAL,
-        owner=rep,
-        provider=Provider.GMAIL,
-        address=ADDRESS,
-        credentials={"refresh_token": info["refresh"]},
-    )
+    account = gmail_account("Bench Gmail", ADDRESS, info["refresh"])
     before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     summary = pull_account(account.pk)
@@ -119,14 +104,6 @@ def measure(scenario: str) -> dict[str, object]:
     }
 
 
-def write(results: dict[str, object]) -> None:
-    latest = Path(__file__).resolve().parent / "results" / "latest.json"
-    data = json.loads(latest.read_text()) if latest.exists() else {}
-    data["gmail_memory"] = results
-    latest.parent.mkdir(parents=True, exist_ok=True)
-    latest.write_text(json.dumps(data, indent=2))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", choices=sorted(SCENARIOS))
@@ -152,7 +129,9 @@ def main() -> None:
         **results,
     }
     if args.write:
-        write(summary)
+        from bench.common import merge_results
+
+        merge_results({"gmail_memory": summary})
     print(json.dumps(summary))
 
 

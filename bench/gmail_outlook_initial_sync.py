@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -80,30 +79,15 @@ def gmail(count: int) -> dict[str, object]:
     server = ctx.Process(target=_serve_gmail, args=(count, address, out, stop), daemon=True)
     server.start()
     info = out.get(timeout=1800)
-    os.environ.update(
-        GMAIL_API_ENDPOINT=info["endpoint"],
-        GOOGLE_TOKEN_URI=info["token_uri"],
-        GOOGLE_CLIENT_ID=info["client"][0],
-        GOOGLE_CLIENT_SECRET=info["client"][1],
-    )
+    from bench.fake_providers import gmail_account, use_fake_gmail
     from bench.mailbox import setup_django
 
+    use_fake_gmail(info)
     setup_django("salesinbox_bench_gmail_rate")
-    from accounts.models import Company, Plan, Role, User
-    from inbox.models import AccountKind, MailAccount, Message, Provider
+    from inbox.models import Message
     from sync.pull import pull_account
 
-    company = Company.objects.create(name="Bench Gmail rate", plan=Plan.PREMIUM)
-    rep = User.objects.create_user(f"rep-{time.time_ns()}@bench.test", company=company, role=Role.ADMIN)
-    account = MailAccount.objects.create(
-        company=company,
-        kind=AccountKind.PERSONAL,
-        owner=rep,
-        provider=Provider.GMAIL,
-        address=address,
-        credentials={"refresh_token": info["refresh"]},
-        sync_past_days=3650,
-    )
+    account = gmail_account("Bench Gmail rate", address, info["refresh"], sync_past_days=3650)
     started = time.perf_counter()
     summary = pull_account(account.pk)
     seconds = time.perf_counter() - started
@@ -132,54 +116,26 @@ def gmail(count: int) -> dict[str, object]:
 
 
 def outlook(count: int) -> dict[str, object]:
+    from bench.fake_providers import fake_microsoft, outlook_account
     from bench.mailbox import setup_django
 
     setup_django("salesinbox_bench_outlook_rate")
-    from django.conf import settings
-
-    from accounts.models import Company, Plan, Role, User
-    from inbox.models import AccountKind, MailAccount, Message, Provider
-    from sync.providers.outlook import auth
+    from inbox.models import Message
     from sync.pull import pull_account
-    from tests.fakes.graph_server import FakeMicrosoft, make_mime
-    from tests.fakes.tls import make_local_ca
+    from tests.fakes.graph_server import make_mime
 
-    ca = make_local_ca(Path(tempfile.mkdtemp(prefix="bench-ca-")))
-    ms = FakeMicrosoft(ca).start()
-    settings.MS_CLIENT_ID = ms.client_id
-    settings.MS_CLIENT_SECRET = ms.client_secret
-    settings.MS_AUTHORITY = ms.authority
-    settings.GRAPH_API_ENDPOINT = ms.graph_endpoint
-    settings.MS_CA_BUNDLE = str(ca.ca_file)
-    auth._HTTP_CACHE.clear()
-    try:
-        address = f"rep-{time.time_ns()}@bench.test"
-        mailbox = ms.add_mailbox(address)
-        flow = auth.start_connect(
-            "https://inbox.example.test/email-sync/microsoft/callback", login_hint=address
-        )
-        connected = auth.finish_connect(flow, ms.sign_in(flow["auth_uri"]))
-        company = Company.objects.create(name=f"Bench Outlook rate {time.time_ns()}", plan=Plan.PREMIUM)
-        rep = User.objects.create_user(address, company=company, role=Role.ADMIN)
-        account = MailAccount.objects.create(
-            company=company,
-            kind=AccountKind.PERSONAL,
-            owner=rep,
-            provider=Provider.OUTLOOK,
-            address=address,
-            credentials=connected.credentials,
-            sync_past_days=3650,
-        )
+    with fake_microsoft() as ms:
+        mailbox, account = outlook_account(ms, f"Bench Outlook rate {time.time_ns()}", sync_past_days=3650)
         for subject, body, when in _bodies(count):
-            mailbox.deliver(make_mime(subject=subject, text=body, to=[address], date=when), received=when)
+            mailbox.deliver(
+                make_mime(subject=subject, text=body, to=[account.address], date=when), received=when
+            )
         ms.calls.clear()
         started = time.perf_counter()
         summary = pull_account(account.pk)
         seconds = time.perf_counter() - started
         stored = Message.objects.filter(account=account).count()
         calls = list(ms.calls)
-    finally:
-        ms.stop()
     requests = [c for c in calls if c.op != "batch"]  # each $batch part counts on its own
     per_10_min = len(requests) / seconds * 600
     return {
@@ -219,10 +175,9 @@ def main() -> None:
         results[name] = json.loads(out.strip().splitlines()[-1])
         print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
     if args.write:
-        latest = Path(__file__).resolve().parent / "results" / "latest.json"
-        data = json.loads(latest.read_text()) if latest.exists() else {}
-        data["gmail_outlook_initial_sync"] = results
-        latest.write_text(json.dumps(data, indent=2))
+        from bench.common import merge_results
+
+        merge_results({"gmail_outlook_initial_sync": results})
     print(json.dumps(results))
 
 

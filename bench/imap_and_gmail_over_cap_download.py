@@ -195,10 +195,9 @@ def main() -> None:
         result[provider] = json.loads(out.strip().splitlines()[-1])
         print(f"{provider}: {result[provider]}", file=sys.stderr, flush=True)
     if args.update_results:
-        results_file = ROOT / "bench" / "results" / "latest.json"
-        results = json.loads(results_file.read_text()) if results_file.exists() else {}
-        results[KEY] = result
-        results_file.write_text(json.dumps(results, indent=2))
+        from bench.common import merge_results
+
+        merge_results({KEY: result})
     print(json.dumps(result))
 
 

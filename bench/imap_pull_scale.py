@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, fresh_database
+from bench.common import ROOT, fresh_database, latest_results, merge_results
 from bench.mailbox import small_messages, start_dovecot
 
 BEAT_TICK_S = 60  # config/settings.py CELERY_BEAT_SCHEDULE["schedule-due-syncs"]
@@ -234,11 +234,9 @@ def run_size(server, size: int, window: int, args_warmup: int) -> dict[str, obje
 
 
 def merge_into_latest(results: dict[str, object]) -> None:
-    """Keep what is measured even if a later size fails (bench/run.py merges the same way)."""
-    path = ROOT / "bench" / "results" / "latest.json"
-    latest = json.loads(path.read_text()) if path.exists() else {}
-    latest["imap_pull_scale"] = {**(latest.get("imap_pull_scale") or {}), **results}
-    path.write_text(json.dumps(latest, indent=2))
+    """Keep what is measured even if a later size fails: each size merges into this part's key."""
+    earlier = latest_results().get("imap_pull_scale") or {}
+    merge_results({"imap_pull_scale": {**earlier, **results}})
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -22,17 +21,9 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    os.environ.update(
-        {
-            "DATABASE_URL": args.database_url,
-            "DEBUG": "1",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "ALLOWED_HOSTS": "testserver,localhost",
-        }
-    )
-    import django
+    from bench.common import setup_django_on
 
-    django.setup()
+    setup_django_on(args.database_url)
     from django.db import connection, reset_queries
     from django.test import Client
     from django.test.utils import CaptureQueriesContext

@@ -23,7 +23,6 @@ import argparse
 import json
 import resource
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.mailbox import setup_django
 
 TARGET_MB = 300
-REDIRECT_URI = "https://inbox.example.test/email-sync/microsoft/callback"
 
 
 def rss_mb() -> float:
@@ -50,26 +48,12 @@ def peak_rss_mb() -> float:
 
 
 def pull_of(ms, count: int, size: int, label: str, *, chunked: bool) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    from accounts.models import Company, Plan, Role, User
-    from inbox.models import AccountKind, MailAccount, Message, Provider
-    from sync.providers.outlook import auth
+    from bench.fake_providers import outlook_account
+    from inbox.models import Message
     from sync.pull import pull_account
 
-    stamp = time.time_ns()
-    address = f"rep-{stamp}@bench.test"
-    mailbox = ms.add_mailbox(address)
-    flow = auth.start_connect(REDIRECT_URI, login_hint=address)
-    connected = auth.finish_connect(flow, ms.sign_in(flow["auth_uri"]))
-    company = Company.objects.create(name=f"Bench {stamp}", plan=Plan.PREMIUM)
-    rep = User.objects.create_user(address, company=company, role=Role.ADMIN)
-    account = MailAccount.objects.create(
-        company=company,
-        kind=AccountKind.PERSONAL,
-        owner=rep,
-        provider=Provider.OUTLOOK,
-        address=address,
-        credentials=connected.credentials,
-    )
+    mailbox, account = outlook_account(ms, f"Bench {time.time_ns()}")
+    address = account.address
     when = datetime.now(UTC) - timedelta(hours=1)
     for i in range(count):
         mailbox.deliver_large(
@@ -118,36 +102,21 @@ def main() -> None:
             "just_under_cap": runs["under_cap"],
         }
         if args.update_results:
-            latest = Path(__file__).resolve().parent / "results" / "latest.json"
-            data = json.loads(latest.read_text()) if latest.exists() else {}
-            data["outlook_memory"] = result
-            latest.write_text(json.dumps(data, indent=2))
+            from bench.common import merge_results
+
+            merge_results({"outlook_memory": result})
         print(json.dumps(result))
         return
     setup_django("salesinbox_bench_outlook")
-    from django.conf import settings
-
-    from sync.providers.outlook import auth
+    from bench.fake_providers import fake_microsoft
     from sync.store import MAX_FETCH_BYTES
-    from tests.fakes.graph_server import FakeMicrosoft
-    from tests.fakes.tls import make_local_ca
 
-    ca = make_local_ca(Path(tempfile.mkdtemp(prefix="bench-ca-")))
-    ms = FakeMicrosoft(ca).start()
-    settings.MS_CLIENT_ID = ms.client_id
-    settings.MS_CLIENT_SECRET = ms.client_secret
-    settings.MS_AUTHORITY = ms.authority
-    settings.GRAPH_API_ENDPOINT = ms.graph_endpoint
-    settings.MS_CA_BUNDLE = str(ca.ca_file)
-    auth._HTTP_CACHE.clear()
-    try:
+    with fake_microsoft() as ms:
         if args.one == "under_cap":
             # Just under the cap: each is downloaded and parsed whole.
             row = pull_of(ms, args.count, MAX_FETCH_BYTES - 1_048_576, "Under the cap", chunked=False)
         else:
             row = pull_of(ms, args.count, args.size_mb * 1_048_576, "Big", chunked=args.one == "chunked")
-    finally:
-        ms.stop()
     row["body_cap_mb"] = MAX_FETCH_BYTES // 1_048_576
     print(json.dumps(row))
 

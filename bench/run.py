@@ -14,10 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, fresh_database, machine, manage
+from bench.common import RESULTS, ROOT, fresh_database, machine, manage, merge_results
 
 SIZES = [1_000, 10_000, 100_000]
-RESULTS = ROOT / "bench" / "results" / "latest.json"
 DOCS = ROOT / "docs" / "bench"
 
 
@@ -30,15 +29,6 @@ def run_json(script: str, *args: str) -> dict[str, object]:
         text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
-
-
-def merge_results(fresh: dict[str, object]) -> dict[str, object]:
-    """latest.json keeps every key a part of the bench wrote; a run replaces its own keys."""
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update(fresh)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    return results
 
 
 def main() -> None:

@@ -102,7 +102,7 @@ def main() -> int:
 
 def imap_phases(args, redis_server, dovecot, database_url, logs) -> dict[str, object]:  # type: ignore[no-untyped-def]
     from inbox.models import ChangeStatus, ProviderChange
-    from tests.chaos.harness import Workers, celery_broker, wait_for
+    from tests.chaos.harness import Workers, celery_broker
     from tests.chaos.scenario import (
         CrashPlan,
         OutagePlan,
@@ -114,6 +114,7 @@ def imap_phases(args, redis_server, dovecot, database_url, logs) -> dict[str, ob
         outage_run,
         worker_env,
     )
+    from tests.waiting import wait_for
 
     company, actor = company_and_actor()
     started = time.monotonic()
@@ -169,6 +170,7 @@ def imap_phases(args, redis_server, dovecot, database_url, logs) -> dict[str, ob
             wait_for(
                 lambda: ProviderChange.objects.get(pk=orphan.pk).status == ChangeStatus.DONE,
                 timeout=300,
+                interval=0.1,
                 what="the orphaned change",
             )
             after = ProviderChange.objects.get(pk=orphan.pk)

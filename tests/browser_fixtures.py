@@ -88,15 +88,21 @@ def open_as(browser: Browser, live_server: Any) -> Iterator[Callable[..., Page]]
         height: int = 900,
         touch: bool = False,
         timezone_id: str | None = None,
+        ignore_https_errors: bool = False,
     ) -> Page:
-        """``touch``: a phone's touch screen (tap, no hover); ``timezone_id``: the browser's zone."""
+        """``touch``: a phone's touch screen (tap, no hover); ``timezone_id``: the browser's zone;
+        ``ignore_https_errors``: accept the fake providers' test CA (Chromium does not read the
+        CA file; the certificate is still served over real TLS)."""
         client = Client()
         client.force_login(user)
         extra: dict[str, Any] = {"has_touch": True, "is_mobile": True} if touch else {}
         if timezone_id:
             extra["timezone_id"] = timezone_id
         context = browser.new_context(
-            base_url=live_server.url, viewport={"width": width, "height": height}, **extra
+            base_url=live_server.url,
+            viewport={"width": width, "height": height},
+            ignore_https_errors=ignore_https_errors,
+            **extra,
         )
         context.add_cookies(
             [

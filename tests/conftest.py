@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from accounts.models import Company, Plan, Role, User
 from inbox.models import MailAccount
 from tests.browser_fixtures import browser, open_as  # noqa: F401  (registered once for every package)
 from tests.factories import CompanyFactory, UserFactory, personal_account, team_account
+from tests.fakes.recording import RecordingAdapter
 
 pytest_plugins = ["tests.plugins.tiers", "tests.plugins.parallel", "tests.plugins.servers"]
 
@@ -61,6 +64,16 @@ def bob_mailbox(bob: User) -> MailAccount:
 @pytest.fixture
 def carol_mailbox(carol: User) -> MailAccount:
     return personal_account(carol)
+
+
+@pytest.fixture
+def recording() -> Iterator[type[RecordingAdapter]]:
+    """IMAP pushes go to tests/fakes/recording.RecordingAdapter (scripted answers, calls
+    recorded), with nothing recorded or scripted before or after the test."""
+    RecordingAdapter.reset()
+    with override_settings(SYNC_ADAPTERS={"imap": "tests.fakes.recording.RecordingAdapter"}):
+        yield RecordingAdapter
+    RecordingAdapter.reset()
 
 
 @pytest.fixture

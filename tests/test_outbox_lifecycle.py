@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Plan
@@ -16,20 +15,11 @@ from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTempo
 from sync.providers.base import Outcome, PushResult
 from sync.push import push_account
 from tests.factories import receive, switches
-from tests.fakes.recording import RecordingAdapter
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.usefixtures("recording"),
 ]
-
-
-@pytest.fixture
-def recording():  # type: ignore[no-untyped-def]
-    RecordingAdapter.reset()
-    with override_settings(SYNC_ADAPTERS={"imap": "tests.fakes.recording.RecordingAdapter"}):
-        yield RecordingAdapter
-    RecordingAdapter.reset()
 
 
 @pytest.fixture

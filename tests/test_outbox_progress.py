@@ -9,7 +9,6 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.test import override_settings
 from django.utils import timezone
 
 from inbox import services
@@ -19,17 +18,8 @@ from sync.errors import ProviderTemporaryError
 from sync.providers.base import Outcome, PushResult
 from sync.push import push_account
 from tests.factories import receive, switches
-from tests.fakes.recording import RecordingAdapter
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("recording")]
-
-
-@pytest.fixture
-def recording():  # type: ignore[no-untyped-def]
-    RecordingAdapter.reset()
-    with override_settings(SYNC_ADAPTERS={"imap": "tests.fakes.recording.RecordingAdapter"}):
-        yield RecordingAdapter
-    RecordingAdapter.reset()
 
 
 @pytest.fixture

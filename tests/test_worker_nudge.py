@@ -12,7 +12,8 @@ from inbox import services
 from inbox.models import ChangeStatus, ProviderChange
 from sync.tasks import sweep_outbox
 from tests.factories import receive, switches
-from tests.worker import purge_queue, running_worker, wait_until
+from tests.waiting import wait_until
+from tests.worker import purge_queue, running_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

@@ -127,12 +127,3 @@ def running_worker(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-
-
-def wait_until(predicate, *, timeout: float = 30, interval: float = 0.2) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

@@ -33,7 +33,8 @@ from inbox import services
 from inbox.models import ChangeStatus, Conversation, ProviderChange
 from tests.factories import DealFactory, LeadFactory, add_person, parsed, receive
 from tests.imap.conftest import make_setup
-from tests.worker import ROOT, running_worker, unique_queue, wait_until
+from tests.waiting import wait_until
+from tests.worker import ROOT, running_worker, unique_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

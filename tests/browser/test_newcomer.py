@@ -13,7 +13,8 @@ from accounts.models import User
 from inbox.demo_data import seed_demo
 from inbox.models import ChangeStatus, Conversation, MailAccount, ProviderChange
 from sync.models import SimulatedMessage
-from tests.worker import running_worker, unique_queue, wait_until
+from tests.waiting import wait_until
+from tests.worker import running_worker, unique_queue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

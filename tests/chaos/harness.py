@@ -37,6 +37,7 @@ import redis
 
 from tests.imap.dovecot import DOVECOT, Dovecot, MailUser
 from tests.ports import free_port, listening_socket
+from tests.waiting import wait_for
 from tests.worker import worker_queues
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -48,14 +49,6 @@ def listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.2)
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_for(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.1, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what or predicate!r} after {timeout:.0f} s")
-        time.sleep(interval)
 
 
 # --- Redis ----------------------------------------------------------------------------------
@@ -102,7 +95,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for(self._answers, timeout=20, what=f"redis on {self.port}")
+        wait_for(self._answers, timeout=20, interval=0.1, what=f"redis on {self.port}")
         return self
 
     def _answers(self) -> bool:
@@ -164,10 +157,6 @@ class ChaosDovecot(Dovecot):
 
     _held: list[socket.socket]
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def pause(self) -> None:
         """Stop the server, keeping its ports: bound but not listening, a connection is
         refused exactly as by a stopped server, and no other test session (they share this
@@ -196,7 +185,12 @@ class ChaosDovecot(Dovecot):
             group=self.run_as.pw_gid,
             extra_groups=[],
         )
-        wait_for(lambda: self._listening(self.port) or not self.running, timeout=timeout, what="Dovecot")
+        wait_for(
+            lambda: self._listening(self.port) or not self.running,
+            timeout=timeout,
+            interval=0.1,
+            what="Dovecot",
+        )
         time.sleep(0.1)  # a failed bind ends the master at once: is the listener really ours?
         if not self.running:
             raise RuntimeError(f"Dovecot could not take its ports back:\n{self.log_text()}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from inbox.models import ChangeStatus, ProviderChange
-from tests.chaos.harness import ChaosDovecot, RedisServer, Workers, celery_broker, wait_for
+from tests.chaos.harness import ChaosDovecot, RedisServer, Workers, celery_broker
 from tests.chaos.scenario import (
     Agreement,
     CrashPlan,
@@ -27,6 +27,7 @@ from tests.chaos.scenario import (
     outage_run,
     worker_env,
 )
+from tests.waiting import wait_for
 from tests.worker import test_database_url as worker_database_url
 
 # django_db makes pytest-django create the test database; the run itself commits (workers
@@ -96,6 +97,7 @@ def run(
             wait_for(
                 lambda: ProviderChange.objects.get(pk=before_beat.pk).status == ChangeStatus.DONE,
                 timeout=120,
+                interval=0.1,
                 what="the sweeper to push the orphaned change",
             )
             after = ProviderChange.objects.get(pk=before_beat.pk)

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
 from inbox.models import ChangeStatus, Conversation, MailAccount, ProviderChange, ProviderRef
 from inbox.services import ingest_message
 from inbox.types import RefData
+from sync.models import FolderState
+from sync.providers.base import PullReport
+from sync.pull import pull_account
 from sync.push import PushSummary, push_account
 from tests.factories import parsed
 from tests.fakes.gmail_server import Mailbox, MessageFactory
+
+if TYPE_CHECKING:
+    from tests.gmail.conftest import GmailSetup
 
 _subjects = itertools.count(1)
 
@@ -99,3 +106,22 @@ def seeded_many(
         ]
     )
     return [(g, c.pk) for g, c in zip(gmail_ids, conversations, strict=True)]
+
+
+def pull(setup: GmailSetup) -> PullReport:
+    """A pull of the setup's account that must not fail: its report."""
+    summary = pull_account(setup.account.pk)
+    assert not summary.error, summary.error
+    assert summary.report is not None
+    return summary.report
+
+
+def arrive(setup: GmailSetup, mail: MessageFactory, **kwargs: Any) -> str:
+    """A new message to the setup's mailbox, from ``mail.make(**kwargs)``: its Gmail id."""
+    raw, _ = mail.make(to=setup.account.address, **kwargs)
+    return setup.mailbox.deliver(raw)
+
+
+def cursor(setup: GmailSetup) -> str:
+    """The history id the app last stored for the account."""
+    return FolderState.objects.get(account=setup.account, folder="").cursor

@@ -11,28 +11,12 @@ from django.utils import timezone
 
 from inbox.models import AccountStatus
 from inbox.services.mailboxes import resume_mailbox
-from sync.models import FaultState, FolderState, QuarantinedMessage
+from sync.models import FaultState, QuarantinedMessage
 from sync.providers.gmail import pull as gmail_pull
 from sync.pull import pull_account
-from tests.gmail.helpers import conversation_of
+from tests.gmail.helpers import arrive, conversation_of, cursor, pull
 
 pytestmark = pytest.mark.django_db
-
-
-def pull(setup):  # type: ignore[no-untyped-def]
-    summary = pull_account(setup.account.pk)
-    assert not summary.error, summary.error
-    assert summary.report is not None
-    return summary.report
-
-
-def arrive(setup, mail, **kwargs) -> str:  # type: ignore[no-untyped-def]
-    raw, _ = mail.make(to=setup.account.address, **kwargs)
-    return setup.mailbox.deliver(raw)
-
-
-def cursor(setup) -> str:  # type: ignore[no-untyped-def]
-    return FolderState.objects.get(account=setup.account, folder="").cursor
 
 
 def fault(setup, gmail_id) -> QuarantinedMessage:  # type: ignore[no-untyped-def]

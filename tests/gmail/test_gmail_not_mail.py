@@ -7,19 +7,11 @@ from __future__ import annotations
 import pytest
 
 from inbox.models import Conversation, ConversationState
-from sync.pull import pull_account
-from tests.gmail.helpers import conversation_of
+from tests.gmail.helpers import conversation_of, pull
 
 pytestmark = pytest.mark.django_db
 
 NOT_MAIL = [("DRAFT",), ("CHAT",), ("SPAM",), ("INBOX", "DRAFT"), ("INBOX", "SPAM"), ("SENT", "DRAFT")]
-
-
-def pull(setup):  # type: ignore[no-untyped-def]
-    summary = pull_account(setup.account.pk)
-    assert not summary.error, summary.error
-    assert summary.report is not None
-    return summary.report
 
 
 def deliver(setup, mail, labels, subject) -> str:  # type: ignore[no-untyped-def]

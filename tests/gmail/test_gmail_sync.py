@@ -27,26 +27,14 @@ from inbox.models import (
     Tombstone,
 )
 from inbox.services.mailboxes import resume_mailbox
-from sync.models import FolderState, QuarantinedMessage
+from sync.models import QuarantinedMessage
 from sync.pull import pull_account
 from sync.push import push_account
-from tests.gmail.helpers import conversation_of
+from tests.gmail.helpers import arrive, conversation_of, cursor, pull
 
 pytestmark = pytest.mark.django_db
 
 ON_OFF = pytest.mark.parametrize("switch", [True, False], ids=["switch-on", "switch-off"])
-
-
-def pull(setup):  # type: ignore[no-untyped-def]
-    summary = pull_account(setup.account.pk)
-    assert not summary.error, summary.error
-    assert summary.report is not None
-    return summary.report
-
-
-def arrive(setup, mail, **kwargs) -> str:  # type: ignore[no-untyped-def]
-    raw, _ = mail.make(to=setup.account.address, **kwargs)
-    return setup.mailbox.deliver(raw)
 
 
 def synced(setup, mail, **kwargs) -> tuple[str, Conversation]:  # type: ignore[no-untyped-def]
@@ -56,10 +44,6 @@ def synced(setup, mail, **kwargs) -> tuple[str, Conversation]:  # type: ignore[n
     conversation = conversation_of(setup.account, gmail_id)
     assert conversation is not None
     return gmail_id, conversation
-
-
-def cursor(setup) -> str:  # type: ignore[no-untyped-def]
-    return FolderState.objects.get(account=setup.account, folder="").cursor
 
 
 # --- the first sync --------------------------------------------------------------------

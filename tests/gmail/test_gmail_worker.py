@@ -11,7 +11,8 @@ from inbox.models import ChangeStatus, ConversationState, MailAccount, ProviderC
 from inbox.services.nudge import SYNC_TASK, send_task_quietly
 from tests.fakes.gmail_server import FakeGmail
 from tests.gmail.helpers import conversation_of
-from tests.worker import purge_queue, running_worker, wait_until
+from tests.waiting import wait_until
+from tests.worker import purge_queue, running_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

@@ -31,11 +31,9 @@ fresh mailbox by adding a user, and one server serves the whole session.
 
 from __future__ import annotations
 
-import atexit
 import email.utils
 import itertools
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -49,6 +47,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from tests.imap.servers.local_server import LocalServer, server_user
 from tests.imap.servers.proxy import FaultProxy
 from tests.ports import free_port
 
@@ -177,7 +176,10 @@ class MailUser:
         }
 
 
-class Dovecot:
+class Dovecot(LocalServer):
+    server_name = "Dovecot"
+    log_files = ("dovecot.log", "stdout.log")
+
     def __init__(self, variant: str = "standard", *, root: Path | None = None) -> None:
         assert variant in VARIANTS
         self.variant = variant
@@ -191,11 +193,7 @@ class Dovecot:
         self.tls_port = 0
         self.ca_file: Path | None = None
         self._pool: list[str] = []
-        if os.geteuid() == 0:
-            # Never run the test server privileged: drop to the package's system user.
-            self.run_as = pwd.getpwnam("dovecot")
-        else:
-            self.run_as = pwd.getpwuid(os.geteuid())
+        self.run_as = server_user("dovecot")
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self, timeout: float = 20, attempts: int = 5) -> Dovecot:
@@ -209,17 +207,12 @@ class Dovecot:
             for name, (_, contents) in GMAIL_LAYOUT.items():
                 (self.root / "virtual" / name).mkdir(parents=True, exist_ok=True)
                 (self.root / "virtual" / name / "dovecot-virtual").write_text(contents)
-        for _ in range(attempts):
-            # Another test session may take the port between our probe and Dovecot's bind:
-            # Dovecot then exits at once, and we try the next free port.
-            if self._start_once(timeout):
-                atexit.register(self.cleanup)
-                if self.spec.proxy or self.spec.missing:
-                    self.proxy = FaultProxy(self.dovecot_port)
-                    self.proxy.without_capabilities(*self.spec.missing).start()
-                    self.port = self.proxy.port
-                return self
-        raise RuntimeError(f"Dovecot did not start:\n{self.log_text()}")
+        self._start_on_a_free_port(timeout, attempts)
+        if self.spec.proxy or self.spec.missing:
+            self.proxy = FaultProxy(self.dovecot_port)
+            self.proxy.without_capabilities(*self.spec.missing).start()
+            self.port = self.proxy.port
+        return self
 
     def _start_once(self, timeout: float) -> bool:
         self.port = self.dovecot_port = free_port()
@@ -236,43 +229,13 @@ class Dovecot:
             group=self.run_as.pw_gid,
             extra_groups=[],
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            if self._listening(self.port):
-                time.sleep(0.05)  # listening, but is it ours? a failed bind exits at once
-                if self.process.poll() is None:
-                    return True
-                break
-            time.sleep(0.05)
-        self.stop()
-        return False
+        return self._came_up(lambda: self._listening(self.port) and self._still_ours(), timeout)
 
     def stop(self) -> None:
         if self.proxy is not None:
             self.proxy.stop()
             self.proxy = None
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def log_text(self) -> str:
-        parts = []
-        for name in ("dovecot.log", "stdout.log"):
-            path = self.root / name
-            if path.exists():
-                parts.append(path.read_text(errors="replace")[-4000:])
-        return "\n".join(parts)
+        super().stop()
 
     @property
     def config_file(self) -> Path:
@@ -334,15 +297,6 @@ class Dovecot:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.settimeout(0.2)
             return probe.connect_ex(("127.0.0.1", port)) == 0
-
-    def _chown(self, path: Path) -> None:
-        if os.geteuid() != 0:
-            return
-        uid, gid = self.run_as.pw_uid, self.run_as.pw_gid
-        os.chown(path, uid, gid)
-        for dirpath, dirnames, filenames in os.walk(path):
-            for name in dirnames + filenames:
-                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
 
     def _make_certificate(self) -> None:
         from tests.fakes.tls import suite_ca

@@ -17,7 +17,8 @@ from inbox.models import ChangeStatus, Conversation, MailAccount, Message, Provi
 from inbox.services.nudge import SYNC_TASK, send_task_quietly
 from tests.imap.conftest import make_setup
 from tests.imap.dovecot import make_message
-from tests.worker import running_worker, unique_queue, wait_until
+from tests.waiting import wait_until
+from tests.worker import running_worker, unique_queue
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -8,7 +8,8 @@ from inbox import services
 from inbox.models import ChangeStatus, Conversation, Message, ProviderChange
 from inbox.services.nudge import SYNC_TASK, send_task_quietly
 from tests.imap.conftest import make_setup
-from tests.worker import running_worker, unique_queue, wait_until
+from tests.waiting import wait_until
+from tests.worker import running_worker, unique_queue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.dovecot]
 

@@ -5,11 +5,16 @@ connect a mailbox the way a user would (authorization-code flow with PKCE throug
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from accounts.models import Company, User
 from inbox.models import MailAccount, Provider
 from inbox.services import ingest_message
 from inbox.types import IngestResult, RefData
+from sync.providers.base import PullReport
 from sync.providers.outlook import auth as graph_auth
+from sync.pull import pull_account
 from tests.factories import parsed, personal_account, team_account
 from tests.fakes.graph_server import FakeMailbox, FakeMicrosoft, make_mime
 
@@ -20,6 +25,21 @@ def sign_in(ms: FakeMicrosoft, address: str, *, team: bool = False) -> graph_aut
     """What the connect view does: start the flow, the user signs in, redeem the code."""
     flow = graph_auth.start_connect(REDIRECT_URI, login_hint=address, team=team)
     return graph_auth.finish_connect(flow, ms.sign_in(flow["auth_uri"]))
+
+
+def deliver(mailbox: FakeMailbox, folder: str = "inbox", *, days_ago: float = 1 / 24, **fields: Any) -> str:
+    """A message in the fake mailbox's ``folder``, received (and dated) ``days_ago`` days ago
+    (an hour by default), to the mailbox's own address unless ``to`` says otherwise."""
+    when = datetime.now(UTC) - timedelta(days=days_ago)
+    fields.setdefault("to", [mailbox.address])
+    return mailbox.deliver(folder=folder, received=when, date=when, **fields)
+
+
+def pull(account: MailAccount) -> PullReport:
+    """A pull of the account that must not fail: its report."""
+    summary = pull_account(account.pk)
+    assert not summary.error, summary.error
+    return summary.report
 
 
 def outlook_personal(

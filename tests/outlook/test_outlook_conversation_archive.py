@@ -4,8 +4,6 @@ exact — only the messages the app knows."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from inbox import services
@@ -14,15 +12,14 @@ from sync.providers.outlook import push as outlook_push
 from sync.pull import pull_account
 from sync.push import push_account
 from tests.factories import switches
-from tests.outlook.conftest import outlook_personal
+from tests.outlook.conftest import deliver, outlook_personal
 
 pytestmark = pytest.mark.django_db
 
 
 def _deliver(mailbox, folder: str = "inbox", days_ago: float = 1, **fields):  # type: ignore[no-untyped-def]
-    when = datetime.now(UTC) - timedelta(days=days_ago)
-    fields.setdefault("to", [mailbox.address])
-    return mailbox.deliver(folder=folder, received=when, date=when, **fields)
+    """A day old unless the test says otherwise."""
+    return deliver(mailbox, folder, days_ago=days_ago, **fields)
 
 
 def _thread(account, mailbox, alice):  # type: ignore[no-untyped-def]

@@ -5,64 +5,49 @@ archive mailbox gets a new id, even an immutable one) is recorded and has no eff
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from inbox.models import Conversation, ProviderRef
 from sync.models import FolderState
 from sync.providers.outlook import OutlookAdapter
-from sync.pull import pull_account
-from tests.outlook.conftest import outlook_personal
+from tests.outlook.conftest import deliver, outlook_personal, pull
 
 pytestmark = pytest.mark.django_db
 
 
-def _deliver(mailbox, folder: str = "inbox", **fields):  # type: ignore[no-untyped-def]
-    when = datetime.now(UTC) - timedelta(hours=1)
-    fields.setdefault("to", [mailbox.address])
-    return mailbox.deliver(folder=folder, received=when, date=when, **fields)
-
-
-def _pull(account):  # type: ignore[no-untyped-def]
-    summary = pull_account(account.pk)
-    assert not summary.error, summary.error
-    return summary.report
-
-
 def test_shift_delete_of_an_archived_message_deletes_it_in_the_app(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
-    graph_id = _deliver(mailbox, subject="Filed, then purged")
-    _pull(account)
+    graph_id = deliver(mailbox, subject="Filed, then purged")
+    pull(account)
     mailbox.move(graph_id, "archive")
-    _pull(account)
+    pull(account)
     conversation_id = ProviderRef.objects.get(key=graph_id).message.conversation_id
     mailbox.delete_forever(graph_id)
-    assert _pull(account).deleted == 1
+    assert pull(account).deleted == 1
     assert not Conversation.objects.filter(pk=conversation_id).exists()
 
 
 def test_emptying_deleted_items_deletes_what_the_app_still_had_there(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
-    graph_id = _deliver(mailbox, subject="Trashed while the app was down")
-    other = _deliver(mailbox, subject="Stays")
-    _pull(account)
+    graph_id = deliver(mailbox, subject="Trashed while the app was down")
+    other = deliver(mailbox, subject="Stays")
+    pull(account)
     mailbox.move(graph_id, "deleteditems")
     mailbox.expire_delta("deleteditems")  # its arrival in Deleted Items was never seen
     mailbox.expire_delta("inbox")
     mailbox.empty_deleted_items()
-    assert _pull(account).deleted == 1
+    assert pull(account).deleted == 1
     assert not ProviderRef.objects.filter(key=graph_id).exists()
     assert ProviderRef.objects.filter(key=other).exists()
 
 
 def test_an_item_moved_to_the_online_archive_is_not_deleted_and_its_404_is_recorded(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
-    graph_id = _deliver(mailbox, subject="Old deal")
-    _pull(account)
+    graph_id = deliver(mailbox, subject="Old deal")
+    pull(account)
     new_id = mailbox.move_to_online_archive(graph_id)
     assert new_id != graph_id
-    report = _pull(account)
+    report = pull(account)
     assert report.deleted == 0
     assert ProviderRef.objects.filter(key=graph_id).exists()
     assert ms.count("get", status=404, in_batch=True) == 1
@@ -73,17 +58,17 @@ def test_an_item_moved_to_the_online_archive_is_not_deleted_and_its_404_is_recor
 
 def test_a_message_purged_from_the_store_is_a_bare_404_and_has_no_effect(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
-    graph_id = _deliver(mailbox, subject="Purged by retention")
-    _pull(account)
+    graph_id = deliver(mailbox, subject="Purged by retention")
+    pull(account)
     mailbox.purge(graph_id)
-    assert _pull(account).deleted == 0
+    assert pull(account).deleted == 0
     assert ProviderRef.objects.filter(key=graph_id).exists()
 
 
 def test_the_fake_changes_an_id_on_a_move_without_immutable_ids(ms, alice):
     """What the adapter is held to: without Prefer: IdType="ImmutableId" a move changes the id."""
     account, mailbox = outlook_personal(ms, alice)
-    graph_id = _deliver(mailbox, subject="Moves")
+    graph_id = deliver(mailbox, subject="Moves")
     adapter = OutlookAdapter(account)
     session = adapter.session
     headers = {"Authorization": f"Bearer {adapter.tokens.access_token()}"}
@@ -101,11 +86,11 @@ def test_the_adapters_own_moves_keep_the_immutable_id(ms, alice):
 
     switches(alice, archive=True)
     account, mailbox = outlook_personal(ms, alice)
-    graph_id = _deliver(mailbox, subject="Archive me")
-    _pull(account)
+    graph_id = deliver(mailbox, subject="Archive me")
+    pull(account)
     services.archive_conversations(alice, [ProviderRef.objects.get(key=graph_id).message.conversation_id])
     push_account(account.pk)
     assert mailbox.folder_of(graph_id) == "archive"
     assert ms.calls_without_immutable_id == 0
-    assert _pull(account).deleted == 0
+    assert pull(account).deleted == 0
     assert ProviderRef.objects.get(key=graph_id).folder == "archive"

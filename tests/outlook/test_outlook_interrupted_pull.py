@@ -6,27 +6,13 @@ throttled or failing half-way leaves it for the next pull instead of dropping it
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from inbox.models import Conversation, ProviderRef
 from sync.pull import pull_account
-from tests.outlook.conftest import outlook_personal
+from tests.outlook.conftest import deliver, outlook_personal, pull
 
 pytestmark = pytest.mark.django_db
-
-
-def _deliver(mailbox, folder: str = "inbox", **fields):  # type: ignore[no-untyped-def]
-    when = datetime.now(UTC) - timedelta(hours=1)
-    fields.setdefault("to", [mailbox.address])
-    return mailbox.deliver(folder=folder, received=when, date=when, **fields)
-
-
-def _pull(account):  # type: ignore[no-untyped-def]
-    summary = pull_account(account.pk)
-    assert not summary.error, summary.error
-    return summary.report
 
 
 def _conversation(graph_id: str) -> int:
@@ -35,10 +21,10 @@ def _conversation(graph_id: str) -> int:
 
 def test_a_shift_delete_seen_by_a_pull_that_failed_half_way_is_deleted_by_the_next(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
-    purged = _deliver(mailbox, subject="Shift+Deleted")
-    filed = _deliver(mailbox, subject="Filed in a folder of its own")
-    kept = _deliver(mailbox, subject="Stays in the Inbox")
-    _pull(account)
+    purged = deliver(mailbox, subject="Shift+Deleted")
+    filed = deliver(mailbox, subject="Filed in a folder of its own")
+    kept = deliver(mailbox, subject="Stays in the Inbox")
+    pull(account)
     purged_conversation = _conversation(purged)
     mailbox.delete_forever(purged)
     mailbox.move(filed, mailbox.add_folder("Customers"))
@@ -46,26 +32,26 @@ def test_a_shift_delete_seen_by_a_pull_that_failed_half_way_is_deleted_by_the_ne
     ms.fail("batch", times=1, status=503, retry_after=None)
     assert pull_account(account.pk).error
 
-    report = _pull(account)
+    report = pull(account)
 
     assert report.deleted == 1
     assert not Conversation.objects.filter(pk=purged_conversation).exists()
     assert ProviderRef.objects.get(key=filed).folder not in ("inbox", "")
     assert ProviderRef.objects.filter(key=kept).exists()
-    assert _pull(account).deleted == 0  # acted on once, then forgotten
+    assert pull(account).deleted == 0  # acted on once, then forgotten
 
 
 def test_a_message_seen_arriving_in_deleted_items_by_a_throttled_pull_is_deleted_by_the_next(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
-    trashed = _deliver(mailbox, subject="Binned in Outlook")
-    _pull(account)
+    trashed = deliver(mailbox, subject="Binned in Outlook")
+    pull(account)
     mailbox.move(trashed, "deleteditems")
-    _deliver(mailbox, subject="New while binning")
+    deliver(mailbox, subject="New while binning")
     # Graph throttles the new message's download: the pull stops before looking at deletions.
     ms.fail("value", times=1, status=429, retry_after="1")
     assert pull_account(account.pk).error
 
-    report = _pull(account)
+    report = pull(account)
 
     assert report.deleted == 1 and report.created == 1
     assert not ProviderRef.objects.filter(key=trashed).exists()
@@ -73,9 +59,9 @@ def test_a_message_seen_arriving_in_deleted_items_by_a_throttled_pull_is_deleted
 
 def test_a_reconcile_after_a_lost_cursor_that_failed_half_way_is_done_by_the_next_pull(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
-    purged = _deliver(mailbox, subject="Shift+Deleted while we were away")
-    kept = _deliver(mailbox, subject="Still in the Inbox")
-    _pull(account)
+    purged = deliver(mailbox, subject="Shift+Deleted while we were away")
+    kept = deliver(mailbox, subject="Still in the Inbox")
+    pull(account)
     mailbox.delete_forever(purged)
     mailbox.expire_delta("inbox")
     # The resync works; the ids-only listing of the reconcile fails.
@@ -83,12 +69,12 @@ def test_a_reconcile_after_a_lost_cursor_that_failed_half_way_is_done_by_the_nex
     assert pull_account(account.pk).error
     assert ProviderRef.objects.filter(key=purged).exists()
 
-    report = _pull(account)
+    report = pull(account)
 
     assert report.deleted == 1
     assert not ProviderRef.objects.filter(key=purged).exists()
     assert ProviderRef.objects.filter(key=kept).exists()
     assert ms.count("delta", status=410) == 1  # the next pull had a valid deltaLink
     listings = ms.count("list")
-    _pull(account)
+    pull(account)
     assert ms.count("list") == listings  # reconciled once, then forgotten

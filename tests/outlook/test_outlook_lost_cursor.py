@@ -5,8 +5,6 @@ where it went before anything is deleted, under the mass-delete guard."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from inbox.models import AccountStatus, Message, ProviderRef
@@ -14,27 +12,15 @@ from inbox.services.mailboxes import resume_mailbox
 from sync.providers.outlook import pull as outlook_pull
 from sync.pull import pull_account
 from tests.fakes.graph_server import DELTA_GENERATIONS
-from tests.outlook.conftest import outlook_personal
+from tests.outlook.conftest import deliver, outlook_personal, pull
 
 pytestmark = pytest.mark.django_db
-
-
-def _deliver(mailbox, folder: str = "inbox", **fields):  # type: ignore[no-untyped-def]
-    when = datetime.now(UTC) - timedelta(hours=1)
-    fields.setdefault("to", [mailbox.address])
-    return mailbox.deliver(folder=folder, received=when, date=when, **fields)
-
-
-def _pull(account):  # type: ignore[no-untyped-def]
-    summary = pull_account(account.pk)
-    assert not summary.error, summary.error
-    return summary.report
 
 
 def test_the_fake_forgets_delta_links_older_than_the_last_generations(ms, alice):
     """What the adapter is held to: an old deltaLink answers 410, as Exchange's does."""
     account, _ = outlook_personal(ms, alice)
-    _pull(account)
+    pull(account)
     from sync.models import FolderState
     from sync.providers.outlook import OutlookAdapter
 
@@ -51,10 +37,10 @@ def test_the_fake_forgets_delta_links_older_than_the_last_generations(ms, alice)
 def test_a_pull_that_cannot_import_everything_still_keeps_the_newest_delta_link(ms, alice, monkeypatch):
     monkeypatch.setattr(outlook_pull, "MAX_IMPORTS_PER_PULL", 2)
     account, mailbox = outlook_personal(ms, alice)
-    _pull(account)
+    pull(account)
     for i in range(12):
-        _deliver(mailbox, subject=f"Burst {i}")
-    created = [_pull(account).created for _ in range(DELTA_GENERATIONS + 4)]
+        deliver(mailbox, subject=f"Burst {i}")
+    created = [pull(account).created for _ in range(DELTA_GENERATIONS + 4)]
     # Every pull advanced its deltaLink, so none ever met an expired one.
     assert ms.count("delta", status=410) == 0
     assert sum(created) == 12 and Message.objects.filter(account=account).count() == 12
@@ -63,16 +49,16 @@ def test_a_pull_that_cannot_import_everything_still_keeps_the_newest_delta_link(
 
 def test_a_client_delete_during_a_lost_cursor_is_deleted_after_the_reconcile_and_nothing_else(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
-    trashed = _deliver(mailbox, subject="Binned while we were away")
-    archived = _deliver(mailbox, subject="Archived in Outlook")
-    kept = _deliver(mailbox, subject="Still in the Inbox")
-    _pull(account)
+    trashed = deliver(mailbox, subject="Binned while we were away")
+    archived = deliver(mailbox, subject="Archived in Outlook")
+    kept = deliver(mailbox, subject="Still in the Inbox")
+    pull(account)
     # Deleted Items' own delta must not be what tells: its cursor is lost too.
     mailbox.move(trashed, "deleteditems")
     mailbox.move(archived, "archive")
     for folder in ("inbox", "archive", "deleteditems"):
         mailbox.expire_delta(folder)
-    report = _pull(account)
+    report = pull(account)
     assert report.deleted == 1
     assert not ProviderRef.objects.filter(key=trashed).exists()
     assert set(ProviderRef.objects.values_list("key", "folder")) == {(archived, "archive"), (kept, "inbox")}
@@ -85,8 +71,8 @@ def test_a_reconcile_that_would_delete_too_much_pauses_the_account(ms, alice, se
     settings.MASS_DELETE_MIN_COUNT = 3
     settings.MASS_DELETE_MAX_SHARE = 0.2
     account, mailbox = outlook_personal(ms, alice)
-    ids = [_deliver(mailbox, subject=f"Lead {i}") for i in range(8)]
-    _pull(account)
+    ids = [deliver(mailbox, subject=f"Lead {i}") for i in range(8)]
+    pull(account)
     for graph_id in ids[:4]:
         mailbox.delete_forever(graph_id)
     mailbox.expire_delta("inbox")
@@ -101,14 +87,14 @@ def test_deletions_held_by_one_folders_reconcile_survive_the_next_folders_reconc
     settings.MASS_DELETE_MIN_COUNT = 2
     settings.MASS_DELETE_MAX_SHARE = 0.2
     account, mailbox = outlook_personal(ms, alice)
-    purged_for_good = [_deliver(mailbox, subject=f"Lead {i}") for i in range(3)]
+    purged_for_good = [deliver(mailbox, subject=f"Lead {i}") for i in range(3)]
     for i in range(3):
-        _deliver(mailbox, subject=f"Kept {i}")
-    filed = _deliver(mailbox, subject="Filed, then gone from the store")
-    sent = _deliver(mailbox, folder="sentitems", subject="Sent, then gone from the store")
-    _pull(account)
+        deliver(mailbox, subject=f"Kept {i}")
+    filed = deliver(mailbox, subject="Filed, then gone from the store")
+    sent = deliver(mailbox, folder="sentitems", subject="Sent, then gone from the store")
+    pull(account)
     mailbox.move(filed, "archive")
-    _pull(account)
+    pull(account)
     mailbox.purge(sent)  # a bare 404: recorded, no effect
     for graph_id in purged_for_good:
         mailbox.delete_forever(graph_id)
@@ -124,6 +110,6 @@ def test_deletions_held_by_one_folders_reconcile_survive_the_next_folders_reconc
     account.refresh_from_db()
     assert account.status == AccountStatus.PAUSED
     resume_mailbox(alice, account.pk)
-    assert _pull(account).deleted == 3
+    assert pull(account).deleted == 3
     assert not ProviderRef.objects.filter(key__in=purged_for_good).exists()
     assert ProviderRef.objects.filter(key__in=[filed, sent]).count() == 2

@@ -5,8 +5,6 @@ so personal Microsoft accounts can consent."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from inbox import services
@@ -17,22 +15,16 @@ from sync.providers.outlook.auth import SHARED_SCOPE
 from sync.pull import pull_account
 from sync.push import push_account
 from tests.factories import switches
-from tests.outlook.conftest import REDIRECT_URI, outlook_personal, outlook_team, seed, sign_in
+from tests.outlook.conftest import REDIRECT_URI, deliver, outlook_personal, outlook_team, seed, sign_in
 
 pytestmark = pytest.mark.django_db
-
-
-def _deliver(mailbox, folder: str = "inbox", **fields):  # type: ignore[no-untyped-def]
-    when = datetime.now(UTC) - timedelta(hours=1)
-    fields.setdefault("to", [mailbox.address])
-    return mailbox.deliver(folder=folder, received=when, date=when, **fields)
 
 
 def test_a_delegate_denied_one_folder_still_syncs_the_rest_and_stays_connected(ms, acme, alice, bob):
     account, mailbox = outlook_team(ms, acme, [alice, bob], "sales@acme.test", shared_by=alice)
     mailbox.deny("sentitems")
-    inbound = _deliver(mailbox, subject="Team inquiry")
-    _deliver(
+    inbound = deliver(mailbox, subject="Team inquiry")
+    deliver(
         mailbox, folder="sentitems", subject="Our answer", sender="sales@acme.test", to=["kim@client.test"]
     )
     summary = pull_account(account.pk)
@@ -63,7 +55,7 @@ def test_a_403_on_one_batch_part_fails_that_message_not_the_account(ms, acme, al
 
 def test_a_401_that_survives_a_refresh_needs_reauthentication(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
-    _deliver(mailbox, subject="Hello")
+    deliver(mailbox, subject="Hello")
     ms.revoke(alice.email)
     summary = pull_account(account.pk)
     assert summary.error
@@ -110,7 +102,7 @@ def test_a_personal_account_syncs_and_refreshes_with_the_scopes_it_consented_to(
     ms.access_token_lifetime = 120  # msal refreshes at once
     account, mailbox = outlook_personal(ms, alice, personal=True)
     ms.access_token_lifetime = 3600
-    graph_id = _deliver(mailbox, subject="Personal mail")
+    graph_id = deliver(mailbox, subject="Personal mail")
     switches(alice, archive=True)
     summary = pull_account(account.pk)
     assert not summary.error and ProviderRef.objects.filter(key=graph_id).exists()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -22,7 +22,7 @@ from inbox.models import (
 from sync.models import FolderState
 from sync.providers.outlook import pull as outlook_pull
 from sync.pull import pull_account
-from tests.outlook.conftest import outlook_personal, outlook_team
+from tests.outlook.conftest import deliver, outlook_personal, outlook_team, pull
 
 pytestmark = pytest.mark.django_db
 
@@ -30,15 +30,8 @@ NOW = datetime.now(UTC)
 
 
 def _deliver(mailbox, *, folder: str = "inbox", days_ago: float = 1, **fields):  # type: ignore[no-untyped-def]
-    when = datetime.now(UTC) - timedelta(days=days_ago)
-    fields.setdefault("to", [mailbox.address])
-    return mailbox.deliver(folder=folder, received=when, date=when, **fields)
-
-
-def _pull(account):  # type: ignore[no-untyped-def]
-    summary = pull_account(account.pk)
-    assert not summary.error, summary.error
-    return summary.report
+    """A day old unless the test says otherwise."""
+    return deliver(mailbox, folder, days_ago=days_ago, **fields)
 
 
 def _conversation(graph_id: str) -> Conversation:
@@ -59,7 +52,7 @@ def test_first_sync_imports_inbox_and_sent_items_of_the_past_days(ms, alice):
     _deliver(mailbox, subject="Ancient", days_ago=200)
     _deliver(mailbox, folder="archive", subject="Filed away")
     _deliver(mailbox, folder="deleteditems", subject="Binned")
-    report = _pull(account)
+    report = pull(account)
     assert report.created == 2
     conversation = _conversation(asked)
     assert _conversation(answered) == conversation
@@ -82,24 +75,24 @@ def test_first_sync_follows_delta_pages_and_a_later_sync_fetches_only_new_mail(m
     account, mailbox = outlook_personal(ms, alice)
     for i in range(23):
         _deliver(mailbox, subject=f"Lead {i}", days_ago=2 + i / 10)
-    assert _pull(account).created == 23
+    assert pull(account).created == 23
     assert ms.count("delta") == 3 + 3  # inbox in 3 pages of ≤ 10, one page per other folder
     fresh = _deliver(mailbox, subject="Fresh", days_ago=0)
     before = ms.count("value")
-    report = _pull(account)
+    report = pull(account)
     assert report.created == 1 and ms.count("value") == before + 1
     assert _conversation(fresh).subject == "Fresh"
-    assert _pull(account).created == 0
+    assert pull(account).created == 0
 
 
 def test_moved_to_deleted_items_in_outlook_deletes_it_in_the_app(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
     graph_id = _deliver(mailbox, subject="Spam-ish")
     keep = _deliver(mailbox, subject="Keep")
-    _pull(account)
+    pull(account)
     conversation_id = _conversation(graph_id).pk
     mailbox.move(graph_id, "deleteditems")
-    report = _pull(account)
+    report = pull(account)
     assert report.deleted == 1
     assert not Conversation.objects.filter(pk=conversation_id).exists()
     assert Tombstone.objects.filter(account=account, provider_key=graph_id).exists()
@@ -112,9 +105,9 @@ def test_moved_to_deleted_items_in_outlook_deletes_it_in_the_app(ms, alice):
 def test_shift_delete_in_outlook_lands_in_recoverable_items_and_deletes_it_in_the_app(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
     graph_id = _deliver(mailbox, subject="Gone")
-    _pull(account)
+    pull(account)
     mailbox.delete_forever(graph_id)
-    assert _pull(account).deleted == 1
+    assert pull(account).deleted == 1
     assert not ProviderRef.objects.filter(key=graph_id).exists()
     assert ms.count("get", status=200, in_batch=True) == 1  # found in recoverableitemsdeletions
 
@@ -122,9 +115,9 @@ def test_shift_delete_in_outlook_lands_in_recoverable_items_and_deletes_it_in_th
 def test_archived_in_outlook_has_no_effect_in_the_app(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
     graph_id = _deliver(mailbox, subject="Archive me there")
-    _pull(account)
+    pull(account)
     mailbox.move(graph_id, "archive")
-    report = _pull(account)
+    report = pull(account)
     assert report.deleted == 0
     ref = ProviderRef.objects.get(key=graph_id)
     assert ref.folder == "archive"  # only the reference follows it
@@ -136,9 +129,9 @@ def test_moved_to_another_outlook_folder_has_no_effect_in_the_app(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
     custom = mailbox.add_folder("Customers")
     graph_id = _deliver(mailbox, subject="Filed")
-    _pull(account)
+    pull(account)
     mailbox.move(graph_id, "Customers")
-    assert _pull(account).deleted == 0
+    assert pull(account).deleted == 0
     ref = ProviderRef.objects.get(key=graph_id)
     assert ref.folder == custom and ref.message.conversation.state == ConversationState.INBOX
     assert ms.count("get", in_batch=True, status=200) == 1  # asked where it went
@@ -147,11 +140,11 @@ def test_moved_to_another_outlook_folder_has_no_effect_in_the_app(ms, alice):
 def test_archived_then_binned_in_outlook_is_deleted_in_the_app(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
     graph_id = _deliver(mailbox, subject="Later binned")
-    _pull(account)
+    pull(account)
     mailbox.move(graph_id, "archive")
-    _pull(account)
+    pull(account)
     mailbox.move(graph_id, "deleteditems")
-    assert _pull(account).deleted == 1
+    assert pull(account).deleted == 1
     assert not ProviderRef.objects.filter(key=graph_id).exists()
 
 
@@ -160,9 +153,9 @@ def test_a_sent_message_binned_in_outlook_is_deleted_in_the_app(ms, alice):
     graph_id = _deliver(
         mailbox, folder="sentitems", subject="Offer", sender=alice.email, to=["kim@client.test"]
     )
-    _pull(account)
+    pull(account)
     mailbox.move(graph_id, "deleteditems")
-    assert _pull(account).deleted == 1
+    assert pull(account).deleted == 1
 
 
 def test_delta_expired_resyncs_and_reconciles_deleting_only_what_is_confirmed_deleted(ms, alice):
@@ -172,7 +165,7 @@ def test_delta_expired_resyncs_and_reconciles_deleting_only_what_is_confirmed_de
     filed = _deliver(mailbox, subject="Filed in a project folder")
     archived_away = _deliver(mailbox, subject="Moved to the online archive")
     untouched = _deliver(mailbox, subject="Still here")
-    _pull(account)
+    pull(account)
     old_cursor = FolderState.objects.get(account=account, folder="inbox").cursor
     mailbox.delete_forever(shift_deleted)
     mailbox.purge(purged)
@@ -181,7 +174,7 @@ def test_delta_expired_resyncs_and_reconciles_deleting_only_what_is_confirmed_de
     mailbox.move_to_online_archive(archived_away)
     fresh = _deliver(mailbox, subject="Arrived meanwhile", days_ago=0)
     mailbox.expire_delta("inbox")
-    report = _pull(account)
+    report = pull(account)
     assert any("410" in note for note in report.notes)
     assert report.created == 1 and report.deleted == 1
     assert ProviderRef.objects.filter(key=fresh).exists()
@@ -202,20 +195,20 @@ def test_delta_expired_resyncs_and_reconciles_deleting_only_what_is_confirmed_de
     assert new_cursor and new_cursor != old_cursor
     # and the next round is an ordinary delta again
     later = _deliver(mailbox, subject="After the resync", days_ago=0)
-    assert _pull(account).created == 1 and ProviderRef.objects.filter(key=later).exists()
+    assert pull(account).created == 1 and ProviderRef.objects.filter(key=later).exists()
 
 
 def test_a_message_deleted_in_the_app_is_never_imported_again(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
     graph_id = _deliver(mailbox, subject="Not interested")
-    _pull(account)
+    pull(account)
     services.delete_conversations(alice, [_conversation(graph_id).pk])  # delete switch off
     assert mailbox.folder_of(graph_id) == "inbox"
     mailbox.mark_read(graph_id)  # delta reports it again
-    report = _pull(account)
+    report = pull(account)
     assert report.created == 0 and report.tombstoned == 1
     mailbox.expire_delta("inbox")  # even a full resync does not bring it back
-    report = _pull(account)
+    report = pull(account)
     assert report.created == 0 and report.tombstoned == 1
     assert not Message.objects.filter(account=account).exists()
     assert ms.count("value") == 1  # never downloaded again
@@ -224,16 +217,16 @@ def test_a_message_deleted_in_the_app_is_never_imported_again(ms, alice):
 def test_an_archived_conversation_stays_archived_until_a_new_message_arrives(ms, alice):
     account, mailbox = outlook_personal(ms, alice)
     graph_id = _deliver(mailbox, subject="Contract", message_id="<contract@client.test>")
-    _pull(account)
+    pull(account)
     conversation = _conversation(graph_id)
     services.archive_conversations(alice, [conversation.pk])  # archive switch off
     mailbox.mark_read(graph_id)
-    _pull(account)
-    _pull(account)
+    pull(account)
+    pull(account)
     conversation.refresh_from_db()
     assert conversation.state == ConversationState.ARCHIVED
     _deliver(mailbox, subject="Re: Contract", in_reply_to="<contract@client.test>", days_ago=0)
-    assert _pull(account).created == 1
+    assert pull(account).created == 1
     conversation.refresh_from_db()
     assert conversation.state == ConversationState.INBOX and conversation.message_count == 2
 
@@ -243,7 +236,7 @@ def test_many_deletions_at_once_pause_the_account_until_the_user_resumes(ms, ali
     settings.MASS_DELETE_MAX_SHARE = 0.2
     account, mailbox = outlook_personal(ms, alice)
     ids = [_deliver(mailbox, subject=f"Thread {i}") for i in range(10)]
-    _pull(account)
+    pull(account)
     for graph_id in ids[:6]:
         mailbox.move(graph_id, "deleteditems")
     summary = pull_account(account.pk)
@@ -254,7 +247,7 @@ def test_many_deletions_at_once_pause_the_account_until_the_user_resumes(ms, ali
     assert pull_account(account.pk).skipped_reason  # paused accounts are not pulled
     mailbox.move(ids[0], "inbox")  # the user rescued one while looking
     services.resume_mailbox(alice, account.pk)
-    report = _pull(account)
+    report = pull(account)
     assert report.deleted == 5
     assert ProviderRef.objects.filter(key=ids[0]).exists()
     assert Message.objects.filter(account=account).count() == 5
@@ -268,7 +261,7 @@ def test_a_message_above_the_body_cap_is_imported_from_its_headers_text_and_atta
     graph_id = mailbox.deliver_large(
         1024 * 1024, subject="Big attachment", text="Here is the signed contract.", to=[alice.email]
     )
-    assert _pull(account).created == 1
+    assert pull(account).created == 1
     message = ProviderRef.objects.get(key=graph_id).message
     assert message.subject == "Big attachment" and "signed contract" in message.text
     assert "too large to import whole — open in Outlook" in message.parse_problems[0]
@@ -285,13 +278,13 @@ def test_the_apps_own_moves_do_not_look_like_deletions(ms, alice):
     switches(alice, archive=True)
     account, mailbox = outlook_personal(ms, alice)
     graph_id = _deliver(mailbox, subject="Archive from the app")
-    _pull(account)
+    pull(account)
     conversation = _conversation(graph_id)
     services.archive_conversations(alice, [conversation.pk])
     push_account(account.pk)
     assert mailbox.folder_of(graph_id) == "archive"
     gets = ms.count("get")
-    report = _pull(account)
+    report = pull(account)
     assert report.deleted == 0 and ms.count("get") == gets
     conversation.refresh_from_db()
     assert conversation.state == ConversationState.ARCHIVED
@@ -301,7 +294,7 @@ def test_a_shared_team_mailbox_is_pulled_through_the_users_path(ms, acme, alice,
     account, mailbox = outlook_team(ms, acme, [alice, bob], "sales@acme.test", shared_by=alice)
     graph_id = _deliver(mailbox, subject="Team inquiry")
     ms.mailboxes["alice@acme.test"].deliver(subject="Alice's own mail")
-    assert _pull(account).created == 1
+    assert pull(account).created == 1
     assert _conversation(graph_id).account == account
     assert all(c.path.startswith("/v1.0/users/sales%40acme.test/") for c in ms.calls_of("delta"))
 
@@ -311,14 +304,14 @@ def test_a_big_first_sync_continues_where_it_stopped_on_the_next_pull(ms, alice,
     account, mailbox = outlook_personal(ms, alice)
     for i in range(12):
         _deliver(mailbox, subject=f"Old thread {i}", days_ago=3 + i)
-    assert _pull(account).created == 5
+    assert pull(account).created == 5
     # The deltaLink is kept at once; the rest waits in the folder's backlog.
     assert FolderState.objects.get(account=account, folder="inbox").cursor
     assert len(FolderState.objects.get(account=account, folder="inbox").extra["backlog"]) == 7
     account.refresh_from_db()
     assert account.initial_sync_finished_at is None
-    assert _pull(account).created == 5
-    assert _pull(account).created == 2
+    assert pull(account).created == 5
+    assert pull(account).created == 2
     assert FolderState.objects.get(account=account, folder="inbox").extra["backlog"] == []
     account.refresh_from_db()
     assert account.initial_sync_finished_at is not None
@@ -330,7 +323,7 @@ def test_a_throttled_download_keeps_what_is_left_and_the_next_pull_finishes(ms, 
     account, mailbox = outlook_personal(ms, alice)
     for i in range(3):
         _deliver(mailbox, subject=f"Thread {i}")
-    _pull(account)
+    pull(account)
     new = [_deliver(mailbox, subject=f"New {i}", days_ago=0) for i in range(3)]
     cursor = FolderState.objects.get(account=account, folder="inbox").cursor
     ms.fail("value", times=1, retry_after="10")
@@ -341,7 +334,7 @@ def test_a_throttled_download_keeps_what_is_left_and_the_next_pull_finishes(ms, 
     inbox = FolderState.objects.get(account=account, folder="inbox")
     assert inbox.cursor != cursor and len(inbox.extra["backlog"]) == 3  # nothing lost
     assert not Message.objects.filter(subject__startswith="New").exists()
-    assert _pull(account).created == 3
+    assert pull(account).created == 3
     assert set(new) <= set(ProviderRef.objects.values_list("key", flat=True))
     assert ms.count("delta", status=410) == 0
 
@@ -354,7 +347,7 @@ def test_a_message_sent_without_its_size_is_read_only_up_to_the_body_cap(ms, ali
         2 * 1024 * 1024, subject="Streamed", text="Drawings attached.", to=[alice.email]
     )
     small = _deliver(mailbox, subject="Small one", text="Short and sweet")
-    assert _pull(account).created == 2
+    assert pull(account).created == 2
     streamed = ProviderRef.objects.get(key=big).message
     assert "Drawings attached." in streamed.text
     assert "too large to import whole — open in Outlook" in streamed.parse_problems[0]

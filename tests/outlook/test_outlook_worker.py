@@ -13,7 +13,8 @@ from inbox.models import ChangeStatus, ConversationState, MailAccount, ProviderC
 from inbox.services.nudge import SYNC_TASK, send_task_quietly
 from tests.factories import switches
 from tests.outlook.conftest import outlook_personal
-from tests.worker import purge_queue, running_worker, wait_until
+from tests.waiting import wait_until
+from tests.worker import purge_queue, running_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

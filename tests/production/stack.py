@@ -18,12 +18,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
@@ -104,18 +104,6 @@ def app_environment(variables: dict[str, str], host: dict[str, str]) -> dict[str
     assert set(host) <= set(HOST_DIFFERENCES), set(host) - set(HOST_DIFFERENCES)
     env.update(host)
     return env
-
-
-def wait_for(
-    predicate: Callable[[], object], what: str, *, timeout: float = 60, interval: float = 0.2
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    if not predicate():
-        raise TimeoutError(f"{what} did not happen within {timeout:.0f} s")
 
 
 @dataclass

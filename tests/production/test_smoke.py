@@ -51,8 +51,8 @@ from tests.production.stack import (
     host_replacements,
     interpolate,
     unprivileged_user,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.smoke, pytest.mark.dovecot, pytest.mark.timeout(420)]
 

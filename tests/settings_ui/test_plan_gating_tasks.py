@@ -18,7 +18,8 @@ from sync.pull import due_account_ids, pull_account
 from tests.factories import switches
 from tests.imap.conftest import make_setup
 from tests.settings_ui.conftest import set_plan
-from tests.worker import purge_queue, running_worker, wait_until
+from tests.waiting import wait_until
+from tests.worker import purge_queue, running_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.dovecot]
 

@@ -12,7 +12,7 @@ from inbox.models import Conversation, Draft, OutgoingMessage, SendState
 from inbox.services.compose import set_compose_settings
 from sync.push import push_account
 from tests.smtp.conftest import Sending
-from tests.worker import wait_until
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
 

@@ -19,7 +19,8 @@ from inbox.services.compose import ComposeInput, send_message, set_compose_setti
 from inbox.services.nudge import PUSH_TASK, send_task_quietly
 from tests.chaos.harness import DROP, ImapProxy
 from tests.smtp.conftest import Sending
-from tests.worker import running_worker, unique_queue, wait_until
+from tests.waiting import wait_until
+from tests.worker import running_worker, unique_queue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.dovecot]
 

@@ -1,5 +1,6 @@
 """Compose, Reply / Reply all / Forward, drafts, Undo / Retry / Edit of a send, and the
 compose settings (signature, Undo delay). Thin views: parse, call one service, render.
+A service's NotFound is the page's 404 through web.middleware.InboxErrorMiddleware.
 
 Every page works without JavaScript (forms and redirects); with it the editor formats text,
 autosaves the draft, and suggests recipients from people and organizations.
@@ -7,6 +8,7 @@ autosaves the draft, and suggests recipients from people and organizations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from django.conf import settings
@@ -19,9 +21,10 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import User
 from crm.models import Organization, PersonEmail
 from inbox import selectors
-from inbox.errors import InvalidRequest, NotAllowed, NotFound
+from inbox.errors import InboxError, InvalidRequest, NotAllowed, NotFound
 from inbox.models import Attachment, Draft, Message, OutgoingMessage
 from inbox.outgoing import forward_subject, reply_subject
 from inbox.services import compose
@@ -116,10 +119,7 @@ def new(request: AuthedRequest) -> HttpResponse:
     for kind in CRM_KINDS:
         record_id = _int(request.GET.get(kind))
         if record_id is not None:
-            try:
-                record = selectors.crm_object(request.user, kind, record_id)
-            except NotFound as exc:
-                raise Http404(str(exc)) from exc
+            record = selectors.crm_object(request.user, kind, record_id)
             form["to"] = form["to"] or ", ".join(_record_addresses(kind, record))
             if kind in compose.LINKERS:
                 form["link_kind"], form["link_id"] = kind, record.pk
@@ -192,10 +192,7 @@ def reply(request: AuthedRequest, conversation_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def draft(request: AuthedRequest, draft_id: int) -> HttpResponse:
-    try:
-        row = compose.get_draft(request.user, draft_id)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
+    row = compose.get_draft(request.user, draft_id)
     form = {
         "draft_id": row.pk,
         "mode": row.mode,
@@ -263,16 +260,14 @@ def send(request: AuthedRequest) -> HttpResponse:
     try:
         data = _input(request, uploads=_uploads(request))
     except InvalidRequest as exc:
-        return _page(request, {**request.POST.dict()}, error=str(exc), status=400)
+        return _refused(request, exc)
     if data.uploads or data.remove_files:
         # Files go into the draft first: a refusal below keeps them on the form, and Undo
         # or Edit find them there again.
         try:
             saved = compose.save_draft(request.user, data)
         except InvalidRequest as exc:
-            return _page(request, {**request.POST.dict()}, error=str(exc), status=400)
-        except NotFound as exc:
-            raise Http404(str(exc)) from exc
+            return _refused(request, exc)
         data = replace(data, draft_id=saved.pk, uploads=(), remove_files=())
     if request.POST.get("quote") and data.reply_to_id and data.conversation_id:
         message = Message.objects.filter(
@@ -285,17 +280,19 @@ def send(request: AuthedRequest) -> HttpResponse:
     try:
         outgoing = compose.send_message(request.user, data)
     except (InvalidRequest, NotAllowed) as exc:
-        form: dict[str, object] = {**request.POST.dict()}
-        if data.draft_id is not None:
-            form["draft_id"] = data.draft_id
-            form["files"] = (
-                Draft.objects.filter(pk=data.draft_id).values_list("files", flat=True).first() or []
-            )
-        return _page(request, form, error=str(exc), status=400)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
+        return _refused(request, exc, draft_id=data.draft_id)
     url = reverse("inbox:conversation", args=[outgoing.message.conversation_id])
     return redirect(f"{url}#msg-{outgoing.message_id}")
+
+
+def _refused(request: AuthedRequest, exc: InboxError, *, draft_id: int | None = None) -> HttpResponse:
+    """The editor again (400) with what the user wrote and why it was refused; with the draft
+    the files went into, its files too."""
+    form: dict[str, object] = {**request.POST.dict()}
+    if draft_id is not None:
+        form["draft_id"] = draft_id
+        form["files"] = Draft.objects.filter(pk=draft_id).values_list("files", flat=True).first() or []
+    return _page(request, form, error=str(exc), status=400)
 
 
 def _save(request: AuthedRequest, data: compose.ComposeInput) -> HttpResponse:
@@ -321,10 +318,7 @@ def autosave(request: AuthedRequest) -> JsonResponse:
 @login_required
 @require_POST
 def discard(request: AuthedRequest, draft_id: int) -> HttpResponse:
-    try:
-        compose.delete_draft(request.user, draft_id)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
+    compose.delete_draft(request.user, draft_id)
     return redirect("inbox:drafts")
 
 
@@ -343,13 +337,7 @@ def drafts(request: AuthedRequest) -> HttpResponse:
 @require_POST
 def undo(request: AuthedRequest, outgoing_id: int) -> HttpResponse:
     """Undo within the delay: back to the editor with what was written."""
-    try:
-        restored = compose.undo_send(request.user, outgoing_id)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
-    except NotAllowed as exc:
-        return render(request, "inbox/compose_too_late.html", {"reason": str(exc)}, status=409)
-    return redirect("inbox:draft", draft_id=restored.pk)
+    return _back_to_editor(request, compose.undo_send, outgoing_id)
 
 
 @login_required
@@ -357,8 +345,6 @@ def undo(request: AuthedRequest, outgoing_id: int) -> HttpResponse:
 def retry(request: AuthedRequest, outgoing_id: int) -> HttpResponse:
     try:
         outgoing = compose.retry_send(request.user, outgoing_id)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
     except NotAllowed:
         found = OutgoingMessage.objects.filter(pk=outgoing_id).select_related("message").first()
         if found is None:
@@ -370,10 +356,17 @@ def retry(request: AuthedRequest, outgoing_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def edit(request: AuthedRequest, outgoing_id: int) -> HttpResponse:
+    """Edit a send that has not gone out: back to the editor with what was written."""
+    return _back_to_editor(request, compose.edit_unsent, outgoing_id)
+
+
+def _back_to_editor(
+    request: AuthedRequest, take_back: Callable[[User, int], Draft], outgoing_id: int
+) -> HttpResponse:
+    """Undo and Edit: the send taken back into a draft, opened in the editor; or, once it is
+    too late, the page that says why (409)."""
     try:
-        restored = compose.edit_unsent(request.user, outgoing_id)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
+        restored = take_back(request.user, outgoing_id)
     except NotAllowed as exc:
         return render(request, "inbox/compose_too_late.html", {"reason": str(exc)}, status=409)
     return redirect("inbox:draft", draft_id=restored.pk)

@@ -21,21 +21,19 @@ QRESYNC, SPECIAL-USE — and, another of its quirks, ``LOGINDISABLED`` after log
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import os
-import pwd
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 from imapclient import IMAPClient
 
 from tests.imap.dovecot import PASSWORD, MailUser, Variant
+from tests.imap.servers.local_server import LocalServer, server_user
 from tests.ports import free_port
 
 CYRUS_BIN = Path("/usr/lib/cyrus/bin")  # cyrus-common: master, ctl_cyrusdb
@@ -65,8 +63,11 @@ def available() -> bool:
     return MASTER.exists() and IMAPD.exists() and os.path.exists(SASLPASSWD)
 
 
-class Cyrus:
+class Cyrus(LocalServer):
     """The same surface as tests/imap/dovecot.Dovecot for what the IMAP tests use."""
+
+    server_name = "Cyrus"
+    log_files = ("master.log",)
 
     variant = "cyrus"
     spec = SPEC
@@ -79,26 +80,20 @@ class Cyrus:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.dovecot_port = 0
-        if os.geteuid() == 0:
-            self.run_as = pwd.getpwnam("cyrus")  # never run the test server privileged
-        else:
-            self.run_as = pwd.getpwuid(os.geteuid())
+        self.run_as = server_user("cyrus")
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self, timeout: float = 30, attempts: int = 5) -> Cyrus:
         for sub in ("conf", "spool", "sieve", "run"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        for _ in range(attempts):
-            if self._start_once(timeout):
-                atexit.register(self.cleanup)
-                return self
-        raise RuntimeError(f"Cyrus did not start:\n{self.log_text()}")
+        self._start_on_a_free_port(timeout, attempts)
+        return self
 
     def _start_once(self, timeout: float) -> bool:
         self.port = free_port()
         (self.root / "imapd.conf").write_text(self._imapd_conf())
         (self.root / "cyrus.conf").write_text(self._cyrus_conf())
-        self._chown()
+        self._chown(self.root)
         log = (self.root / "master.log").open("ab")
         self.process = subprocess.Popen(
             # -p: the default pid file (/run/cyrus-master.pid) is the system instance's;
@@ -120,15 +115,7 @@ class Cyrus:
             group=self.run_as.pw_gid,
             extra_groups=[],
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            if self._greets():
-                return True
-            time.sleep(0.05)
-        self.stop()
-        return False
+        return self._came_up(self._greets, timeout)
 
     def _greets(self) -> bool:
         """Listening and answering as Cyrus — and still ours: a master whose port was taken
@@ -138,26 +125,7 @@ class Cyrus:
                 greeting = probe.recv(4096)
         except OSError:
             return False
-        time.sleep(0.05)
-        return b"Cyrus IMAP" in greeting and self.process is not None and self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def log_text(self) -> str:
-        path = self.root / "master.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return b"Cyrus IMAP" in greeting and self._still_ours()
 
     # --- users and clients ---------------------------------------------------------------------
     def add_user(self, prefix: str = "rep") -> MailUser:
@@ -179,15 +147,6 @@ class Cyrus:
         return client
 
     # --- internals --------------------------------------------------------------------------------
-    def _chown(self) -> None:
-        if os.geteuid() != 0:
-            return
-        uid, gid = self.run_as.pw_uid, self.run_as.pw_gid
-        os.chown(self.root, uid, gid)
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            for name in dirnames + filenames:
-                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
-
     def _imapd_conf(self) -> str:
         root = self.root
         return f"""# Written by tests/imap/servers/cyrus.py

@@ -3,11 +3,13 @@ Dovecot, and one real Celery worker for the module (pushes happen as in producti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from subprocess import Popen
+from typing import Any
 
 import pytest
+from playwright.sync_api import Page
 
 from tests.worker import purge_queue, running_worker
 
@@ -27,34 +29,11 @@ def worker(django_db_setup, django_db_blocker, worker_log: Path) -> Iterator[Pop
 
 
 @pytest.fixture
-def open_trusting(browser, live_server):  # type: ignore[no-untyped-def]
-    """Like tests/browser's open_as, in a context that accepts the fake providers' test CA
-    (Chromium does not read the CA file; the certificate is still served over real TLS)."""
-    from django.conf import settings
-    from django.test import Client
+def open_trusting(open_as: Callable[..., Page]) -> Callable[[Any, str], Page]:
+    """tests/browser_fixtures.open_as in a context that accepts the fake providers' test CA,
+    at Playwright's default 1280×720 viewport."""
 
-    from tests.browser_fixtures import watch_csp
+    def open_page(user: Any, path: str) -> Page:
+        return open_as(user, path, width=1280, height=720, ignore_https_errors=True)
 
-    contexts = []
-    errors: list[str] = []
-    csp_violations: list[str] = []
-
-    def open_page(user, path: str):  # type: ignore[no-untyped-def]
-        client = Client()
-        client.force_login(user)
-        context = browser.new_context(base_url=live_server.url, ignore_https_errors=True)
-        cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
-        watch_csp(context, csp_violations)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(path)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-    assert not csp_violations, f"Content-Security-Policy violations: {csp_violations}"
+    return open_page

@@ -14,7 +14,7 @@ from inbox.services.nudge import PUSH_TASK, send_task_quietly
 from inbox.settings_selectors import ARCHIVE_LABEL, DELETE_LABEL, TEAM_ARCHIVE_LABEL
 from sync.pull import pull_account
 from tests.imap.conftest import ImapSetup, make_setup
-from tests.worker import wait_until
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.dovecot]
 
