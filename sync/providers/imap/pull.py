@@ -262,9 +262,9 @@ class ImapPull:
         state = self.states.get(folder)
         scan = FolderScan(folder, role, uidvalidity, int(uidnext), exists, highestmodseq, state)
 
-        if state is None or state.uidvalidity is None or state.uidvalidity != uidvalidity:
-            if not self.qresync:
-                self._read_state_without_qresync(scan)  # the reading the next pull compares with
+        first_reading = state is None or state.uidvalidity is None or state.uidvalidity != uidvalidity
+        if first_reading and not self.qresync:
+            self._read_state_without_qresync(scan)  # the reading the next pull compares with
         if state is None or state.uidvalidity is None:
             # No date SEARCH here: ``_import_windows`` searches the range from the newest down.
             scan.windowed = role in IMPORT_ROLES and bool(exists)
