@@ -21,6 +21,7 @@ scenario run once, a worker started once), which would otherwise be set up once 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import subprocess
 from collections.abc import Iterator
@@ -69,19 +70,29 @@ _PROCESS_STARTERS = {
 
 def _starts(item: pytest.Item) -> tuple[bool, bool, bool]:
     """(starts a Dovecot/Cyrus, a Celery worker, any other process) — by the code it runs."""
+    dovecot = worker = process = False
+    for function in _functions(item):
+        d, w, p = _function_starts(function)
+        dovecot, worker, process = dovecot or d, worker or w, process or p
+    return dovecot, worker, process
+
+
+@functools.cache
+def _function_starts(function: Any) -> tuple[bool, bool, bool]:
+    """``_starts`` for one function: the same fixture functions come back for most of the
+    suite's 1,400 tests, and their code does not change during a run."""
     from tests.imap.dovecot import Dovecot
     from tests.imap.servers.cyrus import Cyrus
     from tests.worker import running_worker
 
     dovecot = worker = process = False
-    for function in _functions(item):
-        for target in _named_globals(function):
-            if isinstance(target, type) and issubclass(target, Dovecot | Cyrus):
-                dovecot = True
-            elif target is running_worker:
-                worker = True
-            elif target is subprocess or id(target) in _PROCESS_STARTERS:
-                process = True
+    for target in _named_globals(function):
+        if isinstance(target, type) and issubclass(target, Dovecot | Cyrus):
+            dovecot = True
+        elif target is running_worker:
+            worker = True
+        elif target is subprocess or id(target) in _PROCESS_STARTERS:
+            process = True
     return dovecot, worker, process
 
 
@@ -89,8 +100,7 @@ def tiers_of(item: pytest.Item) -> set[str]:
     """The slow tiers a collected test belongs to (besides the markers it carries)."""
     names = set(getattr(item, "fixturenames", ()))
     tiers = set()
-    path = Path(str(item.path)).resolve()
-    if path.is_relative_to(TESTS / "chaos"):
+    if _resolved(str(item.path)).is_relative_to(TESTS / "chaos"):
         tiers |= {"chaos", "worker", "dovecot"}
     if names & _BROWSER_FIXTURES:
         tiers.add("browser")
@@ -115,10 +125,20 @@ def xdist_group_of(item: pytest.Item, tiers: set[str]) -> str | None:
     info = getattr(item, "_fixtureinfo", None)
     for defs in info.name2fixturedefs.values() if info else ():
         for fixturedef in defs:
-            source = Path(inspect.getsourcefile(fixturedef.func) or "").resolve()
-            if fixturedef.scope in ("module", "class") and source.is_relative_to(TESTS):
-                return Path(str(item.path)).resolve().relative_to(TESTS.parent).as_posix()
+            if fixturedef.scope in ("module", "class") and _in_the_suite(fixturedef.func):
+                return _resolved(str(item.path)).relative_to(TESTS.parent).as_posix()
     return None
+
+
+@functools.cache
+def _resolved(path: str) -> Path:
+    return Path(path).resolve()
+
+
+@functools.cache
+def _in_the_suite(function: Any) -> bool:
+    """The function is defined under tests/ (not by pytest, pytest-django or another plugin)."""
+    return _resolved(inspect.getsourcefile(function) or "").is_relative_to(TESTS)
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker and xdist reads the groups
