@@ -17,14 +17,20 @@ Under pytest-xdist (``--dist loadgroup``) the same hook keeps together what must
 process: the chaos runs (one group: they kill workers and restart servers, and time what
 they see) and every module whose tests share a module-scoped fixture of the suite (a
 scenario run once, a worker started once), which would otherwise be set up once per worker.
+
+A test function whose own marks (with its module's and class's) already put it out of the
+``-m`` selection, whatever tiers it would get here, is not built at all: schemathesis builds
+one test per API operation while collecting, seconds of CPU in every xdist worker, only for
+``make quick`` to deselect them (they are ``slow``). Without ``-m`` nothing changes.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +156,59 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(getattr(pytest.mark, tier))
         if item.get_closest_marker("xdist_group") is None and (group := xdist_group_of(item, tiers)):
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+# The marks pytest_collection_modifyitems may add to a built test.
+_ADDED_LATER = (*SLOW_TIERS, "xdist_group")
+
+
+def deselected_whatever_its_tiers(markexpr: str, marks: Iterable[str]) -> bool:
+    """True when the ``-m`` expression rejects a test with these marks, and would still reject
+    it with any of the marks this plugin adds (a slow tier, an xdist group).
+    An expression that asks about a mark's arguments is never decided here."""
+    return bool(markexpr) and _deselected(markexpr, frozenset(marks))
+
+
+@functools.cache
+def _deselected(markexpr: str, marks: frozenset[str]) -> bool:
+    from _pytest.mark.expression import Expression
+
+    try:
+        expression = Expression.compile(markexpr)
+        return not any(
+            expression.evaluate(_Matcher(marks.union(added)))
+            for count in range(len(_ADDED_LATER) + 1)
+            for added in itertools.combinations(_ADDED_LATER, count)
+        )
+    except (SyntaxError, _Undecided):  # pytest reports a bad expression itself
+        return False
+
+
+class _Undecided(Exception):
+    pass
+
+
+class _Matcher:
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def __call__(self, name: str, /, **kwargs: object) -> bool:
+        if kwargs:
+            raise _Undecided(name)
+        return name in self.names
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # around schemathesis's wrapper, which builds its own
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Iterator[None]:
+    """Nothing, for a test function ``-m`` deselects by its static marks (see the docstring
+    of this module); otherwise what pytest (or schemathesis) made of it."""
+    result = yield
+    if not (inspect.isfunction(obj) and collector.funcnamefilter(name)):  # type: ignore[attr-defined]
+        return result
+    from _pytest.mark.structures import get_unpacked_marks
+
+    marks = [mark.name for mark in get_unpacked_marks(obj)]
+    marks += [mark.name for mark in collector.iter_markers()]
+    if deselected_whatever_its_tiers(collector.config.option.markexpr, marks):
+        return []
+    return result
