@@ -1116,6 +1116,9 @@ def _reason_phrase(status: int) -> str:
 def _handler_for(server: FakeGmail) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as httplib2 expects
+        # Headers and body leave in separate writes: without TCP_NODELAY the body waits for
+        # the client's delayed ACK (~40 ms a request), as in tests/fakes/tls.py.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
