@@ -391,7 +391,10 @@ class FakeGmail:
     def start(self) -> FakeGmail:
         self._httpd = http_server(_handler_for(self), ThreadingHTTPServer)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-gmail", daemon=True)
+        # stop()'s shutdown() waits for serve_forever's next poll (0.5 s by default).
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-gmail", daemon=True
+        )
         self._thread.start()
         return self
 
