@@ -4,6 +4,7 @@ the layers below it, so a rule cannot quietly grow a second home in a higher lay
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ FORBIDDEN = {
 }
 
 
-def imported_apps(path: Path) -> set[str]:
+@functools.cache  # both tests read the same ~150 files: parse each once per process
+def imported_apps(path: Path) -> frozenset[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
@@ -31,7 +33,7 @@ def imported_apps(path: Path) -> set[str]:
         else:
             continue
         found |= {name.split(".")[0] for name in names} & set(APPS)
-    return found
+    return frozenset(found)
 
 
 @pytest.mark.parametrize("app", APPS)

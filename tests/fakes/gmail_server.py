@@ -434,7 +434,10 @@ class FakeGmail:
     def start(self) -> FakeGmail:
         self._httpd = http_server(_handler_for(self), ThreadingHTTPServer)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-gmail", daemon=True)
+        # stop()'s shutdown() waits for serve_forever's next poll (0.5 s by default).
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-gmail", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -1294,6 +1297,9 @@ def _reason_phrase(status: int) -> str:
 def _handler_for(server: FakeGmail) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as httplib2 expects
+        # Headers and body leave in separate writes: without TCP_NODELAY the body waits for
+        # the client's delayed ACK (~40 ms a request), as in tests/fakes/tls.py.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

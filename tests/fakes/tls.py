@@ -101,7 +101,10 @@ class TLSServer:
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], ca: LocalCA) -> None:
         self._server = http_server(handler, _TLSServer, ca.server_context())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever's next poll (0.5 s by default).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def port(self) -> int:

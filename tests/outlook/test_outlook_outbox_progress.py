@@ -15,6 +15,7 @@ from django.utils import timezone
 from inbox import services
 from inbox.models import ChangeStatus, ProviderChange
 from sync.providers.outlook import OutlookAdapter
+from sync.providers.outlook import client as graph_client
 from sync.pull import pull_account
 from sync.push import push_account
 from tests.factories import switches
@@ -108,13 +109,16 @@ def test_a_concurrency_429_without_retry_after_backs_off_without_spending_an_att
     assert ms.count("move", status=201) == 1 and mailbox.folder_of(graph_id) == "archive"
 
 
-def test_a_whole_request_refused_for_concurrency_is_asked_again_after_a_pause(ms, alice):
+def test_a_whole_request_refused_for_concurrency_is_asked_again_after_a_pause(ms, alice, monkeypatch):
+    pauses: list[int] = []  # the client's backoff, by attempt (the seconds are its own business)
+    monkeypatch.setattr(graph_client, "_pause", pauses.append)
     account, mailbox = outlook_personal(ms, alice)
     mailbox.deliver(subject="Hello", to=[mailbox.address])
     ms.fail("delta", times=2, status=429, retry_after=None)
     summary = pull_account(account.pk)
     assert not summary.error and summary.report.created == 1
     assert ms.count("delta", status=429) == 2
+    assert pauses == [0, 1]  # a pause before each of the two requests asked again
 
 
 @pytest.mark.django_db(transaction=True)

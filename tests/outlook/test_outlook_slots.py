@@ -7,6 +7,8 @@ import socket
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from sync.errors import ProviderTemporaryError
 from sync.providers.outlook import client as graph_client
@@ -42,7 +44,9 @@ def test_a_batch_takes_at_most_four_slots(monkeypatch):
 def test_without_redis_the_slots_are_counted_in_the_process(monkeypatch):
     monkeypatch.setattr(graph_client, "SLOT_WAIT_SECONDS", 0)
     slots = MailboxSlots("test-mailbox-d")
-    slots._redis = redis.Redis(host="127.0.0.1", port=_free_port(), socket_connect_timeout=1)
+    # As many retries as redis-py's default client makes, without its seconds of backoff.
+    retry = Retry(NoBackoff(), retries=redis.Redis().get_retry().get_retries())
+    slots._redis = redis.Redis(host="127.0.0.1", port=_free_port(), socket_connect_timeout=1, retry=retry)
     slots._script = slots._redis.register_script(graph_client._SLOT_SCRIPT)
     # Redis refuses the connection: sync goes on, counted within this process.
     with slots.hold(MAILBOX_CONCURRENCY), pytest.raises(ProviderTemporaryError), slots.hold(1):

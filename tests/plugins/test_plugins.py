@@ -15,7 +15,7 @@ from tests.plugins.parallel import (
     pytest_xdist_setupnodes,
     redis_url_for_worker,
 )
-from tests.plugins.tiers import TESTS, tiers_of, xdist_group_of
+from tests.plugins.tiers import TESTS, deselected_whatever_its_tiers, tiers_of, xdist_group_of
 from tests.worker import running_worker
 
 
@@ -81,6 +81,23 @@ def test_a_module_scoped_fixture_of_the_suite_keeps_its_module_on_one_xdist_work
     item = fake_item(_plain, path=TESTS / "imap" / "test_example.py", fixtures={"once": (_plain, "module")})
     assert xdist_group_of(item, set()) == "tests/imap/test_example.py"
     assert xdist_group_of(fake_item(_plain, fixtures={"each": (_plain, "function")}), set()) is None
+
+
+QUICK = "not browser and not dovecot and not worker and not chaos and not smoke and not matrix and not slow"
+
+
+def test_a_test_marked_slow_by_hand_is_not_built_for_make_quick():
+    assert deselected_whatever_its_tiers(QUICK, {"slow", "django_db"})
+    assert deselected_whatever_its_tiers("not django_db", {"django_db"})
+
+
+def test_a_test_the_tiers_could_still_select_is_built():
+    assert not deselected_whatever_its_tiers(QUICK, {"django_db"})  # make quick runs it
+    assert not deselected_whatever_its_tiers("", {"slow"})  # no -m: everything
+    assert not deselected_whatever_its_tiers("slow", set())  # it may start a process
+    assert not deselected_whatever_its_tiers("not slow or dovecot", {"slow"})  # it may use Dovecot
+    assert not deselected_whatever_its_tiers("xdist_group", set())  # it may get a group
+    assert not deselected_whatever_its_tiers("slow(reason=1)", set())  # arguments: undecided
 
 
 def test_each_xdist_worker_gets_the_next_redis_database():

@@ -17,13 +17,20 @@ Under pytest-xdist (``--dist loadgroup``) the same hook keeps together what must
 process: the chaos runs (one group: they kill workers and restart servers, and time what
 they see) and every module whose tests share a module-scoped fixture of the suite (a
 scenario run once, a worker started once), which would otherwise be set up once per worker.
+
+A test function whose own marks (with its module's and class's) already put it out of the
+``-m`` selection, whatever tiers it would get here, is not built at all: schemathesis builds
+one test per API operation while collecting, seconds of CPU in every xdist worker, only for
+``make quick`` to deselect them (they are ``slow``). Without ``-m`` nothing changes.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import itertools
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,19 +76,29 @@ _PROCESS_STARTERS = {
 
 def _starts(item: pytest.Item) -> tuple[bool, bool, bool]:
     """(starts a Dovecot/Cyrus, a Celery worker, any other process) — by the code it runs."""
+    dovecot = worker = process = False
+    for function in _functions(item):
+        d, w, p = _function_starts(function)
+        dovecot, worker, process = dovecot or d, worker or w, process or p
+    return dovecot, worker, process
+
+
+@functools.cache
+def _function_starts(function: Any) -> tuple[bool, bool, bool]:
+    """``_starts`` for one function: the same fixture functions come back for most of the
+    suite's 1,400 tests, and their code does not change during a run."""
     from tests.imap.dovecot import Dovecot
     from tests.imap.servers.cyrus import Cyrus
     from tests.worker import running_worker
 
     dovecot = worker = process = False
-    for function in _functions(item):
-        for target in _named_globals(function):
-            if isinstance(target, type) and issubclass(target, Dovecot | Cyrus):
-                dovecot = True
-            elif target is running_worker:
-                worker = True
-            elif target is subprocess or id(target) in _PROCESS_STARTERS:
-                process = True
+    for target in _named_globals(function):
+        if isinstance(target, type) and issubclass(target, Dovecot | Cyrus):
+            dovecot = True
+        elif target is running_worker:
+            worker = True
+        elif target is subprocess or id(target) in _PROCESS_STARTERS:
+            process = True
     return dovecot, worker, process
 
 
@@ -89,8 +106,7 @@ def tiers_of(item: pytest.Item) -> set[str]:
     """The slow tiers a collected test belongs to (besides the markers it carries)."""
     names = set(getattr(item, "fixturenames", ()))
     tiers = set()
-    path = Path(str(item.path)).resolve()
-    if path.is_relative_to(TESTS / "chaos"):
+    if _resolved(str(item.path)).is_relative_to(TESTS / "chaos"):
         tiers |= {"chaos", "worker", "dovecot"}
     if names & _BROWSER_FIXTURES:
         tiers.add("browser")
@@ -115,10 +131,20 @@ def xdist_group_of(item: pytest.Item, tiers: set[str]) -> str | None:
     info = getattr(item, "_fixtureinfo", None)
     for defs in info.name2fixturedefs.values() if info else ():
         for fixturedef in defs:
-            source = Path(inspect.getsourcefile(fixturedef.func) or "").resolve()
-            if fixturedef.scope in ("module", "class") and source.is_relative_to(TESTS):
-                return Path(str(item.path)).resolve().relative_to(TESTS.parent).as_posix()
+            if fixturedef.scope in ("module", "class") and _in_the_suite(fixturedef.func):
+                return _resolved(str(item.path)).relative_to(TESTS.parent).as_posix()
     return None
+
+
+@functools.cache
+def _resolved(path: str) -> Path:
+    return Path(path).resolve()
+
+
+@functools.cache
+def _in_the_suite(function: Any) -> bool:
+    """The function is defined under tests/ (not by pytest, pytest-django or another plugin)."""
+    return _resolved(inspect.getsourcefile(function) or "").is_relative_to(TESTS)
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker and xdist reads the groups
@@ -130,3 +156,59 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(getattr(pytest.mark, tier))
         if item.get_closest_marker("xdist_group") is None and (group := xdist_group_of(item, tiers)):
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+# The marks pytest_collection_modifyitems may add to a built test.
+_ADDED_LATER = (*SLOW_TIERS, "xdist_group")
+
+
+def deselected_whatever_its_tiers(markexpr: str, marks: Iterable[str]) -> bool:
+    """True when the ``-m`` expression rejects a test with these marks, and would still reject
+    it with any of the marks this plugin adds (a slow tier, an xdist group).
+    An expression that asks about a mark's arguments is never decided here."""
+    return bool(markexpr) and _deselected(markexpr, frozenset(marks))
+
+
+@functools.cache
+def _deselected(markexpr: str, marks: frozenset[str]) -> bool:
+    from _pytest.mark.expression import Expression
+
+    try:
+        expression = Expression.compile(markexpr)
+        return not any(
+            expression.evaluate(_Matcher(marks.union(added)))
+            for count in range(len(_ADDED_LATER) + 1)
+            for added in itertools.combinations(_ADDED_LATER, count)
+        )
+    except (SyntaxError, _Undecided):  # pytest reports a bad expression itself
+        return False
+
+
+class _Undecided(Exception):
+    pass
+
+
+class _Matcher:
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def __call__(self, name: str, /, **kwargs: object) -> bool:
+        if kwargs:
+            raise _Undecided(name)
+        return name in self.names
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # around schemathesis's wrapper, which builds its own
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Iterator[None]:
+    """Nothing, for a test function ``-m`` deselects by its static marks (see the docstring
+    of this module); otherwise what pytest (or schemathesis) made of it."""
+    result = yield
+    if not (inspect.isfunction(obj) and collector.funcnamefilter(name)):  # type: ignore[attr-defined]
+        return result
+    from _pytest.mark.structures import get_unpacked_marks
+
+    marks = [mark.name for mark in get_unpacked_marks(obj)]
+    marks += [mark.name for mark in collector.iter_markers()]
+    if deselected_whatever_its_tiers(collector.config.option.markexpr, marks):
+        return []
+    return result
