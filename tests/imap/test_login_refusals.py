@@ -30,7 +30,7 @@ class _LoginRefuser(socketserver.StreamRequestHandler):
     answer: bytes = b"NO [UNAVAILABLE] Try later."  # set per server; b"" drops the connection
 
     def handle(self) -> None:
-        self.wfile.write(GREETING)
+        self.wfile.write(getattr(self.server, "greeting", GREETING))
         while line := self.rfile.readline():
             tag, _, rest = line.partition(b" ")
             verb = rest.split(b" ", 1)[0].strip().upper()
@@ -104,6 +104,14 @@ def test_a_refused_password_needs_reauthentication(refusing_server, answer: byte
 def test_a_connection_dropped_during_login_is_retried_later(refusing_server):  # type: ignore[no-untyped-def]
     with pytest.raises(ProviderTemporaryError):
         _login(refusing_server, b"")
+
+
+def test_a_server_greeting_with_bye_while_shutting_down_is_retried_later(refusing_server):  # type: ignore[no-untyped-def]
+    # Dovecot stopping answers a new connection with a BYE greeting; imaplib raises its plain
+    # error for it (not an abort), which must not fail the user's change for good.
+    refusing_server.greeting = b"* BYE Shutting down\r\n"
+    with pytest.raises(ProviderTemporaryError, match="Shutting down"):
+        _login(refusing_server, b"NO [UNAVAILABLE] unused")
 
 
 # --- end to end, on the suite's Dovecot behind the fault proxy --------------------------------

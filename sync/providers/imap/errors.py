@@ -103,9 +103,11 @@ def imap_errors(doing: str) -> Iterator[None]:
 
 
 def is_temporary_refusal(exc: Exception) -> bool:
-    """A NO/BAD after login that means "not now" (retry the whole batch later)."""
+    """A NO/BAD after login that means "not now" (retry the whole batch later) — or a BYE
+    greeting: imaplib raises a plain error, not an abort, for a server that answers a new
+    connection with ``* BYE`` (Dovecot "Shutting down", a server at its connection limit)."""
     text = _text(exc).upper()
-    return any(code in text for code in TEMPORARY_CODES)
+    return any(code in text for code in TEMPORARY_CODES) or text.lstrip("* ").startswith("BYE")
 
 
 def _text(exc: BaseException) -> str:
