@@ -26,6 +26,7 @@ def test_no_page_scrolls_sideways_on_a_phone(open_as):
     page = open_as(demo.alice, "/inbox/", **PHONE)
     wide = {}
     spilled = {}
+    swiped = {}
     visited = []
     for name in each_page(page, demo):
         visited.append(name)
@@ -36,9 +37,21 @@ def test_no_page_scrolls_sideways_on_a_phone(open_as):
         found = page.evaluate(SPILLED_PILLS)
         if found:
             spilled[name] = found
+        # A table that fits only by swiping it sideways inside its card hides its last
+        # column (a row's links) from a rep who does not think of swiping.
+        cut = page.evaluate(SWIPED_TABLES)
+        if cut:
+            swiped[name] = cut
     assert visited == demo.names()  # every page was opened, none skipped
     assert not wide, f"pages wider than the phone (390 px): {wide}"
     assert not spilled, f"text spilling out of its pill: {spilled}"
+    assert not swiped, f"tables wider than their card on a phone: {swiped}"
+
+
+SWIPED_TABLES = """() => [...document.querySelectorAll(".table-card")]
+  .filter(el => el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1)
+  .map(el => (el.querySelector("h2, h3") || el).textContent.trim().slice(0, 40) + ": "
+    + el.scrollWidth + " > " + el.clientWidth)"""
 
 
 SPILLED_PILLS = """() => [...document.querySelectorAll(".status, .badge")]
