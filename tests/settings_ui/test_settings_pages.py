@@ -541,3 +541,20 @@ def test_on_lite_synced_mail_status_and_disconnect_stay_and_an_admin_can_change_
     assert client.post("/settings/plan/", {"plan": "lite"}).status_code == 403
     acme.refresh_from_db()
     assert acme.plan == Plan.GROWTH
+
+
+@pytest.mark.parametrize(
+    "url_name", ["email_sync:general", "connect:page", "plan", "time_zone", "inbox:compose_settings"]
+)
+def test_every_settings_page_lists_the_team_mailboxes_a_member_may_open(as_alice, acme, alice, bob, url_name):  # type: ignore[no-untyped-def]
+    team = team_account(acme, [alice, bob], address="sales@acme.test")
+    page = html(as_alice.get(reverse(url_name)))
+    assert f'href="{reverse("email_sync:account", args=[team.pk])}"' in page
+    assert "Account: sales@acme.test" in page
+
+
+def test_the_settings_navigation_leaves_out_team_mailboxes_of_another_company(as_alice, alice, carol):  # type: ignore[no-untyped-def]
+    theirs = team_account(carol.company, [carol], address="sales@globex.test")
+    page = html(as_alice.get(reverse("time_zone")))
+    assert "sales@globex.test" not in page
+    assert reverse("email_sync:account", args=[theirs.pk]) not in page

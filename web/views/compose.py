@@ -29,7 +29,6 @@ from inbox.models import Attachment, Draft, Message, OutgoingMessage
 from inbox.outgoing import forward_subject, reply_subject
 from inbox.services import compose
 from inbox.services.compose_files import Upload
-from inbox.settings_selectors import team_mailboxes
 from web.views.inbox import AuthedRequest
 
 SUGGESTION_LIMIT = 8
@@ -425,7 +424,6 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
             "saved": "saved" in request.GET,
             # Personal settings › Writing mail: the settings navigation around it.
             "section": "compose",
-            "nav_team_accounts": team_mailboxes(request.user),
         },
         status=400 if error else 200,
     )

@@ -33,7 +33,6 @@ from inbox.settings_selectors import (
     can_manage,
     company_users,
     get_settings_account,
-    team_mailboxes,
 )
 from sync import folder_settings, oauth, smtp_settings
 from sync.connect import ImapLogin, connect_imap_mailbox, plan_refusal, store_mailbox
@@ -177,7 +176,6 @@ def _page(
             "email_sync_available": available,
             "upgrade_notice": upgrade_notice(),
             "plan_name": user.company.get_plan_display() if user.company else "",
-            "nav_team_accounts": team_mailboxes(user),
             "imap_form": imap_form,
             "oauth_form": oauth_form or OAuthForm(user=user),
             "google": oauth.google_configured(),
@@ -469,7 +467,6 @@ def imap_folders(request: HttpRequest, account_id: int) -> HttpResponse:
             "email_sync_available": True,
             "upgrade_notice": upgrade_notice(),
             "plan_name": user.company.get_plan_display() if user.company else "",
-            "nav_team_accounts": team_mailboxes(user),
             "account": account,
             "rows": rows,
             "form": form,

@@ -36,7 +36,6 @@ from inbox.settings_selectors import (
     own_mailboxes,
     recent_changes,
     sync_status,
-    team_mailboxes,
 )
 
 
@@ -51,7 +50,6 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], status
     base = {
         "archive_label": ARCHIVE_LABEL,
         "delete_label": DELETE_LABEL,
-        "nav_team_accounts": team_mailboxes(user),
         "email_sync_available": email_sync_available(user),
         "upgrade_notice": upgrade_notice(),
         "plan_name": user.company.get_plan_display() if user.company else "",
