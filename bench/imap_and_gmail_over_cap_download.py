@@ -120,7 +120,7 @@ def run_provider(provider: str, size: int) -> dict[str, object]:
     company, rep = _company_and_rep()
     try:
         if provider == "imap":
-            from sync.providers.imap import verify_mailbox
+            from bench.mailbox import imap_account
 
             server = start_dovecot()
             stop_server = server.stop
@@ -130,16 +130,7 @@ def run_provider(provider: str, size: int) -> dict[str, object]:
             with mail_user.client() as imap:
                 imap.append("INBOX", raw)
             del raw
-            verified = verify_mailbox(password=mail_user.password, **mail_user.account_config())  # type: ignore[arg-type]
-            account = MailAccount.objects.create(
-                company=company,
-                kind=AccountKind.PERSONAL,
-                owner=rep,
-                provider=Provider.IMAP,
-                address=mail_user.address,
-                credentials={"password": mail_user.password},
-                config=verified.config,
-            )
+            account = imap_account(mail_user, company=company, rep=rep)
         else:
             account = MailAccount.objects.create(
                 company=company,

@@ -160,9 +160,9 @@ def main() -> None:
     os.environ["ALLOWED_HOSTS"] = "testserver,localhost"
     setup_django("salesinbox_bench_attachments")
     from accounts.models import Company, Plan, Role, User
-    from inbox.models import AccountKind, Attachment, MailAccount, Provider
+    from bench.mailbox import imap_account
+    from inbox.models import Attachment
     from inbox.types import RefData
-    from sync.providers.imap import verify_mailbox
     from sync.providers.imap.client import ref_key
     from sync.store import store_raw_message
 
@@ -186,16 +186,7 @@ def main() -> None:
             uid = imap.search("ALL")[-1]
         company = Company.objects.create(name=f"Bench {time.time():.0f}", plan=Plan.PREMIUM)
         rep = User.objects.create_user(f"rep-{time.time_ns()}@bench.test", company=company, role=Role.ADMIN)
-        verified = verify_mailbox(password=mail_user.password, **mail_user.account_config())  # type: ignore[arg-type]
-        account = MailAccount.objects.create(
-            company=company,
-            kind=AccountKind.PERSONAL,
-            owner=rep,
-            provider=Provider.IMAP,
-            address=mail_user.address,
-            credentials={"password": mail_user.password},
-            config=verified.config,
-        )
+        account = imap_account(mail_user, company=company, rep=rep)
         uidvalidity = int(info[b"UIDVALIDITY"])
         ref = RefData(
             key=ref_key("INBOX", uidvalidity, uid), folder="INBOX", uidvalidity=uidvalidity, uid=uid

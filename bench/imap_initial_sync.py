@@ -74,8 +74,8 @@ from django.core.management import call_command  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 
 from accounts.models import Company, Plan, Role, User  # noqa: E402
-from inbox.models import AccountKind, MailAccount, Message, Provider  # noqa: E402
-from sync.providers.imap import verify_mailbox  # noqa: E402
+from bench.mailbox import imap_account  # noqa: E402
+from inbox.models import Message  # noqa: E402
 from sync.pull import pull_account  # noqa: E402
 from tests.imap.dovecot import Dovecot  # noqa: E402
 
@@ -245,16 +245,7 @@ def main() -> None:
 
         company = Company.objects.create(name=f"Bench {time.time():.0f}", plan=Plan.PREMIUM)
         rep = User.objects.create_user(f"rep-{time.time_ns()}@bench.test", company=company, role=Role.ADMIN)
-        verified = verify_mailbox(password=user.password, **user.account_config())  # type: ignore[arg-type]
-        account = MailAccount.objects.create(
-            company=company,
-            kind=AccountKind.PERSONAL,
-            owner=rep,
-            provider=Provider.IMAP,
-            address=user.address,
-            credentials={"password": user.password},
-            config=verified.config,
-        )
+        account = imap_account(user, company=company, rep=rep)
 
         raw_count, raw_bytes, raw_seconds = raw_fetch(
             server, user.login, user.password, account.sync_past_days

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import bench.imap_initial_sync as initial  # noqa: E402  (sets up Django and the database)
 from accounts.models import Company, Plan, Role, User  # noqa: E402
-from inbox.models import AccountKind, Conversation, MailAccount, Message, Provider  # noqa: E402
+from inbox.models import Conversation, MailAccount, Message  # noqa: E402
 
 PAGE = 50
 
@@ -138,7 +138,7 @@ def main() -> None:
 
     from django.core.management import call_command
 
-    from sync.providers.imap import verify_mailbox
+    from bench.mailbox import imap_account
 
     call_command("migrate", verbosity=0, interactive=False)
     server = initial.Dovecot("standard").start()
@@ -153,17 +153,7 @@ def main() -> None:
         assert exists == args.messages, exists
         company = Company.objects.create(name=f"Bench inbox {time.time():.0f}", plan=Plan.PREMIUM)
         rep = User.objects.create_user(f"rep-{time.time_ns()}@bench.test", company=company, role=Role.ADMIN)
-        verified = verify_mailbox(password=user.password, **user.account_config())  # type: ignore[arg-type]
-        account = MailAccount.objects.create(
-            company=company,
-            kind=AccountKind.PERSONAL,
-            owner=rep,
-            provider=Provider.IMAP,
-            address=user.address,
-            credentials={"password": user.password},
-            config=verified.config,
-            sync_past_days=3650,
-        )
+        account = imap_account(user, company=company, rep=rep, sync_past_days=3650)
         snapshot = Path(tempfile.mkdtemp(prefix="si-tti-")) / "snapshot.json"
         child = subprocess.Popen(
             [sys.executable, __file__, "--pull", str(account.pk), "--snapshot", str(snapshot)],

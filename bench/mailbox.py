@@ -85,18 +85,14 @@ def uid_map(client, folder: str = "INBOX") -> tuple[int, dict[int, str]]:  # typ
     return int(selected[b"UIDVALIDITY"]), fetch_message_ids(client, uids)
 
 
-def make_account(user, *, archive_switch: bool = False):  # type: ignore[no-untyped-def]
-    from accounts.models import Company, Plan, Role, User
-    from inbox.models import AccountKind, MailAccount, Provider, UserSyncSettings
+def imap_account(user, *, company, rep, **fields):  # type: ignore[no-untyped-def]
+    """The rep's personal mailbox for a Dovecot bench user, its settings verified by a real
+    login as the connect form does (``fields``: e.g. ``sync_past_days``)."""
+    from inbox.models import AccountKind, MailAccount, Provider
     from sync.providers.imap import verify_mailbox
 
-    company = Company.objects.create(name=f"Bench {time.time_ns()}", plan=Plan.PREMIUM)
-    rep = User.objects.create_user(f"rep-{time.time_ns()}@bench.test", company=company, role=Role.ADMIN)
-    UserSyncSettings.objects.update_or_create(
-        user=rep, defaults={"archive_in_provider": archive_switch, "delete_in_provider": False}
-    )
     verified = verify_mailbox(password=user.password, **user.account_config())
-    account = MailAccount.objects.create(
+    return MailAccount.objects.create(
         company=company,
         kind=AccountKind.PERSONAL,
         owner=rep,
@@ -104,8 +100,20 @@ def make_account(user, *, archive_switch: bool = False):  # type: ignore[no-unty
         address=user.address,
         credentials={"password": user.password},
         config=verified.config,
+        **fields,
     )
-    return rep, account
+
+
+def make_account(user, *, archive_switch: bool = False):  # type: ignore[no-untyped-def]
+    from accounts.models import Company, Plan, Role, User
+    from inbox.models import UserSyncSettings
+
+    company = Company.objects.create(name=f"Bench {time.time_ns()}", plan=Plan.PREMIUM)
+    rep = User.objects.create_user(f"rep-{time.time_ns()}@bench.test", company=company, role=Role.ADMIN)
+    UserSyncSettings.objects.update_or_create(
+        user=rep, defaults={"archive_in_provider": archive_switch, "delete_in_provider": False}
+    )
+    return rep, imap_account(user, company=company, rep=rep)
 
 
 def bulk_ingest(account, folder: str, uidvalidity: int, mids: dict[int, str]) -> None:  # type: ignore[no-untyped-def]
