@@ -533,5 +533,44 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def rep_load_plot(report: dict[str, Any], path: Path) -> None:
+    """bench/rep_load.py's figures: each endpoint's p95 against the number of reps, the
+    steady state solid and the ramp (where the sign-ins are) dashed, with the 300 ms target."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    sizes = report["sizes"]
+    reps = [s["reps"] for s in sizes]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for window, style in (("steady", "-"), ("ramp", "--")):
+        names = sorted({name for s in sizes for name in s[window]})
+        for name in names:
+            if window == "ramp" and not name.startswith("sign-in"):
+                continue  # the other endpoints' ramp figures are in the JSON; the plot keeps to sign-in
+            points = [(s["reps"], s[window][name]["p95_ms"]) for s in sizes if name in s[window]]
+            ax.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                marker="o",
+                linestyle=style,
+                label=f"{name} ({window})",
+            )
+    ax.axhline(report.get("target_p95_ms", 300), color="#c0504d", linewidth=1, label="target 300 ms")
+    ax.set_yscale("log")
+    ax.set_xticks(reps)
+    ax.set_xlabel("concurrent reps (3-10 s between clicks)")
+    ax.set_ylabel("p95 ms")
+    ax.set_title(f"Rep load: {report.get('gunicorn', 'gunicorn')}"[:80], fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 if __name__ == "__main__":
     write_report(json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]))
