@@ -85,29 +85,37 @@ def _window_at_full_strength(environment: Environment, **_kwargs: Any) -> None:
     environment.events.quitting.add_listener(steady_done)
 
 
+def sign_in(user: FastHttpUser) -> None:
+    """Sign in as alice or bob through the sign-in form (a real session cookie)."""
+    page = user.client.get("/accounts/login/", name="sign-in page")
+    token = CSRF.search(page.text or "")
+    form = {
+        "login": random.choice(REPS),
+        "password": PASSWORD,
+        "csrfmiddlewaretoken": token.group(1) if token else "",
+    }
+    with user.client.post(
+        "/accounts/login/",
+        data=urlencode(form),
+        headers={**FORM, "Referer": f"{user.host}/accounts/login/"},
+        name="sign-in",
+        catch_response=True,
+        allow_redirects=False,  # the sign-in alone; the Inbox it leads to is timed as "inbox"
+    ) as response:
+        # Signed in: a redirect away from the form. A wrong form comes back as the page (200).
+        location = response.headers.get("Location", "") if response.headers else ""
+        if response.status_code != 302 or "/accounts/login/" in location:
+            error = FORM_ERROR.search(response.text or "")
+            response.failure(f"not signed in ({response.status_code}: {error.group(1) if error else ''})")
+        else:
+            response.success()
+
+
 class Rep(FastHttpUser):
     wait_time = between(3, 10)
 
     def on_start(self) -> None:
-        page = self.client.get("/accounts/login/", name="sign-in page")
-        token = CSRF.search(page.text or "")
-        email = random.choice(REPS)
-        form = {"login": email, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1) if token else ""}
-        with self.client.post(
-            "/accounts/login/",
-            data=urlencode(form),
-            headers={**FORM, "Referer": f"{self.host}/accounts/login/"},
-            name="sign-in",
-            catch_response=True,
-            allow_redirects=False,  # the sign-in alone; the Inbox it leads to is timed as "inbox"
-        ) as response:
-            # Signed in: a redirect away from the form. A wrong form comes back as the page (200).
-            location = response.headers.get("Location", "") if response.headers else ""
-            if response.status_code != 302 or "/accounts/login/" in location:
-                error = FORM_ERROR.search(response.text or "")
-                response.failure(f"not signed in ({response.status_code}: {error.group(1) if error else ''})")
-            else:
-                response.success()
+        sign_in(self)
         self.rows: list[tuple[str, str]] = []
         self.more = ""
         self.csrf = ""

@@ -9,8 +9,8 @@ work for ``--steady-seconds`` with 3-10 s between clicks. Each window is measure
 every endpoint's p95 is at or under 300 ms, with no failures, in both.
 
 Prints one JSON object: per size, each endpoint's requests, failures, median, p95 and p99 in
-each window, whether the size holds, the CPU used by gunicorn and by locust itself, and the
-load average; then the largest size that holds.
+each window, whether the size holds (and whether it does leaving sign-in aside), the CPU used by gunicorn and by locust itself, and the
+load average; then the largest size that holds, with and without sign-in.
 
     python bench/rep_load.py --database-url postgres://.../bench --users 40,100,200
     python bench/rep_load.py ... --gunicorn "-w 5"              # compare worker settings
@@ -80,6 +80,10 @@ def holds(window: dict[str, dict[str, Any]]) -> bool:
     return bool(window) and all(e["p95_ms"] <= TARGET_P95_MS and e["failures"] == 0 for e in window.values())
 
 
+def _without_sign_in(window: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: e for name, e in window.items() if name != "sign-in"}
+
+
 def run_size(
     host: str, users: int, args: argparse.Namespace, server: psutil.Process, out: Path
 ) -> dict[str, Any]:
@@ -137,6 +141,10 @@ def run_size(
         "ramp": ramp,
         "steady": steady,
         "every_p95_within_300ms": holds(ramp) and holds(steady),
+        # Sign-in's floor is the password hash (about 0.25 s of CPU with PBKDF2's 1,000,000
+        # iterations), so it is also reported apart: the rest of a rep's day.
+        "every_p95_within_300ms_but_sign_in": holds(_without_sign_in(ramp))
+        and holds(_without_sign_in(steady)),
         "over_300ms": sorted(
             {
                 f"{name} ({window})"
@@ -146,6 +154,10 @@ def run_size(
             }
         ),
         "server_cpu_cores": round(server_cpu / elapsed, 2),
+        # Work per request, which a busy shared box does not inflate as it does latency.
+        "server_cpu_ms_per_request": round(
+            1000 * server_cpu / max(1, sum(e["requests"] for w in (ramp, steady) for e in w.values())), 1
+        ),
         "locust_cpu_cores": round(locust_cpu / elapsed, 2),
         "locust_cpu_warning": "CPU usage above" in result.stderr,
         "load_average_before": load_before,
@@ -207,12 +219,14 @@ def main() -> None:
                 flush=True,
             )
         served = [s["reps"] for s in sizes if s["every_p95_within_300ms"]]
+        served_but_sign_in = [s["reps"] for s in sizes if s["every_p95_within_300ms_but_sign_in"]]
         report = {
             "gunicorn": " ".join(["gunicorn", *command[1:]]).replace(f"127.0.0.1:{port}", "0.0.0.0:8000"),
             "cores": os.cpu_count(),
             "target_p95_ms": TARGET_P95_MS,
             "sizes": sizes,
             "max_reps_within_target": max(served) if served else 0,
+            "max_reps_within_target_but_sign_in": max(served_but_sign_in) if served_but_sign_in else 0,
         }
         print(json.dumps(report))
         if args.plot:
