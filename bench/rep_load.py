@@ -33,6 +33,7 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import psutil
 import yaml
@@ -76,6 +77,21 @@ def _server_cpu_s(server: psutil.Process) -> float:
     return total
 
 
+def _database_cpu(database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving ``database`` (its process title
+    names the database; gunicorn's workers keep theirs open, DB_CONN_MAX_AGE)."""
+    found = {}
+    for process in psutil.process_iter(["cmdline"]):
+        title = " ".join(process.info["cmdline"] or [])
+        if title.startswith("postgres: ") and f" {database} " in title:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            found[process.pid] = times.user + times.system
+    return found
+
+
 def holds(window: dict[str, dict[str, Any]]) -> bool:
     return bool(window) and all(e["p95_ms"] <= TARGET_P95_MS and e["failures"] == 0 for e in window.values())
 
@@ -95,6 +111,8 @@ def run_size(
     seconds = args.ramp_seconds + args.steady_seconds
     load_before = _loadavg()
     cpu_before = _server_cpu_s(server)
+    database = urlparse(args.database_url).path.lstrip("/")
+    database_before = _database_cpu(database)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     result = subprocess.run(
@@ -126,6 +144,7 @@ def run_size(
     elapsed = time.monotonic() - started
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_cpu = _server_cpu_s(server) - cpu_before
+    database_cpu = sum(cpu - database_before.get(pid, 0.0) for pid, cpu in _database_cpu(database).items())
     locust_cpu = (children_after.ru_utime + children_after.ru_stime) - (
         children_before.ru_utime + children_before.ru_stime
     )
@@ -134,6 +153,7 @@ def run_size(
         raise SystemExit(f"locust at {users} reps wrote no statistics (exit {result.returncode})")
     ramp = json.loads(ramp_file.read_text())["endpoints"]
     steady = json.loads(steady_file.read_text())["endpoints"]
+    requests = max(1, sum(e["requests"] for window in (ramp, steady) for e in window.values()))
     return {
         "reps": users,
         "ramp_seconds": args.ramp_seconds,
@@ -154,10 +174,12 @@ def run_size(
             }
         ),
         "server_cpu_cores": round(server_cpu / elapsed, 2),
-        # Work per request, which a busy shared box does not inflate as it does latency.
-        "server_cpu_ms_per_request": round(
-            1000 * server_cpu / max(1, sum(e["requests"] for w in (ramp, steady) for e in w.values())), 1
-        ),
+        "database_cpu_cores": round(database_cpu / elapsed, 2),
+        # Work per request, which a busy shared box does not inflate as it does latency
+        # (the database's: its backends for this database, parallel workers not counted).
+        "server_cpu_ms_per_request": round(1000 * server_cpu / requests, 1),
+        "database_cpu_ms_per_request": round(1000 * database_cpu / requests, 1),
+        "requests": requests,
         "locust_cpu_cores": round(locust_cpu / elapsed, 2),
         "locust_cpu_warning": "CPU usage above" in result.stderr,
         "load_average_before": load_before,
@@ -213,7 +235,9 @@ def main() -> None:
             summary = {w: {n: e["p95_ms"] for n, e in size[w].items()} for w in ("ramp", "steady")}
             print(
                 f"{users} reps: holds={size['every_p95_within_300ms']} p95 {json.dumps(summary)} "
-                f"server {size['server_cpu_cores']} cores, locust {size['locust_cpu_cores']}, "
+                f"server {size['server_cpu_cores']} cores ({size['server_cpu_ms_per_request']} ms/request), "
+                f"database {size['database_cpu_cores']} ({size['database_cpu_ms_per_request']} ms/request), "
+                f"locust {size['locust_cpu_cores']}, "
                 f"load {size['load_average_after']}",
                 file=sys.stderr,
                 flush=True,

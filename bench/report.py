@@ -571,7 +571,8 @@ def rep_load_plot(report: dict[str, Any], path: Path) -> None:
     ax.set_title(
         f"Rep load, {report.get('cores', '?')} cores, {' '.join(options)}: every p95 ≤ 300 ms up to "
         f"{report.get('max_reps_within_target', 0)} reps "
-        f"({report.get('max_reps_within_target_but_sign_in', 0)} leaving sign-in aside)",
+        f"({report.get('max_reps_within_target_but_sign_in', 0)} leaving sign-in aside); "
+        f"load average up to {max(s['load_average_after'][0] for s in sizes):g}",
         fontsize=8,
     )
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
