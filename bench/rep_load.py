@@ -29,6 +29,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -113,6 +114,17 @@ def run_size(
     cpu_before = _server_cpu_s(server)
     database = urlparse(args.database_url).path.lstrip("/")
     database_before = _database_cpu(database)
+    # Django reopens a connection after DB_CONN_MAX_AGE (60 s), so backends come and go:
+    # sample them every second and keep each one's last figure.
+    database_seen = dict(database_before)
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.wait(1.0):
+            database_seen.update(_database_cpu(database))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     result = subprocess.run(
@@ -144,7 +156,10 @@ def run_size(
     elapsed = time.monotonic() - started
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_cpu = _server_cpu_s(server) - cpu_before
-    database_cpu = sum(cpu - database_before.get(pid, 0.0) for pid, cpu in _database_cpu(database).items())
+    sampling.set()
+    sampler.join()
+    database_seen.update(_database_cpu(database))
+    database_cpu = sum(cpu - database_before.get(pid, 0.0) for pid, cpu in database_seen.items())
     locust_cpu = (children_after.ru_utime + children_after.ru_stime) - (
         children_before.ru_utime + children_before.ru_stime
     )
@@ -176,7 +191,8 @@ def run_size(
         "server_cpu_cores": round(server_cpu / elapsed, 2),
         "database_cpu_cores": round(database_cpu / elapsed, 2),
         # Work per request, which a busy shared box does not inflate as it does latency
-        # (the database's: its backends for this database, parallel workers not counted).
+        # (the database's: its backends for this database, sampled each second; PostgreSQL's
+        # parallel workers are not counted).
         "server_cpu_ms_per_request": round(1000 * server_cpu / requests, 1),
         "database_cpu_ms_per_request": round(1000 * database_cpu / requests, 1),
         "requests": requests,
