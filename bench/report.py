@@ -533,5 +533,54 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def rep_load_plot(report: dict[str, Any], path: Path) -> None:
+    """bench/rep_load.py's figures: each endpoint's p95 against the number of reps, from the
+    steady state (solid), and sign-in from the ramp where the reps sign in (dashed), with the
+    300 ms target."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    sizes = report["sizes"]
+    reps = [s["reps"] for s in sizes]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for window, style in (("steady", "-"), ("ramp", "--")):
+        names = sorted({name for s in sizes for name in s[window]})
+        for name in names:
+            # The reps sign in during the ramp; everything else is drawn from the steady state.
+            if name.startswith("sign-in") != (window == "ramp"):
+                continue
+            points = [(s["reps"], s[window][name]["p95_ms"]) for s in sizes if name in s[window]]
+            ax.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                marker="o",
+                linestyle=style,
+                label=f"{name} ({window})",
+            )
+    ax.axhline(report.get("target_p95_ms", 300), color="#c0504d", linewidth=1, label="target 300 ms")
+    ax.set_yscale("log")
+    ax.set_xticks(reps)
+    ax.set_xlabel("concurrent reps (3-10 s between clicks)")
+    ax.set_ylabel("p95 ms")
+    options = report.get("gunicorn", "").replace("config.wsgi:application --bind 0.0.0.0:8000", "")
+    options = options.replace("--access-logfile -", "").split()
+    ax.set_title(
+        f"Rep load, {report.get('cores', '?')} cores, {' '.join(options)}: every p95 ≤ 300 ms up to "
+        f"{report.get('max_reps_within_target', 0)} reps "
+        f"({report.get('max_reps_within_target_but_sign_in', 0)} leaving sign-in aside); "
+        f"load average up to {max(s['load_average_after'][0] for s in sizes):g}",
+        fontsize=8,
+    )
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 if __name__ == "__main__":
     write_report(json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]))

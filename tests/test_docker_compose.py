@@ -179,3 +179,16 @@ def test_make_installs_the_locked_dependencies_with_the_images_uv_and_fails_on_a
     assert "$(UV) lock --check" in test_recipe
     assert "install" in makefile.split("\ntest:", 1)[1].splitlines()[0]
     assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_the_rep_load_bench_runs_compose_web_command(compose):
+    # bench/rep_load.py's figures are only production's if it starts gunicorn as compose does:
+    # the same options, only the address changed, and a comparison's options after them.
+    from bench.rep_load import gunicorn_command
+
+    web = [str(arg) for arg in compose["services"]["web"]["command"]]
+    command = gunicorn_command(8123, ["--workers", "5"])
+
+    assert Path(command[0]).name == "gunicorn"
+    bind = web.index("--bind")
+    assert command[1:] == [*web[1 : bind + 1], "127.0.0.1:8123", *web[bind + 2 :], "--workers", "5"]
