@@ -91,7 +91,7 @@ def main() -> None:
         Conversation.objects.filter(account__owner=alice, is_read=True).order_by("-last_message_at").first()
     )
     assert opened is not None
-    result = {
+    result: dict[str, object] = {
         "inbox_page": measure("/inbox/"),
         # The same page with the per-process cache of rendered rows emptied before each
         # request: every row rendered again (what a page of rows never seen costs).

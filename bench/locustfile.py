@@ -30,7 +30,7 @@ HTMX = {"HX-Request": "true"}
 def sign_in(user: HttpUser | FastHttpUser) -> None:
     """Sign in as alice or bob through the sign-in form (a real session cookie)."""
     page = user.client.get("/accounts/login/", name="sign-in page")
-    token = CSRF.search(page.text)
+    token = CSRF.search(page.text or "")
     email = random.choice(REPS)
     user.client.post(
         "/accounts/login/",
