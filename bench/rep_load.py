@@ -149,6 +149,17 @@ def run_locust(
     return endpoints
 
 
+def _failures(prefix: Path) -> dict[str, int]:
+    """What failed in a locust run, by endpoint and error (``prefix``_failures.csv)."""
+    try:
+        with open(f"{prefix}_failures.csv") as failures:
+            return {
+                f"{row['Name']}: {row['Error']}": int(row["Occurrences"]) for row in csv.DictReader(failures)
+            }
+    except FileNotFoundError:
+        return {}
+
+
 def reps(host: str, sizes: list[int], seconds: int, out: Path) -> dict[str, object]:
     results: list[dict[str, object]] = []
     served: list[int] = []
@@ -205,6 +216,7 @@ def ceiling(host: str, sizes: list[int], seconds: int, out: Path) -> dict[str, o
                 "p95_ms": inbox["p95_ms"],
                 "requests": inbox["requests"],
                 "failures": inbox["failures"],
+                "failure_reasons": _failures(out / f"ceiling-{users}"),
                 "load_average_before": load_before,
                 "load_average_after": _load_average(),
             }
