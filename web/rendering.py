@@ -291,13 +291,14 @@ class ConversationRow:
     people: str
     initials: str
     hue: int
-    message_count: int
+    messages: str  # the number of messages when more than one, else ""
     snippet: str
     has_attachments: bool
     archived: bool
     archived_badge: bool  # "Archived" next to a row listed outside the Archive (search)
     team_address: str  # the team mailbox's address, "" for a personal one
     record_kind: str  # "deal", "lead" or ""
+    record_label: str  # "Deal", "Lead" or ""
     record_url: str
     record_title: str
     time_iso: str
@@ -353,13 +354,14 @@ def decorate_rows(conversations: list[Any], folder: str, account_id: int | None 
             people=f"To: {label}" if folder == "sent" else label,
             initials=initials(_display_name(first.name, first.address) if first else "me"),
             hue=avatar_hue(key),
-            message_count=conversation.message_count,
+            messages=str(conversation.message_count) if conversation.message_count > 1 else "",
             snippet=truncate_snippet(conversation.snippet),
             has_attachments=conversation.has_attachments,
             archived=archived,
             archived_badge=archived and folder != "archive",
             team_address=account.address if account.is_team else "",
             record_kind=record_kind,
+            record_label=record_kind.capitalize(),
             record_url=f"{record_links[record_kind]}{record.pk}/" if record is not None else "",
             record_title=record.title if record is not None else "",
             time_iso=local.isoformat(),
@@ -381,7 +383,14 @@ ROW_TEMPLATE = "inbox/_row.html"
 ROW_CACHE_SIZE = 2048  # rows kept per process (~1.5 KB of HTML each)
 
 
-def row_html(row: ConversationRow, *, checked: bool = False, oob: bool = False) -> SafeString:
+def row_template() -> Any:
+    """The compiled row template (the cached loader's; a new one after a dev-server reload)."""
+    return engines["django"].engine.get_template(ROW_TEMPLATE)  # type: ignore[attr-defined]
+
+
+def row_html(
+    row: ConversationRow, *, checked: bool = False, oob: bool = False, template: Any = None
+) -> SafeString:
     """One list row's HTML (``{% conversation_row %}``), kept per process by its whole input.
 
     The row template reads only ``r`` (the ConversationRow: every string, number and flag the
@@ -391,8 +400,7 @@ def row_html(row: ConversationRow, *, checked: bool = False, oob: bool = False) 
     different key: no invalidation to forget. The key also holds the compiled template (a
     template edited under the dev server's reloader is a new one) and the active language.
     """
-    template = engines["django"].engine.get_template(ROW_TEMPLATE)  # type: ignore[attr-defined]
-    return _rendered_row(template, row, checked, oob, translation.get_language())
+    return _rendered_row(template or row_template(), row, checked, oob, translation.get_language())
 
 
 @lru_cache(maxsize=ROW_CACHE_SIZE)

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 from django.utils.safestring import SafeString
 
-from web.rendering import ConversationRow, row_html
+from web.rendering import ROW_TEMPLATE, ConversationRow, row_html, row_template
 
 register = template.Library()
 
@@ -15,4 +15,8 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def conversation_row(context: Any, row: ConversationRow, oob: bool = False) -> SafeString:
     checked = row.id in (context.get("checked") or ())
-    return row_html(row, checked=checked, oob=oob)
+    # The row template is looked up once per page, not once per row.
+    template = context.render_context.get(ROW_TEMPLATE)
+    if template is None:
+        template = context.render_context[ROW_TEMPLATE] = row_template()
+    return row_html(row, checked=checked, oob=oob, template=template)
