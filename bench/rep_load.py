@@ -17,11 +17,18 @@ load average; then the largest size that holds, with and without sign-in.
     python bench/rep_load.py ... --plot docs/bench/rep_load.png  # draw the figures
 
 ``--gunicorn`` arguments come after the compose command's, so they override its options.
+
+Ceiling (``--ceiling``, issue 23 target 2): ``bench/locust_ceiling.py`` — signed-in users that
+ask for the Inbox page again as soon as it arrives (a closed loop, no pauses), at each number
+of users in turn; requests/s, p50 and p95 per size, and the most pages/s any size reached.
+
+    python bench/rep_load.py --database-url postgres://.../bench --ceiling --users 4,8,16 --seconds 30
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import resource
@@ -32,6 +39,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -203,22 +212,109 @@ def run_size(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def run_locust(
+    locustfile: str,
+    host: str,
+    *,
+    users: int,
+    spawn_rate: int,
+    seconds: int,
+    prefix: Path,
+    reset_stats: bool = False,
+) -> dict[str, dict[str, float | int]]:
+    """One headless locust run; every endpoint's figures from its CSV (``prefix``_stats.csv)."""
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "locust"),
+            "-f",
+            str(ROOT / "bench" / locustfile),
+            "--headless",
+            "-H",
+            host,
+            "-u",
+            str(users),
+            "-r",
+            str(spawn_rate),
+            "-t",
+            f"{seconds}s",
+            "--csv",
+            str(prefix),
+            "--only-summary",
+            *(["--reset-stats"] if reset_stats else []),
+        ],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
     )
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--users", default="40,100,200")
-    parser.add_argument("--ramp-seconds", type=int, default=120, help="the reps arrive over this long")
-    parser.add_argument("--steady-seconds", type=int, default=180, help="then all of them work this long")
-    parser.add_argument("--gunicorn", default="", help="extra gunicorn arguments, e.g. '-w 5'")
-    parser.add_argument("--out", default=str(ROOT / "var" / "rep_load"))
-    parser.add_argument("--plot", help="draw the figures to this PNG (e.g. docs/bench/rep_load.png)")
-    args = parser.parse_args()
+    endpoints: dict[str, dict[str, float | int]] = {}
+    with open(f"{prefix}_stats.csv") as stats:
+        for row in csv.DictReader(stats):
+            if row["Name"] == "Aggregated" or not row["Request Count"] or int(row["Request Count"]) == 0:
+                continue
+            endpoints[row["Name"]] = {
+                "requests": int(row["Request Count"]),
+                "failures": int(row["Failure Count"]),
+                "median_ms": float(row["50%"]),
+                "p95_ms": float(row["95%"]),
+                "rps": round(float(row["Requests/s"]), 2),
+            }
+    return endpoints
+
+
+def _failures(prefix: Path) -> dict[str, int]:
+    """What failed in a locust run, by endpoint and error (``prefix``_failures.csv)."""
+    try:
+        with open(f"{prefix}_failures.csv") as failures:
+            return {
+                f"{row['Name']}: {row['Error']}": int(row["Occurrences"]) for row in csv.DictReader(failures)
+            }
+    except FileNotFoundError:
+        return {}
+
+
+def ceiling(host: str, sizes: list[int], seconds: int, out: Path) -> dict[str, object]:
+    """Inbox pages/s with no pauses: users sign in, then each asks again as soon as a page
+    arrives. Stats are reset once every user is running (sign-ins are not in the figures)."""
+    results: list[dict[str, object]] = []
+    best_rps, best_users = -1.0, 0
+    for users in sizes:
+        load_before = _loadavg()
+        endpoints = run_locust(
+            "locust_ceiling.py",
+            host,
+            users=users,
+            spawn_rate=users,
+            seconds=seconds,
+            prefix=out / f"ceiling-{users}",
+            reset_stats=True,
+        )
+        inbox = endpoints.get("inbox", {"requests": 0, "failures": 0, "median_ms": 0, "p95_ms": 0, "rps": 0})
+        results.append(
+            {
+                "users": users,
+                "seconds": seconds,
+                "pages_per_s": inbox["rps"],
+                "median_ms": inbox["median_ms"],
+                "p95_ms": inbox["p95_ms"],
+                "requests": inbox["requests"],
+                "failures": inbox["failures"],
+                "failure_reasons": _failures(out / f"ceiling-{users}"),
+                "load_average_before": load_before,
+                "load_average_after": _loadavg(),
+            }
+        )
+        if float(inbox["rps"]) > best_rps:
+            best_rps, best_users = float(inbox["rps"]), users
+        print(f"ceiling at {users} users: {json.dumps(inbox)}", file=sys.stderr, flush=True)
+    return {"sizes": results, "pages_per_s": best_rps, "at_users": best_users}
+
+
+@contextmanager
+def serve(args: argparse.Namespace) -> Iterator[tuple[str, subprocess.Popen[bytes], list[str]]]:
+    """gunicorn as docker-compose.yml's web service runs it, on the bench database; yields
+    its base URL, the process and the command once it answers."""
     from cryptography.fernet import Fernet
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "DATABASE_URL": args.database_url,
@@ -244,39 +340,76 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.3)
-        sizes = []
-        for users in [int(u) for u in args.users.split(",")]:
-            size = run_size(host, users, args, psutil.Process(server.pid), out)
-            sizes.append(size)
-            summary = {w: {n: e["p95_ms"] for n, e in size[w].items()} for w in ("ramp", "steady")}
-            print(
-                f"{users} reps: holds={size['every_p95_within_300ms']} p95 {json.dumps(summary)} "
-                f"server {size['server_cpu_cores']} cores ({size['server_cpu_ms_per_request']} ms/request), "
-                f"database {size['database_cpu_cores']} ({size['database_cpu_ms_per_request']} ms/request), "
-                f"locust {size['locust_cpu_cores']}, "
-                f"load {size['load_average_after']}",
-                file=sys.stderr,
-                flush=True,
-            )
-        served = [s["reps"] for s in sizes if s["every_p95_within_300ms"]]
-        served_but_sign_in = [s["reps"] for s in sizes if s["every_p95_within_300ms_but_sign_in"]]
-        report = {
-            "gunicorn": " ".join(["gunicorn", *command[1:]]).replace(f"127.0.0.1:{port}", "0.0.0.0:8000"),
-            "cores": os.cpu_count(),
-            "target_p95_ms": TARGET_P95_MS,
-            "sizes": sizes,
-            "max_reps_within_target": max(served) if served else 0,
-            "max_reps_within_target_but_sign_in": max(served_but_sign_in) if served_but_sign_in else 0,
-        }
-        print(json.dumps(report))
-        if args.plot:
-            sys.path.insert(0, str(ROOT / "bench"))
-            from report import rep_load_plot
-
-            rep_load_plot(report, Path(args.plot))
+        yield (
+            host,
+            server,
+            [*command[:2], *(a.replace(f"127.0.0.1:{port}", "0.0.0.0:8000") for a in command[2:])],
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def reps(
+    args: argparse.Namespace, host: str, server: subprocess.Popen[bytes], command: list[str], out: Path
+) -> None:
+    sizes = []
+    for users in [int(u) for u in (args.users or "40,100,200").split(",")]:
+        size = run_size(host, users, args, psutil.Process(server.pid), out)
+        sizes.append(size)
+        summary = {w: {n: e["p95_ms"] for n, e in size[w].items()} for w in ("ramp", "steady")}
+        print(
+            f"{users} reps: holds={size['every_p95_within_300ms']} p95 {json.dumps(summary)} "
+            f"server {size['server_cpu_cores']} cores ({size['server_cpu_ms_per_request']} ms/request), "
+            f"database {size['database_cpu_cores']} ({size['database_cpu_ms_per_request']} ms/request), "
+            f"locust {size['locust_cpu_cores']}, "
+            f"load {size['load_average_after']}",
+            file=sys.stderr,
+            flush=True,
+        )
+    served = [s["reps"] for s in sizes if s["every_p95_within_300ms"]]
+    served_but_sign_in = [s["reps"] for s in sizes if s["every_p95_within_300ms_but_sign_in"]]
+    report = {
+        "gunicorn": " ".join(["gunicorn", *command[1:]]),
+        "cores": os.cpu_count(),
+        "target_p95_ms": TARGET_P95_MS,
+        "sizes": sizes,
+        "max_reps_within_target": max(served) if served else 0,
+        "max_reps_within_target_but_sign_in": max(served_but_sign_in) if served_but_sign_in else 0,
+    }
+    print(json.dumps(report))
+    if args.plot:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from report import rep_load_plot
+
+        rep_load_plot(report, Path(args.plot))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--ceiling", action="store_true", help="Inbox pages/s with no pauses instead of reps")
+    parser.add_argument("--users", default="", help="sizes: default 40,100,200 (reps) or 4,8,16 (ceiling)")
+    parser.add_argument("--ramp-seconds", type=int, default=120, help="the reps arrive over this long")
+    parser.add_argument("--steady-seconds", type=int, default=180, help="then all of them work this long")
+    parser.add_argument("--seconds", type=int, default=30, help="per size, for the ceiling")
+    parser.add_argument("--gunicorn", default="", help="extra gunicorn arguments, e.g. '-w 5'")
+    parser.add_argument("--out", default=str(ROOT / "var" / "rep_load"))
+    parser.add_argument("--plot", help="draw the figures to this PNG (e.g. docs/bench/rep_load.png)")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with serve(args) as (host, server, command):
+        if args.ceiling:
+            sizes = [int(u) for u in (args.users or "4,8,16").split(",")]
+            result = ceiling(host, sizes, args.seconds, out)
+            result["gunicorn"] = " ".join(["gunicorn", *command[1:]])
+            result["load_average"] = _loadavg()
+            print(json.dumps(result))
+        else:
+            reps(args, host, server, command, out)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ def main() -> None:
         "search_scale.py", "--database-url", url, "--plans", str(DOCS / "search-plans" / "latest")
     )
     results["issue23_folder_page"] = run_json("folder_page.py", "--database-url", url)
+    # The Inbox page's ceiling: compose's gunicorn command, DEBUG=0, signed-in locust users with no pauses.
+    ceiling = run_json("rep_load.py", "--database-url", url, "--ceiling")
+    results["issue23_ceiling"] = ceiling
+    print(f"inbox ceiling: {ceiling['pages_per_s']} pages/s", flush=True)
     results["bulk_archive"] = run_json("bulk_archive.py", "--database-url", url)
     print(f"bulk archive: {results['bulk_archive']}", flush=True)
     extras = [

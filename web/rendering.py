@@ -13,11 +13,16 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from html import escape
 from typing import Any
 
 import nh3
-from django.utils import timezone
+from django.template import Context, engines
+from django.utils import timezone, translation
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator, add_truncation_text, calculate_truncate_chars_length
 
 _ALLOWED_TAGS = (set(nh3.ALLOWED_TAGS) - {"area", "map", "details", "summary"}) | {
     "span",
@@ -237,8 +242,10 @@ def avatar_hue(key: str) -> int:
 
 def short_time(when: datetime, now: datetime | None = None) -> str:
     """Today: "14:05"; this year: "Mar 3"; earlier: "Mar 3, 2023" — as mail clients show it."""
-    now = timezone.localtime(now or timezone.now())
-    local = timezone.localtime(when)
+    return _short_local(timezone.localtime(when), timezone.localtime(now or timezone.now()))
+
+
+def _short_local(local: datetime, now: datetime) -> str:
     if local.date() == now.date():
         return local.strftime("%H:%M")
     if local.year == now.year:
@@ -246,25 +253,80 @@ def short_time(when: datetime, now: datetime | None = None) -> str:
     return f"{local.strftime('%b')} {local.day}, {local.year}"
 
 
+def long_time(local: datetime) -> str:
+    """What ``{{ when|date:'D, M j, Y H:i' }}`` shows ("Tue, Mar 3, 2026 14:05"), built from
+    the same translated day and month names without parsing the format for every row."""
+    return (
+        f"{WEEKDAYS_ABBR[local.weekday()]}, {MONTHS_3[local.month].title()} {local.day}, "
+        f"{local.year:04d} {local.hour:02d}:{local.minute:02d}"
+    )
+
+
+SNIPPET_CHARS = 160
+
+
+def truncate_snippet(text: str, length: int = SNIPPET_CHARS) -> str:
+    """What ``{{ text|truncatechars:length }}`` shows. Django's Truncator looks at every
+    character for combining marks; ASCII text has none, so it is cut by slicing."""
+    if text.isascii():
+        if len(text) <= length:
+            return text
+        return add_truncation_text(text[: calculate_truncate_chars_length(length, None)])
+    return Truncator(text).chars(length)
+
+
 def _display_name(name: str, address: str) -> str:
     return name.strip() or address
 
 
-def decorate_rows(conversations: list[Any], folder: str, account_id: int | None = None) -> None:
-    """Attach what a list row shows (people, avatar, time, link) to loaded conversations.
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    """Everything a list row shows (``templates/inbox/_row.html`` reads nothing else), as
+    strings, numbers and flags computed once per page from loaded rows."""
 
-    Works on prefetched participants only, so it adds no query per row; the link is one
-    ``reverse`` per page, not one ``{% url %}`` per row.
+    id: int
+    url: str
+    unread: bool
+    subject: str
+    people: str
+    initials: str
+    hue: int
+    messages: str  # the number of messages when more than one, else ""
+    snippet: str
+    has_attachments: bool
+    archived: bool
+    archived_badge: bool  # "Archived" next to a row listed outside the Archive (search)
+    team_address: str  # the team mailbox's address, "" for a personal one
+    record_kind: str  # "deal", "lead" or ""
+    record_label: str  # "Deal", "Lead" or ""
+    record_url: str
+    record_title: str
+    time_iso: str
+    time_title: str
+    time_short: str
+
+
+def decorate_rows(conversations: list[Any], folder: str, account_id: int | None = None) -> None:
+    """Attach what a list row shows (``conversation.row``, a ConversationRow) to loaded
+    conversations.
+
+    Works on prefetched participants only, so it adds no query per row; the links are one
+    ``reverse`` per page each (conversation, deal, lead), not one per row, and the dates are
+    formatted here, not by two ``date`` filters per row.
     """
     from django.urls import reverse
 
-    now = timezone.now()
-    link = reverse("inbox:conversation", args=[0]).removesuffix("0/")
+    now = timezone.localtime(timezone.now())
+    zone = timezone.get_current_timezone()
+    link = _url_prefix(reverse("inbox:conversation", args=[0]))
+    record_links = {
+        "deal": _url_prefix(reverse("crm:deal", args=[0])),
+        "lead": _url_prefix(reverse("crm:lead", args=[0])),
+    }
     query = f"/?folder={folder}" + (f"&account={account_id}" if account_id else "")
     for conversation in conversations:
-        conversation.ui_url = f"{link}{conversation.pk}{query}"
-        conversation.ui_subject = conversation.subject or "(no subject)"
-        own = conversation.account.address.lower()
+        account = conversation.account
+        own = account.address.lower()
         others = [p for p in conversation.participants.all() if p.address.lower() != own]
         if not others:
             label = "me"
@@ -277,7 +339,77 @@ def decorate_rows(conversations: list[Any], folder: str, account_id: int | None 
             label = ", ".join(firsts) + (f" +{len(others) - 3}" if len(others) > 3 else "")
             key = others[0].address
         first = others[0] if others else None
-        conversation.ui_people = f"To: {label}" if folder == "sent" else label
-        conversation.ui_initials = initials(_display_name(first.name, first.address) if first else "me")
-        conversation.ui_hue = avatar_hue(key)
-        conversation.ui_time = short_time(conversation.last_message_at, now)
+        record, record_kind = (
+            (conversation.deal, "deal") if conversation.deal_id else (conversation.lead, "lead")
+        )
+        if record is None:
+            record_kind = ""
+        local = conversation.last_message_at.astimezone(zone)
+        archived = conversation.is_archived
+        conversation.row = ConversationRow(
+            id=conversation.pk,
+            url=f"{link}{conversation.pk}{query}",
+            unread=not conversation.is_read,
+            subject=conversation.subject or "(no subject)",
+            people=f"To: {label}" if folder == "sent" else label,
+            initials=initials(_display_name(first.name, first.address) if first else "me"),
+            hue=avatar_hue(key),
+            messages=str(conversation.message_count) if conversation.message_count > 1 else "",
+            snippet=truncate_snippet(conversation.snippet),
+            has_attachments=conversation.has_attachments,
+            archived=archived,
+            archived_badge=archived and folder != "archive",
+            team_address=account.address if account.is_team else "",
+            record_kind=record_kind,
+            record_label=record_kind.capitalize(),
+            record_url=f"{record_links[record_kind]}{record.pk}/" if record is not None else "",
+            record_title=record.title if record is not None else "",
+            time_iso=local.isoformat(),
+            time_title=long_time(local),
+            time_short=_short_local(local, now),
+        )
+
+
+def _url_prefix(url_of_zero: str) -> str:
+    """``/inbox/c/0/`` → ``/inbox/c/``: a URL reversed once per page, the id added per row."""
+    if not url_of_zero.endswith("/0/"):
+        raise ValueError(f"Expected a URL ending in /0/, got {url_of_zero!r}")
+    return url_of_zero.removesuffix("0/")
+
+
+# -- list rows, rendered once per distinct row ----------------------------------------------
+
+ROW_TEMPLATE = "inbox/_row.html"
+ROW_CACHE_SIZE = 2048  # rows kept per process (~1.5 KB of HTML each)
+
+
+def row_template() -> Any:
+    """The compiled row template (the cached loader's; a new one after a dev-server reload)."""
+    return engines["django"].engine.get_template(ROW_TEMPLATE)  # type: ignore[attr-defined]
+
+
+def row_html(
+    row: ConversationRow, *, checked: bool = False, oob: bool = False, template: Any = None
+) -> SafeString:
+    """One list row's HTML (``{% conversation_row %}``), kept per process by its whole input.
+
+    The row template reads only ``r`` (the ConversationRow: every string, number and flag the
+    row shows, already in the user's time zone), ``checked`` and ``oob``, and it is rendered
+    with nothing else in its context. So two equal inputs give the same HTML, and a change to
+    anything the row shows (read, archived, subject, people, deal title, time label, …) is a
+    different key: no invalidation to forget. The key also holds the compiled template (a
+    template edited under the dev server's reloader is a new one) and the active language.
+    """
+    return _rendered_row(template or row_template(), row, checked, oob, translation.get_language())
+
+
+@lru_cache(maxsize=ROW_CACHE_SIZE)
+def _rendered_row(
+    template: Any, row: ConversationRow, checked: bool, oob: bool, language: str | None
+) -> SafeString:
+    return SafeString(template.render(Context({"r": row, "checked": checked, "oob": oob})))
+
+
+def forget_rendered_rows() -> None:
+    """Empty this process's rendered rows (the benchmark's "never seen" case; tests)."""
+    _rendered_row.cache_clear()

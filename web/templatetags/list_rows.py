@@ -1,0 +1,22 @@
+"""``{% load list_rows %}`` — ``{% conversation_row c.row %}``: one row of a conversation list,
+from its ConversationRow (web/rendering.py ``row_html``: rendered once per distinct row and
+kept per process). ``checked`` in the context (a set of ids) ticks the row's checkbox."""
+
+from typing import Any
+
+from django import template
+from django.utils.safestring import SafeString
+
+from web.rendering import ROW_TEMPLATE, ConversationRow, row_html, row_template
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def conversation_row(context: Any, row: ConversationRow, oob: bool = False) -> SafeString:
+    checked = row.id in (context.get("checked") or ())
+    # The row template is looked up once per page, not once per row.
+    template = context.render_context.get(ROW_TEMPLATE)
+    if template is None:
+        template = context.render_context[ROW_TEMPLATE] = row_template()
+    return row_html(row, checked=checked, oob=oob, template=template)
