@@ -7,13 +7,29 @@ rest of their company. Anything else is ``NotFound`` — the same answer as "doe
 
 from __future__ import annotations
 
+import json
+import operator
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import reduce
 from typing import Any, Literal, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import IsNull
 
@@ -284,25 +300,17 @@ def search_terms(raw: str) -> list[str]:
     return [t for t in _SEARCH_WORD.findall(raw.lower()) if t.strip("_")][:MAX_SEARCH_TERMS]
 
 
-def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q:
-    """One word, found in the subject, a participant's name or address, or a message body.
+def _term_places(term: str, account_ids: list[int]) -> tuple[QuerySet[Participant], QuerySet[Message], Q]:
+    """Where one word is looked for: participants, message bodies (of ``account_ids``) and the
+    subject (a condition on the conversation). Not yet tied to a conversation.
 
     PostgreSQL: full-text search with the language-neutral ``simple`` configuration and
     prefix matching (``pric`` finds "Pricing"), because the mail is in several languages
     and people type partial words. SQLite (the demo): case-insensitive substring.
     Participants match by substring on both.
-
-    ``probe``: test the participants and messages of each conversation row as the walk
-    reaches it (a scalar subquery, which PostgreSQL never turns into a hashed subplan);
-    otherwise ``EXISTS``, which PostgreSQL may answer for the whole mailbox at once from
-    the GIN indexes — the right plan only when matches are few (see ``search_page``).
     """
-    people = Participant.objects.filter(conversation_id=OuterRef("pk")).filter(
-        Q(address__icontains=term) | Q(name__icontains=term)
-    )
-    body = Message.objects.filter(
-        conversation_id=OuterRef("pk"), account_id__in=account_ids, text__icontains=term
-    )
+    people = Participant.objects.filter(Q(address__icontains=term) | Q(name__icontains=term))
+    body = Message.objects.filter(account_id__in=account_ids, text__icontains=term)
     subject = Q(subject__icontains=term)
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
@@ -312,6 +320,20 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
         # condition: it runs first and only rows that pass it are parsed into tsvectors.
         body = body.annotate(_doc=SearchVector("text", config="simple")).filter(_doc=query)
         subject &= Q(SearchVectorExact(SearchVector("subject", config="simple"), query))
+    return people, body, subject
+
+
+def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q:
+    """One word, found in the subject, a participant's name or address, or a message body.
+
+    ``probe``: test the participants and messages of each conversation row as the walk
+    reaches it (a scalar subquery, which PostgreSQL never turns into a hashed subplan);
+    otherwise ``EXISTS``, which PostgreSQL may answer for the whole mailbox at once from
+    the GIN indexes — the right plan only when matches are few (see ``search_page``).
+    """
+    people, body, subject = _term_places(term, account_ids)
+    people = people.filter(conversation_id=OuterRef("pk"))
+    body = body.filter(conversation_id=OuterRef("pk"))
     if probe:
         return (
             subject
@@ -319,6 +341,31 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
             | Q(IsNull(Subquery(body.values("pk")[:1]), False))
         )
     return subject | Q(Exists(people)) | Q(Exists(body))
+
+
+def _rarest_term(terms: list[str], account_ids: list[int]) -> str:
+    """The term with the fewest matches by PostgreSQL's own estimate (one ``EXPLAIN``, no
+    execution): participants, bodies and subjects matching it, from the statistics of the
+    trigram and full-text indexes' expressions. Its matches are the set the index query
+    builds, so the choice decides the speed only, never the results. A tie, or a plan
+    that cannot be read, goes to the longest term.
+    """
+    if len(terms) == 1:
+        return terms[0]
+    branches: list[QuerySet[Any, Any]] = []
+    for term in terms:
+        people, body, subject = _term_places(term, account_ids)
+        branches += [
+            people.values_list("conversation_id"),
+            body.values_list("conversation_id"),
+            Conversation.objects.filter(subject, account_id__in=account_ids).values_list("id"),
+        ]
+    plan = json.loads(branches[0].union(*branches[1:], all=True).explain(format="json"))
+    children = plan[0]["Plan"].get("Plans", [])
+    if len(children) != len(branches):
+        return max(terms, key=len)
+    rows = [sum(c["Plan Rows"] for c in children[i : i + 3]) for i in range(0, len(children), 3)]
+    return min(zip(rows, terms, strict=True), key=lambda r: (r[0], -len(r[1])))[1]
 
 
 # How far the search walks a mailbox's folder in page order, testing row by row, before it
@@ -369,9 +416,22 @@ def search_page(
         found: QuerySet[Conversation], mailboxes: list[int], *, from_index: str | None = None
     ) -> QuerySet[Conversation]:
         """``from_index``: the one term looked up in the indexes; the others are probed."""
-        for term in sorted(terms, key=lambda t: t != from_index):
-            found = found.filter(_term_filter(term, mailboxes, probe=term != from_index))
-        return found.order_by(*order)
+        probed = [_term_filter(t, mailboxes, probe=True) for t in terms if t != from_index]
+        if from_index is None:
+            return found.filter(*probed).order_by(*order)
+        indexed = _term_filter(from_index, mailboxes)
+        if probed:
+            # CASE, not AND: PostgreSQL orders the conditions of an AND by their cost per
+            # row, not by how many rows they keep, and would probe a common word ("test")
+            # for every row before the membership test that rejects almost all of them.
+            indexed = Q(
+                Case(
+                    When(indexed, then=reduce(operator.and_, probed)),
+                    default=Value(False),
+                    output_field=BooleanField(),
+                )
+            )
+        return found.filter(indexed).order_by(*order)
 
     if connection.vendor != "postgresql":
         # SQLite (the demo) plans no hashed subplans and cannot slice inside a UNION: one
@@ -443,8 +503,7 @@ def _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit): 
         # Few matches: one term's matches in the mailbox come from the GIN indexes (a hashed
         # subplan: the set is small, or the walk would have found a page) and the walk
         # tests membership per row, probing the other terms only for rows that have it.
-        # The longest term is taken as the rarest: it only decides speed, not results.
-        rare = max(terms, key=len)
+        rare = _rarest_term(terms, sparse)
         rest = [
             matching(
                 folder_scope([a]).filter(last_message_at__lt=bound_of[a]), [a], from_index=rare
