@@ -301,8 +301,9 @@ def search_terms(raw: str) -> list[str]:
 
 
 def _term_places(term: str, account_ids: list[int]) -> tuple[QuerySet[Participant], QuerySet[Message], Q]:
-    """Where one word is looked for: participants, message bodies (of ``account_ids``) and the
-    subject (a condition on the conversation). Not yet tied to a conversation.
+    """Where one word is looked for: participants, message bodies (of ``account_ids``; the
+    indexed condition only, ``_term_filter`` adds the substring test) and the subject (a
+    condition on the conversation). Not yet tied to a conversation.
 
     PostgreSQL: full-text search with the language-neutral ``simple`` configuration and
     prefix matching (``pric`` finds "Pricing"), because the mail is in several languages
@@ -310,14 +311,12 @@ def _term_places(term: str, account_ids: list[int]) -> tuple[QuerySet[Participan
     Participants match by substring on both.
     """
     people = Participant.objects.filter(Q(address__icontains=term) | Q(name__icontains=term))
-    body = Message.objects.filter(account_id__in=account_ids, text__icontains=term)
+    body = Message.objects.filter(account_id__in=account_ids)
     subject = Q(subject__icontains=term)
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
 
         query = SearchQuery(f"{term}:*", search_type="raw", config="simple")
-        # A word starting with ``term`` contains it, so the substring test is a necessary
-        # condition: it runs first and only rows that pass it are parsed into tsvectors.
         body = body.annotate(_doc=SearchVector("text", config="simple")).filter(_doc=query)
         subject &= Q(SearchVectorExact(SearchVector("subject", config="simple"), query))
     return people, body, subject
@@ -333,7 +332,9 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
     """
     people, body, subject = _term_places(term, account_ids)
     people = people.filter(conversation_id=OuterRef("pk"))
-    body = body.filter(conversation_id=OuterRef("pk"))
+    # A word starting with ``term`` contains it, so on PostgreSQL the substring test is a
+    # necessary condition: it is cheaper than parsing the row into a tsvector and runs first.
+    body = body.filter(conversation_id=OuterRef("pk"), text__icontains=term)
     if probe:
         return (
             subject
@@ -344,27 +345,24 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
 
 
 def _rarest_term(terms: list[str], account_ids: list[int]) -> str:
-    """The term with the fewest matches by PostgreSQL's own estimate (one ``EXPLAIN``, no
-    execution): participants, bodies and subjects matching it, from the statistics of the
-    trigram and full-text indexes' expressions. Its matches are the set the index query
-    builds, so the choice decides the speed only, never the results. A tie, or a plan
-    that cannot be read, goes to the longest term.
+    """The term whose matches are the fewest by PostgreSQL's own estimate (one ``EXPLAIN``,
+    nothing executed; the statistics of the trigram and full-text indexes' expressions):
+    participants and bodies containing it — the set the index query builds for that term
+    (subjects are tested on the row). Only speed depends on the choice, never the results.
+    A tie, or a plan that cannot be read, goes to the longest term. Call it with parallel
+    workers off: a parallel Append lists its branches by cost, not in query order.
     """
     if len(terms) == 1:
         return terms[0]
     branches: list[QuerySet[Any, Any]] = []
     for term in terms:
-        people, body, subject = _term_places(term, account_ids)
-        branches += [
-            people.values_list("conversation_id"),
-            body.values_list("conversation_id"),
-            Conversation.objects.filter(subject, account_id__in=account_ids).values_list("id"),
-        ]
-    plan = json.loads(branches[0].union(*branches[1:], all=True).explain(format="json"))
-    children = plan[0]["Plan"].get("Plans", [])
+        people, body, _ = _term_places(term, account_ids)
+        branches += [people.values_list("conversation_id"), body.values_list("conversation_id")]
+    plan = json.loads(branches[0].union(*branches[1:], all=True).explain(format="json"))[0]["Plan"]
+    children = plan.get("Plans", []) if plan["Node Type"] == "Append" else []
     if len(children) != len(branches):
         return max(terms, key=len)
-    rows = [sum(c["Plan Rows"] for c in children[i : i + 3]) for i in range(0, len(children), 3)]
+    rows = [children[i]["Plan Rows"] + children[i + 1]["Plan Rows"] for i in range(0, len(children), 2)]
     return min(zip(rows, terms, strict=True), key=lambda r: (r[0], -len(r[1])))[1]
 
 
@@ -388,8 +386,10 @@ def search_page(
     """Conversations matching every word of ``query``, newest first, keyset-paged.
 
     ``folder`` "all" searches every folder. Four queries whatever the page size; on
-    PostgreSQL one more when a mailbox has fewer matches than a page within its newest
-    ``SEARCH_WALK_ROWS`` conversations (the index query for the rest of that mailbox).
+    PostgreSQL more when a mailbox has fewer matches than a page within its newest
+    ``SEARCH_WALK_ROWS`` conversations: the index query for the rest of those mailboxes,
+    in a transaction without parallel workers, and for several words an ``EXPLAIN`` that
+    picks the word the index query starts from.
     """
     accounts = accessible_accounts(user)
     if account_id is not None:
@@ -503,17 +503,19 @@ def _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit): 
         # Few matches: one term's matches in the mailbox come from the GIN indexes (a hashed
         # subplan: the set is small, or the walk would have found a page) and the walk
         # tests membership per row, probing the other terms only for rows that have it.
-        rare = _rarest_term(terms, sparse)
-        rest = [
-            matching(
-                folder_scope([a]).filter(last_message_at__lt=bound_of[a]), [a], from_index=rare
-            ).values_list("id", "last_message_at")[: limit + 1]
-            for a in sparse
-        ]
+        # The term is the one PostgreSQL estimates rarest: for "Maya Silva" "maya" (one
+        # person in 20 in the demo) rather than the longer "silva" (one in 6).
         with transaction.atomic(savepoint=False):
             with connection.cursor() as db:
                 # The whole-mailbox index scans of this query stay in this request's process.
                 db.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
+            rare = _rarest_term(terms, sparse)
+            rest = [
+                matching(
+                    folder_scope([a]).filter(last_message_at__lt=bound_of[a]), [a], from_index=rare
+                ).values_list("id", "last_message_at")[: limit + 1]
+                for a in sparse
+            ]
             keys += list(rest[0].union(*rest[1:], all=True) if len(rest) > 1 else rest[0])
     keys.sort(key=lambda k: (k[1], k[0]), reverse=True)
     return keys[: limit + 1]
