@@ -20,6 +20,7 @@ from django.db.models import (
     BooleanField,
     Case,
     Count,
+    DateTimeField,
     Exists,
     F,
     OuterRef,
@@ -30,6 +31,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import IsNull
 
@@ -334,7 +336,11 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
     people = people.filter(conversation_id=OuterRef("pk"))
     # A word starting with ``term`` contains it, so on PostgreSQL the substring test is a
     # necessary condition: it is cheaper than parsing the row into a tsvector and runs first.
-    body = body.filter(conversation_id=OuterRef("pk"), text__icontains=term)
+    # The conversation's own mailbox: the same as ``account_ids`` for one mailbox's walk, and
+    # exact when one query searches several (the index query's LATERAL).
+    body = body.filter(
+        conversation_id=OuterRef("pk"), account_id=OuterRef("account_id"), text__icontains=term
+    )
     if probe:
         return (
             subject
@@ -459,7 +465,9 @@ def _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit): 
     read from the same index). That walk never computes a term's matches in the whole
     mailbox (no hashed subplan) and uses no parallel workers. A mailbox whose walk
     stopped at the bound with less than a page has few matches: its older part is then
-    searched with ``EXISTS`` that PostgreSQL answers from the GIN indexes.
+    searched with ``EXISTS`` that PostgreSQL answers from the GIN indexes — for one term,
+    the rarest by PostgreSQL's estimate, its matches built once for all such mailboxes;
+    the other terms are probed on the rows that have it.
     """
     order = ("-last_message_at", "-id")
     far = datetime(1, 1, 1, tzinfo=UTC)
@@ -510,13 +518,26 @@ def _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit): 
                 # The whole-mailbox index scans of this query stay in this request's process.
                 db.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
             rare = _rarest_term(terms, sparse)
-            rest = [
-                matching(
-                    folder_scope([a]).filter(last_message_at__lt=bound_of[a]), [a], from_index=rare
-                ).values_list("id", "last_message_at")[: limit + 1]
-                for a in sparse
-            ]
-            keys += list(rest[0].union(*rest[1:], all=True) if len(rest) > 1 else rest[0])
+            # One query for all of them: LATERAL walks each mailbox in turn (its id and bound
+            # from VALUES), and the rare term's sets, which do not depend on the mailbox, are
+            # built once rather than once per mailbox as in a UNION of the walks.
+            rest = matching(
+                folder_scope(sparse).filter(
+                    account_id=RawSQL('"m"."account"', ()),
+                    last_message_at__lt=RawSQL('"m"."bound"', (), output_field=DateTimeField()),
+                ),
+                sparse,
+                from_index=rare,
+            ).values_list("id", "last_message_at")[: limit + 1]
+            sql, params = rest.query.sql_with_params()
+            mailboxes = ", ".join(["(%s::integer, %s::timestamptz)"] * len(sparse))
+            with connection.cursor() as db:
+                db.execute(
+                    f'SELECT "s".* FROM (VALUES {mailboxes}) AS "m" ("account", "bound")'  # noqa: S608 (ORM-compiled SQL, params bound)
+                    f' CROSS JOIN LATERAL ({sql}) AS "s"',
+                    [*(v for a in sparse for v in (a, bound_of[a])), *params],
+                )
+                keys += [(pk, at) for pk, at in db.fetchall()]
     keys.sort(key=lambda k: (k[1], k[0]), reverse=True)
     return keys[: limit + 1]
 
