@@ -7,13 +7,31 @@ rest of their company. Anything else is ``NotFound`` — the same answer as "doe
 
 from __future__ import annotations
 
+import json
+import operator
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import reduce
 from typing import Any, Literal, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import IsNull
 
@@ -288,34 +306,45 @@ def search_terms(raw: str) -> list[str]:
     return [t for t in _SEARCH_WORD.findall(raw.lower()) if t.strip("_")][:MAX_SEARCH_TERMS]
 
 
-def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q:
-    """One word, found in the subject, a participant's name or address, or a message body.
+def _term_places(term: str, account_ids: list[int]) -> tuple[QuerySet[Participant], QuerySet[Message], Q]:
+    """Where one word is looked for: participants, message bodies (of ``account_ids``; the
+    indexed condition only, ``_term_filter`` adds the substring test) and the subject (a
+    condition on the conversation). Not yet tied to a conversation.
 
     PostgreSQL: full-text search with the language-neutral ``simple`` configuration and
     prefix matching (``pric`` finds "Pricing"), because the mail is in several languages
     and people type partial words. SQLite (the demo): case-insensitive substring.
     Participants match by substring on both.
+    """
+    people = Participant.objects.filter(Q(address__icontains=term) | Q(name__icontains=term))
+    body = Message.objects.filter(account_id__in=account_ids)
+    subject = Q(subject__icontains=term)
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
+
+        query = SearchQuery(f"{term}:*", search_type="raw", config="simple")
+        body = body.annotate(_doc=SearchVector("text", config="simple")).filter(_doc=query)
+        subject &= Q(SearchVectorExact(SearchVector("subject", config="simple"), query))
+    return people, body, subject
+
+
+def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q:
+    """One word, found in the subject, a participant's name or address, or a message body.
 
     ``probe``: test the participants and messages of each conversation row as the walk
     reaches it (a scalar subquery, which PostgreSQL never turns into a hashed subplan);
     otherwise ``EXISTS``, which PostgreSQL may answer for the whole mailbox at once from
     the GIN indexes — the right plan only when matches are few (see ``search_page``).
     """
-    people = Participant.objects.filter(conversation_id=OuterRef("pk")).filter(
-        Q(address__icontains=term) | Q(name__icontains=term)
+    people, body, subject = _term_places(term, account_ids)
+    people = people.filter(conversation_id=OuterRef("pk"))
+    # A word starting with ``term`` contains it, so on PostgreSQL the substring test is a
+    # necessary condition: it is cheaper than parsing the row into a tsvector and runs first.
+    # The conversation's own mailbox: the same as ``account_ids`` for one mailbox's walk, and
+    # exact when one query searches several (the index query's LATERAL).
+    body = body.filter(
+        conversation_id=OuterRef("pk"), account_id=OuterRef("account_id"), text__icontains=term
     )
-    body = Message.objects.filter(
-        conversation_id=OuterRef("pk"), account_id__in=account_ids, text__icontains=term
-    )
-    subject = Q(subject__icontains=term)
-    if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
-
-        query = SearchQuery(f"{term}:*", search_type="raw", config="simple")
-        # A word starting with ``term`` contains it, so the substring test is a necessary
-        # condition: it runs first and only rows that pass it are parsed into tsvectors.
-        body = body.annotate(_doc=SearchVector("text", config="simple")).filter(_doc=query)
-        subject &= Q(SearchVectorExact(SearchVector("subject", config="simple"), query))
     if probe:
         return (
             subject
@@ -323,6 +352,28 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
             | Q(IsNull(Subquery(body.values("pk")[:1]), False))
         )
     return subject | Q(Exists(people)) | Q(Exists(body))
+
+
+def _rarest_term(terms: list[str], account_ids: list[int]) -> str:
+    """The term whose matches are the fewest by PostgreSQL's own estimate (one ``EXPLAIN``,
+    nothing executed; the statistics of the trigram and full-text indexes' expressions):
+    participants and bodies containing it — the set the index query builds for that term
+    (subjects are tested on the row). Only speed depends on the choice, never the results.
+    A tie, or a plan that cannot be read, goes to the longest term. Call it with parallel
+    workers off: a parallel Append lists its branches by cost, not in query order.
+    """
+    if len(terms) == 1:
+        return terms[0]
+    branches: list[QuerySet[Any, Any]] = []
+    for term in terms:
+        people, body, _ = _term_places(term, account_ids)
+        branches += [people.values_list("conversation_id"), body.values_list("conversation_id")]
+    plan = json.loads(branches[0].union(*branches[1:], all=True).explain(format="json"))[0]["Plan"]
+    children = plan.get("Plans", []) if plan["Node Type"] == "Append" else []
+    if len(children) != len(branches):
+        return max(terms, key=len)
+    rows = [children[i]["Plan Rows"] + children[i + 1]["Plan Rows"] for i in range(0, len(children), 2)]
+    return min(zip(rows, terms, strict=True), key=lambda r: (r[0], -len(r[1])))[1]
 
 
 # How far the search walks a mailbox's folder in page order, testing row by row, before it
@@ -345,8 +396,10 @@ def search_page(
     """Conversations matching every word of ``query``, newest first, keyset-paged.
 
     ``folder`` "all" searches every folder. Four queries whatever the page size; on
-    PostgreSQL one more when a mailbox has fewer matches than a page within its newest
-    ``SEARCH_WALK_ROWS`` conversations (the index query for the rest of that mailbox).
+    PostgreSQL more when a mailbox has fewer matches than a page within its newest
+    ``SEARCH_WALK_ROWS`` conversations: the index query for the rest of those mailboxes,
+    in a transaction without parallel workers, and for several words an ``EXPLAIN`` that
+    picks the word the index query starts from.
     """
     accounts = accessible_accounts(user)
     if account_id is not None:
@@ -373,9 +426,22 @@ def search_page(
         found: QuerySet[Conversation], mailboxes: list[int], *, from_index: str | None = None
     ) -> QuerySet[Conversation]:
         """``from_index``: the one term looked up in the indexes; the others are probed."""
-        for term in sorted(terms, key=lambda t: t != from_index):
-            found = found.filter(_term_filter(term, mailboxes, probe=term != from_index))
-        return found.order_by(*order)
+        probed = [_term_filter(t, mailboxes, probe=True) for t in terms if t != from_index]
+        if from_index is None:
+            return found.filter(*probed).order_by(*order)
+        indexed = _term_filter(from_index, mailboxes)
+        if probed:
+            # CASE, not AND: PostgreSQL orders the conditions of an AND by their cost per
+            # row, not by how many rows they keep, and would probe a common word ("test")
+            # for every row before the membership test that rejects almost all of them.
+            indexed = Q(
+                Case(
+                    When(indexed, then=reduce(operator.and_, probed)),
+                    default=Value(False),
+                    output_field=BooleanField(),
+                )
+            )
+        return found.filter(indexed).order_by(*order)
 
     if connection.vendor != "postgresql":
         # SQLite (the demo) plans no hashed subplans and cannot slice inside a UNION: one
@@ -403,7 +469,9 @@ def _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit): 
     read from the same index). That walk never computes a term's matches in the whole
     mailbox (no hashed subplan) and uses no parallel workers. A mailbox whose walk
     stopped at the bound with less than a page has few matches: its older part is then
-    searched with ``EXISTS`` that PostgreSQL answers from the GIN indexes.
+    searched with ``EXISTS`` that PostgreSQL answers from the GIN indexes — for one term,
+    the rarest by PostgreSQL's estimate, its matches built once for all such mailboxes;
+    the other terms are probed on the rows that have it.
     """
     order = ("-last_message_at", "-id")
     far = datetime(1, 1, 1, tzinfo=UTC)
@@ -447,19 +515,33 @@ def _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit): 
         # Few matches: one term's matches in the mailbox come from the GIN indexes (a hashed
         # subplan: the set is small, or the walk would have found a page) and the walk
         # tests membership per row, probing the other terms only for rows that have it.
-        # The longest term is taken as the rarest: it only decides speed, not results.
-        rare = max(terms, key=len)
-        rest = [
-            matching(
-                folder_scope([a]).filter(last_message_at__lt=bound_of[a]), [a], from_index=rare
-            ).values_list("id", "last_message_at")[: limit + 1]
-            for a in sparse
-        ]
+        # The term is the one PostgreSQL estimates rarest: for "Maya Silva" "maya" (one
+        # person in 20 in the demo) rather than the longer "silva" (one in 6).
         with transaction.atomic(savepoint=False):
             with connection.cursor() as db:
                 # The whole-mailbox index scans of this query stay in this request's process.
                 db.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
-            keys += list(rest[0].union(*rest[1:], all=True) if len(rest) > 1 else rest[0])
+            rare = _rarest_term(terms, sparse)
+            # One query for all of them: LATERAL walks each mailbox in turn (its id and bound
+            # from VALUES), and the rare term's sets, which do not depend on the mailbox, are
+            # built once rather than once per mailbox as in a UNION of the walks.
+            rest = matching(
+                folder_scope(sparse).filter(
+                    account_id=RawSQL('"m"."account"', ()),
+                    last_message_at__lt=RawSQL('"m"."bound"', (), output_field=DateTimeField()),
+                ),
+                sparse,
+                from_index=rare,
+            ).values_list("id", "last_message_at")[: limit + 1]
+            sql, params = rest.query.sql_with_params()
+            mailboxes = ", ".join(["(%s::integer, %s::timestamptz)"] * len(sparse))
+            with connection.cursor() as db:
+                db.execute(
+                    f'SELECT "s".* FROM (VALUES {mailboxes}) AS "m" ("account", "bound")'  # noqa: S608 (ORM-compiled SQL, params bound)
+                    f' CROSS JOIN LATERAL ({sql}) AS "s"',
+                    [*(v for a in sparse for v in (a, bound_of[a])), *params],
+                )
+                keys += [(pk, at) for pk, at in db.fetchall()]
     keys.sort(key=lambda k: (k[1], k[0]), reverse=True)
     return keys[: limit + 1]
 

@@ -9,6 +9,8 @@ every kind, in every folder, paged through to the end, for alice, bob and carol.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -19,7 +21,7 @@ from inbox import selectors, services
 from inbox.demo_data import seed_demo
 from inbox.folders import folder_filter
 from inbox.models import Conversation, Message, Participant
-from tests.factories import personal_account, receive
+from tests.factories import parsed, personal_account, receive
 
 # A corpus comparison (62 cases over a seeded mailbox, paged to the end): not in `make quick`.
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -133,6 +135,15 @@ QUERIES = [
 ]
 
 
+# (subject, body, sender, other recipients): a full name or address whose words are spread.
+SPLIT = [
+    ("Intro", "Hello", "maya.k@client.test", ("p.silva@other.test",)),
+    ("Lunch with Maya", "Thanks, Silva", "host@cafe.test", ()),
+    ("Reference", "see silva92 attached", "maya@acme.test", ()),
+    ("Board", "Agenda", "anna.x@client.test", ("berg@firm.test",)),
+]
+
+
 @pytest.fixture(scope="module")
 def corpus(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     """The demo company (400 conversations) plus hand-made mail, built once for the module."""
@@ -153,6 +164,13 @@ def corpus(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
         ]
         for subject, text, sender in odd:
             receive(mailbox, subject=subject, text=text, sender=sender, when=now)
+        # The words of a name or an address in different places of one conversation: in two
+        # participants, in the subject and a body, in an address and a body. Each matches.
+        for subject, text, sender, cc in SPLIT:
+            receive(
+                mailbox,
+                parsed(subject=subject, text=text, sender=sender, to=(mailbox.address, *cc), when=now),
+            )
         globex = Company.objects.create(name="Globex", plan=Plan.PREMIUM)
         carol_company_mail = personal_account(
             User.objects.create_user("carol@globex.test", "x", company=globex)
@@ -201,3 +219,42 @@ def test_carol_finds_only_her_company_s_mail(corpus):  # type: ignore[no-untyped
     found = _paged(carol, "all", "pricing")
     assert found == _reference(carol, "all", "pricing")
     assert len(found) == 1
+
+
+@pytest.mark.parametrize(
+    "query", ["Maya Silva", "maya.silva92@acme.test", "Anna Berg", "anna pricing", "invoice 2291"]
+)
+def test_whichever_word_the_index_query_starts_from_the_results_are_the_same(corpus, query, monkeypatch):  # type: ignore[no-untyped-def]
+    """The rarest word is only a guess (PostgreSQL's estimate): any choice finds the same."""
+    monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", 15)
+    alice = corpus["alice"]
+    for term in selectors.search_terms(query):
+        monkeypatch.setattr(selectors, "_rarest_term", lambda terms, account_ids, term=term: term)
+        for folder in ("inbox", "all"):
+            assert _paged(alice, folder, query) == _reference(alice, folder, query), (term, folder)
+
+
+@pytest.mark.parametrize("walk_rows", [15, 1000])
+def test_a_full_name_or_address_finds_conversations_whose_words_are_in_different_places(
+    corpus: dict[str, Any], walk_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", walk_rows)
+    alice = corpus["alice"]
+    subjects = {
+        query: {c.subject for c in Conversation.objects.filter(pk__in=_paged(alice, "all", query))}
+        for query in ("Maya Silva", "maya.silva92@acme.test", "Anna Berg")
+    }
+    assert {"Intro", "Lunch with Maya"} <= subjects["Maya Silva"]
+    assert "Reference" in subjects["maya.silva92@acme.test"]
+    assert "Board" in subjects["Anna Berg"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's estimates")
+def test_the_index_query_starts_from_the_rarer_word_not_the_longer(corpus):  # type: ignore[no-untyped-def]
+    """In the demo one person in 20 is a Maya and one in 6 a Silva: "maya" is the rarer."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE inbox_participant, inbox_message")
+    account_ids = selectors.accessible_account_ids(corpus["alice"])
+    assert selectors._rarest_term(["maya", "silva"], account_ids) == "maya"
+    assert selectors._rarest_term(["silva", "maya"], account_ids) == "maya"
+    assert selectors._rarest_term(["maya", "silva92", "acme", "test"], account_ids) == "silva92"
