@@ -20,7 +20,7 @@ Two Dovecot stores, same configuration otherwise (``--stores``): maildir — one
 message, filled by writing the files — and sdbox, Dovecot's indexed format, filled by
 MULTIAPPEND. On maildir, the first session that selects a folder after another client changed
 its cur/ directory reads the whole directory and syncs every file name against
-dovecot-uidlist (O(messages)); sdbox answers from its index (see docs/bench/README.md).
+dovecot-uidlist (O(messages)); sdbox answers from its index (bench/dovecot_select_cost.py).
 The app knows the messages through bench/mailbox.py's bulk insert and one adopting pull.
 The last line is JSON for bench/run.py: ``sizes`` are the first store's rows (maildir),
 ``stores`` every store's. Database salesinbox_bench_incr (re-created).
