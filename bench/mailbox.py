@@ -46,10 +46,11 @@ def setup_django(database: str) -> None:
     django.setup()
 
 
-def start_dovecot():  # type: ignore[no-untyped-def]
+def start_dovecot(store: str = "maildir"):  # type: ignore[no-untyped-def]
+    """The suite's standard Dovecot; ``store``: maildir (the default), sdbox or mdbox."""
     import tests.imap.dovecot as dovecot
 
-    return dovecot.Dovecot("standard").start()
+    return dovecot.Dovecot("standard", store=store).start()
 
 
 def small_messages(count: int, rep: str, *, tag: str = "m", start: int = 0) -> list[tuple[str, bytes]]:

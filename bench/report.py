@@ -290,22 +290,33 @@ def _imap_sections(results: dict[str, Any], docs: Path) -> list[str]:
             "Archive 10,000 conversations",
             docs / "imap_push_archive.png",
         )
-    incr = (results.get("imap_incremental") or {}).get("sizes") or []
+    incremental = results.get("imap_incremental") or {}
+    incr = incremental.get("sizes") or []
     if incr:
         lines += [
             "",
             "## Incremental IMAP sync",
             "",
-            "100 changes = 50 new messages delivered and 50 moved to Archive by another mail client.",
+            "100 changes = 50 new messages delivered and 50 moved to Archive by another mail client. "
+            "Dovecot with two mail stores: maildir (a file per message) and sdbox (Dovecot's indexed "
+            "format). The 100-change pull's time split (medians): the app's own (its Python + SQL) "
+            "and waiting on the IMAP server.",
             "",
-            "| messages | no change: median ms | p95 ms | IMAP commands | 100 changes: ms | IMAP commands |",
-            "|---|---|---|---|---|---|",
+            "| store | messages | no change: median ms | p95 ms | IMAP commands | 100 changes: ms | "
+            "app: Python + SQL ms | IMAP wait ms | IMAP commands | load |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in incr:
-            lines.append(
-                f"| {r['messages']:,} | {r['no_change_median_ms']} | {r['no_change_p95_ms']} | "
-                f"{r['no_change_imap_commands']} | {r['changes_100_ms']} | {r['changes_100_imap_commands']} |"
-            )
+        by_store = incremental.get("stores") or {"maildir": incr}
+        for store, store_rows in by_store.items():
+            for r in store_rows:
+                split = r.get("changes_100_split_ms") or {}
+                own = f"{split['app']} + {split['sql']}" if {"app", "sql"} <= split.keys() else "not measured"
+                lines.append(
+                    f"| {store} | {r['messages']:,} | {r['no_change_median_ms']} | {r['no_change_p95_ms']} | "
+                    f"{r['no_change_imap_commands']} | {r['changes_100_ms']} | {own} | "
+                    f"{split.get('imap_wait', '?')} | {r['changes_100_imap_commands']} | "
+                    f"{r.get('load_average', incremental.get('load_average', '?'))} |"
+                )
         lines += ["", "![incremental](imap_incremental.png)"]
         _bars(
             [(f"{r['messages'] // 1000}k no change", r["no_change_median_ms"]) for r in incr]
@@ -344,14 +355,19 @@ SYNC_SPEED_REASONS = {
         "outbox bookkeeping."
     ),
     "4": (
-        "The app's side is flat (35 SQL statements, 0.1-0.3 s, and the same 13 IMAP commands at "
-        "both sizes: docs/bench/profile-incremental-*.txt). What grows is Dovecot's EXAMINE of "
-        "the changed INBOX: a maildir of 100,000 files is re-read on a select after a change "
-        "(0.6-0.9 s vs 0.04-0.12 s at 10,000), once per pull now (it was twice, plus a second "
-        "EXAMINE of Archive). A server storing mail in an index (dbox, Cyrus, Gmail) does not "
-        "pay this per file. Earlier figures were also inflated by the bench's PostgreSQL "
-        "running without autovacuum: never analyzed, every IN (…) on an index's second column "
-        "read the whole account (the bench now ANALYZEs after its bulk load)."
+        "Judged on the maildir Dovecot's wall time, as the target is written. The app's side is "
+        "flat: 35 SQL statements and the same 13 IMAP commands at both sizes, and its own time "
+        "(Python + SQL, in the measured column) does not grow with the mailbox. What grows is "
+        "Dovecot's EXAMINE of INBOX after another client changed it: on maildir, the first "
+        "session that opens a folder after its cur/ directory changed reads the whole directory "
+        "and matches every file name against dovecot-uidlist (perf: readdir, "
+        "maildir_filename_base_hash/_cmp, hash_table_lookup). Dovecot's delayed refresh makes "
+        "that happen after every change even when the pull comes seconds later, so a production "
+        "maildir server with the default settings pays it too; the bench's Dovecot is not "
+        "configured unlike production (indexes on disk beside the mail, files in cur/ named with "
+        ",S=size). On sdbox, Dovecot's indexed store, the same EXAMINE takes milliseconds "
+        "at 100,000 (the sdbox figure in the measured column). Selecting INBOX cannot be skipped "
+        "without losing what the safety rules need (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ)."
     ),
     "5": (
         "Groups are bounded (250 messages / 8 MB), the mailbox is never held whole, and the "
@@ -411,15 +427,33 @@ def _sync_speed_targets(results: dict[str, Any]) -> list[tuple[str, str, str, bo
                 SYNC_SPEED_REASONS["3"],
             )
         )
-    incr = (results.get("imap_incremental") or {}).get("sizes") or []
+    incremental = results.get("imap_incremental") or {}
+    incr = incremental.get("sizes") or []
     if len(incr) > 1:
         small, large = incr[0], incr[-1]
         ratio = large["changes_100_ms"] / small["changes_100_ms"]
+        measured = f"maildir {large['changes_100_ms']} vs {small['changes_100_ms']} ms = {ratio:.2f}×"
+
+        def own_ms(row: dict[str, Any]) -> float | None:
+            split = row.get("changes_100_split_ms") or {}
+            return split["app"] + split["sql"] if {"app", "sql"} <= split.keys() else None
+
+        if own_ms(small) and own_ms(large):
+            measured += (
+                f"; the app's own (Python + SQL) {own_ms(large):.0f} vs {own_ms(small):.0f} ms = "
+                f"{own_ms(large) / own_ms(small):.2f}×"  # type: ignore[operator]
+            )
+        sdbox = (incremental.get("stores") or {}).get("sdbox") or []
+        if len(sdbox) > 1:
+            measured += (
+                f"; sdbox {sdbox[-1]['changes_100_ms']} vs {sdbox[0]['changes_100_ms']} ms = "
+                f"{sdbox[-1]['changes_100_ms'] / sdbox[0]['changes_100_ms']:.2f}×"
+            )
         rows.append(
             (
                 "4",
                 f"incremental pull with 100 changes at {large['messages']:,} ≤ 1.2× at {small['messages']:,}",
-                f"{large['changes_100_ms']} vs {small['changes_100_ms']} ms = {ratio:.2f}×",
+                measured,
                 ratio <= 1.2,
                 SYNC_SPEED_REASONS["4"],
             )

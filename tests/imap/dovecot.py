@@ -23,6 +23,11 @@ for how tests use each one):
 
 (e), Cyrus IMAP, is tests/imap/servers/cyrus.py.
 
+Mail store (``store``): ``maildir`` (the default: one file per message, which the tests and
+benchmarks rely on to drop files in) or ``sdbox``/``mdbox`` (Dovecot's own indexed formats;
+bench/imap_incremental.py compares them). Indexes are on disk beside the mail either way, as
+in production.
+
 Dovecot runs as the invoking user; when that is root (CI containers) it is started as the
 ``dovecot`` system user the Debian package creates, so nothing of it runs privileged.
 Users are lines in a passwd-file Dovecot re-reads when it changes: every test gets a
@@ -140,6 +145,10 @@ GMAIL_LAYOUT = {
     "Spam": ("\\Junk", "!.store/Spam\n  all\n"),
 }
 
+# Mail stores the suite's Dovecot can run with (see the module docstring).
+STORES = ("maildir", "sdbox", "mdbox")
+APPEND_BATCH = 1000  # messages per MULTIAPPEND when filling a dbox store
+
 _user_numbers = itertools.count(1)
 
 
@@ -180,9 +189,13 @@ class Dovecot(LocalServer):
     server_name = "Dovecot"
     log_files = ("dovecot.log", "stdout.log")
 
-    def __init__(self, variant: str = "standard", *, root: Path | None = None) -> None:
+    def __init__(
+        self, variant: str = "standard", *, root: Path | None = None, store: str = "maildir"
+    ) -> None:
         assert variant in VARIANTS
+        assert store in STORES
         self.variant = variant
+        self.store = store
         self.spec = VARIANTS[variant]
         self.folders = self.spec.folders
         self.root = Path(root or tempfile.mkdtemp(prefix=f"si-dovecot-{variant}-"))
@@ -273,11 +286,26 @@ class Dovecot(LocalServer):
     def maildir(self, user: MailUser) -> Path:
         return self.root / "mail" / user.login / "Maildir"
 
+    def fill(self, user: MailUser, folder: str, messages: Iterable[bytes]) -> int:
+        """Bulk fill a folder with read messages: maildir files written directly, or on a dbox
+        store MULTIAPPENDs of ``APPEND_BATCH`` (dbox files are not meant to be written by
+        hand). Returns how many."""
+        if self.store == "maildir":
+            return self.write_maildir(user, folder, messages)
+        count = 0
+        with user.mua_client() as client:
+            iterator = iter(messages)
+            while batch := list(itertools.islice(iterator, APPEND_BATCH)):
+                client.multiappend(folder, [{"msg": raw, "flags": [b"\\Seen"]} for raw in batch])
+                count += len(batch)
+        return count
+
     def write_maildir(self, user: MailUser, folder: str, messages: Iterable[bytes]) -> int:
         """Drop messages straight into a maildir folder: fast bulk fill for benchmarks.
 
         Dovecot picks the files up (and assigns UIDs) at the next SELECT of the folder.
         """
+        assert self.store == "maildir", "write_maildir needs the maildir store (see fill)"
         base = self.maildir(user)
         if folder != "INBOX":
             name = folder.removeprefix(self.spec.prefix).replace(self.spec.separator, ".")
@@ -308,6 +336,11 @@ class Dovecot(LocalServer):
         cert.private_key_pem.write_to_path(str(self.root / "key.pem"))
         cert.cert_chain_pems[0].write_to_path(str(self.root / "cert.pem"))
         (self.root / "key.pem").chmod(0o600)
+
+    def _mail_location(self) -> str:
+        if self.store == "maildir":
+            return f"maildir:{self.root}/mail/%u/Maildir"
+        return f"{self.store}:{self.root}/mail/%u/{self.store}"
 
     def _config(self) -> str:
         user = self.run_as
@@ -369,7 +402,7 @@ default_login_user = {user.pw_name}
 first_valid_uid = {user.pw_uid}
 last_valid_uid = 0
 first_valid_gid = {user.pw_gid}
-mail_location = maildir:{self.root}/mail/%u/Maildir
+mail_location = {self._mail_location()}
 mail_fsync = never
 {capability}passdb {{
   driver = passwd-file

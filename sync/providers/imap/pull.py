@@ -338,10 +338,18 @@ class ImapPull:
             # ("1:*": no list of known UIDs is loaded or sent), and the database is asked only
             # about those. Loading every known UID first made a pull with 100 changes grow
             # with the mailbox (100,000 rows at 100,000 messages).
-            refs = ProviderRef.objects.filter(
-                account_id=self.account.pk, folder=scan.folder, uidvalidity=scan.uidvalidity
+            # Any reference in the folder? Asked in ref_folder_uid_idx's order with LIMIT 1: one
+            # index probe. A bare EXISTS let the planner, expecting a match within the first
+            # rows, scan the table from its start, through every row stored before this
+            # account's (120,000 rows, 74 ms, in the incremental bench's database).
+            any_ref = (
+                ProviderRef.objects.filter(
+                    account_id=self.account.pk, folder=scan.folder, uidvalidity=scan.uidvalidity
+                )
+                .order_by("account_id", "folder", "uid")
+                .values_list("uid", flat=True)[:1]
             )
-            if not refs.exists():
+            if not any_ref:
                 return set()
             gone, seen = _vanished_since(self.client, "1:*", state.highestmodseq)
             # The same answer carries the flags another client changed: read state.
