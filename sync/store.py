@@ -86,7 +86,9 @@ class RawItem:
     headers_only_reason: str = ""
 
 
-def parse_input(account: MailAccount, item: RawItem) -> ParseInput:
+def parse_input(account: MailAccount, item: RawItem, own: tuple[str, ...] | None = None) -> ParseInput:
+    """What a parse worker takes for ``item``; ``own``: the account's ``own_addresses``,
+    when the caller read them once for a whole group."""
     fallback = item.fallback_date
     if fallback is not None and fallback.tzinfo is not None:
         # imapclient's FixedOffset cannot be unpickled (its __init__ needs an argument): the
@@ -94,7 +96,7 @@ def parse_input(account: MailAccount, item: RawItem) -> ParseInput:
         fallback = fallback.astimezone(UTC)
     return ParseInput(
         item.raw,
-        tuple(own_addresses(account)),
+        own if own is not None else tuple(own_addresses(account)),
         fallback,
         item.headers_only_reason,
         item.is_read,
@@ -110,7 +112,8 @@ def parse_item(account: MailAccount, item: RawItem) -> ParsedMessage | str:
 def start_parsing_items(account: MailAccount, items: Sequence[RawItem]) -> ParseJob:
     """Parse a fetched group in the worker pool (inline when small); collect with
     ``store_raw_messages(..., parsing=job)``."""
-    return start_parsing([parse_input(account, item) for item in items])
+    own = tuple(own_addresses(account))
+    return start_parsing([parse_input(account, item, own) for item in items])
 
 
 def store_raw_messages(
