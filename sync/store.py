@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from inbox.models import MailAccount
@@ -41,6 +41,24 @@ class StoreOutcome(StrEnum):
     DUPLICATE = "duplicate"
     TOMBSTONED = "tombstoned"
     QUARANTINED = "quarantined"
+
+
+def commit_without_waiting_for_disk() -> None:
+    """Let the current transaction (a pulled group's messages) commit without waiting for
+    PostgreSQL to flush it to disk (``SET LOCAL synchronous_commit = off``): a pull commits
+    a group every ~250 messages, and each wait for the disk was a few milliseconds of idle
+    pipeline.
+
+    Safe because a pull saves its folder cursors last, in a commit that does wait
+    (``synchronous_commit`` stays on there), and PostgreSQL writes its log in order: once
+    the cursor is on disk, so is every group committed before it. A database crash can only
+    lose the newest groups *and* the cursor together; the next pull starts from the old
+    cursor and fetches them again (known messages are skipped by their references). Nothing
+    is lost or half-written: an asynchronous commit is atomic like any other, it is only
+    its durability that waits for the next flush (at most ~0.6 s, ``wal_writer_delay`` × 3).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def own_addresses(account: MailAccount) -> list[str]:
