@@ -800,7 +800,7 @@ def _write_participants(rows: list[tuple[_Thread, str, str, int | None, bool]]) 
         Participant.objects.bulk_create(
             [
                 Participant(
-                    conversation_id=thread.conversation.pk,
+                    conversation_id=_pk(thread),
                     address=address,
                     name=name,
                     person_id=person,
