@@ -484,7 +484,7 @@ def ingest_messages(
     threads: dict[int, _Thread] = {}
     if wanted:
         # Locked like the one-by-one path locks the conversation it threads onto.
-        locked = Conversation.objects.select_for_update().filter(pk__in=sorted(wanted)).order_by("pk")
+        locked = Conversation.objects.select_for_update().filter(pk__in=sorted(wanted))
         for row in locked.values_list(*_CONV_COLUMNS):
             conversation = _Conv(*row)
             threads[conversation.pk] = _Thread(conversation, is_new=False, participants=set())  # type: ignore[index]
