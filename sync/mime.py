@@ -18,7 +18,7 @@ from email.headerregistry import Address as HeaderAddress
 from email.headerregistry import BaseHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 from functools import lru_cache
 from html.parser import HTMLParser
 
@@ -67,6 +67,56 @@ def _parsed_header(factory: object, name: str, value: str) -> BaseHeader:
 
 
 _POLICY = _Policy()
+
+# --- plain headers without the email package's header parser --------------------------------------
+# Most headers of ordinary mail are plain ASCII: "Subject: Re: Quote", "From: Dana <dana@x.test>",
+# "Message-ID: <abc@x.test>". For those, the structured parse of ``policy.default`` (a token
+# tree per header, its defects collected recursively) was about half of a message's parse
+# time, and its answer is known in advance: the value as written, the addresses as written.
+# Each shortcut below is taken only for values in that narrow form, and gives exactly what the
+# full parse gives (tests/test_mime_fast_paths.py compares the two); anything else — encoded
+# words, 8-bit bytes, comments, quoting, groups, odd spacing — takes the full parse.
+
+_PLAIN = re.compile(r"[ \t!-~]*")  # printable ASCII, spaces and tabs
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+# One mailbox: a bare address, or a display name of atoms with single spaces, or a quoted
+# name without quotes or backslashes inside, then the address in angle brackets.
+_PLAIN_MAILBOX = re.compile(
+    rf' ?(?:({_ADDR_SPEC})|(?:({_ATOM}(?: {_ATOM})*)|"([ !#-\[\]-~]*)") ?<({_ADDR_SPEC})>) ?'
+)
+_PLAIN_MSGID = re.compile(rf"<{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>")
+
+
+def _plain_value(raw: str) -> str | None:
+    """The header value as the policy reads it (line breaks dropped), when it is plain
+    ASCII without encoded words; None otherwise."""
+    value = "".join(_LINESEP.split(raw)) if ("\r" in raw or "\n" in raw) else raw
+    if "=?" in value or not _PLAIN.fullmatch(value):
+        return None
+    return value
+
+
+def _plain_addresses(value: str) -> list[Address] | None:
+    """The mailboxes of a plain address header, as the full parse reads them; None when the
+    value is not a list of plain mailboxes."""
+    found: list[Address] = []
+    position, end = 0, len(value)
+    while True:
+        match = _PLAIN_MAILBOX.match(value, position)
+        if match is None:
+            return None
+        bare, phrase, quoted, address = match.groups()
+        if bare is not None:
+            found.append(Address(bare.lower(), ""))
+        else:
+            found.append(Address(address.lower(), (phrase if phrase is not None else quoted).strip()))
+        position = match.end()
+        if position == end:
+            return found
+        if value[position] != ",":
+            return None
+        position += 1
 
 
 def clean_text(value: object) -> str:
@@ -153,6 +203,10 @@ def _header(msg: Message, name: str, problems: list[str]) -> str:
         except Exception:
             value = cut
         return _SPACE.sub(" ", clean_text(value).replace("\r", "").replace("\n", " ")).strip()
+    plain = _plain_value(raw)
+    if plain is not None and (name.lower() != "message-id" or _PLAIN_MSGID.fullmatch(plain)):
+        # Unstructured (Subject, In-Reply-To, References) or a plain <id>: read as written.
+        return _SPACE.sub(" ", plain).strip()
     try:
         value = str(msg.get(name) or "")
     except Exception as exc:  # policy.default parses lazily and may choke on a header
@@ -188,6 +242,11 @@ def _addresses(msg: Message, name: str, problems: list[str]) -> list[Address]:
         if len(many) > MAX_ADDRESSES:
             problems.append(f"{name} lists {len(many):,} addresses: the first {MAX_ADDRESSES:,} are kept")
         return many[:MAX_ADDRESSES]
+    plain = _plain_value(raw_value)
+    if plain is not None:
+        quick = _plain_addresses(plain)
+        if quick is not None:
+            return quick
     try:
         header = msg.get(name)
         if header is None:
@@ -217,7 +276,7 @@ def _address(a: HeaderAddress) -> Address:
 def _date(msg: Message, fallback: datetime | None, problems: list[str]) -> datetime:
     raw = ""
     try:
-        raw = str(msg.get("Date") or "")
+        raw = _date_value(msg)
         when = parsedate_to_datetime(raw) if raw else None
     except Exception:
         when = None
@@ -230,6 +289,20 @@ def _date(msg: Message, fallback: datetime | None, problems: list[str]) -> datet
         problems.append(f"implausible date {when.isoformat()}")
         when = fallback or timezone.now()
     return when
+
+
+def _date_value(msg: Message) -> str:
+    """``str(msg.get("Date"))``: what the policy's date header holds (the date read and
+    written back in RFC 5322 form, or the value as written when it cannot be read)."""
+    plain = _plain_value(_raw_header(msg, "Date"))
+    if plain:
+        try:
+            when = parsedate_to_datetime(plain)
+        except Exception:  # the full parse decides what an unreadable date gives
+            when = None
+        if when is not None:
+            return format_datetime(when)
+    return str(msg.get("Date") or "")
 
 
 def _content(part: Message, problems: list[str]) -> str:

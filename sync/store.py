@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from inbox.models import MailAccount
@@ -41,6 +41,24 @@ class StoreOutcome(StrEnum):
     DUPLICATE = "duplicate"
     TOMBSTONED = "tombstoned"
     QUARANTINED = "quarantined"
+
+
+def commit_without_waiting_for_disk() -> None:
+    """Let the current transaction (a pulled group's messages) commit without waiting for
+    PostgreSQL to flush it to disk (``SET LOCAL synchronous_commit = off``): a pull commits
+    a group every ~250 messages, and each wait for the disk was a few milliseconds of idle
+    pipeline.
+
+    Safe because a pull saves its folder cursors last, in a commit that does wait
+    (``synchronous_commit`` stays on there), and PostgreSQL writes its log in order: once
+    the cursor is on disk, so is every group committed before it. A database crash can only
+    lose the newest groups *and* the cursor together; the next pull starts from the old
+    cursor and fetches them again (known messages are skipped by their references). Nothing
+    is lost or half-written: an asynchronous commit is atomic like any other, it is only
+    its durability that waits for the next flush (at most ~0.6 s, ``wal_writer_delay`` × 3).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def own_addresses(account: MailAccount) -> list[str]:
@@ -86,7 +104,9 @@ class RawItem:
     headers_only_reason: str = ""
 
 
-def parse_input(account: MailAccount, item: RawItem) -> ParseInput:
+def parse_input(account: MailAccount, item: RawItem, own: tuple[str, ...] | None = None) -> ParseInput:
+    """What a parse worker takes for ``item``; ``own``: the account's ``own_addresses``,
+    when the caller read them once for a whole group."""
     fallback = item.fallback_date
     if fallback is not None and fallback.tzinfo is not None:
         # imapclient's FixedOffset cannot be unpickled (its __init__ needs an argument): the
@@ -94,7 +114,7 @@ def parse_input(account: MailAccount, item: RawItem) -> ParseInput:
         fallback = fallback.astimezone(UTC)
     return ParseInput(
         item.raw,
-        tuple(own_addresses(account)),
+        own if own is not None else tuple(own_addresses(account)),
         fallback,
         item.headers_only_reason,
         item.is_read,
@@ -110,7 +130,8 @@ def parse_item(account: MailAccount, item: RawItem) -> ParsedMessage | str:
 def start_parsing_items(account: MailAccount, items: Sequence[RawItem]) -> ParseJob:
     """Parse a fetched group in the worker pool (inline when small); collect with
     ``store_raw_messages(..., parsing=job)``."""
-    return start_parsing([parse_input(account, item) for item in items])
+    own = tuple(own_addresses(account))
+    return start_parsing([parse_input(account, item, own) for item in items])
 
 
 def store_raw_messages(

@@ -8,6 +8,7 @@ incoming message brings an archived conversation back to the Inbox (decision 3).
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -42,8 +43,24 @@ def normalize_subject(subject: str) -> str:
     return _SPACE.sub(" ", _PREFIX.sub("", subject or "")).strip().lower()[:998]
 
 
+SNIPPET_CHARS = 200
+
+
 def snippet_of(text: str) -> str:
-    return _SPACE.sub(" ", text or "").strip()[:200]
+    """The first 200 characters of the text, whitespace runs as one space.
+
+    Only a prefix is collapsed (a message's text can be 1 MB, and this runs for every
+    imported message): collapsing a prefix gives a prefix of the whole text collapsed, so
+    once the prefix holds 200 characters after stripping, they are the snippet. A prefix
+    of (almost) nothing but whitespace doubles until it does, or until it is the whole."""
+    text = text or ""
+    size = 4 * SNIPPET_CHARS
+    while size < len(text):
+        head = _SPACE.sub(" ", text[:size]).strip()
+        if len(head) >= SNIPPET_CHARS:
+            return head[:SNIPPET_CHARS]
+        size *= 4
+    return _SPACE.sub(" ", text).strip()[:SNIPPET_CHARS]
 
 
 def is_tombstoned(account_id: int, message_id: str, ref_key: str) -> bool:
@@ -233,23 +250,54 @@ def attachment_rows(
     account: MailAccount, message: Message, listed: list[dict[str, object]]
 ) -> list[Attachment]:
     """The unsaved ``Attachment`` rows of a stored message's listed parts."""
+    return [
+        Attachment(
+            message=message,
+            account=account,
+            position=position,
+            filename=filename,
+            content_type=content_type,
+            size=size,
+            inline=inline,
+            content_id=content_id,
+            part=part,
+            transfer_encoding=transfer_encoding,
+            provider_id=provider_id,
+        )
+        for (
+            position,
+            filename,
+            content_type,
+            size,
+            inline,
+            content_id,
+            part,
+            transfer_encoding,
+            provider_id,
+        ) in attachment_values(listed)
+    ]
+
+
+def attachment_values(
+    listed: list[dict[str, object]],
+) -> list[tuple[int, str, str, int, bool, str, str, str, str]]:
+    """Each listed part's (position, filename, content type, size, inline, Content-ID, part,
+    transfer encoding, provider id), as ``Attachment`` stores them."""
     rows = []
     for position, item in enumerate(listed):
         if not item.get("content_type") and not item.get("size") and not item.get("part"):
             continue  # the "(more not listed)" marker of a message with too many parts
         rows.append(
-            Attachment(
-                message=message,
-                account=account,
-                position=position,
-                filename=str(item.get("filename") or "")[:1000],
-                content_type=str(item.get("content_type") or "")[:255],
-                size=int(item.get("size") or 0),  # type: ignore[call-overload]
-                inline=bool(item.get("inline")),
-                content_id=str(item.get("content_id") or "")[:998],
-                part=str(item.get("part") or "")[:100],
-                transfer_encoding=str(item.get("transfer_encoding") or "")[:40],
-                provider_id=str(item.get("provider_id") or "")[:2000],
+            (
+                position,
+                str(item.get("filename") or "")[:1000],
+                str(item.get("content_type") or "")[:255],
+                int(item.get("size") or 0),  # type: ignore[call-overload]
+                bool(item.get("inline")),
+                str(item.get("content_id") or "")[:998],
+                str(item.get("part") or "")[:100],
+                str(item.get("transfer_encoding") or "")[:40],
+                str(item.get("provider_id") or "")[:2000],
             )
         )
     return rows
@@ -281,25 +329,75 @@ _UPDATED_FIELDS = [
 _AFTER_EVERY_PK = 1 << 62
 
 
+@dataclass(slots=True)
+class _Conv:
+    """The fields of a conversation that ingest reads and changes (no model instance: a first
+    sync creates thousands per minute, and Django's model and bulk-insert machinery was a
+    large part of its CPU)."""
+
+    pk: int | None
+    subject: str
+    normalized_subject: str
+    first_message_at: datetime
+    last_message_at: datetime
+    message_count: int = 0
+    snippet: str = ""
+    has_incoming: bool = False
+    has_outgoing: bool = False
+    has_attachments: bool = False
+    is_read: bool = False
+    state: str = ConversationState.INBOX.value
+    archived_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+# _Conv's fields in order: what is read of a conversation the batch threads onto.
+_CONV_COLUMNS = [
+    "pk",
+    "subject",
+    "normalized_subject",
+    "first_message_at",
+    "last_message_at",
+    "message_count",
+    "snippet",
+    "has_incoming",
+    "has_outgoing",
+    "has_attachments",
+    "is_read",
+    "state",
+    "archived_at",
+    "updated_at",
+]
+
+
 @dataclass
 class _Thread:
     """One conversation as the one-by-one path would see it at this point of the batch."""
 
-    conversation: Conversation
+    conversation: _Conv
     is_new: bool
     participants: set[str]
     changed: bool = False
 
 
+@dataclass(slots=True)
+class _NewMessage:
+    """A message the batch creates: its row, and its pk once allocated."""
+
+    parsed: ParsedMessage
+    thread: _Thread
+    pk: int = 0
+
+
 @dataclass
 class _Known:
     """A message the batch may thread onto: in the database, or created earlier in the batch
-    (then ``message`` is the unsaved Message; its pk exists after the insert)."""
+    (then ``message`` is the new row; its pk is allocated before the writes)."""
 
     sent_at: datetime
     conversation: int | _Thread
-    message: int | Message
-    order: int  # the pk, or after every pk for the batch's own (inserted in batch order)
+    message: int | _NewMessage
+    order: int  # the pk, or after every pk for the batch's own (allocated in batch order)
 
 
 def _values_in(queryset: QuerySet, field_name: str, values: Iterable[str], *fields: str) -> list[tuple]:  # type: ignore[type-arg]
@@ -311,9 +409,9 @@ def _values_in(queryset: QuerySet, field_name: str, values: Iterable[str], *fiel
     return rows
 
 
-def _pk(value: int | Message | _Thread) -> int:
+def _pk(value: int | _NewMessage | _Thread) -> int:
     if isinstance(value, _Thread):
-        return value.conversation.pk
+        return cast(int, value.conversation.pk)
     return value if isinstance(value, int) else value.pk
 
 
@@ -335,7 +433,7 @@ def ingest_messages(
     subjects = {normalize_subject(p.subject) for p, _ in items} - {""}
 
     # 1. What the database holds about the batch, one query each.
-    known_refs: dict[str, tuple[int | Message, int | _Thread]] = {
+    known_refs: dict[str, tuple[int | _NewMessage, int | _Thread]] = {
         key: (message_pk, conversation_pk)
         for key, message_pk, conversation_pk in _values_in(
             ProviderRef.objects.filter(account_id=account.pk),
@@ -386,8 +484,10 @@ def ingest_messages(
     threads: dict[int, _Thread] = {}
     if wanted:
         # Locked like the one-by-one path locks the conversation it threads onto.
-        for conversation in Conversation.objects.select_for_update().filter(pk__in=sorted(wanted)):
-            threads[conversation.pk] = _Thread(conversation, is_new=False, participants=set())
+        locked = Conversation.objects.select_for_update().filter(pk__in=sorted(wanted))
+        for row in locked.values_list(*_CONV_COLUMNS):
+            conversation = _Conv(*row)
+            threads[conversation.pk] = _Thread(conversation, is_new=False, participants=set())  # type: ignore[index]
         for conversation_pk, address in Participant.objects.filter(
             conversation_id__in=list(threads), address__in=sorted(addresses)
         ).values_list("conversation_id", "address"):
@@ -407,9 +507,10 @@ def ingest_messages(
     # 2. The one-by-one decisions, in order, against that index.
     now = timezone.now()
     planned: list[tuple[str, object, object]] = []  # (outcome, conversation, message) per item
-    new_messages: list[Message] = []
-    new_refs: list[tuple[RefData, int | Message]] = []
-    new_participants: list[Participant] = []
+    new_messages: list[_NewMessage] = []
+    new_refs: list[tuple[RefData, int | _NewMessage]] = []
+    # (thread, address, name, person, is_sender)
+    new_participants: list[tuple[_Thread, str, str, int | None, bool]] = []
     new_threads: list[_Thread] = []
     for parsed, ref in items:
         if ref.key in known_refs:
@@ -428,29 +529,27 @@ def ingest_messages(
         thread = _thread_for(parsed, own, by_mid, by_reply_to, by_subject, thread_of)
         incoming = parsed.incoming
         if thread is None:
-            conversation = Conversation(
-                company_id=account.company_id,
-                account=account,
+            conversation = _Conv(
+                None,
                 subject=parsed.subject[:998],
                 normalized_subject=normalize_subject(parsed.subject),
                 first_message_at=parsed.date,
                 last_message_at=parsed.date,
                 is_read=parsed.is_read or not incoming,
-                created_at=now,
                 updated_at=now,
             )
             thread = _Thread(conversation, is_new=True, participants=set())
             new_threads.append(thread)
             by_subject[conversation.normalized_subject].append(thread)
-        message = _new_message(account, parsed)
-        message._thread = thread  # type: ignore[attr-defined]
+        message = _NewMessage(parsed, thread)
         new_messages.append(message)
         new_refs.append((ref, message))
         known = _Known(parsed.date, thread, message, _AFTER_EVERY_PK + len(new_messages))
-        if message.message_id:
-            by_mid[message.message_id].append(known)
-        if message.in_reply_to:
-            by_reply_to[message.in_reply_to].append(known)
+        message_id, in_reply_to = parsed.message_id[:998], parsed.in_reply_to[:998]
+        if message_id:
+            by_mid[message_id].append(known)
+        if in_reply_to:
+            by_reply_to[in_reply_to].append(known)
         known_refs[ref.key] = (message, thread)
         sender = parsed.sender.email.lower() if parsed.sender else ""
         for a in _addresses(parsed):
@@ -458,50 +557,16 @@ def ingest_messages(
             if address not in thread.participants:
                 thread.participants.add(address)
                 new_participants.append(
-                    Participant(
-                        address=address,
-                        name=a.name[:300],
-                        person_id=people.get(address),
-                        is_sender=address == sender,
-                    )
+                    (thread, address, a.name[:300], people.get(address), address == sender)
                 )
-                new_participants[-1]._thread = thread  # type: ignore[attr-defined]
-        unarchived = _count_in(thread, parsed, message.direction, now)
+        direction = Direction.INCOMING if incoming else Direction.OUTGOING
+        unarchived = _count_in(thread, parsed, direction, now)
         planned.append((IngestOutcome.CREATED, thread, (message, unarchived)))
 
-    # 3. The writes: a few bulk statements.
-    if new_threads:
-        Conversation.objects.bulk_create([t.conversation for t in new_threads])
-    changed = [t.conversation for t in threads.values() if t.changed]
-    if changed:
-        Conversation.objects.bulk_update(changed, _UPDATED_FIELDS)
-    for message in new_messages:
-        message.conversation_id = message._thread.conversation.pk  # type: ignore[attr-defined]
-    if new_messages:
-        Message.objects.bulk_create(new_messages)
-        files = [row for m in new_messages for row in attachment_rows(account, m, m.attachments)]
-        if files:
-            Attachment.objects.bulk_create(files)
-    if new_refs:
-        ProviderRef.objects.bulk_create(
-            [
-                ProviderRef(
-                    account=account,
-                    key=ref.key,
-                    message_id=_pk(message),
-                    folder=ref.folder,
-                    uidvalidity=ref.uidvalidity,
-                    uid=ref.uid,
-                    thread_id=ref.thread_id,
-                    seen_at=now,
-                )
-                for ref, message in new_refs
-            ]
-        )
-    if new_participants:
-        for participant in new_participants:
-            participant.conversation_id = participant._thread.conversation.pk  # type: ignore[attr-defined]
-        Participant.objects.bulk_create(new_participants, ignore_conflicts=True)
+    # 3. The writes: ids first (rows refer to each other), then COPY for what is new.
+    _write_batch(account, now, new_threads, [t for t in threads.values() if t.changed], new_messages)
+    _write_refs(account, now, new_refs)
+    _write_participants(new_participants)
 
     results: list[IngestResult] = []
     for outcome, planned_conversation, planned_message in planned:
@@ -510,12 +575,241 @@ def ingest_messages(
             continue
         conversation_pk = _pk(cast(int | _Thread, planned_conversation))
         if outcome == IngestOutcome.DUPLICATE:
-            message_pk = _pk(cast(int | Message, planned_message))
+            message_pk = _pk(cast(int | _NewMessage, planned_message))
             results.append(IngestResult(IngestOutcome.DUPLICATE, conversation_pk, message_pk))
         else:
-            created, unarchived = cast(tuple[Message, bool], planned_message)
+            created, unarchived = cast(tuple[_NewMessage, bool], planned_message)
             results.append(IngestResult(IngestOutcome.CREATED, conversation_pk, created.pk, unarchived))
     return results
+
+
+# --- the batch's writes ------------------------------------------------------------------------------
+# COPY, not INSERT: Django's bulk_create turned every value into an SQL literal in Python
+# (psycopg's client-side binding, which Django uses) and built a model instance per row; COPY
+# sends the rows as they are. Rows that refer to each other get their ids first, from the
+# tables' own sequences. A row PostgreSQL refuses fails the COPY, and with it the batch (its
+# savepoint), like a refused INSERT did: the caller goes one by one then.
+
+
+def _allocate_ids(cursor, table: str, count: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """``count`` new ids of ``table`` from its id sequence, ascending (rows inserted in the
+    batch's order keep the pk order a one-by-one ingest would have given them)."""
+    if not count:
+        return []
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+    )
+    return sorted(pk for (pk,) in cursor.fetchall())
+
+
+def _copy(cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:  # type: ignore[no-untyped-def]
+    names = ", ".join(f'"{column}"' for column in columns)
+    with connection.wrap_database_errors, cursor.cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value)
+
+
+def _write_batch(
+    account: MailAccount,
+    now: datetime,
+    new_threads: list[_Thread],
+    changed: list[_Thread],
+    new_messages: list[_NewMessage],
+) -> None:
+    with connection.cursor() as cursor:
+        for thread, pk in zip(
+            new_threads, _allocate_ids(cursor, Conversation._meta.db_table, len(new_threads)), strict=True
+        ):
+            thread.conversation.pk = pk
+        for message, pk in zip(
+            new_messages, _allocate_ids(cursor, Message._meta.db_table, len(new_messages)), strict=True
+        ):
+            message.pk = pk
+        if new_threads:
+            _copy(
+                cursor,
+                Conversation._meta.db_table,
+                [
+                    "id",
+                    "company_id",
+                    "account_id",
+                    "shared",
+                    "created_at",
+                    "subject",
+                    "normalized_subject",
+                    *_UPDATED_FIELDS,
+                ],
+                (
+                    (
+                        c.pk,
+                        account.company_id,
+                        account.pk,
+                        False,
+                        now,
+                        c.subject,
+                        c.normalized_subject,
+                        *(getattr(c, name) for name in _UPDATED_FIELDS),
+                    )
+                    for c in (thread.conversation for thread in new_threads)
+                ),
+            )
+        if changed:
+            _update_conversations(cursor, [thread.conversation for thread in changed])
+        if new_messages:
+            _copy(
+                cursor,
+                Message._meta.db_table,
+                [
+                    "id",
+                    "conversation_id",
+                    "account_id",
+                    "message_id",
+                    "in_reply_to",
+                    "references",
+                    "subject",
+                    "from_address",
+                    "from_name",
+                    "to",
+                    "cc",
+                    "sent_at",
+                    "text",
+                    "html",
+                    "attachments",
+                    "direction",
+                    "parse_problems",
+                    "created_at",
+                ],
+                (_message_row(account, m, now) for m in new_messages),
+            )
+            files = [(m.pk, row) for m in new_messages for row in attachment_values(m.parsed.attachments)]
+            if files:
+                _copy(
+                    cursor,
+                    Attachment._meta.db_table,
+                    [
+                        "message_id",
+                        "account_id",
+                        "position",
+                        "filename",
+                        "content_type",
+                        "size",
+                        "inline",
+                        "content_id",
+                        "part",
+                        "transfer_encoding",
+                        "provider_id",
+                        "file",
+                    ],
+                    ((pk, account.pk, *row, "") for pk, row in files),
+                )
+
+
+def _message_row(account: MailAccount, message: _NewMessage, now: datetime) -> tuple[object, ...]:
+    """The row ``_new_message`` would save, in the COPY's column order."""
+    p = message.parsed
+    return (
+        message.pk,
+        message.thread.conversation.pk,
+        account.pk,
+        p.message_id[:998],
+        p.in_reply_to[:998],
+        _json(p.references[:100]),
+        p.subject[:998],
+        (p.sender.email if p.sender else "")[:320],
+        (p.sender.name if p.sender else "")[:300],
+        _json([{"email": a.email, "name": a.name} for a in p.to]),
+        _json([{"email": a.email, "name": a.name} for a in p.cc]),
+        p.date,
+        p.text,
+        p.html,
+        _json(p.attachments),
+        (Direction.INCOMING if p.incoming else Direction.OUTGOING).value,
+        _json(p.problems),
+        now,
+    )
+
+
+def _update_conversations(cursor, conversations: list[_Conv]) -> None:  # type: ignore[no-untyped-def]
+    """The conversations the batch added messages to, in one UPDATE ... FROM unnest(...)."""
+    table = Conversation._meta.db_table
+    types = {
+        "message_count": "integer",
+        "last_message_at": "timestamptz",
+        "first_message_at": "timestamptz",
+        "snippet": "text",
+        "has_attachments": "boolean",
+        "has_incoming": "boolean",
+        "has_outgoing": "boolean",
+        "is_read": "boolean",
+        "state": "text",
+        "archived_at": "timestamptz",
+        "updated_at": "timestamptz",
+    }
+    assignments = ", ".join(f'"{name}" = v."{name}"' for name in _UPDATED_FIELDS)
+    arrays = ", ".join(f"%s::{types[name]}[]" for name in _UPDATED_FIELDS)
+    names = ", ".join(f'"{name}"' for name in _UPDATED_FIELDS)
+    sql = (
+        f'UPDATE "{table}" AS c SET {assignments} '  # noqa: S608 (our own column names, params bound)
+        f"FROM unnest(%s::bigint[], {arrays}) AS v(id, {names}) WHERE c.id = v.id"
+    )
+    cursor.execute(
+        sql,
+        [
+            [c.pk for c in conversations],
+            *([getattr(c, name) for c in conversations] for name in _UPDATED_FIELDS),
+        ],
+    )
+
+
+def _write_refs(
+    account: MailAccount, now: datetime, new_refs: list[tuple[RefData, int | _NewMessage]]
+) -> None:
+    if not new_refs:
+        return
+    with connection.cursor() as cursor:
+        _copy(
+            cursor,
+            ProviderRef._meta.db_table,
+            ["account_id", "key", "message_id", "folder", "uidvalidity", "uid", "thread_id", "seen_at"],
+            (
+                (account.pk, ref.key, _pk(message), ref.folder, ref.uidvalidity, ref.uid, ref.thread_id, now)
+                for ref, message in new_refs
+            ),
+        )
+
+
+def _write_participants(rows: list[tuple[_Thread, str, str, int | None, bool]]) -> None:
+    """New conversations' participants by COPY (their ids are new: nothing to conflict
+    with); existing ones' with ON CONFLICT DO NOTHING, as before (another writer may have
+    added the same address meanwhile)."""
+    fresh = [row for row in rows if row[0].is_new]
+    if fresh:
+        with connection.cursor() as cursor:
+            _copy(
+                cursor,
+                Participant._meta.db_table,
+                ["conversation_id", "address", "name", "person_id", "is_sender"],
+                ((thread.conversation.pk, *rest) for thread, *rest in fresh),
+            )
+    known = [row for row in rows if not row[0].is_new]
+    if known:
+        Participant.objects.bulk_create(
+            [
+                Participant(
+                    conversation_id=_pk(thread),
+                    address=address,
+                    name=name,
+                    person_id=person,
+                    is_sender=is_sender,
+                )
+                for thread, address, name, person, is_sender in known
+            ],
+            ignore_conflicts=True,
+        )
 
 
 def _thread_for(
@@ -593,7 +887,7 @@ def _count_in(thread: _Thread, parsed: ParsedMessage, direction: str, now: datet
         if not parsed.is_read:
             conversation.is_read = False
         if conversation.state == ConversationState.ARCHIVED:
-            conversation.state = ConversationState.INBOX
+            conversation.state = ConversationState.INBOX.value
             conversation.archived_at = None
             unarchived = True
     else:

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.response_parser import parse_fetch_response
 
 from inbox.models import MailAccount
 from sync.errors import ProviderPermanentError
@@ -404,3 +405,30 @@ def folder_uid_state(client: IMAPClient, folder: str) -> tuple[int, int]:
 
 def _reason(exc: BaseException) -> str:
     return clean_text(" ".join(str(a.decode() if isinstance(a, bytes) else a) for a in exc.args) or repr(exc))
+
+
+def send_fetch(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) -> bytes | None:
+    """Send ``UID FETCH uids (items)`` and return its tag, without reading the answer: the
+    server prepares and sends it while the caller does other work (anything but another
+    command on this connection); ``finish_fetch`` reads it. None when it could not be sent
+    (the caller then fetches the usual way, which reconnects if the server hung up)."""
+    if not uids or not client.use_uid:
+        return None
+    try:
+        ids = b",".join(b"%d" % uid for uid in uids)
+        tag: bytes = client._imap._command(
+            "UID", "FETCH", ids, "(" + " ".join(i.upper() for i in items) + ")"
+        )
+        return tag
+    except (IMAPClientError, OSError):
+        return None
+
+
+def finish_fetch(client: IMAPClient, tag: bytes, uids: Sequence[int]) -> dict[int, dict[bytes, object]]:
+    """The answer of a ``send_fetch``, as ``client.fetch`` would have returned it (and with
+    its errors: ``IMAPClientError`` for a NO, ``IMAPClientAbortError`` for a hang-up)."""
+    typ, data = client._imap._command_complete("FETCH", tag)
+    client._checkok("fetch", typ, data)
+    typ, data = client._imap._untagged_response(typ, data, "FETCH")
+    answer = parse_fetch_response(data, client.normalise_times, client.use_uid)
+    return {uid: answer[uid] for uid in uids if uid in answer}

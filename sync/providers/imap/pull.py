@@ -58,10 +58,12 @@ from sync.providers.imap.client import (
     clear_untagged,
     connect,
     disconnect,
+    finish_fetch,
     has,
     message_id_of_fetch,
     parse_uid_set,
     ref_key,
+    send_fetch,
     take_untagged,
     uid_ranges,
 )
@@ -73,6 +75,7 @@ from sync.store import (
     MAX_FETCH_BYTES,
     RawItem,
     StoreOutcome,
+    commit_without_waiting_for_disk,
     exceeds_mass_delete_guard,
     start_parsing_items,
     store_raw_message,
@@ -101,6 +104,7 @@ FIRST_GROUP_COUNT = 60
 FIRST_WINDOW = 100
 MAX_WINDOW = 8000
 SEEN = b"\\Seen"
+BODY = "BODY.PEEK[]"  # a whole message, without setting \\Seen
 # Without QRESYNC, a folder's unread UIDs are kept with its cursor up to this many (a few
 # hundred KB of JSON); above it, read state from other clients is not followed there.
 MAX_UNSEEN_KEPT = 50_000
@@ -517,8 +521,15 @@ class ImapPull:
                 # Flagged \Deleted (not imported while flagged) and refused ones are done too.
                 self._progressed(len(batch) - len(listed))
             groups = self._body_groups(small, meta, first=quick_first and index == 0)
+            sent = send_fetch(self.client, groups[0], [BODY]) if groups else None
             for number, group in enumerate(groups):
-                bodies = self._fetch(scan, group, ["BODY.PEEK[]"], expect=b"BODY[]")
+                bodies = self._fetch(scan, group, [BODY], expect=b"BODY[]", sent=sent)
+                # The next group is asked for now: the server reads and sends it while this
+                # group is handed to the parse workers and the previous one is stored (which
+                # uses only the database, never this connection).
+                sent = (
+                    send_fetch(self.client, groups[number + 1], [BODY]) if number + 1 < len(groups) else None
+                )
                 items = [
                     self._item(scan, uid, bodies[uid][b"BODY[]"], meta[uid])
                     for uid in group
@@ -595,12 +606,13 @@ class ImapPull:
             return
         items, metas, job, count = pending
         with transaction.atomic():
+            commit_without_waiting_for_disk()
             outcomes = store_raw_messages(self.account, items, parsing=job)
             for item, meta, outcome in zip(items, metas, outcomes, strict=True):
                 self._counted(item.ref, meta, outcome)
             self._save_gmail_ids()
-        if first_sync:
-            self._progressed(count)
+            if first_sync:
+                self._progressed(count)  # in the same commit as the messages it counts
 
     def _progressed(self, count: int) -> None:
         """The progress bar of a first sync: every UID counts once, imported or not."""
@@ -610,12 +622,19 @@ class ImapPull:
         report_initial_sync_progress(self.account, done=self.progress[0], total=self.progress[1])
 
     def _fetch(
-        self, scan: FolderScan, uids: list[int], items: list[str], *, expect: bytes | None = None
+        self,
+        scan: FolderScan,
+        uids: list[int],
+        items: list[str],
+        *,
+        expect: bytes | None = None,
+        sent: bytes | None = None,
     ) -> FetchAnswer:
         """FETCH ``items`` of ``uids``; a UID the server refuses (``NO``) or leaves out of the
         answer is recorded as a fetch fault (retried later with backoff) and left out here,
-        so one bad message never holds up the others or the folder's cursor."""
-        answer, refused = self._fetch_narrowing(scan, uids, items)
+        so one bad message never holds up the others or the folder's cursor. ``sent``: the
+        tag of that FETCH, sent ahead (``send_fetch``): only its answer is read."""
+        answer, refused = self._fetch_narrowing(scan, uids, items, sent=sent)
         if refused and len(refused) == len(uids) > 1:
             reason = next(iter(refused.values()))
             if any(is_temporary_refusal(IMAPClientError(r)) for r in refused.values()):
@@ -630,7 +649,7 @@ class ImapPull:
         return answer
 
     def _fetch_narrowing(
-        self, scan: FolderScan, uids: list[int], items: list[str]
+        self, scan: FolderScan, uids: list[int], items: list[str], *, sent: bytes | None = None
     ) -> tuple[FetchAnswer, dict[int, str]]:
         """A refused FETCH of many UIDs is split in halves until the refused ones are found.
 
@@ -638,6 +657,8 @@ class ImapPull:
         sends ``BYE Internal error`` for a message file it cannot open): then the pull logs in
         again, a limited number of times, and narrows the same way."""
         try:
+            if sent is not None:
+                return finish_fetch(self.client, sent, uids), {}
             return dict(self.client.fetch(uids, items)), {}
         except IMAPClientError as exc:
             if isinstance(exc, IMAPClientAbortError):
