@@ -34,6 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 GMAIL_UNITS = {"messages.get": 5, "messages.list": 5, "history.list": 2, "profile": 1, "threads.get": 10}
 GMAIL_QUOTA_PER_MINUTE = 15_000
 GRAPH_QUOTA_PER_10_MIN = 10_000
+_PULL_WRAPPER: list = []  # type: ignore[type-arg]  # a cProfile.Profile with --profile
+
+
+def _pull(account_id: int):  # type: ignore[no-untyped-def]
+    from sync.pull import pull_account
+
+    if not _PULL_WRAPPER:
+        return pull_account(account_id)
+    return _PULL_WRAPPER[0].runcall(pull_account, account_id)
 
 
 def _bodies(count: int) -> list[tuple[str, str, datetime]]:
@@ -85,11 +94,10 @@ def gmail(count: int) -> dict[str, object]:
     use_fake_gmail(info)
     setup_django("salesinbox_bench_gmail_rate")
     from inbox.models import Message
-    from sync.pull import pull_account
 
     account = gmail_account("Bench Gmail rate", address, info["refresh"], sync_past_days=3650)
     started = time.perf_counter()
-    summary = pull_account(account.pk)
+    summary = _pull(account.pk)
     seconds = time.perf_counter() - started
     stop.set()
     calls = out.get(timeout=120)["calls"]
@@ -121,7 +129,7 @@ def outlook(count: int) -> dict[str, object]:
 
     setup_django("salesinbox_bench_outlook_rate")
     from inbox.models import Message
-    from sync.pull import pull_account
+    from sync.providers.outlook.pull import MAX_IMPORTS_PER_PULL
     from tests.fakes.graph_server import make_mime
 
     with fake_microsoft() as ms:
@@ -131,9 +139,18 @@ def outlook(count: int) -> dict[str, object]:
                 make_mime(subject=subject, text=body, to=[account.address], date=when), received=when
             )
         ms.calls.clear()
-        started = time.perf_counter()
-        summary = pull_account(account.pk)
-        seconds = time.perf_counter() - started
+        # A pull imports at most MAX_IMPORTS_PER_PULL messages; the rest wait in the folder's
+        # backlog for the next pulls (SYNC_INTERVAL apart in production). Here the pulls run
+        # back to back until the first sync is finished: the rate is the app's own ceiling.
+        seconds, pulls = 0.0, 0
+        while True:
+            started = time.perf_counter()
+            summary = _pull(account.pk)
+            seconds += time.perf_counter() - started
+            pulls += 1
+            account.refresh_from_db()
+            if summary.error or account.initial_sync_finished_at is not None or pulls >= count:
+                break
         stored = Message.objects.filter(account=account).count()
         calls = list(ms.calls)
     requests = [c for c in calls if c.op != "batch"]  # each $batch part counts on its own
@@ -150,6 +167,8 @@ def outlook(count: int) -> dict[str, object]:
         "quota": f"{GRAPH_QUOTA_PER_10_MIN:,} requests/10 min per mailbox",
         "quota_share": f"{per_10_min / GRAPH_QUOTA_PER_10_MIN:.0%} (at {per_10_min:,.0f} requests/10 min)",
         "note": "every request inside a $batch counts toward the mailbox limit",
+        "pulls": pulls,
+        "max_imports_per_pull": MAX_IMPORTS_PER_PULL,
         "summary": summary.line(),
         "load_average": round(os.getloadavg()[0], 1),
     }
@@ -159,10 +178,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--one", choices=["gmail", "outlook"], default="")
+    parser.add_argument("--profile", default="", help="with --one: cProfile the pulls into this file")
     parser.add_argument("--write", action="store_true", help="merge into bench/results/latest.json")
     args = parser.parse_args()
+    if args.one and args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        _PULL_WRAPPER.append(profiler)
     if args.one:
         print(json.dumps(gmail(args.messages) if args.one == "gmail" else outlook(args.messages)))
+        if _PULL_WRAPPER:
+            _PULL_WRAPPER[0].dump_stats(args.profile)
         return
     results: dict[str, object] = {}
     for name in ("gmail", "outlook"):
