@@ -39,7 +39,7 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,7 +53,7 @@ from inbox.types import RefData
 from sync import store
 from sync.errors import ProviderAuthError, ProviderError, ProviderTemporaryError
 from sync.faults import clear_fault, fetch_retries_due, record_fetch_failure
-from sync.mime import describe_attachment, header_only_part, is_attachment, parse_message
+from sync.mime import describe_attachment, header_only_part, is_attachment
 from sync.models import FolderState
 from sync.providers.base import PullReport
 from sync.providers.gmail import labels as gmail_labels
@@ -65,12 +65,13 @@ from sync.providers.gmail.client import (
     PartResult,
 )
 from sync.store import (
+    RawItem,
+    StoreGroups,
+    StoreOutcome,
     exceeds_mass_delete_guard,
     existing_values,
-    own_addresses,
     pause_and_hold_deletions,
     quarantine,
-    store_parsed_message,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,11 @@ BATCH_FETCH_BYTES = 8 * 1024 * 1024
 # …and a message of this size or more is fetched alone, outside any batch.
 SOLO_FETCH_BYTES = 4 * 1024 * 1024
 BATCH_PARTS = 50
+# Fetched messages are stored in groups (sync.store.StoreGroups: one bulk ingest, one commit,
+# parsed in the worker pool while the next HTTP batches arrive) of this many messages…
+STORE_GROUP = 200
+# …or this many bytes of mail.
+STORE_GROUP_BYTES = 8 * 1024 * 1024
 # What a reconcile asks for: ids only, the cheapest listing Gmail has.
 ID_FIELDS = "messages/id,nextPageToken"
 # FolderState.extra key: reconcile candidates Gmail did not answer for (checked again).
@@ -332,12 +338,25 @@ class GmailPull:
             clear_fault(self.account, gmail_id)
         todo = [i for i in ids if i not in known and i not in stoned]
         throttled: GmailRateLimited | None = None
-        for start in range(0, len(todo), PROBE_ROUND):
-            probes, throttled = self._probe(todo[start : start + PROBE_ROUND], candidates)
-            throttled = self._fetch(probes) or throttled
-            if throttled is not None:
-                # What arrived is stored; the cursor stays, so the next pull fetches the rest.
-                raise throttled
+        groups = StoreGroups(
+            self.account, count=STORE_GROUP, max_bytes=STORE_GROUP_BYTES, on_stored=self._stored
+        )
+        try:
+            for start in range(0, len(todo), PROBE_ROUND):
+                probes, throttled = self._probe(todo[start : start + PROBE_ROUND], candidates)
+                throttled = self._fetch(probes, groups) or throttled
+                if throttled is not None:
+                    # What arrived is stored (below); the cursor stays, so the next pull
+                    # fetches the rest.
+                    raise throttled
+        finally:
+            # Whatever ends the fetching (done, throttled, a failed request), what arrived
+            # is stored: the next pull does not ask Gmail for it again.
+            groups.flush()
+
+    def _stored(self, items: Sequence[RawItem], outcomes: Sequence[StoreOutcome]) -> None:
+        for outcome in outcomes:
+            self.report.count(outcome)
 
     def _probe(
         self, chunk: list[str], candidates: dict[str, set[str]]
@@ -385,7 +404,7 @@ class GmailPull:
             self._refused(gmail_id, seen_with, answer.error)
         return False
 
-    def _fetch(self, probes: list[Probe]) -> GmailRateLimited | None:
+    def _fetch(self, probes: list[Probe], groups: StoreGroups) -> GmailRateLimited | None:
         cap = store.MAX_FETCH_BYTES  # the one body cap every provider shares
         over_cap = [p for p in probes if p.size > cap]
         solo = [p for p in probes if SOLO_FETCH_BYTES <= p.size <= cap]
@@ -401,7 +420,7 @@ class GmailPull:
             for probe in group:
                 answer = answers.pop(probe.gmail_id)
                 if self._usable(probe.gmail_id, answer, probe.seen_with):
-                    self._store_raw(probe, answer.response or {})
+                    self._store_raw(probe, answer.response or {}, groups)
                 elif isinstance(answer.error, GmailRateLimited):
                     throttled = throttled or answer.error
             if throttled is not None:
@@ -409,7 +428,7 @@ class GmailPull:
         for probe in solo:
             answer = self._one(probe.gmail_id, "raw")
             if self._usable(probe.gmail_id, answer, probe.seen_with):
-                self._store_raw(probe, answer.response or {})
+                self._store_raw(probe, answer.response or {}, groups)
             elif isinstance(answer.error, GmailRateLimited):
                 return answer.error
             del answer  # a big message: let it go before the next one arrives
@@ -445,13 +464,26 @@ class GmailPull:
             thread_id=str(resource.get("threadId") or ""),
         )
 
-    def _store_raw(self, probe: Probe, resource: dict[str, Any]) -> None:
+    def _store_raw(self, probe: Probe, resource: dict[str, Any], groups: StoreGroups) -> None:
+        """One fetched message into the store's groups (parsed and ingested with its group)."""
         raw = decode_raw(resource.pop("raw", None))
         if not raw.strip():
             quarantine(self.account, probe.gmail_id, raw, "Gmail returned the message without its content")
             self.report.quarantined += 1
             return
-        self._store(probe, resource, raw)
+        labels = set(resource.get("labelIds") or probe.labels)
+        if not gmail_labels.is_synced(labels, probe.seen_with):
+            return  # moved to Trash or Spam between the two calls
+        groups.add(
+            RawItem(
+                raw,
+                self._ref(probe, resource),
+                # Gmail knows what was sent from this mailbox (aliases, send-as addresses).
+                incoming="SENT" not in labels,
+                is_read="UNREAD" not in labels,
+                fallback_date=_internal_date(resource.get("internalDate") or probe.internal_date),
+            )
+        )
 
     def _store_text_only(self, probe: Probe, resource: dict[str, Any], cap: int) -> None:
         """Above the body cap: the headers and the text parts Gmail sends inline, and every
@@ -472,33 +504,6 @@ class GmailPull:
             is_read="UNREAD" not in labels,
             fallback_date=_internal_date(resource.get("internalDate") or probe.internal_date),
         )
-        self.report.count(outcome)
-
-    def _store(
-        self,
-        probe: Probe,
-        resource: dict[str, Any],
-        raw: bytes,
-    ) -> None:
-        labels = set(resource.get("labelIds") or probe.labels)
-        if not gmail_labels.is_synced(labels, probe.seen_with):
-            return  # moved to Trash or Spam between the two calls
-        ref = self._ref(probe, resource)
-        try:
-            parsed = parse_message(
-                raw,
-                own_addresses=own_addresses(self.account),
-                fallback_date=_internal_date(resource.get("internalDate") or probe.internal_date),
-                is_read="UNREAD" not in labels,
-            )
-        except Exception as exc:
-            logger.warning("quarantined %s for account %s: %r", ref.key, self.account.pk, exc)
-            quarantine(self.account, ref.key, raw, f"could not be parsed: {exc.__class__.__name__}: {exc}")
-            self.report.quarantined += 1
-            return
-        # Gmail knows what was sent from this mailbox (aliases, send-as addresses).
-        parsed.incoming = "SENT" not in labels
-        outcome = store_parsed_message(self.account, parsed, ref, raw=raw)
         self.report.count(outcome)
 
     # --- deletions ------------------------------------------------------------------------
