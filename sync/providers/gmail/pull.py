@@ -215,7 +215,7 @@ class GmailPull:
         page_token = None
         while True:
             page = self.client.call(
-                self.client.users.messages().list(
+                self.client.messages.list(
                     userId="me", maxResults=LIST_PAGE_SIZE, pageToken=page_token, **params
                 )
             )
@@ -264,7 +264,7 @@ class GmailPull:
     def _confirm_gone(self, keys: list[str]) -> tuple[list[str], list[str]]:
         """(confirmed in Trash or gone, could not be checked)."""
         answers = self.client.batch(
-            [(k, self.client.users.messages().get(userId="me", id=k, format="minimal")) for k in keys]
+            [(k, self.client.messages.get(userId="me", id=k, format="minimal")) for k in keys]
         )
         confirmed, unsure = [], []
         for key in keys:
@@ -364,7 +364,7 @@ class GmailPull:
         """Labels and sizes first: what is not mail stops here, and the size decides how
         the message is fetched."""
         answers = self.client.batch(
-            [(i, self.client.users.messages().get(userId="me", id=i, format="minimal")) for i in chunk]
+            [(i, self.client.messages.get(userId="me", id=i, format="minimal")) for i in chunk]
         )
         probes: list[Probe] = []
         throttled: GmailRateLimited | None = None
@@ -412,7 +412,7 @@ class GmailPull:
         for group in _batches(batched):
             answers = self.client.batch(
                 [
-                    (p.gmail_id, self.client.users.messages().get(userId="me", id=p.gmail_id, format="raw"))
+                    (p.gmail_id, self.client.messages.get(userId="me", id=p.gmail_id, format="raw"))
                     for p in group
                 ]
             )
@@ -444,9 +444,7 @@ class GmailPull:
         """One message alone (outside any batch), its error as a result like a batch part's."""
         try:
             return PartResult(
-                response=self.client.call(
-                    self.client.users.messages().get(userId="me", id=gmail_id, format=fmt)
-                )
+                response=self.client.call(self.client.messages.get(userId="me", id=gmail_id, format=fmt))
             )
         except (GmailNotFound, GmailRateLimited, GmailServerError) as exc:
             return PartResult(error=exc)  # an answer about this message
