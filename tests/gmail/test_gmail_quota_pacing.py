@@ -9,9 +9,11 @@ from __future__ import annotations
 import pytest
 
 from inbox.models import Message
+from sync.models import FolderState
 from sync.providers.gmail import GmailAdapter
+from sync.providers.gmail import pull as gmail_pull
 from sync.providers.gmail.client import QuotaPacer
-from tests.gmail.helpers import arrive
+from tests.gmail.helpers import arrive, conversation_of, cursor, pull
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +71,25 @@ def test_a_first_sync_charges_gmails_costs_and_waits_once_over_the_burst(gmail, 
     # 41 units at 10 a second after a burst of 20: 2.1 s of waiting, spread over the calls
     assert sum(clock.slept) == pytest.approx(2.1)
     assert len(clock.slept) >= 2
+
+
+def test_a_first_sync_bigger_than_one_pulls_budget_goes_on_in_the_next_pull(
+    gmail, alice_gmail, mail, monkeypatch
+):
+    """A pull fetches at most MAX_FETCH_PER_PULL messages (paced, that keeps it within its
+    lock); the cursor stays until everything is in, so the next pull lists again and fetches
+    only the rest."""
+    monkeypatch.setattr(gmail_pull, "MAX_FETCH_PER_PULL", 3)
+    ids = [arrive(alice_gmail, mail, subject=f"Lead {n}") for n in range(5)]
+
+    first = pull(alice_gmail)
+
+    assert first.created == 3 and any("the rest follows next sync" in note for note in first.notes)
+    assert not FolderState.objects.filter(account=alice_gmail.account, folder="").exclude(cursor="").exists()
+
+    second = pull(alice_gmail)
+
+    assert second.created == 2 and second.duplicates == 3
+    assert all(conversation_of(alice_gmail.account, g) is not None for g in ids)
+    assert cursor(alice_gmail) == str(alice_gmail.mailbox.history_id)
+    assert len([c for c in gmail.calls_to("messages.get") if c.params["format"][0] == "raw"]) == 5

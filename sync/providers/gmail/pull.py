@@ -88,6 +88,10 @@ BATCH_FETCH_BYTES = 8 * 1024 * 1024
 # …and a message of this size or more is fetched alone, outside any batch.
 SOLO_FETCH_BYTES = 4 * 1024 * 1024
 BATCH_PARTS = 50
+# Messages one pull fetches at most: at Gmail's 10 quota units a message and the client's
+# pace (client.QUOTA_UNITS_PER_SECOND) about 8 minutes, well within the pull's lock
+# (sync.pull.LOCK_SECONDS). A bigger first sync (or backlog) goes on in the next pulls.
+MAX_FETCH_PER_PULL = 10_000
 # Fetched messages are stored in groups (sync.store.StoreGroups: one bulk ingest, one commit,
 # parsed in the worker pool while the next HTTP batches arrive) of this many messages…
 STORE_GROUP = 200
@@ -166,6 +170,8 @@ class GmailPull:
         self.client = client
         self.report = PullReport()
         self.refused = 0  # messages Gmail would not return this pull (retried later)
+        self.budget = MAX_FETCH_PER_PULL  # messages this pull may still fetch
+        self.cut_short = False  # more to fetch than the budget: the cursor stays
 
     def run(self) -> PullReport:
         state = FolderState.objects.filter(account=self.account, folder=CURSOR_FOLDER).first()
@@ -209,7 +215,8 @@ class GmailPull:
         self._fetch_and_store(ids)
         if reconcile:
             self._reconcile()
-        _save_cursor(self.account, history_id)
+        if not self.cut_short:
+            _save_cursor(self.account, history_id)
 
     def _list(self, **params: object) -> Iterable[dict[str, Any]]:
         page_token = None
@@ -306,7 +313,8 @@ class GmailPull:
             apply_external_read_state(self.account, seen)
         if gone:
             self._delete(sorted(gone), guard=True)
-        _save_cursor(self.account, delta.latest_history_id)
+        if not self.cut_short:
+            _save_cursor(self.account, delta.latest_history_id)
 
     # --- messages Gmail refused earlier ---------------------------------------------------
     def _retry_refused(self) -> None:
@@ -337,6 +345,14 @@ class GmailPull:
         for gmail_id in known | stoned:
             clear_fault(self.account, gmail_id)
         todo = [i for i in ids if i not in known and i not in stoned]
+        if len(todo) > self.budget:
+            # The rest waits for the next pulls (the cursor stays, so they list it again and
+            # skip what is in by then): a pull paced under Gmail's quota stays within its lock.
+            self.report.notes.append(
+                f"fetching {self.budget} of {len(todo)} new messages; the rest follows next sync"
+            )
+            todo, self.cut_short = todo[: self.budget], True
+        self.budget -= len(todo)
         throttled: GmailRateLimited | None = None
         groups = StoreGroups(
             self.account, count=STORE_GROUP, max_bytes=STORE_GROUP_BYTES, on_stored=self._stored
