@@ -141,9 +141,10 @@ class StoreGroups:
     fetches one message (or one small HTTP batch) at a time: Gmail, Outlook.
 
     A group is closed at ``count`` messages or ``max_bytes`` of mail; its parse starts at once
-    (in the worker pool when large enough) and it is stored when the next group closes, so
-    the workers parse while the pull fetches. At most two groups are held: memory stays
-    bounded by about ``2 * max_bytes`` plus one message. ``on_stored(items, outcomes)`` runs
+    in the worker pool and it is stored when the next group closes, so the workers parse
+    while the pull fetches (a group too small for the pool is parsed and stored at once).
+    At most two groups are held: memory stays bounded by about ``2 * max_bytes`` plus one
+    message. ``on_stored(items, outcomes)`` runs
     inside the group's transaction. ``flush`` stores everything held: call it at the end and
     before giving up (a throttled pull stores what it fetched)."""
 
@@ -175,6 +176,10 @@ class StoreGroups:
         self._store_parsing()
         if items and job is not None:
             self._parsing = (items, job)
+            if not job.futures:
+                # Parsed inline (a small group, or one big message): nothing runs meanwhile,
+                # so it is stored at once rather than held next to the following group.
+                self._store_parsing()
 
     def _store_parsing(self) -> None:
         if self._parsing is None:
