@@ -23,6 +23,8 @@ from sync.providers.base import PullReport
 
 logger = logging.getLogger(__name__)
 LOCK_SECONDS = 1800
+# The longest a provider's Retry-After puts off a mailbox's next pull.
+MAX_RETRY_AFTER = timedelta(hours=1)
 
 
 @dataclass
@@ -65,6 +67,7 @@ def pull_account(account_id: int) -> PullSummary:
     now = timezone.now()
     summary = PullSummary()
     synced_at, error = account.last_sync_at, account.last_sync_error
+    next_sync_at = now + settings.SYNC_INTERVAL
     try:
         summary.report = adapter_for(account).pull()
         synced_at, error = now, ""
@@ -74,10 +77,15 @@ def pull_account(account_id: int) -> PullSummary:
     except ProviderTemporaryError as exc:
         summary.error = str(exc)
         error = f"temporary: {exc}"
+        if exc.retry_after:
+            # The provider said when to come back (a 429's Retry-After): asking sooner only
+            # earns another 429. Capped: a wrong header must not stop a mailbox for days.
+            wait = timedelta(seconds=min(exc.retry_after, MAX_RETRY_AFTER.total_seconds()))
+            next_sync_at = max(next_sync_at, timezone.now() + wait)
     except ProviderError as exc:
         summary.error = str(exc)
         error = str(exc)
-    record_sync_outcome(account, synced_at=synced_at, error=error, next_sync_at=now + settings.SYNC_INTERVAL)
+    record_sync_outcome(account, synced_at=synced_at, error=error, next_sync_at=next_sync_at)
     return summary
 
 

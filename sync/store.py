@@ -8,7 +8,7 @@ stop a mailbox from syncing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -154,6 +154,66 @@ def store_raw_messages(
     for (index, *_rest), outcome in zip(parsed_items, stored, strict=True):
         outcomes[index] = outcome
     return [outcomes[index] for index in range(len(items))]
+
+
+class StoreGroups:
+    """Fetched messages stored in groups through ``store_raw_messages`` (one bulk ingest and
+    one commit per group; a message that fails alone is quarantined alone), for a pull that
+    fetches one message (or one small HTTP batch) at a time: Gmail, Outlook.
+
+    A group is closed at ``count`` messages or ``max_bytes`` of mail; its parse starts at once
+    in the worker pool and it is stored when the next group closes, so the workers parse
+    while the pull fetches (a group too small for the pool is parsed and stored at once).
+    At most two groups are held: memory stays bounded by about ``2 * max_bytes`` plus one
+    message. ``on_stored(items, outcomes)`` runs
+    inside the group's transaction. ``flush`` stores everything held: call it at the end and
+    before giving up (a throttled pull stores what it fetched)."""
+
+    def __init__(
+        self,
+        account: MailAccount,
+        *,
+        count: int,
+        max_bytes: int,
+        on_stored: Callable[[Sequence[RawItem], Sequence[StoreOutcome]], None],
+    ) -> None:
+        self.account = account
+        self.count = count
+        self.max_bytes = max_bytes
+        self.on_stored = on_stored
+        self._open: list[RawItem] = []
+        self._open_bytes = 0
+        self._parsing: tuple[list[RawItem], ParseJob] | None = None
+
+    def add(self, item: RawItem) -> None:
+        self._open.append(item)
+        self._open_bytes += len(item.raw)
+        if len(self._open) >= self.count or self._open_bytes >= self.max_bytes:
+            self._close()
+
+    def _close(self) -> None:
+        items, self._open, self._open_bytes = self._open, [], 0
+        job = start_parsing_items(self.account, items) if items else None
+        self._store_parsing()
+        if items and job is not None:
+            self._parsing = (items, job)
+            if not job.futures:
+                # Parsed inline (a small group, or one big message): nothing runs meanwhile,
+                # so it is stored at once rather than held next to the following group.
+                self._store_parsing()
+
+    def _store_parsing(self) -> None:
+        if self._parsing is None:
+            return
+        items, job = self._parsing
+        self._parsing = None
+        with transaction.atomic():
+            outcomes = store_raw_messages(self.account, items, parsing=job)
+            self.on_stored(items, outcomes)
+
+    def flush(self) -> None:
+        self._close()
+        self._store_parsing()
 
 
 def store_parsed_messages(

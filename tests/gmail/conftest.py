@@ -10,6 +10,7 @@ import pytest
 
 from accounts.models import Company, User
 from inbox.models import MailAccount, Provider
+from sync.providers.gmail import client as gmail_client
 from tests.factories import personal_account, switches, team_account
 from tests.fakes.gmail_server import FakeGmail, Mailbox, MessageFactory
 
@@ -22,8 +23,10 @@ def gmail_server() -> Iterator[FakeGmail]:
 
 
 @pytest.fixture
-def gmail(gmail_server: FakeGmail, settings) -> FakeGmail:  # type: ignore[no-untyped-def]
+def gmail(gmail_server: FakeGmail, settings, monkeypatch) -> FakeGmail:  # type: ignore[no-untyped-def]
     gmail_server.reset()
+    # The fake has no quota: no waiting for one (test_gmail_quota_pacing.py paces on a fake clock).
+    monkeypatch.setattr(gmail_client, "QUOTA_UNITS_PER_SECOND", 0.0)
     settings.GMAIL_API_ENDPOINT = gmail_server.api_endpoint
     settings.GOOGLE_TOKEN_URI = gmail_server.token_uri
     settings.GOOGLE_CLIENT_ID = FakeGmail.client_id

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +51,32 @@ ERROR_BODY_BYTES = 64 * 1024
 # Google allows 100 calls per HTTP batch but advises at most 50 for Gmail: larger batches
 # trip the per-user rate limit (250 quota units a second; a trash costs 5).
 BATCH_LIMIT = 50
+# Gmail's per-user limit is 250 quota units a second (a moving average: short bursts pass,
+# 15,000 a minute). Each client (one mailbox's pull or push) keeps its calls at this pace
+# after a first burst, leaving room for the mailbox's other clients: a first sync that runs
+# faster than the quota only earns 429s and waits out their Retry-After. 0 = no pacing.
+QUOTA_UNITS_PER_SECOND = 200.0
+QUOTA_BURST_UNITS = 2500.0
+# Gmail's published cost of each method, in quota units (each part of a batch counts);
+# a method not listed costs DEFAULT_UNITS.
+METHOD_UNITS = {
+    "gmail.users.getProfile": 1,
+    "gmail.users.labels.list": 1,
+    "gmail.users.labels.get": 1,
+    "gmail.users.history.list": 2,
+    "gmail.users.messages.delete": 10,
+    "gmail.users.messages.batchModify": 50,
+    "gmail.users.messages.batchDelete": 50,
+    "gmail.users.messages.insert": 25,
+    "gmail.users.messages.import": 25,
+    "gmail.users.messages.send": 100,
+    "gmail.users.threads.get": 10,
+    "gmail.users.threads.list": 10,
+    "gmail.users.threads.modify": 10,
+    "gmail.users.threads.trash": 10,
+    "gmail.users.threads.untrash": 10,
+}
+DEFAULT_UNITS = 5
 # 403 reasons that mean "slow down", not "you may not".
 _RATE_REASONS = {
     "rateLimitExceeded",
@@ -155,6 +182,43 @@ def classify(exc: HttpError) -> ProviderError:
     return ProviderPermanentError(text)
 
 
+def units_of(request: HttpRequest) -> int:
+    return METHOD_UNITS.get(str(getattr(request, "methodId", "") or ""), DEFAULT_UNITS)
+
+
+class QuotaPacer:
+    """A token bucket of quota units: ``burst`` at first, refilled at ``rate`` a second.
+    ``spend`` waits (``sleep``) until the units are there. One per client, so per mailbox."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate, self.burst = rate, burst
+        self.clock, self.sleep = clock, sleep
+        self.tokens = burst
+        self.last = clock()
+        self.spent = 0  # units asked for so far
+        self.waited = 0.0  # seconds slept so far
+
+    def spend(self, units: int) -> None:
+        self.spent += units
+        if self.rate <= 0:
+            return
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate) - units
+        self.last = now
+        if self.tokens < 0:
+            wait = -self.tokens / self.rate
+            self.sleep(wait)
+            self.waited += wait
+            self.tokens, self.last = 0.0, self.clock()
+
+
 @dataclass
 class PartResult:
     """One call of an HTTP batch: its response, or the typed error it ended with."""
@@ -188,6 +252,9 @@ class GmailClient:
         # the Gmail batch URI is built from our endpoint instead.
         self.batch_uri = endpoint + "batch/gmail/v1"
         self._endpoint_scheme = urllib.parse.urlsplit(endpoint).scheme
+        self._users: Any = None
+        self._messages: Any = None
+        self.pacer = QuotaPacer(QUOTA_UNITS_PER_SECOND, QUOTA_BURST_UNITS)
 
     def upload(self, request: HttpRequest) -> HttpRequest:
         """A media-upload request, addressed to our endpoint: the library moves the upload
@@ -200,7 +267,19 @@ class GmailClient:
 
     @property
     def users(self) -> Any:
-        return self.service.users()
+        """The ``users`` resource, built once per client: the discovery library builds every
+        method of a resource each time it is asked for (milliseconds of schema work), which
+        was most of a first sync's time when done for every message."""
+        if self._users is None:
+            self._users = self.service.users()
+        return self._users
+
+    @property
+    def messages(self) -> Any:
+        """``users().messages()``, built once per client (see ``users``)."""
+        if self._messages is None:
+            self._messages = self.users.messages()
+        return self._messages
 
     # --- tokens (kept here for callers that only hold the client) ------------------------
     def ensure_token(self) -> None:
@@ -223,6 +302,7 @@ class GmailClient:
         no proxy or CA bundle from the environment (as ``httplib2.Http(proxy_info=None)``),
         trusting the CA certificates our httplib2 transport trusts. Errors are typed as for
         ``call``; one in the middle of the body is temporary."""
+        self.pacer.spend(units_of(request))
         self.ensure_token()
         try:
             with self._streaming_session() as session:
@@ -258,6 +338,7 @@ class GmailClient:
                 yield session
 
     def _execute(self, request: HttpRequest) -> Any:
+        self.pacer.spend(units_of(request))
         self.ensure_token()
         try:
             return request.execute()
@@ -313,6 +394,7 @@ class GmailClient:
         batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
         for key, request in chunk:
             batch.add(request, request_id=key)
+        self.pacer.spend(sum(units_of(request) for _key, request in chunk))
         # A valid token up front: otherwise the library refreshes through a transport of its
         # own (no timeout, proxies from the environment).
         self.ensure_token()

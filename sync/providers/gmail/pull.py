@@ -39,7 +39,7 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,7 +53,7 @@ from inbox.types import RefData
 from sync import store
 from sync.errors import ProviderAuthError, ProviderError, ProviderTemporaryError
 from sync.faults import clear_fault, fetch_retries_due, record_fetch_failure
-from sync.mime import describe_attachment, header_only_part, is_attachment, parse_message
+from sync.mime import describe_attachment, header_only_part, is_attachment
 from sync.models import FolderState
 from sync.providers.base import PullReport
 from sync.providers.gmail import labels as gmail_labels
@@ -65,12 +65,13 @@ from sync.providers.gmail.client import (
     PartResult,
 )
 from sync.store import (
+    RawItem,
+    StoreGroups,
+    StoreOutcome,
     exceeds_mass_delete_guard,
     existing_values,
-    own_addresses,
     pause_and_hold_deletions,
     quarantine,
-    store_parsed_message,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,15 @@ BATCH_FETCH_BYTES = 8 * 1024 * 1024
 # …and a message of this size or more is fetched alone, outside any batch.
 SOLO_FETCH_BYTES = 4 * 1024 * 1024
 BATCH_PARTS = 50
+# Messages one pull fetches at most: at Gmail's 10 quota units a message and the client's
+# pace (client.QUOTA_UNITS_PER_SECOND) about 8 minutes, well within the pull's lock
+# (sync.pull.LOCK_SECONDS). A bigger first sync (or backlog) goes on in the next pulls.
+MAX_FETCH_PER_PULL = 10_000
+# Fetched messages are stored in groups (sync.store.StoreGroups: one bulk ingest, one commit,
+# parsed in the worker pool while the next HTTP batches arrive) of this many messages…
+STORE_GROUP = 200
+# …or this many bytes of mail.
+STORE_GROUP_BYTES = 8 * 1024 * 1024
 # What a reconcile asks for: ids only, the cheapest listing Gmail has.
 ID_FIELDS = "messages/id,nextPageToken"
 # FolderState.extra key: reconcile candidates Gmail did not answer for (checked again).
@@ -160,6 +170,8 @@ class GmailPull:
         self.client = client
         self.report = PullReport()
         self.refused = 0  # messages Gmail would not return this pull (retried later)
+        self.budget = MAX_FETCH_PER_PULL  # messages this pull may still fetch
+        self.cut_short = False  # more to fetch than the budget: the cursor stays
 
     def run(self) -> PullReport:
         state = FolderState.objects.filter(account=self.account, folder=CURSOR_FOLDER).first()
@@ -203,13 +215,14 @@ class GmailPull:
         self._fetch_and_store(ids)
         if reconcile:
             self._reconcile()
-        _save_cursor(self.account, history_id)
+        if not self.cut_short:
+            _save_cursor(self.account, history_id)
 
     def _list(self, **params: object) -> Iterable[dict[str, Any]]:
         page_token = None
         while True:
             page = self.client.call(
-                self.client.users.messages().list(
+                self.client.messages.list(
                     userId="me", maxResults=LIST_PAGE_SIZE, pageToken=page_token, **params
                 )
             )
@@ -258,7 +271,7 @@ class GmailPull:
     def _confirm_gone(self, keys: list[str]) -> tuple[list[str], list[str]]:
         """(confirmed in Trash or gone, could not be checked)."""
         answers = self.client.batch(
-            [(k, self.client.users.messages().get(userId="me", id=k, format="minimal")) for k in keys]
+            [(k, self.client.messages.get(userId="me", id=k, format="minimal")) for k in keys]
         )
         confirmed, unsure = [], []
         for key in keys:
@@ -300,7 +313,8 @@ class GmailPull:
             apply_external_read_state(self.account, seen)
         if gone:
             self._delete(sorted(gone), guard=True)
-        _save_cursor(self.account, delta.latest_history_id)
+        if not self.cut_short:
+            _save_cursor(self.account, delta.latest_history_id)
 
     # --- messages Gmail refused earlier ---------------------------------------------------
     def _retry_refused(self) -> None:
@@ -331,13 +345,34 @@ class GmailPull:
         for gmail_id in known | stoned:
             clear_fault(self.account, gmail_id)
         todo = [i for i in ids if i not in known and i not in stoned]
+        if len(todo) > self.budget:
+            # The rest waits for the next pulls (the cursor stays, so they list it again and
+            # skip what is in by then): a pull paced under Gmail's quota stays within its lock.
+            self.report.notes.append(
+                f"fetching {self.budget} of {len(todo)} new messages; the rest follows next sync"
+            )
+            todo, self.cut_short = todo[: self.budget], True
+        self.budget -= len(todo)
         throttled: GmailRateLimited | None = None
-        for start in range(0, len(todo), PROBE_ROUND):
-            probes, throttled = self._probe(todo[start : start + PROBE_ROUND], candidates)
-            throttled = self._fetch(probes) or throttled
-            if throttled is not None:
-                # What arrived is stored; the cursor stays, so the next pull fetches the rest.
-                raise throttled
+        groups = StoreGroups(
+            self.account, count=STORE_GROUP, max_bytes=STORE_GROUP_BYTES, on_stored=self._stored
+        )
+        try:
+            for start in range(0, len(todo), PROBE_ROUND):
+                probes, throttled = self._probe(todo[start : start + PROBE_ROUND], candidates)
+                throttled = self._fetch(probes, groups) or throttled
+                if throttled is not None:
+                    # What arrived is stored (below); the cursor stays, so the next pull
+                    # fetches the rest.
+                    raise throttled
+        finally:
+            # Whatever ends the fetching (done, throttled, a failed request), what arrived
+            # is stored: the next pull does not ask Gmail for it again.
+            groups.flush()
+
+    def _stored(self, items: Sequence[RawItem], outcomes: Sequence[StoreOutcome]) -> None:
+        for outcome in outcomes:
+            self.report.count(outcome)
 
     def _probe(
         self, chunk: list[str], candidates: dict[str, set[str]]
@@ -345,7 +380,7 @@ class GmailPull:
         """Labels and sizes first: what is not mail stops here, and the size decides how
         the message is fetched."""
         answers = self.client.batch(
-            [(i, self.client.users.messages().get(userId="me", id=i, format="minimal")) for i in chunk]
+            [(i, self.client.messages.get(userId="me", id=i, format="minimal")) for i in chunk]
         )
         probes: list[Probe] = []
         throttled: GmailRateLimited | None = None
@@ -385,7 +420,7 @@ class GmailPull:
             self._refused(gmail_id, seen_with, answer.error)
         return False
 
-    def _fetch(self, probes: list[Probe]) -> GmailRateLimited | None:
+    def _fetch(self, probes: list[Probe], groups: StoreGroups) -> GmailRateLimited | None:
         cap = store.MAX_FETCH_BYTES  # the one body cap every provider shares
         over_cap = [p for p in probes if p.size > cap]
         solo = [p for p in probes if SOLO_FETCH_BYTES <= p.size <= cap]
@@ -393,7 +428,7 @@ class GmailPull:
         for group in _batches(batched):
             answers = self.client.batch(
                 [
-                    (p.gmail_id, self.client.users.messages().get(userId="me", id=p.gmail_id, format="raw"))
+                    (p.gmail_id, self.client.messages.get(userId="me", id=p.gmail_id, format="raw"))
                     for p in group
                 ]
             )
@@ -401,7 +436,7 @@ class GmailPull:
             for probe in group:
                 answer = answers.pop(probe.gmail_id)
                 if self._usable(probe.gmail_id, answer, probe.seen_with):
-                    self._store_raw(probe, answer.response or {})
+                    self._store_raw(probe, answer.response or {}, groups)
                 elif isinstance(answer.error, GmailRateLimited):
                     throttled = throttled or answer.error
             if throttled is not None:
@@ -409,7 +444,7 @@ class GmailPull:
         for probe in solo:
             answer = self._one(probe.gmail_id, "raw")
             if self._usable(probe.gmail_id, answer, probe.seen_with):
-                self._store_raw(probe, answer.response or {})
+                self._store_raw(probe, answer.response or {}, groups)
             elif isinstance(answer.error, GmailRateLimited):
                 return answer.error
             del answer  # a big message: let it go before the next one arrives
@@ -425,9 +460,7 @@ class GmailPull:
         """One message alone (outside any batch), its error as a result like a batch part's."""
         try:
             return PartResult(
-                response=self.client.call(
-                    self.client.users.messages().get(userId="me", id=gmail_id, format=fmt)
-                )
+                response=self.client.call(self.client.messages.get(userId="me", id=gmail_id, format=fmt))
             )
         except (GmailNotFound, GmailRateLimited, GmailServerError) as exc:
             return PartResult(error=exc)  # an answer about this message
@@ -445,13 +478,26 @@ class GmailPull:
             thread_id=str(resource.get("threadId") or ""),
         )
 
-    def _store_raw(self, probe: Probe, resource: dict[str, Any]) -> None:
+    def _store_raw(self, probe: Probe, resource: dict[str, Any], groups: StoreGroups) -> None:
+        """One fetched message into the store's groups (parsed and ingested with its group)."""
         raw = decode_raw(resource.pop("raw", None))
         if not raw.strip():
             quarantine(self.account, probe.gmail_id, raw, "Gmail returned the message without its content")
             self.report.quarantined += 1
             return
-        self._store(probe, resource, raw)
+        labels = set(resource.get("labelIds") or probe.labels)
+        if not gmail_labels.is_synced(labels, probe.seen_with):
+            return  # moved to Trash or Spam between the two calls
+        groups.add(
+            RawItem(
+                raw,
+                self._ref(probe, resource),
+                # Gmail knows what was sent from this mailbox (aliases, send-as addresses).
+                incoming="SENT" not in labels,
+                is_read="UNREAD" not in labels,
+                fallback_date=_internal_date(resource.get("internalDate") or probe.internal_date),
+            )
+        )
 
     def _store_text_only(self, probe: Probe, resource: dict[str, Any], cap: int) -> None:
         """Above the body cap: the headers and the text parts Gmail sends inline, and every
@@ -472,33 +518,6 @@ class GmailPull:
             is_read="UNREAD" not in labels,
             fallback_date=_internal_date(resource.get("internalDate") or probe.internal_date),
         )
-        self.report.count(outcome)
-
-    def _store(
-        self,
-        probe: Probe,
-        resource: dict[str, Any],
-        raw: bytes,
-    ) -> None:
-        labels = set(resource.get("labelIds") or probe.labels)
-        if not gmail_labels.is_synced(labels, probe.seen_with):
-            return  # moved to Trash or Spam between the two calls
-        ref = self._ref(probe, resource)
-        try:
-            parsed = parse_message(
-                raw,
-                own_addresses=own_addresses(self.account),
-                fallback_date=_internal_date(resource.get("internalDate") or probe.internal_date),
-                is_read="UNREAD" not in labels,
-            )
-        except Exception as exc:
-            logger.warning("quarantined %s for account %s: %r", ref.key, self.account.pk, exc)
-            quarantine(self.account, ref.key, raw, f"could not be parsed: {exc.__class__.__name__}: {exc}")
-            self.report.quarantined += 1
-            return
-        # Gmail knows what was sent from this mailbox (aliases, send-as addresses).
-        parsed.incoming = "SENT" not in labels
-        outcome = store_parsed_message(self.account, parsed, ref, raw=raw)
         self.report.count(outcome)
 
     # --- deletions ------------------------------------------------------------------------

@@ -226,7 +226,7 @@ def _archive_other_inbox_messages(client: GmailClient, threads: set[str], known:
     page_token = None
     while True:
         page = client.call(
-            client.users.messages().list(
+            client.messages.list(
                 userId="me",
                 labelIds=["INBOX"],
                 maxResults=500,
@@ -293,7 +293,7 @@ def _batch_modify(client: GmailClient, ids: list[str], add: list[str], remove: l
         return set()
     body = {"ids": ids, "addLabelIds": add, "removeLabelIds": remove}
     try:
-        client.call(client.users.messages().batchModify(userId="me", body=body))
+        client.call(client.messages.batchModify(userId="me", body=body))
         return set()
     except (GmailNotFound, GmailBadRequest):
         # Gmail refuses the whole call when one id is gone (deleted there since): find out
@@ -304,7 +304,7 @@ def _batch_modify(client: GmailClient, ids: list[str], add: list[str], remove: l
     existing = [i for i in ids if i not in missing]
     if existing:
         client.call(
-            client.users.messages().batchModify(
+            client.messages.batchModify(
                 userId="me", body={"ids": existing, "addLabelIds": add, "removeLabelIds": remove}
             )
         )
@@ -312,9 +312,7 @@ def _batch_modify(client: GmailClient, ids: list[str], add: list[str], remove: l
 
 
 def _missing(client: GmailClient, ids: list[str]) -> set[str]:
-    answers = _batch(
-        client, [(i, client.users.messages().get(userId="me", id=i, format="minimal")) for i in ids]
-    )
+    answers = _batch(client, [(i, client.messages.get(userId="me", id=i, format="minimal")) for i in ids])
     missing = set()
     for gmail_id in ids:
         answer = answers.get(gmail_id)
@@ -331,7 +329,7 @@ def _missing(client: GmailClient, ids: list[str]) -> set[str]:
 def _trash(client: GmailClient, group: list[PushRequest]) -> Progress:
     progress = Progress()
     ids = _ordered_union([_keys(r.refs) for r in group])
-    answers = _batch(client, [(i, client.users.messages().trash(userId="me", id=i)) for i in ids])
+    answers = _batch(client, [(i, client.messages.trash(userId="me", id=i)) for i in ids])
     for gmail_id in ids:
         answer = answers.get(gmail_id)
         if answer is None:

@@ -80,11 +80,12 @@ from sync.providers.outlook.client import (
 from sync.providers.outlook.folders import FOLDER_ROLES, FolderMap
 from sync.store import (
     MAX_FETCH_BYTES,
+    RawItem,
+    StoreGroups,
     StoreOutcome,
     exceeds_mass_delete_guard,
     existing_values,
     pause_and_hold_deletions,
-    store_raw_message,
     store_too_large,
     too_large_reason,
 )
@@ -100,7 +101,11 @@ DELTA_PAGE_SIZE = 100
 LIST_PAGE_SIZE = 1000
 # Bounded work per pull: what a pull has no time for waits in its folder's backlog.
 MAX_IMPORTS_PER_PULL = 500
-PROGRESS_EVERY = 25
+# Downloaded messages are stored in groups (sync.store.StoreGroups: one bulk ingest and one
+# commit, parsed in the worker pool while the next downloads run) of this many messages or
+# bytes; the progress bar moves as each group is stored.
+STORE_GROUP = 100
+STORE_GROUP_BYTES = 8 * 1024 * 1024
 DOWNLOAD_CHUNK = 256 * 1024
 MAILBOX_ROW = ""  # FolderState row for mailbox-wide state (held deletions, vanished ids)
 # Ids Graph answered 404 for (kept for a look, newest last): no evidence of a delete.
@@ -332,13 +337,29 @@ class OutlookPull:
             locator = fault.locator or {}
             todo.append(Candidate(fault.provider_key, str(locator.get("folder") or "inbox"), dict(locator)))
         self._progress_done, self._progress_total = 0, len(todo)
-        for index, candidate in enumerate(todo, start=1):
-            self._import_one(candidate)
-            self._progress_done = index
-            if first_sync and index % PROGRESS_EVERY == 0:
-                report_initial_sync_progress(self.account, done=index, total=len(todo))
+        position = {c.key: index for index, c in enumerate(todo, start=1)}
 
-    def _import_one(self, candidate: Candidate) -> None:
+        def stored(items: Sequence[RawItem], outcomes: Sequence[StoreOutcome]) -> None:
+            for outcome in outcomes:
+                self.report.count(outcome)
+            # Every candidate up to this group's last one is done (stored, failed or too large:
+            # those are handled at once, and earlier groups were stored first).
+            self._progress_done = max(self._progress_done, max(position[i.ref.key] for i in items))
+            if first_sync:
+                report_initial_sync_progress(self.account, done=self._progress_done, total=len(todo))
+
+        groups = StoreGroups(self.account, count=STORE_GROUP, max_bytes=STORE_GROUP_BYTES, on_stored=stored)
+        try:
+            for candidate in todo:
+                self._import_one(candidate, groups)
+        finally:
+            # Done, throttled or failed: what was downloaded is stored, not asked for again.
+            groups.flush()
+        self._progress_done = len(todo)
+        if first_sync and todo:
+            report_initial_sync_progress(self.account, done=len(todo), total=len(todo))
+
+    def _import_one(self, candidate: Candidate, groups: StoreGroups) -> None:
         key, item = candidate.key, candidate.item
         folder = candidate.folder if candidate.folder in IMPORTED else "inbox"
         ref = RefData(key=key, folder=folder, thread_id=str(item.get("conversationId") or "")[:200])
@@ -348,18 +369,10 @@ class OutlookPull:
                 self.graph.url(f"/messages/{quote_id(key)}/$value"), what="message MIME"
             ) as response:
                 raw, complete = _read_capped(response, MAX_FETCH_BYTES)
-            if complete:
-                outcome = store_raw_message(
-                    self.account,
-                    raw,
-                    ref,
-                    incoming=IMPORTED[folder],
-                    is_read=bool(item.get("isRead")),
-                    fallback_date=_received(item),
-                )
-            else:
+            if not complete:
                 del raw  # the capped prefix is not needed: Graph gives headers and text alone
-                outcome = self._store_too_large(key, ref, folder, item)
+                self.report.count(self._store_too_large(key, ref, folder, item))
+                return
         except GraphNotFound:
             # Gone (or moved out of the mailbox) since it was listed: nothing to add.
             clear_fault(self.account, key)
@@ -372,7 +385,16 @@ class OutlookPull:
         except (ProviderPermanentError, requests.RequestException) as exc:
             self._fetch_failed(key, f"Graph refused the message: {exc}", locator)
             return
-        self.report.count(outcome)
+        # Parsed and ingested with its group; counted when the group is stored.
+        groups.add(
+            RawItem(
+                raw,
+                ref,
+                incoming=IMPORTED[folder],
+                is_read=bool(item.get("isRead")),
+                fallback_date=_received(item),
+            )
+        )
 
     def _store_too_large(self, key: str, ref: RefData, folder: str, item: dict[str, Any]) -> StoreOutcome:
         """Above the body cap: the headers and the text, which Graph gives without the rest,
