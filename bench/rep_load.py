@@ -42,11 +42,13 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import psutil
 import yaml
+
+if TYPE_CHECKING:
+    import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 300
@@ -77,6 +79,8 @@ def gunicorn_command(port: int, extra: list[str]) -> list[str]:
 
 def _server_cpu_s(server: psutil.Process) -> float:
     """CPU seconds used so far by the gunicorn master and its live workers."""
+    import psutil  # a bench extra (locust's): tests import this module without it
+
     total = 0.0
     for process in [server, *server.children(recursive=True)]:
         try:
@@ -90,6 +94,8 @@ def _server_cpu_s(server: psutil.Process) -> float:
 def _database_cpu(database: str) -> dict[int, float]:
     """CPU seconds so far of each PostgreSQL backend serving ``database`` (its process title
     names the database; gunicorn's workers keep theirs open, DB_CONN_MAX_AGE)."""
+    import psutil
+
     found = {}
     for process in psutil.process_iter(["cmdline"]):
         title = " ".join(process.info["cmdline"] or [])
@@ -355,6 +361,8 @@ def reps(
 ) -> None:
     sizes = []
     for users in [int(u) for u in (args.users or "40,100,200").split(",")]:
+        import psutil
+
         size = run_size(host, users, args, psutil.Process(server.pid), out)
         sizes.append(size)
         summary = {w: {n: e["p95_ms"] for n, e in size[w].items()} for w in ("ramp", "steady")}

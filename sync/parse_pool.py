@@ -112,6 +112,19 @@ def _drop_pool() -> None:
     _pool_failed = True
 
 
+def shutdown() -> None:
+    """Stop the workers, if any were started; the next big group starts new ones.
+
+    For processes that outlive their pulls with other children of their own (the test
+    suite's workers drive a browser through a pipe): a forked worker holds copies of every
+    descriptor its parent had, so the other end of such a pipe never sees it close.
+    """
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+    _pool = None
+
+
 @dataclass
 class ParseJob:
     items: Sequence[ParseInput]

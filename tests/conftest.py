@@ -28,6 +28,17 @@ def pytest_configure(config: pytest.Config) -> None:
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 
+@pytest.fixture(autouse=True)
+def _no_parse_workers_outlive_a_test() -> Iterator[None]:
+    # A test whose pull parsed a big group forked the MIME parse pool; its workers would hold
+    # copies of this process's pipe to the browser driver, and the driver, never seeing that
+    # pipe close, kept the suite's end waiting (sync/parse_pool.py, shutdown).
+    yield
+    from sync import parse_pool
+
+    parse_pool.shutdown()
+
+
 @pytest.fixture
 def acme(db) -> Company:  # type: ignore[no-untyped-def]
     return CompanyFactory(name="Acme", plan=Plan.PREMIUM)
