@@ -309,7 +309,9 @@ def ceiling(host: str, sizes: list[int], seconds: int, out: Path) -> dict[str, o
                 "load_average_after": _loadavg(),
             }
         )
-        if float(inbox["rps"]) > best_rps:
+        # A size with failures does not count: failed requests (e.g. the sign-in page served
+        # to a user whose session was lost) come back faster than real pages.
+        if not inbox["failures"] and float(inbox["rps"]) > best_rps:
             best_rps, best_users = float(inbox["rps"]), users
         print(f"ceiling at {users} users: {json.dumps(inbox)}", file=sys.stderr, flush=True)
     return {"sizes": results, "pages_per_s": best_rps, "at_users": best_users}
