@@ -40,6 +40,28 @@ def _no_parse_workers_outlive_a_test() -> Iterator[None]:
 
 
 @pytest.fixture
+def ingests(monkeypatch):  # type: ignore[no-untyped-def]
+    """The sizes of the bulk ingests a pull made (``sync.store``), and how many messages it
+    ingested one by one."""
+    from sync import store
+
+    seen: dict[str, list[int]] = {"bulk": [], "single": []}
+    bulk, single = store.ingest_messages, store.ingest_message
+
+    def counting_bulk(account, items):  # type: ignore[no-untyped-def]
+        seen["bulk"].append(len(items))
+        return bulk(account, items)
+
+    def counting_single(account, parsed, ref):  # type: ignore[no-untyped-def]
+        seen["single"].append(1)
+        return single(account, parsed, ref)
+
+    monkeypatch.setattr(store, "ingest_messages", counting_bulk)
+    monkeypatch.setattr(store, "ingest_message", counting_single)
+    return seen
+
+
+@pytest.fixture
 def acme(db) -> Company:  # type: ignore[no-untyped-def]
     return CompanyFactory(name="Acme", plan=Plan.PREMIUM)
 

@@ -11,7 +11,6 @@ import pytest
 from django.utils import timezone
 
 from inbox.models import Message
-from sync import store
 from sync.models import QuarantinedMessage
 from sync.pull import pull_account
 from tests.gmail.helpers import arrive, conversation_of, cursor, pull
@@ -26,25 +25,6 @@ def _nested(depth: int) -> bytes:
     raw += "Content-Type: text/plain\r\n\r\nhello\r\n"
     raw += "".join(f"--b{i}--\r\n" for i in reversed(range(depth)))
     return raw.encode()
-
-
-@pytest.fixture
-def ingests(monkeypatch):  # type: ignore[no-untyped-def]
-    """The sizes of the bulk ingests, and how many messages were ingested one by one."""
-    seen: dict[str, list[int]] = {"bulk": [], "single": []}
-    bulk, single = store.ingest_messages, store.ingest_message
-
-    def counting_bulk(account, items):  # type: ignore[no-untyped-def]
-        seen["bulk"].append(len(items))
-        return bulk(account, items)
-
-    def counting_single(account, parsed, ref):  # type: ignore[no-untyped-def]
-        seen["single"].append(1)
-        return single(account, parsed, ref)
-
-    monkeypatch.setattr(store, "ingest_messages", counting_bulk)
-    monkeypatch.setattr(store, "ingest_message", counting_single)
-    return seen
 
 
 def test_a_first_sync_ingests_its_mail_as_one_group_and_quarantines_only_the_unreadable_one(

@@ -11,7 +11,6 @@ import pytest
 from django.utils import timezone
 
 from inbox.models import Message, ProviderRef
-from sync import store
 from sync.models import QuarantinedMessage
 from sync.providers.outlook import pull as outlook_pull
 from sync.pull import pull_account
@@ -28,25 +27,6 @@ def _too_complex() -> bytes:
         "From: attacker@client.test\r\nSubject: Boundaries\r\nMessage-ID: <bomb@client.test>\r\n"
         f"Content-Type: text/plain\r\n\r\n{lines}"
     ).encode()
-
-
-@pytest.fixture
-def ingests(monkeypatch):  # type: ignore[no-untyped-def]
-    """The sizes of the bulk ingests, and how many messages were ingested one by one."""
-    seen: dict[str, list[int]] = {"bulk": [], "single": []}
-    bulk, single = store.ingest_messages, store.ingest_message
-
-    def counting_bulk(account, items):  # type: ignore[no-untyped-def]
-        seen["bulk"].append(len(items))
-        return bulk(account, items)
-
-    def counting_single(account, parsed, ref):  # type: ignore[no-untyped-def]
-        seen["single"].append(1)
-        return single(account, parsed, ref)
-
-    monkeypatch.setattr(store, "ingest_messages", counting_bulk)
-    monkeypatch.setattr(store, "ingest_message", counting_single)
-    return seen
 
 
 def _conversation(graph_id: str) -> int:
