@@ -116,6 +116,18 @@ def _without_sign_in(window: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
     return {name: e for name, e in window.items() if name != "sign-in"}
 
 
+def locust_command(
+    locustfile: str, host: str, users: int, spawn_rate: str, seconds: int, prefix: Path, *extra: str
+) -> list[str]:
+    """A headless locust run of ``bench/<locustfile>`` writing its CSVs to ``prefix``."""
+    return [
+        str(Path(sys.executable).parent / "locust"),
+        *("-f", str(ROOT / "bench" / locustfile), "--headless", "-H", host),
+        *("-u", str(users), "-r", spawn_rate, "-t", f"{seconds}s"),
+        *("--csv", str(prefix), "--only-summary", *extra),
+    ]
+
+
 def run_size(
     host: str, users: int, args: argparse.Namespace, server: psutil.Process, out: Path
 ) -> dict[str, Any]:
@@ -143,25 +155,16 @@ def run_size(
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "locust"),
-            "-f",
-            str(ROOT / "bench" / "locustfile.py"),
-            "--headless",
-            "-H",
+        locust_command(
+            "locustfile.py",
             host,
-            "-u",
-            str(users),
-            "-r",
+            users,
             f"{users / args.ramp_seconds:.3f}",
-            "-t",
-            f"{seconds}s",
+            seconds,
+            prefix,
             "--stop-timeout",
             "15",
-            "--csv",
-            str(prefix),
-            "--only-summary",
-        ],
+        ),
         cwd=ROOT,
         env={**os.environ, "REP_LOAD_RAMP_STATS": str(ramp_file), "REP_LOAD_STEADY_STATS": str(steady_file)},
         check=False,
@@ -230,24 +233,15 @@ def run_locust(
 ) -> dict[str, dict[str, float | int]]:
     """One headless locust run; every endpoint's figures from its CSV (``prefix``_stats.csv)."""
     subprocess.run(
-        [
-            str(Path(sys.executable).parent / "locust"),
-            "-f",
-            str(ROOT / "bench" / locustfile),
-            "--headless",
-            "-H",
+        locust_command(
+            locustfile,
             host,
-            "-u",
-            str(users),
-            "-r",
+            users,
             str(spawn_rate),
-            "-t",
-            f"{seconds}s",
-            "--csv",
-            str(prefix),
-            "--only-summary",
+            seconds,
+            prefix,
             *(["--reset-stats"] if reset_stats else []),
-        ],
+        ),
         cwd=ROOT,
         check=False,
         capture_output=True,
