@@ -62,6 +62,43 @@ def accessible_accounts(user: User) -> QuerySet[MailAccount]:
     )
 
 
+@dataclass(frozen=True)
+class Mailboxes:
+    """The mailboxes a user may act on, read once for a whole page (``user_mailboxes``).
+
+    A list page needs them three times: the rows (each mailbox's slice), the navigation
+    counts and the mailbox list in the sidebar. The selectors that take one check it is the
+    acting user's, so it can only narrow what they would read themselves.
+    """
+
+    user_id: int
+    accounts: tuple[MailAccount, ...]  # in (kind, address) order, as the sidebar lists them
+
+    def ids(self, account_id: int | None = None) -> list[int]:
+        """Their ids in id order; with ``account_id``, only it (none when not one of them)."""
+        return sorted(a.pk for a in self.accounts if account_id is None or a.pk == account_id)
+
+    def get(self, account_id: int) -> MailAccount:
+        """One of them, or ``NotFound`` (the same answer as ``get_account``)."""
+        for account in self.accounts:
+            if account.pk == account_id:
+                return account
+        raise NotFound("No such mailbox.")
+
+
+def user_mailboxes(user: User) -> Mailboxes:
+    """The user's mailboxes in one query (personal, then team; by address)."""
+    return Mailboxes(user.pk, tuple(accessible_accounts(user).order_by("kind", "address")))
+
+
+def _mailboxes_of(user: User, mailboxes: Mailboxes | None) -> Mailboxes:
+    if mailboxes is None:
+        return user_mailboxes(user)
+    if mailboxes.user_id != user.pk:
+        raise ValueError("Mailboxes read for another user.")
+    return mailboxes
+
+
 def actionable_conversations(user: User) -> QuerySet[Conversation]:
     """Conversations the user may archive, delete and link: those of their accounts."""
     return Conversation.objects.filter(account_id__in=accessible_accounts(user).values("id"))
@@ -132,22 +169,22 @@ def folder_page(
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
     search: str = "",
+    mailboxes: Mailboxes | None = None,
 ) -> FolderPage:
     """One page of a folder, newest first, by keyset on (last_message_at, id).
 
     Each mailbox's slice is read from its own (account, state, time, id) index and the
     slices are merged with UNION ALL, so the page costs the same at 1k and 100k
-    conversations. Four queries whatever the page size: the mailboxes, the merged
-    keys, the rows with deal/lead, their participants. The rows share the mailboxes
-    already read instead of joining and building one per row.
+    conversations. Four queries whatever the page size: the mailboxes (none when the
+    caller passes ``mailboxes``, read once for its whole page), the merged keys, the rows
+    with deal/lead, their participants. The rows share the mailboxes already read instead
+    of joining and building one per row.
     """
-    accounts = accessible_accounts(user)
-    if account_id is not None:
-        accounts = accounts.filter(pk=account_id)
-    mailboxes = {a.pk: a for a in accounts.order_by("id")}
-    account_ids = list(mailboxes)
+    mine = _mailboxes_of(user, mailboxes)
+    account_ids = mine.ids(account_id)
     if not account_ids:
         return FolderPage([], None)
+    by_pk = {a.pk: a for a in mine.accounts}
     base = Conversation.objects.filter(folder_filter(folder))
     if search:
         base = base.filter(
@@ -183,7 +220,7 @@ def folder_page(
         .prefetch_related(Prefetch("participants", queryset=Participant.objects.order_by("id")))
     }
     for conversation in by_id.values():
-        conversation.account = mailboxes[conversation.account_id]
+        conversation.account = by_pk[conversation.account_id]
     return FolderPage([by_id[k[0]] for k in keys], next_cursor)
 
 
@@ -693,7 +730,9 @@ def get_message(user: User, message_id: int) -> Message:
 COUNT_CAP = 1000
 
 
-def nav_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
+def nav_counts(
+    user: User, *, account_id: int | None = None, mailboxes: Mailboxes | None = None
+) -> dict[str, int]:
     """The folder counts the navigation shows, each counted only up to ``COUNT_CAP``.
 
     ``folder_counts`` aggregates every conversation of the mailboxes, which grows with
@@ -701,12 +740,9 @@ def nav_counts(user: User, *, account_id: int | None = None) -> dict[str, int]:
     own index, so a page costs about the same at 1,000 and at 100,000 conversations.
     A count equal to the cap reads as "1,000+". (Inbox unread stops at the cap too, but
     with few unread among many read it reads the Inbox's rows — the folder reps keep
-    small by archiving.)
+    small by archiving.) ``mailboxes``: the user's, when the caller has read them already.
     """
-    accounts = accessible_accounts(user)
-    if account_id is not None:
-        accounts = accounts.filter(pk=account_id)
-    account_ids = list(accounts.values_list("id", flat=True))
+    account_ids = _mailboxes_of(user, mailboxes).ids(account_id)
     if not account_ids:
         return dict.fromkeys(NAV_COUNTS, 0)
     columns, params = _nav_count_columns(account_ids)

@@ -11,10 +11,12 @@ from tests.ui.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
-# Session and user, then: the page of rows (4: mailbox ids, keys, rows, participants),
-# the navigation counts (2: mailbox ids, the four capped counts in one) and the mailbox list.
-INBOX_PAGE = 9
-SEARCH_PAGE = 9
+# Session and user, then: the user's mailboxes (read once for the rows, the counts and the
+# sidebar's list), the page of rows (3: keys, rows, participants) and the four capped
+# navigation counts in one. (Was 9: the mailboxes were read three times.)
+INBOX_PAGE = 7
+# Search reads the mailbox ids on its own (inbox.selectors.search_page), then as the Inbox.
+SEARCH_PAGE = 8
 # Session, user, the user's mailbox ids (may-act check, j/k and counts use them),
 # conversation + projects + participants, messages, neighbours and navigation counts in one.
 CONVERSATION_PAGE = 8

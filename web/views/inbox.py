@@ -117,8 +117,10 @@ class Count:
         return self.n > 0
 
 
-def _counts(request: AuthedRequest, account_id: int | None = None) -> dict[str, Count]:
-    return _as_counts(selectors.nav_counts(request.user, account_id=account_id))
+def _counts(
+    request: AuthedRequest, account_id: int | None = None, mailboxes: selectors.Mailboxes | None = None
+) -> dict[str, Count]:
+    return _as_counts(selectors.nav_counts(request.user, account_id=account_id, mailboxes=mailboxes))
 
 
 def _as_counts(raw: dict[str, int]) -> dict[str, Count]:
@@ -163,9 +165,11 @@ def _noun(n: int, word: str = "conversation") -> str:
 # -- the folder list -----------------------------------------------------------------------
 
 
-def _page(request: AuthedRequest, state: ListState, cursor: str | None) -> selectors.FolderPage:
+def _page(
+    request: AuthedRequest, state: ListState, cursor: str | None, mailboxes: selectors.Mailboxes
+) -> selectors.FolderPage:
     if state.account_id is not None:
-        selectors.get_account(request.user, state.account_id)  # 404 for a mailbox not yours
+        mailboxes.get(state.account_id)  # 404 for a mailbox not yours
     # ListState.parse checked the folder name; "all" only comes with a search.
     if state.q:
         folder = cast(selectors.SearchFolder, state.folder)
@@ -174,17 +178,21 @@ def _page(request: AuthedRequest, state: ListState, cursor: str | None) -> selec
         )
     else:
         page = selectors.folder_page(
-            request.user, cast(selectors.Folder, state.folder), account_id=state.account_id, cursor=cursor
+            request.user,
+            cast(selectors.Folder, state.folder),
+            account_id=state.account_id,
+            cursor=cursor,
+            mailboxes=mailboxes,
         )
     decorate_rows(page.conversations, state.folder, state.account_id)
     return page
 
 
-def _nav_context(request: AuthedRequest, state: ListState) -> dict[str, object]:
-    accounts = list(selectors.accessible_accounts(request.user).order_by("kind", "address"))
+def _nav_context(request: AuthedRequest, state: ListState, mailboxes: selectors.Mailboxes) -> dict[str, object]:
+    accounts = list(mailboxes.accounts)
     return {
         "state": state,
-        "counts": _counts(request, state.account_id),
+        "counts": _counts(request, state.account_id, mailboxes),
         "accounts": accounts,
         "current_account": next((a for a in accounts if a.pk == state.account_id), None),
         "folder_urls": {f: state.folder_url(f) for f in selectors.FOLDERS},
@@ -201,11 +209,13 @@ def folder(request: AuthedRequest, folder: str = "inbox") -> HttpResponse:
         return redirect(ListState("inbox", int(raw) if raw.isdigit() else None).url)
     state = ListState.parse(request.GET, folder)
     cursor = request.GET.get("cursor") or None
-    page = _page(request, state, cursor)
+    # The user's mailboxes, read once: the rows, the counts and the sidebar's list use them.
+    mailboxes = selectors.user_mailboxes(request.user)
+    page = _page(request, state, cursor, mailboxes)
     context: dict[str, object] = {"state": state, "page": page, "folder": state.folder}
     if request.htmx and cursor:
         return render(request, "inbox/_rows.html", context)
-    context.update(_nav_context(request, state))
+    context.update(_nav_context(request, state, mailboxes))
     context["title"] = FOLDER_TITLES[state.folder]
     context["search_filters"] = SEARCH_FILTERS
     context["toast"] = _pop_toast(request)
@@ -274,9 +284,10 @@ def _list_update(
 ) -> HttpResponse:
     """Out-of-band fragments: changed rows replaced, departed rows removed, counts, toast."""
     context: dict[str, object] = {"state": state, "folder": state.folder, "toast": toast}
+    mailboxes = selectors.user_mailboxes(request.user)
     if request.POST.get("undo"):
         # Undo brings rows back in their place: re-render the list from the top.
-        context["page"] = _page(request, state, None)
+        context["page"] = _page(request, state, None, mailboxes)
         context["refresh_list"] = True
     else:
         rows = [] if action == "delete" else selectors.conversation_rows(request.user, ids)
@@ -285,7 +296,7 @@ def _list_update(
         context["replaced"] = staying
         context["removed"] = sorted(set(ids) - {c.pk for c in staying})
         context["checked"] = set(ids) if action in ("read", "unread") else set()
-    context.update(_nav_context(request, state))
+    context.update(_nav_context(request, state, mailboxes))
     return render(request, "inbox/_list_update.html", context)
 
 
