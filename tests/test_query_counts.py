@@ -77,3 +77,25 @@ def test_page_across_personal_and_team_mailboxes_is_pinned_and_merged_newest_fir
     assert len(page.conversations) == n and times == sorted(times, reverse=True)
     if n > 1:
         assert {c.account_id for c in page.conversations} == {alice_mailbox.pk, sales_mailbox.pk}
+
+
+def test_nav_counts_compiled_once_count_each_users_own_mailboxes(
+    alice, bob, alice_mailbox, bob_mailbox, sales_mailbox
+):
+    """The counts' SQL is compiled once per number of mailboxes; the ids are each caller's."""
+    for i in range(3):
+        receive(alice_mailbox, subject=f"Alice {i}")
+    receive(sales_mailbox, subject="Team")
+    for i in range(2):
+        receive(bob_mailbox, subject=f"Bob {i}")
+    services.archive_conversations(alice, [receive(alice_mailbox, subject="Old").conversation_id])
+    # Alice and bob each have two mailboxes (their own and the team's): one compiled query.
+    assert selectors.nav_counts(alice) == {"inbox": 4, "inbox_unread": 4, "sent": 0, "archive": 1}
+    assert selectors.nav_counts(bob) == {"inbox": 3, "inbox_unread": 3, "sent": 0, "archive": 0}
+    # One mailbox each: another compiled query, again with each caller's id.
+    assert selectors.nav_counts(alice, account_id=sales_mailbox.pk)["inbox"] == 1
+    assert selectors.nav_counts(bob, account_id=bob_mailbox.pk)["inbox"] == 2
+    assert selectors.nav_counts(bob, account_id=alice_mailbox.pk)["inbox"] == 0
+    services.mark_read(bob, [c.pk for c in selectors.folder_page(bob, "inbox").conversations], read=True)
+    assert selectors.nav_counts(bob)["inbox_unread"] == 0
+    assert selectors.nav_counts(alice)["inbox_unread"] == 3  # the team's conversation is read now

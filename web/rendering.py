@@ -253,11 +253,23 @@ def _short_local(local: datetime, now: datetime) -> str:
     return f"{local.strftime('%b')} {local.day}, {local.year}"
 
 
-def long_time(local: datetime) -> str:
+@lru_cache(maxsize=32)
+def _date_names(language: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The day and month abbreviations ``date:'D'`` and ``date:'M'`` show in ``language``
+    (translated once per language, not twice per row: each is a lazy translation)."""
+    with translation.override(language):
+        days = tuple(str(WEEKDAYS_ABBR[d]) for d in range(7))
+        months = ("", *(str(MONTHS_3[m]).title() for m in range(1, 13)))
+    return days, months
+
+
+def long_time(local: datetime, names: tuple[tuple[str, ...], tuple[str, ...]] | None = None) -> str:
     """What ``{{ when|date:'D, M j, Y H:i' }}`` shows ("Tue, Mar 3, 2026 14:05"), built from
-    the same translated day and month names without parsing the format for every row."""
+    the same translated day and month names without parsing the format for every row
+    (``names``: ``_date_names`` of the active language, when the caller has them)."""
+    days, months = names or _date_names(translation.get_language())
     return (
-        f"{WEEKDAYS_ABBR[local.weekday()]}, {MONTHS_3[local.month].title()} {local.day}, "
+        f"{days[local.weekday()]}, {months[local.month]} {local.day}, "
         f"{local.year:04d} {local.hour:02d}:{local.minute:02d}"
     )
 
@@ -324,6 +336,7 @@ def decorate_rows(conversations: list[Any], folder: str, account_id: int | None 
         "lead": _url_prefix(reverse("crm:lead", args=[0])),
     }
     query = f"/?folder={folder}" + (f"&account={account_id}" if account_id else "")
+    names = _date_names(translation.get_language())
     for conversation in conversations:
         account = conversation.account
         own = account.address.lower()
@@ -365,7 +378,7 @@ def decorate_rows(conversations: list[Any], folder: str, account_id: int | None 
             record_url=f"{record_links[record_kind]}{record.pk}/" if record is not None else "",
             record_title=record.title if record is not None else "",
             time_iso=local.isoformat(),
-            time_title=long_time(local),
+            time_title=long_time(local, names),
             time_short=_short_local(local, now),
         )
 
@@ -389,7 +402,12 @@ def row_template() -> Any:
 
 
 def row_html(
-    row: ConversationRow, *, checked: bool = False, oob: bool = False, template: Any = None
+    row: ConversationRow,
+    *,
+    checked: bool = False,
+    oob: bool = False,
+    template: Any = None,
+    language: str | None = None,
 ) -> SafeString:
     """One list row's HTML (``{% conversation_row %}``), kept per process by its whole input.
 
@@ -398,9 +416,12 @@ def row_html(
     with nothing else in its context. So two equal inputs give the same HTML, and a change to
     anything the row shows (read, archived, subject, people, deal title, time label, …) is a
     different key: no invalidation to forget. The key also holds the compiled template (a
-    template edited under the dev server's reloader is a new one) and the active language.
+    template edited under the dev server's reloader is a new one) and the active language
+    (``language``: the caller's, looked up once per page).
     """
-    return _rendered_row(template or row_template(), row, checked, oob, translation.get_language())
+    return _rendered_row(
+        template or row_template(), row, checked, oob, language or translation.get_language()
+    )
 
 
 @lru_cache(maxsize=ROW_CACHE_SIZE)

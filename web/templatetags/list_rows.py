@@ -5,6 +5,7 @@ kept per process). ``checked`` in the context (a set of ids) ticks the row's che
 from typing import Any
 
 from django import template
+from django.utils import translation
 from django.utils.safestring import SafeString
 
 from web.rendering import ROW_TEMPLATE, ConversationRow, row_html, row_template
@@ -15,8 +16,9 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def conversation_row(context: Any, row: ConversationRow, oob: bool = False) -> SafeString:
     checked = row.id in (context.get("checked") or ())
-    # The row template is looked up once per page, not once per row.
-    template = context.render_context.get(ROW_TEMPLATE)
-    if template is None:
-        template = context.render_context[ROW_TEMPLATE] = row_template()
-    return row_html(row, checked=checked, oob=oob, template=template)
+    # The row template and the active language are looked up once per page, not per row.
+    found = context.render_context.get(ROW_TEMPLATE)
+    if found is None:
+        found = context.render_context[ROW_TEMPLATE] = (row_template(), translation.get_language())
+    template, language = found
+    return row_html(row, checked=checked, oob=oob, template=template, language=language)
