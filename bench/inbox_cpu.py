@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the pages (a second pass)")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS) each statement")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--save-html", help="write the last page's HTML here")
     parser.add_argument("--pyinstrument", help="write a sampled call tree of the pages here (text)")
     args = parser.parse_args()
     _production_env(args.database_url, args.redis_url)
@@ -158,6 +159,8 @@ def main() -> None:
     for _ in range(20):  # warm-up: imports, templates, the row cache, the connection
         body = page()
     assert b'<li id="conv-' in body, body[:500]
+    if args.save_html:
+        Path(args.save_html).write_bytes(body)
     connection.ensure_connection()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")

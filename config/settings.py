@@ -83,6 +83,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {% icon %} and {% path %} on every page, made once per process.
+            "builtins": ["web.templatetags.page_parts"],
         },
     }
 ]
