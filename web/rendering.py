@@ -322,7 +322,8 @@ def decorate_rows(conversations: list[Any], folder: str, account_id: int | None 
     """Attach what a list row shows (``conversation.row``, a ConversationRow) to loaded
     conversations.
 
-    Works on prefetched participants only, so it adds no query per row; the links are one
+    Works on prefetched participants only (``listed_participants`` of ``folder_page``, else
+    a prefetched ``participants``), so it adds no query per row; the links are one
     ``reverse`` per page each (conversation, deal, lead), not one per row, and the dates are
     formatted here, not by two ``date`` filters per row.
     """
@@ -340,7 +341,10 @@ def decorate_rows(conversations: list[Any], folder: str, account_id: int | None 
     for conversation in conversations:
         account = conversation.account
         own = account.address.lower()
-        others = [p for p in conversation.participants.all() if p.address.lower() != own]
+        listed = getattr(conversation, "listed_participants", None)  # folder_page's
+        if listed is None:
+            listed = conversation.participants.all()  # prefetched (search, list updates)
+        others = [p for p in listed if p.address.lower() != own]
         if not others:
             label = "me"
             key = own
