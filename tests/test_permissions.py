@@ -97,3 +97,20 @@ def test_history_shows_only_mail_the_viewer_may_see(alice, bob, alice_mailbox, b
     services.link_deal(bob, b, deal.pk)
     assert [m.conversation_id for m in selectors.history_emails(alice, "deal", deal.pk)] == [a]
     assert [m.conversation_id for m in selectors.history_emails(bob, "deal", deal.pk)] == [b]
+
+
+def test_a_pages_mailboxes_are_each_users_own_and_member_team_mailboxes_only(
+    alice, bob, carol, alice_mailbox, bob_mailbox, carol_mailbox, sales_mailbox
+):
+    """``user_mailboxes`` (read once per list page, its SQL compiled once per process) is
+    ``accessible_accounts``: the admin alice does not get bob's private mailbox, carol gets
+    only her own company's, and a page's mailboxes serve no other user."""
+    assert [a.pk for a in selectors.user_mailboxes(alice).accounts] == [alice_mailbox.pk, sales_mailbox.pk]
+    assert [a.pk for a in selectors.user_mailboxes(bob).accounts] == [bob_mailbox.pk, sales_mailbox.pk]
+    assert [a.pk for a in selectors.user_mailboxes(carol).accounts] == [carol_mailbox.pk]
+    with pytest.raises(NotFound):
+        selectors.user_mailboxes(alice).get(bob_mailbox.pk)
+    with pytest.raises(ValueError):
+        selectors.folder_page(carol, "inbox", mailboxes=selectors.user_mailboxes(alice))
+    with pytest.raises(ValueError):
+        selectors.nav_counts(carol, mailboxes=selectors.user_mailboxes(alice))
