@@ -196,11 +196,11 @@ def folder_page(
 
     Each mailbox's slice is read from its own (account, state, time, id) index and the
     slices are merged with UNION ALL, so the page costs the same at 1k and 100k
-    conversations. Four queries whatever the page size: the mailboxes (none when the
-    caller passes ``mailboxes``, read once for its whole page), the merged keys, the rows
-    with deal/lead (only the columns a row shows), their participants (as
-    ``listed_participants``: ``ListedParticipant`` in id order). The rows share the
-    mailboxes already read instead of joining and building one per row.
+    conversations. Three queries whatever the page size: the mailboxes (none when the
+    caller passes ``mailboxes``, read once for its whole page), the rows with deal/lead
+    (only the columns a row shows; the merged keys are a subquery of it), their
+    participants (as ``listed_participants``: ``ListedParticipant`` in id order). The rows
+    share the mailboxes already read instead of joining and building one per row.
     """
     mine = _mailboxes_of(user, mailboxes)
     account_ids = mine.ids(account_id)
@@ -230,25 +230,26 @@ def folder_page(
             for a in account_ids
         ]
         merged = slices[0].union(*slices[1:], all=True).order_by(*order)
-    keys = list(merged[: limit + 1])
-    next_cursor = None
-    if len(keys) > limit:
-        keys = keys[:limit]
-        next_cursor = Cursor(keys[-1][1], keys[-1][0]).encode()
-    by_id = {
-        c.pk: c
-        for c in Conversation.objects.filter(pk__in=[k[0] for k in keys])
+    # The page's keys as a subquery of the rows' query: one round trip for both.
+    keys_sql, keys_params = merged[: limit + 1].query.sql_with_params()
+    rows = list(
+        Conversation.objects.filter(pk__in=RawSQL(f'SELECT "k"."id" FROM ({keys_sql}) AS "k"', keys_params))  # noqa: S608 (ORM-compiled SQL, params bound)
         .select_related("deal", "lead")
         .only(*LIST_ROW_FIELDS)
-    }
-    listed: dict[int, list[ListedParticipant]] = {pk: [] for pk in by_id}
-    people = Participant.objects.filter(conversation_id__in=list(by_id)).order_by("id")
+        .order_by(*order)
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = Cursor(rows[-1].last_message_at, rows[-1].pk).encode()
+    listed: dict[int, list[ListedParticipant]] = {c.pk: [] for c in rows}
+    people = Participant.objects.filter(conversation_id__in=list(listed)).order_by("id")
     for conversation_id, address, name in people.values_list("conversation_id", "address", "name"):
         listed[conversation_id].append(ListedParticipant(address, name))
-    for conversation in by_id.values():
+    for conversation in rows:
         conversation.account = by_pk[conversation.account_id]
         conversation.listed_participants = listed[conversation.pk]  # type: ignore[attr-defined]
-    return FolderPage([by_id[k[0]] for k in keys], next_cursor)
+    return FolderPage(rows, next_cursor)
 
 
 class ListedParticipant(NamedTuple):

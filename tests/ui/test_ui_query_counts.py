@@ -12,9 +12,10 @@ from tests.ui.conftest import HTMX
 pytestmark = pytest.mark.django_db
 
 # Session and user, then: the user's mailboxes (read once for the rows, the counts and the
-# sidebar's list), the page of rows (3: keys, rows, participants) and the four capped
-# navigation counts in one. (Was 9: the mailboxes were read three times.)
-INBOX_PAGE = 7
+# sidebar's list), the page of rows (2: the rows with their page keys as a subquery, their
+# participants) and the four capped navigation counts in one. (Was 9: the mailboxes were
+# read three times, and the keys in a query of their own.)
+INBOX_PAGE = 6
 # Search reads the mailbox ids on its own (inbox.selectors.search_page), then as the Inbox.
 SEARCH_PAGE = 8
 # Session, user, the user's mailbox ids (may-act check, j/k and counts use them),
