@@ -232,8 +232,9 @@ def folder_page(
         merged = slices[0].union(*slices[1:], all=True).order_by(*order)
     # The page's keys as a subquery of the rows' query: one round trip for both.
     keys_sql, keys_params = merged[: limit + 1].query.sql_with_params()
+    page_keys = RawSQL(f'SELECT "k"."id" FROM ({keys_sql}) AS "k"', keys_params)  # noqa: S608, S611 (ORM-compiled SQL, params bound)
     rows = list(
-        Conversation.objects.filter(pk__in=RawSQL(f'SELECT "k"."id" FROM ({keys_sql}) AS "k"', keys_params))  # noqa: S608 (ORM-compiled SQL, params bound)
+        Conversation.objects.filter(pk__in=page_keys)
         .select_related("deal", "lead")
         .only(*LIST_ROW_FIELDS)
         .order_by(*order)

@@ -188,7 +188,9 @@ def _page(
     return page
 
 
-def _nav_context(request: AuthedRequest, state: ListState, mailboxes: selectors.Mailboxes) -> dict[str, object]:
+def _nav_context(
+    request: AuthedRequest, state: ListState, mailboxes: selectors.Mailboxes
+) -> dict[str, object]:
     accounts = list(mailboxes.accounts)
     return {
         "state": state,
