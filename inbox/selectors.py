@@ -433,7 +433,8 @@ def search_page(
     accounts = accessible_accounts(user)
     if account_id is not None:
         accounts = accounts.filter(pk=account_id)
-    account_ids = list(accounts.order_by("id").values_list("id", flat=True))
+    mailboxes = {a.pk: a for a in accounts.order_by("id")}
+    account_ids = list(mailboxes)
     terms = search_terms(query)
     if not account_ids or not terms:
         return FolderPage([], None)
@@ -464,7 +465,16 @@ def search_page(
     if len(keys) > limit:
         keys = keys[:limit]
         next_cursor = Cursor(keys[-1][1], keys[-1][0]).encode()
-    by_id = {c.pk: c for c in conversation_rows(user, [k[0] for k in keys])}
+    # The keys are the user's own mailboxes' (as a folder page's): the rows are loaded as
+    # folder_page loads them, sharing the mailboxes already read, not one built per row.
+    by_id = {
+        c.pk: c
+        for c in Conversation.objects.filter(pk__in=[k[0] for k in keys], account_id__in=account_ids)
+        .select_related("deal", "lead")
+        .prefetch_related(Prefetch("participants", queryset=Participant.objects.order_by("id")))
+    }
+    for conversation in by_id.values():
+        conversation.account = mailboxes[conversation.account_id]
     return FolderPage([by_id[k[0]] for k in keys if k[0] in by_id], next_cursor)
 
 
