@@ -339,8 +339,8 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
     people = people.filter(conversation_id=OuterRef("pk"))
     # A word starting with ``term`` contains it, so on PostgreSQL the substring test is a
     # necessary condition: it is cheaper than parsing the row into a tsvector and runs first.
-    # The conversation's own mailbox: the same as ``account_ids`` for one mailbox's walk, and
-    # exact when one query searches several (the index query's LATERAL).
+    # The conversation's own mailbox: exact when one query searches several (the index
+    # query's LATERAL), and one probe serves every query of a search (``_condition_sql``).
     body = body.filter(
         conversation_id=OuterRef("pk"), account_id=OuterRef("account_id"), text__icontains=term
     )
@@ -362,9 +362,9 @@ def _terms_by_rarity(terms: list[str], account_ids: list[int]) -> list[str]:
     or a plan that cannot be read, goes to the longest term first. Call it with parallel
     workers off: a parallel Append lists its branches by cost, not in query order.
     """
-    by_length = sorted(terms, key=len, reverse=True)
     if len(terms) == 1:
         return terms
+    by_length = sorted(terms, key=len, reverse=True)
     branches: list[QuerySet[Any, Any]] = []
     for term in terms:
         people, body, _ = _term_places(term, account_ids)
@@ -384,9 +384,10 @@ def _terms_by_rarity(terms: list[str], account_ids: list[int]) -> list[str]:
 
 
 def _condition_sql(condition: Q) -> tuple[str, list[Any]]:
-    """A condition on a conversation row as SQL naming the table itself, as every query on
-    ``Conversation`` does, so it can be used in several queries of one search: building and
-    compiling the terms' subqueries was most of a multi-word search's Python time."""
+    """A condition on a conversation row as SQL, compiled once to be used in several queries
+    of one search: building and compiling the terms' subqueries for each query was most of
+    a multi-word search's Python time. It names the table itself ("inbox_conversation"), as
+    a query on ``Conversation`` does unless the table is aliased (never in the search)."""
     query = Conversation.objects.filter(condition).query
     sql, params = query.get_compiler(connection=connection).compile(query.where)
     return sql, list(params)
