@@ -462,6 +462,8 @@ def search_page(
         keys = list(every.order_by(*order).values_list("id", "last_message_at")[: limit + 1])
     else:
         keys = _search_keys_postgresql(account_ids, terms, folder_scope, limit)
+    if not keys:
+        return FolderPage([], None)
     next_cursor = None
     if len(keys) > limit:
         keys = keys[:limit]
