@@ -8,17 +8,18 @@ rest of their company. Anything else is ``NotFound`` — the same answer as "doe
 from __future__ import annotations
 
 import json
-import operator
 import re
+from collections import Counter
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache, reduce
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
-    Case,
     Count,
     DateTimeField,
     Exists,
@@ -29,7 +30,6 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    When,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
@@ -439,8 +439,8 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
     people = people.filter(conversation_id=OuterRef("pk"))
     # A word starting with ``term`` contains it, so on PostgreSQL the substring test is a
     # necessary condition: it is cheaper than parsing the row into a tsvector and runs first.
-    # The conversation's own mailbox: the same as ``account_ids`` for one mailbox's walk, and
-    # exact when one query searches several (the index query's LATERAL).
+    # The conversation's own mailbox: exact when one query searches several (the index
+    # query's LATERAL), and one probe serves every query of a search (``_condition_sql``).
     body = body.filter(
         conversation_id=OuterRef("pk"), account_id=OuterRef("account_id"), text__icontains=term
     )
@@ -453,16 +453,18 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
     return subject | Q(Exists(people)) | Q(Exists(body))
 
 
-def _rarest_term(terms: list[str], account_ids: list[int]) -> str:
-    """The term whose matches are the fewest by PostgreSQL's own estimate (one ``EXPLAIN``,
-    nothing executed; the statistics of the trigram and full-text indexes' expressions):
-    participants and bodies containing it — the set the index query builds for that term
-    (subjects are tested on the row). Only speed depends on the choice, never the results.
-    A tie, or a plan that cannot be read, goes to the longest term. Call it with parallel
+def _terms_by_rarity(terms: list[str], account_ids: list[int]) -> list[str]:
+    """The terms, fewest matches first by PostgreSQL's own estimate (one ``EXPLAIN``, nothing
+    executed; the statistics of the trigram and full-text indexes' expressions): participants
+    and bodies containing each — the set the index query builds for its first term (subjects
+    are tested on the row). For "Maya Silva": "maya" (one person in 20 in the demo) before
+    the longer "silva" (one in 6). Only speed depends on the order, never the results. A tie,
+    or a plan that cannot be read, goes to the longest term first. Call it with parallel
     workers off: a parallel Append lists its branches by cost, not in query order.
     """
     if len(terms) == 1:
-        return terms[0]
+        return terms
+    by_length = sorted(terms, key=len, reverse=True)
     branches: list[QuerySet[Any, Any]] = []
     for term in terms:
         people, body, _ = _term_places(term, account_ids)
@@ -470,9 +472,38 @@ def _rarest_term(terms: list[str], account_ids: list[int]) -> str:
     plan = json.loads(branches[0].union(*branches[1:], all=True).explain(format="json"))[0]["Plan"]
     children = plan.get("Plans", []) if plan["Node Type"] == "Append" else []
     if len(children) != len(branches):
-        return max(terms, key=len)
-    rows = [children[i]["Plan Rows"] + children[i + 1]["Plan Rows"] for i in range(0, len(children), 2)]
-    return min(zip(rows, terms, strict=True), key=lambda r: (r[0], -len(r[1])))[1]
+        return by_length
+    rows = dict(
+        zip(
+            terms,
+            (children[i]["Plan Rows"] + children[i + 1]["Plan Rows"] for i in range(0, len(children), 2)),
+            strict=True,
+        )
+    )
+    return sorted(by_length, key=rows.__getitem__)  # stable: equal estimates stay longest first
+
+
+def _condition_sql(condition: Q) -> tuple[str, list[Any]]:
+    """A condition on a conversation row as SQL, compiled once to be used in several queries
+    of one search: building and compiling the terms' subqueries for each query was most of
+    a multi-word search's Python time. It names the table itself ("inbox_conversation"), as
+    a query on ``Conversation`` does unless the table is aliased (never in the search)."""
+    query = Conversation.objects.filter(condition).query
+    sql, params = query.get_compiler(connection=connection).compile(query.where)
+    return sql, list(params)
+
+
+def _all_in_order(conditions: list[tuple[str, list[Any]]]) -> RawSQL:
+    """Every condition holds, tested in the order given: the next only for rows that passed
+    the ones before. ``CASE``, not ``AND``: PostgreSQL orders the conditions of an ``AND`` by
+    their cost per row, not by how many rows they keep, and a common word's probe ("test"
+    in an address) is the cheapest — it finds a row at once — so it ran first on every row.
+    A condition that is NULL rejects the row, as in ``AND``.
+    """
+    sql, params = conditions[-1]
+    for before, before_params in reversed(conditions[:-1]):
+        sql, params = f"CASE WHEN {before} THEN {sql} ELSE false END", [*before_params, *params]
+    return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611 (ORM-compiled SQL, params bound)
 
 
 # How far the search walks a mailbox's folder in page order, testing row by row, before it
@@ -497,13 +528,14 @@ def search_page(
     ``folder`` "all" searches every folder. Four queries whatever the page size; on
     PostgreSQL more when a mailbox has fewer matches than a page within its newest
     ``SEARCH_WALK_ROWS`` conversations: the index query for the rest of those mailboxes,
-    in a transaction without parallel workers, and for several words an ``EXPLAIN`` that
-    picks the word the index query starts from.
+    in a transaction without parallel workers; and for several words two before the walk:
+    no parallel workers, and an ``EXPLAIN`` that orders the words rarest first.
     """
     accounts = accessible_accounts(user)
     if account_id is not None:
         accounts = accounts.filter(pk=account_id)
-    account_ids = list(accounts.order_by("id").values_list("id", flat=True))
+    mailboxes = {a.pk: a for a in accounts.order_by("id")}
+    account_ids = list(mailboxes)
     terms = search_terms(query)
     if not account_ids or not terms:
         return FolderPage([], None)
@@ -521,27 +553,6 @@ def search_page(
             )
         return found
 
-    def matching(
-        found: QuerySet[Conversation], mailboxes: list[int], *, from_index: str | None = None
-    ) -> QuerySet[Conversation]:
-        """``from_index``: the one term looked up in the indexes; the others are probed."""
-        probed = [_term_filter(t, mailboxes, probe=True) for t in terms if t != from_index]
-        if from_index is None:
-            return found.filter(*probed).order_by(*order)
-        indexed = _term_filter(from_index, mailboxes)
-        if probed:
-            # CASE, not AND: PostgreSQL orders the conditions of an AND by their cost per
-            # row, not by how many rows they keep, and would probe a common word ("test")
-            # for every row before the membership test that rejects almost all of them.
-            indexed = Q(
-                Case(
-                    When(indexed, then=reduce(operator.and_, probed)),
-                    default=Value(False),
-                    output_field=BooleanField(),
-                )
-            )
-        return found.filter(indexed).order_by(*order)
-
     if connection.vendor != "postgresql":
         # SQLite (the demo) plans no hashed subplans and cannot slice inside a UNION: one
         # ordered scan of the mailboxes is fine at demo size.
@@ -550,38 +561,89 @@ def search_page(
             every = every.filter(_term_filter(term, account_ids))
         keys = list(every.order_by(*order).values_list("id", "last_message_at")[: limit + 1])
     else:
-        keys = _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit)
+        keys = _search_keys_postgresql(account_ids, terms, folder_scope, limit)
+    if not keys:
+        return FolderPage([], None)
     next_cursor = None
     if len(keys) > limit:
         keys = keys[:limit]
         next_cursor = Cursor(keys[-1][1], keys[-1][0]).encode()
-    by_id = {c.pk: c for c in conversation_rows(user, [k[0] for k in keys])}
+    # The keys are the user's own mailboxes' (as a folder page's): the rows are loaded as
+    # folder_page loads them, sharing the mailboxes already read, not one built per row.
+    by_id = {
+        c.pk: c
+        for c in Conversation.objects.filter(pk__in=[k[0] for k in keys], account_id__in=account_ids)
+        .select_related("deal", "lead")
+        .prefetch_related(Prefetch("participants", queryset=Participant.objects.order_by("id")))
+    }
+    for conversation in by_id.values():
+        conversation.account = mailboxes[conversation.account_id]
     return FolderPage([by_id[k[0]] for k in keys if k[0] in by_id], next_cursor)
 
 
-def _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit):  # type: ignore[no-untyped-def]
+FolderScope = Callable[[list[int]], QuerySet[Conversation]]
+
+
+def _search_keys_postgresql(
+    account_ids: list[int], terms: list[str], folder_scope: FolderScope, limit: int
+) -> list[tuple[int, datetime]]:
     """The page's (id, last_message_at) keys, newest first, ``limit + 1`` at most.
 
-    First query: per mailbox, walk the folder index in page order and test each row by
-    probes (participants and messages by ``conversation_id``), stopping at a page of
-    matches or at the ``SEARCH_WALK_ROWS``-th conversation (its time is the ``bound``,
-    read from the same index). That walk never computes a term's matches in the whole
-    mailbox (no hashed subplan) and uses no parallel workers. A mailbox whose walk
-    stopped at the bound with less than a page has few matches: its older part is then
-    searched with ``EXISTS`` that PostgreSQL answers from the GIN indexes — for one term,
-    the rarest by PostgreSQL's estimate, its matches built once for all such mailboxes;
-    the other terms are probed on the rows that have it.
+    For several words, first their order, rarest first by PostgreSQL's estimate: every
+    query below tests a row's words in that order (``_all_in_order``), so a common word
+    ("test" of an address) is probed only on the rows that have the rarer ones. Each word's
+    probe is compiled to SQL once and used by every query (``_condition_sql``).
+
+    Then the walk (``_search_walk``), and for the mailboxes where it found less than a page
+    before its bound, the index query (``_search_index``).
+    """
+    several = len(terms) > 1
+    with transaction.atomic(savepoint=False) if several else nullcontext():
+        if several:
+            _no_parallel_workers()
+            terms = _terms_by_rarity(terms, account_ids)
+        probes = [_condition_sql(_term_filter(t, account_ids, probe=True)) for t in terms]
+        keys, bound_of = _search_walk(account_ids, probes, folder_scope, limit)
+        found_in = Counter(account for account, _, _ in keys)
+        sparse = [a for a in account_ids if a in bound_of and found_in[a] <= limit]
+        if sparse:
+            with transaction.atomic(savepoint=False):
+                if not several:
+                    _no_parallel_workers()
+                indexed = _condition_sql(_term_filter(terms[0], sparse))
+                keys += _search_index(sparse, bound_of, [indexed, *probes[1:]], folder_scope, limit)
+    keys.sort(key=lambda k: (k[2], k[1]), reverse=True)
+    return [(pk, at) for _, pk, at in keys[: limit + 1]]
+
+
+def _no_parallel_workers() -> None:
+    """For the rest of this transaction: the whole-mailbox index scans of the index query stay
+    in this request's process, and ``_terms_by_rarity`` reads its plan's branches in order."""
+    with connection.cursor() as db:
+        db.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
+
+
+def _search_walk(
+    account_ids: list[int], probes: list[tuple[str, list[Any]]], folder_scope: FolderScope, limit: int
+) -> tuple[list[tuple[int, int, datetime]], dict[int, datetime]]:
+    """Per mailbox, walk the folder index in page order and test each row by probes
+    (participants and messages by ``conversation_id``), stopping at a page of matches or at
+    the ``SEARCH_WALK_ROWS``-th conversation (its time is the ``bound``, read from the same
+    index). That walk never computes a term's matches in the whole mailbox (no hashed
+    subplan) and uses no parallel workers. Returns the (mailbox, id, last_message_at) rows
+    found and each mailbox's bound (none for a mailbox smaller than the window).
     """
     order = ("-last_message_at", "-id")
     far = datetime(1, 1, 1, tzinfo=UTC)
 
-    def walk(mailbox: int) -> QuerySet[Conversation]:
+    def walk(mailbox: int) -> QuerySet[Conversation, tuple[int, int, datetime, datetime | None]]:
         window = folder_scope([mailbox]).order_by(*order).values("last_message_at")
         bound = Subquery(window[SEARCH_WALK_ROWS : SEARCH_WALK_ROWS + 1])
         found = folder_scope([mailbox]).alias(_bound=Coalesce(bound, Value(far)))
-        found = found.filter(last_message_at__gte=F("_bound"))
         return (
-            matching(found, [mailbox])
+            found.filter(last_message_at__gte=F("_bound"))
+            .filter(_all_in_order(probes))
+            .order_by(*order)
             .annotate(bound=bound)
             .values_list("account_id", "id", "last_message_at", "bound")[: limit + 1]
         )
@@ -589,15 +651,10 @@ def _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit): 
     slices = [walk(a) for a in account_ids]
     walked = slices[0].union(*slices[1:], all=True) if len(slices) > 1 else slices[0]
     rows = list(walked)
-    keys = [(pk, at) for _, pk, at, _ in rows]
-    found_in: dict[int, int] = {}
-    bound_of: dict[int, datetime] = {}
-    for account, _, _, bound in rows:
-        found_in[account] = found_in.get(account, 0) + 1
-        if bound is not None:
-            bound_of[account] = bound
+    bound_of = {account: bound for account, _, _, bound in rows if bound is not None}
     # A mailbox with no match in its window has no row to carry its bound: ask again.
-    unknown = [a for a in account_ids if a not in found_in]
+    walked_mailboxes = {account for account, _, _, _ in rows}
+    unknown = [a for a in account_ids if a not in walked_mailboxes]
     if unknown:
         window_bounds = [
             folder_scope([a])
@@ -609,40 +666,42 @@ def _search_keys_postgresql(account_ids, terms, folder_scope, matching, limit): 
             window_bounds[0].union(*window_bounds[1:], all=True) if len(unknown) > 1 else window_bounds[0]
         )
         bound_of.update(dict(bounds))
-    sparse = [a for a in account_ids if a in bound_of and found_in.get(a, 0) <= limit]
-    if sparse:
-        # Few matches: one term's matches in the mailbox come from the GIN indexes (a hashed
-        # subplan: the set is small, or the walk would have found a page) and the walk
-        # tests membership per row, probing the other terms only for rows that have it.
-        # The term is the one PostgreSQL estimates rarest: for "Maya Silva" "maya" (one
-        # person in 20 in the demo) rather than the longer "silva" (one in 6).
-        with transaction.atomic(savepoint=False):
-            with connection.cursor() as db:
-                # The whole-mailbox index scans of this query stay in this request's process.
-                db.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
-            rare = _rarest_term(terms, sparse)
-            # One query for all of them: LATERAL walks each mailbox in turn (its id and bound
-            # from VALUES), and the rare term's sets, which do not depend on the mailbox, are
-            # built once rather than once per mailbox as in a UNION of the walks.
-            rest = matching(
-                folder_scope(sparse).filter(
-                    account_id=RawSQL('"m"."account"', ()),
-                    last_message_at__lt=RawSQL('"m"."bound"', (), output_field=DateTimeField()),
-                ),
-                sparse,
-                from_index=rare,
-            ).values_list("id", "last_message_at")[: limit + 1]
-            sql, params = rest.query.sql_with_params()
-            mailboxes = ", ".join(["(%s::integer, %s::timestamptz)"] * len(sparse))
-            with connection.cursor() as db:
-                db.execute(
-                    f'SELECT "s".* FROM (VALUES {mailboxes}) AS "m" ("account", "bound")'  # noqa: S608 (ORM-compiled SQL, params bound)
-                    f' CROSS JOIN LATERAL ({sql}) AS "s"',
-                    [*(v for a in sparse for v in (a, bound_of[a])), *params],
-                )
-                keys += [(pk, at) for pk, at in db.fetchall()]
-    keys.sort(key=lambda k: (k[1], k[0]), reverse=True)
-    return keys[: limit + 1]
+    return [(account, pk, at) for account, pk, at, _ in rows], bound_of
+
+
+def _search_index(
+    sparse: list[int],
+    bound_of: dict[int, datetime],
+    conditions: list[tuple[str, list[Any]]],
+    folder_scope: FolderScope,
+    limit: int,
+) -> list[tuple[int, int, datetime]]:
+    """The mailboxes with few matches, older than their walk's bound: the first condition
+    is the rarest term as ``EXISTS``, its matches in these mailboxes from the GIN indexes (a
+    hashed subplan: the set is small, or the walk would have found a page), tested on each
+    row before the other terms' probes. One query for all of them: LATERAL walks each
+    mailbox in turn (its id and bound from VALUES), and the rare term's sets, which do not
+    depend on the mailbox, are built once rather than once per mailbox as in a UNION.
+    """
+    rest = (
+        folder_scope(sparse)
+        .filter(
+            account_id=RawSQL('"m"."account"', ()),
+            last_message_at__lt=RawSQL('"m"."bound"', (), output_field=DateTimeField()),
+        )
+        .filter(_all_in_order(conditions))
+        .order_by("-last_message_at", "-id")
+        .values_list("account_id", "id", "last_message_at")[: limit + 1]
+    )
+    sql, params = rest.query.sql_with_params()
+    mailboxes = ", ".join(["(%s::integer, %s::timestamptz)"] * len(sparse))
+    with connection.cursor() as db:
+        db.execute(
+            f'SELECT "s".* FROM (VALUES {mailboxes}) AS "m" ("account", "bound")'  # noqa: S608 (ORM-compiled SQL, params bound)
+            f' CROSS JOIN LATERAL ({sql}) AS "s"',
+            [*(v for a in sparse for v in (a, bound_of[a])), *params],
+        )
+        return list(db.fetchall())
 
 
 def conversation_rows(user: User, ids: list[int]) -> list[Conversation]:
