@@ -166,10 +166,12 @@ def iter_messages(count: int, rep: str, seed: int = 7) -> Iterator[bytes]:
 
 def raw_fetch(server: Dovecot, login: str, password: str, days: int) -> tuple[int, int, float]:
     """The same SEARCH and batched FETCHes as the adapter, nothing else."""
+    from sync.providers.imap.client import quiet_protocol_trace
     from sync.providers.imap.pull import BODY_BATCH_COUNT, META_BATCH
 
     started = time.perf_counter()
     client = IMAPClient("127.0.0.1", port=server.port, ssl=False, timeout=120)
+    quiet_protocol_trace(client)  # as the adapter's connections are (sync/providers/imap/client.py)
     client.login(login, password)
     client.select_folder("INBOX", readonly=True)
     uids = sorted(client.search(["SINCE", (datetime.now() - timedelta(days=days)).date()]))
