@@ -570,7 +570,10 @@ def parse_mime(raw: bytes) -> EmailMessage:
     """``BytesParser(policy=...).parsebytes(raw)``: the same tree, built faster when the message
     holds long runs of base64 lines (see above)."""
     if len(raw) >= _ELIDE_MIN_BYTES and _PLACEHOLDER.encode() not in raw:
-        msg = _parse_elided(raw)
+        try:
+            msg = _parse_elided(raw)
+        except Exception:  # whatever went wrong, the full parse decides (and may raise itself)
+            msg = None
         if msg is not None:
             return msg
     return BytesParser(policy=_POLICY).parsebytes(raw)  # type: ignore[return-value]
