@@ -18,11 +18,11 @@ from functools import lru_cache
 from typing import cast
 
 from django.db import connection, transaction
-from django.db.models import F, Lookup, Q, QuerySet
-from django.db.models.lookups import In
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crm.models import PersonEmail
+from inbox.lookups import any_of
 from inbox.models import (
     Attachment,
     Conversation,
@@ -403,28 +403,6 @@ class _Known:
     conversation: int | _Thread
     message: int | _NewMessage
     order: int  # the pk, or after every pk for the batch's own (allocated in batch order)
-
-
-class _AnyOf(Lookup):  # type: ignore[type-arg]
-    """``field IN (values)`` as ``field = ANY(%s)`` on PostgreSQL: one array parameter however
-    many values. PostgreSQL plans both alike (it turns an IN list into ``= ANY`` itself);
-    the difference is in Python: Django prepares each value of an ``__in`` separately and
-    psycopg's client-side binding splits a query of 1,000 placeholders apart, about a
-    millisecond per statement of a batch's ten. Elsewhere (SQLite) it is ``IN``."""
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):  # type: ignore[no-untyped-def]
-        if connection.vendor != "postgresql":
-            return In(self.lhs, list(self.rhs)).as_sql(compiler, connection)
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", [*lhs_params, list(self.rhs)]
-
-
-def any_of(field_name: str, values: Iterable[object]) -> _AnyOf:
-    """A filter: ``field_name`` (may follow relations) is one of ``values``."""
-    return _AnyOf(F(field_name), sorted(set(values)))  # type: ignore[type-var]
 
 
 def _values_in(queryset: QuerySet, field_name: str, values: Iterable[str], *fields: str) -> list[tuple]:  # type: ignore[type-arg]
