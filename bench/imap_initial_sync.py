@@ -26,6 +26,7 @@ import json
 import os
 import pstats
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,7 @@ from imapclient import IMAPClient  # noqa: E402
 from accounts.models import Company, Plan, Role, User  # noqa: E402
 from bench.mailbox import imap_account  # noqa: E402
 from inbox.models import Message  # noqa: E402
+from sync import parse_pool  # noqa: E402
 from sync.pull import pull_account  # noqa: E402
 from tests.imap.dovecot import Dovecot  # noqa: E402
 
@@ -164,10 +166,12 @@ def iter_messages(count: int, rep: str, seed: int = 7) -> Iterator[bytes]:
 
 def raw_fetch(server: Dovecot, login: str, password: str, days: int) -> tuple[int, int, float]:
     """The same SEARCH and batched FETCHes as the adapter, nothing else."""
+    from sync.providers.imap.client import quiet_protocol_trace
     from sync.providers.imap.pull import BODY_BATCH_COUNT, META_BATCH
 
     started = time.perf_counter()
     client = IMAPClient("127.0.0.1", port=server.port, ssl=False, timeout=120)
+    quiet_protocol_trace(client)  # as the adapter's connections are (sync/providers/imap/client.py)
     client.login(login, password)
     client.select_folder("INBOX", readonly=True)
     uids = sorted(client.search(["SINCE", (datetime.now() - timedelta(days=days)).date()]))
@@ -205,6 +209,61 @@ def run_mbsync(server: Dovecot, login: str, password: str) -> tuple[int, float]:
         seconds = time.perf_counter() - started
         count = sum(1 for sub in ("cur", "new") for _ in (store / "INBOX" / sub).iterdir())
     return count, seconds
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int, *, reaped: bool = False) -> float:
+    """CPU seconds (user + system) of a process from /proc; with ``reaped`` also its children
+    that have exited and been waited for (Dovecot's master reaps its imap processes)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the ")": state is field 3, utime 14, stime 15, cutime 16, cstime 17 (proc(5)).
+    used = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return used / _TICKS
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process tree: the root with its reaped children, and the live ones."""
+    return _proc_cpu(root, reaped=True) + sum(_proc_cpu(pid, reaped=True) for pid in _descendants(root))
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's exited and waited-for children (the parse workers, once
+    the pool is shut down)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def backend_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
 
 
 def write_profile(profiler: cProfile.Profile, path: Path, messages: int, seconds: float) -> None:
@@ -251,6 +310,13 @@ def main() -> None:
             server, user.login, user.password, account.sync_past_days
         )
         profiler = cProfile.Profile() if args.profile else None
+        # CPU per process (primary on a shared machine): this process (fetch, ingest), the
+        # parse workers (children, counted once the pool is shut down), the PostgreSQL backend
+        # of this connection, and Dovecot (its master and every imap process under it).
+        parse_pool.shutdown()
+        pg_pid = backend_pid()
+        assert server.process is not None
+        workers0, pg0, dovecot0 = children_cpu(), _proc_cpu(pg_pid), tree_cpu(server.process.pid)
         t0, cpu0 = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
@@ -263,6 +329,10 @@ def main() -> None:
         # CPU of this process alone (parsing, ORM, imapclient): a figure that a busy shared
         # machine inflates far less than the wall clock.
         app_cpu = time.process_time() - cpu0
+        pg_cpu = _proc_cpu(pg_pid) - pg0 if backend_pid() == pg_pid else float("nan")
+        dovecot_cpu = tree_cpu(server.process.pid) - dovecot0
+        parse_pool.shutdown()
+        workers_cpu = children_cpu() - workers0
         stored = Message.objects.filter(account=account).count()
         conversations = account.conversations.count()
         raw_again = raw_fetch(server, user.login, user.password, account.sync_past_days)[2]
@@ -286,6 +356,12 @@ def main() -> None:
         print(f"  app / raw time        {app_seconds / raw_seconds:6.1f}x")
         print(f"  mbsync to maildir     {mbsync_seconds:6.2f} s  {mbsync_count / mbsync_seconds:8.0f} msg/s")
         print(f"  app process CPU       {app_cpu:6.2f} s  ({app_cpu / stored * 1000:.1f} ms per message)")
+        per = 10_000 / max(stored, 1)
+        print(
+            f"  CPU s per 10,000      main {app_cpu * per:.2f}, parse workers {workers_cpu * per:.2f}, "
+            f"PostgreSQL backend {pg_cpu * per:.2f}, Dovecot {dovecot_cpu * per:.2f}; "
+            f"total {(app_cpu + workers_cpu + pg_cpu + dovecot_cpu) * per:.2f}"
+        )
         # Last line: JSON for bench/run.py (make bench), which collects every bench/imap_*.py.
         print(
             json.dumps(
@@ -303,6 +379,9 @@ def main() -> None:
                     "mbsync_msg_per_s": round(mbsync_count / mbsync_seconds),
                     "mbsync_messages": mbsync_count,
                     "app_cpu_s": round(app_cpu, 2),
+                    "parse_workers_cpu_s": round(workers_cpu, 2),
+                    "postgres_backend_cpu_s": round(pg_cpu, 2),
+                    "dovecot_cpu_s": round(dovecot_cpu, 2),
                     "load_average": round(os.getloadavg()[0], 1),
                     "conversations": conversations,
                     "summary": summary.line(),

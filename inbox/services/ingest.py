@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import cast
 
 from django.db import connection, transaction
@@ -21,6 +22,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crm.models import PersonEmail
+from inbox.lookups import any_of
 from inbox.models import (
     Attachment,
     Conversation,
@@ -39,7 +41,10 @@ _PREFIX = re.compile(r"^\s*((re|fw|fwd|sv|vs|aw|wg|tr|rv|antw|odp)(\[\d+\])?\s*:
 _SPACE = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=4096)
 def normalize_subject(subject: str) -> str:
+    # Cached: a batch asks about each message's subject several times, and a thread's
+    # replies share theirs.
     return _SPACE.sub(" ", _PREFIX.sub("", subject or "")).strip().lower()[:998]
 
 
@@ -401,8 +406,13 @@ class _Known:
 
 
 def _values_in(queryset: QuerySet, field_name: str, values: Iterable[str], *fields: str) -> list[tuple]:  # type: ignore[type-arg]
-    """``values_list(*fields)`` of the rows whose ``field_name`` is in ``values``, 1,000 per IN."""
+    """``values_list(*fields)`` of the rows whose ``field_name`` is in ``values``: one
+    ``= ANY`` on PostgreSQL, 1,000 per IN elsewhere."""
     wanted = sorted(set(values))
+    if not wanted:
+        return []
+    if connection.vendor == "postgresql":
+        return list(queryset.filter(any_of(field_name, wanted)).values_list(*fields))
     rows: list[tuple] = []  # type: ignore[type-arg]
     for start in range(0, len(wanted), 1000):
         rows += queryset.filter(**{f"{field_name}__in": wanted[start : start + 1000]}).values_list(*fields)
@@ -448,7 +458,7 @@ def ingest_messages(
     tomb_mids: set[str] = set()
     for key, mid in (
         Tombstone.objects.filter(account_id=account.pk)
-        .filter(Q(provider_key__in=keys) | Q(message_id__in=sorted(mids)))
+        .filter(Q(any_of("provider_key", keys)) | Q(any_of("message_id", mids)))
         .values_list("provider_key", "message_id")
     ):
         tomb_keys.add(key)
@@ -478,27 +488,26 @@ def ingest_messages(
             account_id=account.pk,
             last_message_at__gte=min(dates) - SUBJECT_THREAD_WINDOW,
             first_message_at__lte=max(dates) + SUBJECT_THREAD_WINDOW,
-            participants__address__in=sorted(others),
-        )
+        ).filter(any_of("participants__address", others))
         wanted |= {pk for (pk,) in _values_in(candidates, "normalized_subject", subjects, "pk")}
     threads: dict[int, _Thread] = {}
     if wanted:
         # Locked like the one-by-one path locks the conversation it threads onto.
-        locked = Conversation.objects.select_for_update().filter(pk__in=sorted(wanted))
+        locked = Conversation.objects.select_for_update().filter(any_of("pk", wanted))
         for row in locked.values_list(*_CONV_COLUMNS):
             conversation = _Conv(*row)
             threads[conversation.pk] = _Thread(conversation, is_new=False, participants=set())  # type: ignore[index]
         for conversation_pk, address in Participant.objects.filter(
-            conversation_id__in=list(threads), address__in=sorted(addresses)
+            any_of("conversation_id", threads), any_of("address", addresses)
         ).values_list("conversation_id", "address"):
             threads[conversation_pk].participants.add(address)
     by_subject: dict[str, list[_Thread]] = defaultdict(list)
     for existing in threads.values():
         by_subject[existing.conversation.normalized_subject].append(existing)
     people = dict(
-        PersonEmail.objects.filter(company_id=account.company_id, email__in=sorted(addresses)).values_list(
-            "email", "person_id"
-        )
+        PersonEmail.objects.filter(company_id=account.company_id)
+        .filter(any_of("email", addresses))
+        .values_list("email", "person_id")
     )
 
     def thread_of(value: int | _Thread) -> _Thread:
@@ -610,6 +619,8 @@ def _copy(cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[ob
 
 
 def _json(value: object) -> str:
+    if isinstance(value, list) and not value:
+        return "[]"  # most references, Cc and problem lists of a batch: no encoder call
     return json.dumps(value)
 
 
@@ -892,8 +903,6 @@ def _count_in(thread: _Thread, parsed: ParsedMessage, direction: str, now: datet
             unarchived = True
     else:
         conversation.has_outgoing = True
-    if first:
-        conversation.snippet = snippet_of(parsed.text)
     conversation.message_count += 1
     conversation.updated_at = now
     return unarchived

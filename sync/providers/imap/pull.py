@@ -40,6 +40,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.response_parser import parse_fetch_response
 
+from inbox.lookups import any_of
 from inbox.models import MailAccount, Message, ProviderRef, Tombstone
 from inbox.services import apply_external_deletions, apply_external_read_state, pause_for_mass_delete
 from inbox.services.mailboxes import report_initial_sync_progress
@@ -488,9 +489,9 @@ class ImapPull:
         keys = {uid: ref_key(scan.folder, scan.uidvalidity, uid) for uid in uids}
         known = self._existing_keys(list(keys.values()))
         tombstoned = set(
-            Tombstone.objects.filter(
-                account_id=self.account.pk, provider_key__in=list(keys.values())
-            ).values_list("provider_key", flat=True)
+            Tombstone.objects.filter(account_id=self.account.pk)
+            .filter(any_of("provider_key", keys.values()))
+            .values_list("provider_key", flat=True)
         )
         self.report.duplicates += sum(1 for k in keys.values() if k in known)
         self.report.tombstoned += sum(1 for k in keys.values() if k in tombstoned and k not in known)
@@ -1148,14 +1149,13 @@ class ImapPull:
 
     # --- bookkeeping -----------------------------------------------------------------------------
     def _existing_keys(self, keys: list[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(keys), 1000):
-            found |= set(
-                ProviderRef.objects.filter(
-                    account_id=self.account.pk, key__in=keys[start : start + 1000]
-                ).values_list("key", flat=True)
-            )
-        return found
+        if not keys:
+            return set()
+        return set(
+            ProviderRef.objects.filter(account_id=self.account.pk)
+            .filter(any_of("key", keys))
+            .values_list("key", flat=True)
+        )
 
     def _message_pks(self, message_ids: set[str]) -> dict[str, list[int]]:
         result: dict[str, list[int]] = defaultdict(list)
