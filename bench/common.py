@@ -44,6 +44,23 @@ def setup_django_on(database_url: str) -> None:
     django.setup()
 
 
+def production_settings_env(database_url: str) -> dict[str, str]:
+    """The environment of the app as production runs it (DEBUG=0, the production settings),
+    served over plain HTTP on 127.0.0.1 for a bench: a throwaway secret and encryption key."""
+    from cryptography.fernet import Fernet
+
+    return {
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-" + "k" * 50,
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "SECURE_HSTS_SECONDS": "0",
+    }
+
+
 def latest_results() -> dict[str, Any]:
     return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 

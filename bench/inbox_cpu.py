@@ -37,21 +37,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import production_settings_env  # noqa: E402
+
 
 def _production_env(database_url: str, redis_url: str) -> None:
-    from cryptography.fernet import Fernet
-
     os.environ.update(
         {
-            "DATABASE_URL": database_url,
-            "DEBUG": "0",
+            **production_settings_env(database_url),
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "SECRET_KEY": "bench-only-" + "k" * 50,
-            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "0",
-            "SECURE_COOKIES": "0",
-            "SECURE_HSTS_SECONDS": "0",
             "LOG_LEVEL": "WARNING",
             # One backend for the whole run, so its CPU counter covers every page.
             "DB_CONN_MAX_AGE": "3600",

@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import production_settings_env  # noqa: E402
+
 TARGET_P95_MS = 300
 
 
@@ -315,19 +319,7 @@ def ceiling(host: str, sizes: list[int], seconds: int, out: Path) -> dict[str, o
 def serve(args: argparse.Namespace) -> Iterator[tuple[str, subprocess.Popen[bytes], list[str]]]:
     """gunicorn as docker-compose.yml's web service runs it, on the bench database; yields
     its base URL, the process and the command once it answers."""
-    from cryptography.fernet import Fernet
-
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only-" + "k" * 50,
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_COOKIES": "0",
-        "SECURE_HSTS_SECONDS": "0",
-    }
+    env = {**os.environ, **production_settings_env(args.database_url)}
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
