@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS, ROOT, fresh_database, machine, manage, merge_results
+from bench.common import RESULTS, ROOT, fresh_database, machine, manage, merge_results, settle
 
 SIZES = [1_000, 10_000, 100_000]
 DOCS = ROOT / "docs" / "bench"
@@ -50,6 +50,7 @@ def main() -> None:
         started = time.perf_counter()
         manage("seed_demo", "--conversations", str(size), "--messages", "3", database_url=url)
         seeded = round(time.perf_counter() - started, 1)
+        settle(url)
         row = run_json("inbox_list.py", "--size", str(size), "--database-url", url)
         row["seed_demo_s"] = seeded
         inbox.append(row)
