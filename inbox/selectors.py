@@ -11,7 +11,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -453,34 +452,58 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
     return subject | Q(Exists(people)) | Q(Exists(body))
 
 
-def _terms_by_rarity(terms: list[str], account_ids: list[int]) -> list[str]:
-    """The terms, fewest matches first by PostgreSQL's own estimate (one ``EXPLAIN``, nothing
-    executed; the statistics of the trigram and full-text indexes' expressions): participants
-    and bodies containing each — the set the index query builds for its first term (subjects
-    are tested on the row). For "Maya Silva": "maya" (one person in 20 in the demo) before
-    the longer "silva" (one in 6). Only speed depends on the order, never the results. A tie,
-    or a plan that cannot be read, goes to the longest term first. Call it with parallel
-    workers off: a parallel Append lists its branches by cost, not in query order.
-    """
-    if len(terms) == 1:
-        return terms
-    by_length = sorted(terms, key=len, reverse=True)
+@dataclass(frozen=True)
+class SearchEstimate:
+    """PostgreSQL's own estimates for a search, from one ``EXPLAIN`` (nothing executed; the
+    statistics of the trigram and full-text indexes' expressions): for each word, the
+    participants and bodies containing it — the set the index query builds for its first
+    word (subjects are tested on the row) — and the conversations of the folder searched.
+    Empty when the plan could not be read."""
+
+    rows: dict[str, float]
+    folder_rows: float | None
+
+
+def _estimate_search(
+    terms: list[str], account_ids: list[int], folder: QuerySet[Conversation]
+) -> SearchEstimate:
+    """Call it with parallel workers off: a parallel Append lists its branches by cost, not in
+    query order."""
     branches: list[QuerySet[Any, Any]] = []
     for term in terms:
         people, body, _ = _term_places(term, account_ids)
         branches += [people.values_list("conversation_id"), body.values_list("conversation_id")]
+    branches.append(folder.values_list("id"))
     plan = json.loads(branches[0].union(*branches[1:], all=True).explain(format="json"))[0]["Plan"]
     children = plan.get("Plans", []) if plan["Node Type"] == "Append" else []
     if len(children) != len(branches):
+        return SearchEstimate({}, None)
+    rows = {
+        term: children[2 * i]["Plan Rows"] + children[2 * i + 1]["Plan Rows"] for i, term in enumerate(terms)
+    }
+    return SearchEstimate(rows, children[-1]["Plan Rows"])
+
+
+def _terms_by_rarity(terms: list[str], estimate: SearchEstimate) -> list[str]:
+    """The terms, fewest matches first by the estimate. For "Maya Silva": "maya" (one person
+    in 20 in the demo) before the longer "silva" (one in 6). Only speed depends on the order,
+    never the results. A tie, or an estimate missing, goes to the longest term first."""
+    by_length = sorted(terms, key=len, reverse=True)
+    if len(terms) == 1 or any(term not in estimate.rows for term in terms):
         return by_length
-    rows = dict(
-        zip(
-            terms,
-            (children[i]["Plan Rows"] + children[i + 1]["Plan Rows"] for i in range(0, len(children), 2)),
-            strict=True,
-        )
-    )
-    return sorted(by_length, key=rows.__getitem__)  # stable: equal estimates stay longest first
+    return sorted(by_length, key=estimate.rows.__getitem__)  # stable: equal estimates stay longest first
+
+
+def _walk_can_fill_a_page(estimate: SearchEstimate, rarest: str, limit: int) -> bool:
+    """Whether the walk may find a page of matches within its window: the rarest word's
+    participants and bodies, each counted as a conversation of its own and all of them in
+    this folder (an overestimate on both counts), spread over the folder, put fewer than a
+    page within ``SEARCH_WALK_ROWS`` rows — then walking them only delays the index query
+    that has to follow (a name, an address, a word nobody wrote). Unknown: walk."""
+    if estimate.folder_rows is None or rarest not in estimate.rows:
+        return True
+    share = estimate.rows[rarest] / max(estimate.folder_rows, 1.0)
+    return share * SEARCH_WALK_ROWS > limit
 
 
 def _condition_sql(condition: Q) -> tuple[str, list[Any]]:
@@ -525,11 +548,11 @@ def search_page(
 ) -> FolderPage:
     """Conversations matching every word of ``query``, newest first, keyset-paged.
 
-    ``folder`` "all" searches every folder. Four queries whatever the page size; on
-    PostgreSQL more when a mailbox has fewer matches than a page within its newest
-    ``SEARCH_WALK_ROWS`` conversations: the index query for the rest of those mailboxes,
-    in a transaction without parallel workers; and for several words two before the walk:
-    no parallel workers, and an ``EXPLAIN`` that orders the words rarest first.
+    ``folder`` "all" searches every folder. On PostgreSQL, in a transaction without parallel
+    workers: an ``EXPLAIN`` that orders the words rarest first and tells whether the walk
+    can fill a page; the walk of each mailbox's newest ``SEARCH_WALK_ROWS`` conversations,
+    unless it cannot; the index query for the mailboxes with fewer matches than a page in
+    it; then the page's rows. The count does not grow with the page size.
     """
     accounts = accessible_accounts(user)
     if account_id is not None:
@@ -589,36 +612,42 @@ def _search_keys_postgresql(
 ) -> list[tuple[int, datetime]]:
     """The page's (id, last_message_at) keys, newest first, ``limit + 1`` at most.
 
-    For several words, first their order, rarest first by PostgreSQL's estimate: every
-    query below tests a row's words in that order (``_all_in_order``), so a common word
-    ("test" of an address) is probed only on the rows that have the rarer ones. Each word's
-    probe is compiled to SQL once and used by every query (``_condition_sql``).
+    First PostgreSQL's estimates (``_estimate_search``): the words' order, rarest first —
+    every query below tests a row's words in that order (``_all_in_order``), so a common
+    word ("test" of an address) is probed only on the rows that have the rarer ones — and
+    whether the walk can find a page at all. Each word's probe is compiled to SQL once and
+    used by every query (``_condition_sql``).
 
     Then the walk (``_search_walk``), and for the mailboxes where it found less than a page
-    before its bound, the index query (``_search_index``).
+    before its bound, the index query (``_search_index``). When the rarest word is too rare
+    for the walk to fill a page (``_walk_can_fill_a_page``), the index query alone searches
+    the whole folder: the same conditions on the same rows, so the same results.
     """
-    several = len(terms) > 1
-    with transaction.atomic(savepoint=False) if several else nullcontext():
-        if several:
-            _no_parallel_workers()
-            terms = _terms_by_rarity(terms, account_ids)
+    with transaction.atomic(savepoint=False):
+        _no_parallel_workers()
+        estimate = _estimate_search(terms, account_ids, folder_scope(account_ids))
+        terms = _terms_by_rarity(terms, estimate)
         probes = [_condition_sql(_term_filter(t, account_ids, probe=True)) for t in terms]
-        keys, bound_of = _search_walk(account_ids, probes, folder_scope, limit)
+        if _walk_can_fill_a_page(estimate, terms[0], limit):
+            keys, bound_of = _search_walk(account_ids, probes, folder_scope, limit)
+        else:
+            keys, bound_of = [], dict.fromkeys(account_ids, _NEWER_THAN_ANY)
         found_in = Counter(account for account, _, _ in keys)
         sparse = [a for a in account_ids if a in bound_of and found_in[a] <= limit]
         if sparse:
-            with transaction.atomic(savepoint=False):
-                if not several:
-                    _no_parallel_workers()
-                indexed = _condition_sql(_term_filter(terms[0], sparse))
-                keys += _search_index(sparse, bound_of, [indexed, *probes[1:]], folder_scope, limit)
+            indexed = _condition_sql(_term_filter(terms[0], sparse))
+            keys += _search_index(sparse, bound_of, [indexed, *probes[1:]], folder_scope, limit)
     keys.sort(key=lambda k: (k[2], k[1]), reverse=True)
     return [(pk, at) for _, pk, at in keys[: limit + 1]]
 
 
+# The index query's bound when there was no walk: every conversation is older.
+_NEWER_THAN_ANY = datetime(9999, 12, 31, tzinfo=UTC)
+
+
 def _no_parallel_workers() -> None:
     """For the rest of this transaction: the whole-mailbox index scans of the index query stay
-    in this request's process, and ``_terms_by_rarity`` reads its plan's branches in order."""
+    in this request's process, and ``_estimate_search`` reads its plan's branches in order."""
     with connection.cursor() as db:
         db.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
 

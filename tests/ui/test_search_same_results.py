@@ -185,12 +185,23 @@ def corpus(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
         transaction.set_rollback(True)
 
 
-# A walk of 1,000 rows covers each demo mailbox; one of 15 stops early on every query, so
-# the rest comes from the index query: both ways are compared with the reference.
-@pytest.mark.parametrize("walk_rows", [15, 1000])
-@pytest.mark.parametrize("query", QUERIES)
-def test_search_finds_what_the_reference_found_in_every_folder(corpus, query, walk_rows, monkeypatch):  # type: ignore[no-untyped-def]
+# The three ways a search can go, whatever PostgreSQL estimates: a walk of 1,000 rows covers
+# each demo mailbox; one of 15 stops early on every query, so the rest comes from the index
+# query; and no walk, when the rarest word looks too rare to fill a page in it (the index
+# query alone, over the whole folder). Each is compared with the reference.
+SEARCH_PATHS = {"walk": (1000, True), "walk then index": (15, True), "index alone": (1000, False)}
+
+
+def _take(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    walk_rows, walk = SEARCH_PATHS[path]
     monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", walk_rows)
+    monkeypatch.setattr(selectors, "_walk_can_fill_a_page", lambda estimate, rarest, limit: walk)
+
+
+@pytest.mark.parametrize("path", SEARCH_PATHS)
+@pytest.mark.parametrize("query", QUERIES)
+def test_search_finds_what_the_reference_found_in_every_folder(corpus, query, path, monkeypatch):  # type: ignore[no-untyped-def]
+    _take(path, monkeypatch)
     alice, bob = corpus["alice"], corpus["bob"]
     for user in (alice, bob):
         for folder in ("inbox", "sent", "archive", "all"):
@@ -199,19 +210,49 @@ def test_search_finds_what_the_reference_found_in_every_folder(corpus, query, wa
     assert _paged(alice, "all", query, account_id=mailbox) == _reference(alice, "all", query, mailbox)
 
 
-def test_the_corpus_exercises_both_ways_of_searching(corpus, monkeypatch):  # type: ignore[no-untyped-def]
-    """Common words fill a page within the walk; rare ones need the index query after it."""
+def _statements(alice: User, query: str, **kwargs: Any) -> tuple[list[str], int]:
     from django.test.utils import CaptureQueriesContext
 
+    with CaptureQueriesContext(connection) as captured:
+        page = selectors.search_page(alice, "all", query, **kwargs)
+    return [q["sql"] for q in captured.captured_queries], len(page.conversations)
+
+
+def _walked(statements: list[str]) -> bool:
+    return any(f"OFFSET {selectors.SEARCH_WALK_ROWS}" in sql for sql in statements)
+
+
+def _asked_the_index(statements: list[str]) -> bool:
+    return any("CROSS JOIN LATERAL" in sql for sql in statements)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the walk and the index query are PostgreSQL's")
+def test_the_corpus_exercises_every_way_of_searching(corpus, monkeypatch):  # type: ignore[no-untyped-def]
+    """On PostgreSQL's own estimates: a common word fills a page within the walk; a rarer one
+    is walked, then asked of the indexes; a word nobody wrote is not walked at all."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE inbox_conversation, inbox_participant, inbox_message")
     monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", 15)
     alice = corpus["alice"]
-    with CaptureQueriesContext(connection) as common:
-        page = selectors.search_page(alice, "all", "best", limit=5)
-    with CaptureQueriesContext(connection) as rare:
-        selectors.search_page(alice, "all", "foo_bar", limit=5)
-    assert len(page.conversations) == 5
-    if connection.vendor == "postgresql":
-        assert len(rare) > len(common)
+    common, found = _statements(alice, "best", limit=5)
+    assert found == 5
+    assert _walked(common) and not _asked_the_index(common)
+    rarer, found = _statements(alice, "tanaka", limit=5)
+    assert found == 5
+    assert _walked(rarer) and _asked_the_index(rarer)
+    nobody, found = _statements(alice, "zyxwvut")
+    assert found == 0
+    assert _asked_the_index(nobody) and not _walked(nobody)
+
+
+def test_the_walk_is_skipped_only_when_the_rarest_word_cannot_fill_a_page_in_it(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", 1000)
+    estimate = selectors.SearchEstimate({"maya": 2_000.0, "zyxwvut": 20.0}, folder_rows=40_000.0)
+    assert selectors._walk_can_fill_a_page(estimate, "maya", limit=25)  # 50 expected in the window
+    assert not selectors._walk_can_fill_a_page(estimate, "maya", limit=50)
+    assert not selectors._walk_can_fill_a_page(estimate, "zyxwvut", limit=50)
+    # No estimate to go by: walk, as before.
+    assert selectors._walk_can_fill_a_page(selectors.SearchEstimate({}, None), "maya", limit=50)
 
 
 def test_carol_finds_only_her_company_s_mail(corpus):  # type: ignore[no-untyped-def]
@@ -227,28 +268,28 @@ def _each_word_first(terms: list[str]) -> list[list[str]]:
     return rotations + [[first, *reversed(rest)] for first, *rest in rotations if len(rest) > 1]
 
 
-@pytest.mark.parametrize("walk_rows", [15, 1000])
+@pytest.mark.parametrize("path", SEARCH_PATHS)
 @pytest.mark.parametrize(
     "query", ["Maya Silva", "maya.silva92@acme.test", "Anna Berg", "anna pricing", "invoice 2291"]
 )
 def test_whichever_order_the_words_are_tested_in_the_results_are_the_same(
-    corpus: dict[str, Any], query: str, walk_rows: int, monkeypatch: pytest.MonkeyPatch
+    corpus: dict[str, Any], query: str, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The order is only a guess (PostgreSQL's estimate): the walk and the index query test
     the words in it, and any order finds the same."""
-    monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", walk_rows)
+    _take(path, monkeypatch)
     alice = corpus["alice"]
     for order in _each_word_first(selectors.search_terms(query)):
-        monkeypatch.setattr(selectors, "_terms_by_rarity", lambda terms, account_ids, order=order: order)
+        monkeypatch.setattr(selectors, "_terms_by_rarity", lambda terms, estimate, order=order: order)
         for folder in ("inbox", "all"):
             assert _paged(alice, folder, query) == _reference(alice, folder, query), (order, folder)
 
 
-@pytest.mark.parametrize("walk_rows", [15, 1000])
+@pytest.mark.parametrize("path", SEARCH_PATHS)
 def test_a_full_name_or_address_finds_conversations_whose_words_are_in_different_places(
-    corpus: dict[str, Any], walk_rows: int, monkeypatch: pytest.MonkeyPatch
+    corpus: dict[str, Any], path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", walk_rows)
+    _take(path, monkeypatch)
     alice = corpus["alice"]
     subjects = {
         query: {c.subject for c in Conversation.objects.filter(pk__in=_paged(alice, "all", query))}
@@ -266,8 +307,13 @@ def test_the_words_are_tested_rarest_first_not_longest_first(corpus):  # type: i
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE inbox_participant, inbox_message")
     account_ids = selectors.accessible_account_ids(corpus["alice"])
-    assert selectors._terms_by_rarity(["maya", "silva"], account_ids) == ["maya", "silva"]
-    assert selectors._terms_by_rarity(["silva", "maya"], account_ids) == ["maya", "silva"]
-    address = selectors._terms_by_rarity(["maya", "silva92", "acme", "test"], account_ids)
+
+    def by_rarity(terms: list[str]) -> list[str]:
+        folder = Conversation.objects.filter(account_id__in=account_ids)
+        return selectors._terms_by_rarity(terms, selectors._estimate_search(terms, account_ids, folder))
+
+    assert by_rarity(["maya", "silva"]) == ["maya", "silva"]
+    assert by_rarity(["silva", "maya"]) == ["maya", "silva"]
+    address = by_rarity(["maya", "silva92", "acme", "test"])
     assert (address[0], address[-1]) == ("silva92", "test")
     assert sorted(address) == ["acme", "maya", "silva92", "test"]
