@@ -30,6 +30,29 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             )
             api_most = max(r["api_mail_threads"]["queries"] for r in rows)
             checks.append(("API mailThreads ≤ 10 SQL queries", str(api_most), api_most <= 10))
+    # Issue 23, target 1: search at 100,000 conversations, judged on the whole page as a user
+    # gets it (the selector's p95 is shown beside it), with no sequential scan or parallel plan.
+    searched = [q for q in (results.get("issue23_search") or {}).get("queries", []) if q["kind"] != "no-hit"]
+    if searched:
+        worst = max(searched, key=lambda q: q["page"]["p95_ms"])
+        scans = [
+            q["query"]
+            for q in searched
+            if q.get("plan_seq_scans")
+            or q.get("index_plan_seq_scans")
+            or q.get("plan_parallel")
+            or q.get("index_plan_parallel")
+        ]
+        checks.append(
+            (
+                "search at 100,000 conversations: whole page p95 ≤ 150 ms for one-word, two-word, "
+                "person-name and address queries, no sequential scan, no parallel workers",
+                f"largest page p95 {worst['page']['p95_ms']} ms ({worst['query']}; its selector "
+                f"{worst['selector']['p95_ms']} ms); plans with a sequential scan or parallel workers: "
+                f"{', '.join(scans) or 'none'}",
+                worst["page"]["p95_ms"] <= 150 and not scans,
+            )
+        )
     # Issue 23, target 2: the folder page's Python time and the Inbox page's ceiling.
     page = (results.get("issue23_folder_page") or {}).get("inbox_page")
     if page:
@@ -49,6 +72,19 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
                 f"{ceiling['pages_per_s']} pages/s at {best['users']} users "
                 f"(p50 {best['median_ms']} ms, p95 {best['p95_ms']} ms, {best['failures']} failures)",
                 ceiling["pages_per_s"] >= 100 and best["failures"] == 0,
+            )
+        )
+    # Issue 23, target 4: bench/rep_load.py (not in the default `make bench` run: a shift of
+    # reps takes five minutes a size; `bench/run.py --only rep_load --database-url ...`).
+    reps = results.get("rep_load")
+    if reps and "max_reps_within_target" in reps:
+        checks.append(
+            (
+                "realistic reps (sign-in, inbox, open, archive/undo, search, load more; 3-10 s pauses) "
+                "served with every endpoint's p95 ≤ 300 ms ≥ 200",
+                f"{reps['max_reps_within_target']} reps (sizes tried: "
+                f"{', '.join(str(size['reps']) for size in reps['sizes'])})",
+                reps["max_reps_within_target"] >= 200,
             )
         )
     bulk = results.get("bulk_archive")
@@ -172,6 +208,13 @@ MISSED = {
         "four. Fix: one SELECT with the four bounded counts as scalar subqueries "
         "(SELECT count(*) FROM (… LIMIT 1001)), which keeps both the size independence and the "
         "query budget."
+    ),
+    "search at 100,000": (
+        "Person-name queries are the slowest kind: each of their words is common alone (one person "
+        "in 20 is a Maya), so the walk tests its 1,000 newest conversations per mailbox and finds "
+        "fewer than a page, then the index query builds the rarest word's set from the GIN indexes "
+        "and walks on with membership tests. Both are bounded (no sequential scan, no parallel "
+        "workers); what varies run to run is the machine."
     ),
     "Inbox page (50 rows)": (
         "Rows are ConversationRow values rendered once per distinct row and kept per process "
