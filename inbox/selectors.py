@@ -299,8 +299,9 @@ def matching_ids(
     """Every conversation of a list (folder, mailbox, search) the user may act on, newest
     first, up to ``limit``: what "Select all N" selects beyond the rows on screen."""
     if query:
-        page = search_page(user, folder, query, account_id=account_id, limit=limit)
-        return [c.pk for c in page.conversations]
+        # The ids only: "Select all 5,000" with a search must not load 5,000 rows to read them.
+        _, keys = _search_keys(user, folder, query, account_id=account_id, cursor=None, limit=limit)
+        return [pk for pk, _ in keys[:limit]]
     found = actionable_conversations(user)
     if account_id is not None:
         found = found.filter(account_id=account_id)
@@ -554,6 +555,37 @@ def search_page(
     unless it cannot; the index query for the mailboxes with fewer matches than a page in
     it; then the page's rows. The count does not grow with the page size.
     """
+    mailboxes, keys = _search_keys(user, folder, query, account_id=account_id, cursor=cursor, limit=limit)
+    if not keys:
+        return FolderPage([], None)
+    next_cursor = None
+    if len(keys) > limit:
+        keys = keys[:limit]
+        next_cursor = Cursor(keys[-1][1], keys[-1][0]).encode()
+    # The keys are the user's own mailboxes' (as a folder page's): the rows are loaded as
+    # folder_page loads them, sharing the mailboxes already read, not one built per row.
+    by_id = {
+        c.pk: c
+        for c in Conversation.objects.filter(pk__in=[k[0] for k in keys], account_id__in=list(mailboxes))
+        .select_related("deal", "lead")
+        .prefetch_related(Prefetch("participants", queryset=Participant.objects.order_by("id")))
+    }
+    for conversation in by_id.values():
+        conversation.account = mailboxes[conversation.account_id]
+    return FolderPage([by_id[k[0]] for k in keys if k[0] in by_id], next_cursor)
+
+
+def _search_keys(
+    user: User,
+    folder: SearchFolder,
+    query: str,
+    *,
+    account_id: int | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[dict[int, MailAccount], list[tuple[int, datetime]]]:
+    """The user's mailboxes searched (by id) and the (id, last_message_at) keys of the
+    matches, newest first, ``limit + 1`` at most: ``search_page`` without loading a row."""
     accounts = accessible_accounts(user)
     if account_id is not None:
         accounts = accounts.filter(pk=account_id)
@@ -561,7 +593,7 @@ def search_page(
     account_ids = list(mailboxes)
     terms = search_terms(query)
     if not account_ids or not terms:
-        return FolderPage([], None)
+        return mailboxes, []
     order = ("-last_message_at", "-id")
 
     def folder_scope(mailboxes: list[int]) -> QuerySet[Conversation]:
@@ -582,26 +614,8 @@ def search_page(
         every = folder_scope(account_ids)
         for term in terms:
             every = every.filter(_term_filter(term, account_ids))
-        keys = list(every.order_by(*order).values_list("id", "last_message_at")[: limit + 1])
-    else:
-        keys = _search_keys_postgresql(account_ids, terms, folder_scope, limit)
-    if not keys:
-        return FolderPage([], None)
-    next_cursor = None
-    if len(keys) > limit:
-        keys = keys[:limit]
-        next_cursor = Cursor(keys[-1][1], keys[-1][0]).encode()
-    # The keys are the user's own mailboxes' (as a folder page's): the rows are loaded as
-    # folder_page loads them, sharing the mailboxes already read, not one built per row.
-    by_id = {
-        c.pk: c
-        for c in Conversation.objects.filter(pk__in=[k[0] for k in keys], account_id__in=account_ids)
-        .select_related("deal", "lead")
-        .prefetch_related(Prefetch("participants", queryset=Participant.objects.order_by("id")))
-    }
-    for conversation in by_id.values():
-        conversation.account = mailboxes[conversation.account_id]
-    return FolderPage([by_id[k[0]] for k in keys if k[0] in by_id], next_cursor)
+        return mailboxes, list(every.order_by(*order).values_list("id", "last_message_at")[: limit + 1])
+    return mailboxes, _search_keys_postgresql(account_ids, terms, folder_scope, limit)
 
 
 FolderScope = Callable[[list[int]], QuerySet[Conversation]]
