@@ -457,32 +457,43 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
 class SearchEstimate:
     """PostgreSQL's own estimates for a search, from one ``EXPLAIN`` (nothing executed; the
     statistics of the trigram and full-text indexes' expressions): for each word, the
-    participants and bodies containing it — the set the index query builds for its first
-    word (subjects are tested on the row) — and the conversations of the folder searched.
-    Empty when the plan could not be read."""
+    participants and the bodies containing it — the set the index query builds for its first
+    word (subjects are tested on the row) — and how many participants and bodies there are
+    in all. Empty when the plan could not be read."""
 
-    rows: dict[str, float]
-    folder_rows: float | None
+    rows: dict[str, tuple[float, float]]
+    totals: tuple[float, float] | None
+
+    def matches(self, term: str) -> float:
+        people, bodies = self.rows[term]
+        return people + bodies
+
+    def share(self, term: str) -> float:
+        """The share of conversations with the word, at most: its participants' share plus
+        its bodies' (a conversation has several of each, so this overcounts)."""
+        people, bodies = self.rows[term]
+        people_total, bodies_total = self.totals or (1.0, 1.0)
+        return min(1.0, people / max(people_total, 1.0) + bodies / max(bodies_total, 1.0))
 
 
-def _estimate_search(
-    terms: list[str], account_ids: list[int], folder: QuerySet[Conversation]
-) -> SearchEstimate:
+def _estimate_search(terms: list[str], account_ids: list[int]) -> SearchEstimate:
     """Call it with parallel workers off: a parallel Append lists its branches by cost, not in
     query order."""
     branches: list[QuerySet[Any, Any]] = []
     for term in terms:
         people, body, _ = _term_places(term, account_ids)
         branches += [people.values_list("conversation_id"), body.values_list("conversation_id")]
-    branches.append(folder.values_list("id"))
+    branches += [
+        Participant.objects.values_list("conversation_id"),
+        Message.objects.filter(account_id__in=account_ids).values_list("conversation_id"),
+    ]
     plan = json.loads(branches[0].union(*branches[1:], all=True).explain(format="json"))[0]["Plan"]
     children = plan.get("Plans", []) if plan["Node Type"] == "Append" else []
     if len(children) != len(branches):
         return SearchEstimate({}, None)
-    rows = {
-        term: children[2 * i]["Plan Rows"] + children[2 * i + 1]["Plan Rows"] for i, term in enumerate(terms)
-    }
-    return SearchEstimate(rows, children[-1]["Plan Rows"])
+    estimated = [child["Plan Rows"] for child in children]
+    rows = {term: (estimated[2 * i], estimated[2 * i + 1]) for i, term in enumerate(terms)}
+    return SearchEstimate(rows, (estimated[-2], estimated[-1]))
 
 
 def _terms_by_rarity(terms: list[str], estimate: SearchEstimate) -> list[str]:
@@ -492,19 +503,30 @@ def _terms_by_rarity(terms: list[str], estimate: SearchEstimate) -> list[str]:
     by_length = sorted(terms, key=len, reverse=True)
     if len(terms) == 1 or any(term not in estimate.rows for term in terms):
         return by_length
-    return sorted(by_length, key=estimate.rows.__getitem__)  # stable: equal estimates stay longest first
+    return sorted(by_length, key=estimate.matches)  # stable: equal estimates stay longest first
 
 
-def _walk_can_fill_a_page(estimate: SearchEstimate, rarest: str, limit: int) -> bool:
-    """Whether the walk may find a page of matches within its window: the rarest word's
-    participants and bodies, each counted as a conversation of its own and all of them in
-    this folder (an overestimate on both counts), spread over the folder, put fewer than a
-    page within ``SEARCH_WALK_ROWS`` rows — then walking them only delays the index query
-    that has to follow (a name, an address, a word nobody wrote). Unknown: walk."""
-    if estimate.folder_rows is None or rarest not in estimate.rows:
+# The walk is skipped only when the index query's set of the rarest word is at most this many
+# participants and bodies: building it costs about 2 µs a row (~40 ms here), so a skip the
+# estimate got wrong — the walk would have found a page — costs at most that much more.
+SKIP_WALK_MAX_ROWS = 20_000
+
+
+def _walk_can_fill_a_page(estimate: SearchEstimate, terms: list[str], limit: int) -> bool:
+    """Whether the walk may find a page of matches within its ``SEARCH_WALK_ROWS`` rows; if
+    not, walking them only delays the index query that must follow (a full name, an address,
+    a word nobody wrote). The expected matches in the window: the words' shares of the
+    conversations multiplied, as if the words were independent. Words that go together (a
+    phrase) are more common together than that; so a word whose set is large is walked
+    anyway (``SKIP_WALK_MAX_ROWS``). Unknown: walk. ``terms``: rarest first."""
+    if estimate.totals is None or any(term not in estimate.rows for term in terms):
         return True
-    share = estimate.rows[rarest] / max(estimate.folder_rows, 1.0)
-    return share * SEARCH_WALK_ROWS > limit
+    if estimate.matches(terms[0]) > SKIP_WALK_MAX_ROWS:
+        return True
+    expected = float(SEARCH_WALK_ROWS)
+    for term in terms:
+        expected *= estimate.share(term)
+    return expected > limit
 
 
 def _condition_sql(condition: Q) -> tuple[str, list[Any]]:
@@ -639,10 +661,10 @@ def _search_keys_postgresql(
     """
     with transaction.atomic(savepoint=False):
         _no_parallel_workers()
-        estimate = _estimate_search(terms, account_ids, folder_scope(account_ids))
+        estimate = _estimate_search(terms, account_ids)
         terms = _terms_by_rarity(terms, estimate)
         probes = [_condition_sql(_term_filter(t, account_ids, probe=True)) for t in terms]
-        if _walk_can_fill_a_page(estimate, terms[0], limit):
+        if _walk_can_fill_a_page(estimate, terms, limit):
             keys, bound_of = _search_walk(account_ids, probes, folder_scope, limit)
         else:
             keys, bound_of = [], dict.fromkeys(account_ids, _NEWER_THAN_ANY)

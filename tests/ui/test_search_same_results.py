@@ -195,7 +195,7 @@ SEARCH_PATHS = {"walk": (1000, True), "walk then index": (15, True), "index alon
 def _take(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     walk_rows, walk = SEARCH_PATHS[path]
     monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", walk_rows)
-    monkeypatch.setattr(selectors, "_walk_can_fill_a_page", lambda estimate, rarest, limit: walk)
+    monkeypatch.setattr(selectors, "_walk_can_fill_a_page", lambda estimate, terms, limit: walk)
 
 
 @pytest.mark.parametrize("path", SEARCH_PATHS)
@@ -237,6 +237,7 @@ def test_the_corpus_exercises_every_way_of_searching(corpus, monkeypatch):  # ty
     common, found = _statements(alice, "best", limit=5)
     assert found == 5
     assert _walked(common) and not _asked_the_index(common)
+    monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", 50)
     rarer, found = _statements(alice, "tanaka", limit=5)
     assert found == 5
     assert _walked(rarer) and _asked_the_index(rarer)
@@ -245,14 +246,28 @@ def test_the_corpus_exercises_every_way_of_searching(corpus, monkeypatch):  # ty
     assert _asked_the_index(nobody) and not _walked(nobody)
 
 
-def test_the_walk_is_skipped_only_when_the_rarest_word_cannot_fill_a_page_in_it(monkeypatch):  # type: ignore[no-untyped-def]
+def test_the_walk_is_skipped_only_when_the_words_cannot_fill_a_page_in_it(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(selectors, "SEARCH_WALK_ROWS", 1000)
-    estimate = selectors.SearchEstimate({"maya": 2_000.0, "zyxwvut": 20.0}, folder_rows=40_000.0)
-    assert selectors._walk_can_fill_a_page(estimate, "maya", limit=25)  # 50 expected in the window
-    assert not selectors._walk_can_fill_a_page(estimate, "maya", limit=50)
-    assert not selectors._walk_can_fill_a_page(estimate, "zyxwvut", limit=50)
+    estimate = selectors.SearchEstimate(
+        # (participants, bodies) with the word, of 100,000 of each
+        {
+            "maya": (5_000.0, 5_000.0),
+            "silva": (15_000.0, 15_000.0),
+            "pilot": (0.0, 30_000.0),
+            "sso": (0.0, 30_000.0),
+        },
+        totals=(100_000.0, 100_000.0),
+    )
+    # Alone, one in ten conversations has "maya": a page within 1,000 rows.
+    assert selectors._walk_can_fill_a_page(estimate, ["maya"], limit=50)
+    # With "silva" (three in ten) one in 33: 30 expected, fewer than a page — no walk.
+    assert not selectors._walk_can_fill_a_page(estimate, ["maya", "silva"], limit=50)
+    assert selectors._walk_can_fill_a_page(estimate, ["maya", "silva"], limit=25)
+    # A phrase of common words may go together far more often than that: its rarest word's
+    # set is too large to build on a guess, so it is walked.
+    assert selectors._walk_can_fill_a_page(estimate, ["pilot", "sso"], limit=50)
     # No estimate to go by: walk, as before.
-    assert selectors._walk_can_fill_a_page(selectors.SearchEstimate({}, None), "maya", limit=50)
+    assert selectors._walk_can_fill_a_page(selectors.SearchEstimate({}, None), ["maya"], limit=50)
 
 
 def test_carol_finds_only_her_company_s_mail(corpus):  # type: ignore[no-untyped-def]
@@ -309,8 +324,7 @@ def test_the_words_are_tested_rarest_first_not_longest_first(corpus):  # type: i
     account_ids = selectors.accessible_account_ids(corpus["alice"])
 
     def by_rarity(terms: list[str]) -> list[str]:
-        folder = Conversation.objects.filter(account_id__in=account_ids)
-        return selectors._terms_by_rarity(terms, selectors._estimate_search(terms, account_ids, folder))
+        return selectors._terms_by_rarity(terms, selectors._estimate_search(terms, account_ids))
 
     assert by_rarity(["maya", "silva"]) == ["maya", "silva"]
     assert by_rarity(["silva", "maya"]) == ["maya", "silva"]
