@@ -568,8 +568,10 @@ def search_page(
     account_id: int | None = None,
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
+    mailboxes: Mailboxes | None = None,
 ) -> FolderPage:
     """Conversations matching every word of ``query``, newest first, keyset-paged.
+    ``mailboxes``: the user's, when the caller has read them already.
 
     ``folder`` "all" searches every folder. On PostgreSQL, in a transaction without parallel
     workers: an ``EXPLAIN`` that orders the words rarest first and tells whether the walk
@@ -577,7 +579,9 @@ def search_page(
     unless it cannot; the index query for the mailboxes with fewer matches than a page in
     it; then the page's rows. The count does not grow with the page size.
     """
-    mailboxes, keys = _search_keys(user, folder, query, account_id=account_id, cursor=cursor, limit=limit)
+    searched, keys = _search_keys(
+        user, folder, query, account_id=account_id, cursor=cursor, limit=limit, mailboxes=mailboxes
+    )
     if not keys:
         return FolderPage([], None)
     next_cursor = None
@@ -588,12 +592,12 @@ def search_page(
     # folder_page loads them, sharing the mailboxes already read, not one built per row.
     by_id = {
         c.pk: c
-        for c in Conversation.objects.filter(pk__in=[k[0] for k in keys], account_id__in=list(mailboxes))
+        for c in Conversation.objects.filter(pk__in=[k[0] for k in keys], account_id__in=list(searched))
         .select_related("deal", "lead")
         .prefetch_related(Prefetch("participants", queryset=Participant.objects.order_by("id")))
     }
     for conversation in by_id.values():
-        conversation.account = mailboxes[conversation.account_id]
+        conversation.account = searched[conversation.account_id]
     return FolderPage([by_id[k[0]] for k in keys if k[0] in by_id], next_cursor)
 
 
@@ -605,17 +609,19 @@ def _search_keys(
     account_id: int | None,
     cursor: str | None,
     limit: int,
+    mailboxes: Mailboxes | None = None,
 ) -> tuple[dict[int, MailAccount], list[tuple[int, datetime]]]:
-    """The user's mailboxes searched (by id) and the (id, last_message_at) keys of the
-    matches, newest first, ``limit + 1`` at most: ``search_page`` without loading a row."""
-    accounts = accessible_accounts(user)
-    if account_id is not None:
-        accounts = accounts.filter(pk=account_id)
-    mailboxes = {a.pk: a for a in accounts.order_by("id")}
-    account_ids = list(mailboxes)
+    """The user's mailboxes searched (by id, in id order) and the (id, last_message_at) keys
+    of the matches, newest first, ``limit + 1`` at most: ``search_page`` without loading a row."""
+    searched = {
+        a.pk: a
+        for a in sorted(_mailboxes_of(user, mailboxes).accounts, key=lambda a: a.pk)
+        if account_id is None or a.pk == account_id
+    }
+    account_ids = list(searched)
     terms = search_terms(query)
     if not account_ids or not terms:
-        return mailboxes, []
+        return searched, []
     order = ("-last_message_at", "-id")
 
     def folder_scope(mailboxes: list[int]) -> QuerySet[Conversation]:
@@ -636,8 +642,8 @@ def _search_keys(
         every = folder_scope(account_ids)
         for term in terms:
             every = every.filter(_term_filter(term, account_ids))
-        return mailboxes, list(every.order_by(*order).values_list("id", "last_message_at")[: limit + 1])
-    return mailboxes, _search_keys_postgresql(account_ids, terms, folder_scope, limit)
+        return searched, list(every.order_by(*order).values_list("id", "last_message_at")[: limit + 1])
+    return searched, _search_keys_postgresql(account_ids, terms, folder_scope, limit)
 
 
 FolderScope = Callable[[list[int]], QuerySet[Conversation]]

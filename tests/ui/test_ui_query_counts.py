@@ -16,10 +16,10 @@ pytestmark = pytest.mark.django_db
 # participants) and the four capped navigation counts in one. (Was 9: the mailboxes were
 # read three times, and the keys in a query of their own.)
 INBOX_PAGE = 6
-# Search reads the mailbox ids on its own (inbox.selectors.search_page), turns parallel
-# workers off and asks PostgreSQL's estimate (the words' order, and whether to walk at all),
-# then as the Inbox.
-SEARCH_PAGE = 10
+# As the Inbox, and: search turns parallel workers off and asks PostgreSQL's estimate (the
+# words' order, and whether to walk at all); the walk or the index query takes the place of
+# the page keys.
+SEARCH_PAGE = 9
 # Session, user, the user's mailbox ids (may-act check, j/k and counts use them),
 # conversation + projects + participants, messages, neighbours and navigation counts in one.
 CONVERSATION_PAGE = 8

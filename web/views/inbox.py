@@ -174,7 +174,7 @@ def _page(
     if state.q:
         folder = cast(selectors.SearchFolder, state.folder)
         page = selectors.search_page(
-            request.user, folder, state.q, account_id=state.account_id, cursor=cursor
+            request.user, folder, state.q, account_id=state.account_id, cursor=cursor, mailboxes=mailboxes
         )
     else:
         page = selectors.folder_page(
