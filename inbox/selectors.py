@@ -507,8 +507,9 @@ def _terms_by_rarity(terms: list[str], estimate: SearchEstimate) -> list[str]:
 
 
 # The walk is skipped only when the index query's set of the rarest word is at most this many
-# participants and bodies: building it costs about 2 µs a row (~40 ms here), so a skip the
-# estimate got wrong — the walk would have found a page — costs at most that much more.
+# participants and bodies: building it costs about 2 µs a row (about 40 ms for 20,000 on the
+# bench machine), so a skip the estimate got wrong (the walk would have found a page) costs
+# at most that much more.
 SKIP_WALK_MAX_ROWS = 20_000
 
 
@@ -661,9 +662,9 @@ def _search_keys_postgresql(
     used by every query (``_condition_sql``).
 
     Then the walk (``_search_walk``), and for the mailboxes where it found less than a page
-    before its bound, the index query (``_search_index``). When the rarest word is too rare
-    for the walk to fill a page (``_walk_can_fill_a_page``), the index query alone searches
-    the whole folder: the same conditions on the same rows, so the same results.
+    before its bound, the index query (``_search_index``). When the words are too rare
+    together for the walk to fill a page (``_walk_can_fill_a_page``), the index query alone
+    searches the whole folder: the same conditions on the same rows, so the same results.
     """
     with transaction.atomic(savepoint=False):
         _no_parallel_workers()
