@@ -98,9 +98,12 @@ def _subjects_by_commit(account: MailAccount) -> list[list[str]]:
     return [sorted(commits[xid], key=lambda s: -int(s.split()[-1])) for xid in sorted(commits)]
 
 
-def _in_thread(target: Callable[[], PullSummary]) -> tuple[threading.Thread, list[PullSummary | BaseException]]:
+Outcome = list[PullSummary | BaseException]
+
+
+def _in_thread(target: Callable[[], PullSummary]) -> tuple[threading.Thread, Outcome]:
     """Run a pull in a thread of its own (its own connection, closed when it ends)."""
-    outcome: list[PullSummary | BaseException] = []
+    outcome: Outcome = []
 
     def run() -> None:
         try:
@@ -131,7 +134,8 @@ def test_a_first_sync_stores_on_the_store_thread_newest_first_with_exact_counts_
             while not stop.is_set():
                 with connection.cursor() as cursor:
                     cursor.execute(
-                        "SELECT initial_sync_done, (SELECT count(*) FROM inbox_message WHERE account_id = %s) "
+                        "SELECT initial_sync_done, "
+                        "(SELECT count(*) FROM inbox_message WHERE account_id = %s) "
                         "FROM inbox_mailaccount WHERE id = %s",
                         [account.pk, account.pk],
                     )
