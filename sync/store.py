@@ -58,9 +58,9 @@ def commit_without_waiting_for_disk() -> None:
     the cursor is on disk, so is every group committed before it — on any connection: the
     log is one for the whole server, and a pull that stores on a second connection
     (``BackgroundStore``) saves its cursors only after ``wait`` said the last group
-    committed, so that commit's record is in the log before the cursor's. A database crash can only
-    lose the newest groups *and* the cursor together; the next pull starts from the old
-    cursor and fetches them again (known messages are skipped by their references). Nothing
+    committed, so that commit's record is in the log before the cursor's. A database crash
+    can only lose the newest groups *and* the cursor together; the next pull starts from the
+    old cursor and fetches them again (known messages are skipped by their references). Nothing
     is lost or half-written: an asynchronous commit is atomic like any other, it is only
     its durability that waits for the next flush (at most ~0.6 s, ``wal_writer_delay`` × 3).
     """
