@@ -31,10 +31,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,6 +74,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
+from django.db.backends.signals import connection_created  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 
 from accounts.models import Company, Plan, Role, User  # noqa: E402
@@ -258,6 +261,31 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class ThreadBackends:
+    """CPU seconds of the PostgreSQL backends of the connections other threads of this process
+    open (the pull's store thread: sync/store.py ``BackgroundStore``), each read when its
+    connection is closed — an exited backend can no longer be read — over its whole life, its
+    start included: a cost of storing on a second connection."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.connections = 0
+        connection_created.connect(self._created)
+
+    def _created(self, sender: object, connection: Any, **kwargs: object) -> None:
+        if threading.current_thread() is threading.main_thread():
+            return
+        pid = connection.connection.info.backend_pid
+        close = connection._close
+
+        def closing() -> None:
+            self.cpu += _proc_cpu(pid)
+            self.connections += 1
+            close()
+
+        connection._close = closing
+
+
 def backend_pid() -> int:
     from django.db import connection
 
@@ -316,6 +344,7 @@ def main() -> None:
         parse_pool.shutdown()
         pg_pid = backend_pid()
         assert server.process is not None
+        thread_backends = ThreadBackends()
         workers0, pg0, dovecot0 = children_cpu(), _proc_cpu(pg_pid), tree_cpu(server.process.pid)
         t0, cpu0 = time.perf_counter(), time.process_time()
         if profiler is not None:
@@ -329,7 +358,8 @@ def main() -> None:
         # CPU of this process alone (parsing, ORM, imapclient): a figure that a busy shared
         # machine inflates far less than the wall clock.
         app_cpu = time.process_time() - cpu0
-        pg_cpu = _proc_cpu(pg_pid) - pg0 if backend_pid() == pg_pid else float("nan")
+        main_pg_cpu = _proc_cpu(pg_pid) - pg0 if backend_pid() == pg_pid else float("nan")
+        pg_cpu = main_pg_cpu + thread_backends.cpu
         dovecot_cpu = tree_cpu(server.process.pid) - dovecot0
         parse_pool.shutdown()
         workers_cpu = children_cpu() - workers0
@@ -355,7 +385,14 @@ def main() -> None:
         )
         print(f"  app / raw time        {app_seconds / raw_seconds:6.1f}x")
         print(f"  mbsync to maildir     {mbsync_seconds:6.2f} s  {mbsync_count / mbsync_seconds:8.0f} msg/s")
-        print(f"  app process CPU       {app_cpu:6.2f} s  ({app_cpu / stored * 1000:.1f} ms per message)")
+        print(
+            f"  app process CPU       {app_cpu:6.2f} s  ({app_cpu / stored * 1000:.1f} ms per message; "
+            "every thread of the process)"
+        )
+        print(
+            f"  PostgreSQL backends   {pg_cpu:6.2f} s  (the pull's connection {main_pg_cpu:.2f}, "
+            f"{thread_backends.connections} store-thread connection(s) {thread_backends.cpu:.2f})"
+        )
         per = 10_000 / max(stored, 1)
         print(
             f"  CPU s per 10,000      main {app_cpu * per:.2f}, parse workers {workers_cpu * per:.2f}, "
@@ -381,6 +418,7 @@ def main() -> None:
                     "app_cpu_s": round(app_cpu, 2),
                     "parse_workers_cpu_s": round(workers_cpu, 2),
                     "postgres_backend_cpu_s": round(pg_cpu, 2),
+                    "postgres_store_thread_cpu_s": round(thread_backends.cpu, 2),
                     "dovecot_cpu_s": round(dovecot_cpu, 2),
                     "load_average": round(os.getloadavg()[0], 1),
                     "conversations": conversations,

@@ -8,12 +8,14 @@ stop a mailbox from syncing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from inbox.models import MailAccount
@@ -26,6 +28,8 @@ from sync.models import FaultState, QuarantinedMessage
 from sync.parse_pool import ParseInput, ParseJob, parse_one, start_parsing
 
 logger = logging.getLogger(__name__)
+
+_Stored = TypeVar("_Stored")
 
 # Bytes of a quarantined message kept for a later look (the provider keeps the whole).
 QUARANTINE_RAW_LIMIT = 5 * 1024 * 1024
@@ -51,9 +55,12 @@ def commit_without_waiting_for_disk() -> None:
 
     Safe because a pull saves its folder cursors last, in a commit that does wait
     (``synchronous_commit`` stays on there), and PostgreSQL writes its log in order: once
-    the cursor is on disk, so is every group committed before it. A database crash can only
-    lose the newest groups *and* the cursor together; the next pull starts from the old
-    cursor and fetches them again (known messages are skipped by their references). Nothing
+    the cursor is on disk, so is every group committed before it — on any connection: the
+    log is one for the whole server, and a pull that stores on a second connection
+    (``BackgroundStore``) saves its cursors only after ``wait`` said the last group
+    committed, so that commit's record is in the log before the cursor's. A database crash
+    can only lose the newest groups *and* the cursor together; the next pull starts from the
+    old cursor and fetches them again (known messages are skipped by their references). Nothing
     is lost or half-written: an asynchronous commit is atomic like any other, it is only
     its durability that waits for the next flush (at most ~0.6 s, ``wal_writer_delay`` × 3).
     """
@@ -214,6 +221,100 @@ class StoreGroups:
     def flush(self) -> None:
         self._close()
         self._store_parsing()
+
+
+class BackgroundStore:
+    """Stores a pull's fetched groups on a thread of its own, one at a time and in order, so
+    the pull reads (and the parse workers parse) the next group while PostgreSQL writes this
+    one. Before, the pull's thread waited for each group's COPY, index updates and commit —
+    about as long as all its reading — and the two took turns.
+
+    One group at most is being stored: ``submit`` first waits for the one before, so groups
+    commit in the order they were read and memory stays at one group being stored, one being
+    parsed and one being fetched. ``wait`` returns once everything submitted is stored: call
+    it before anything that reads what a store writes (references, faults) and before saving
+    a cursor — a cursor must never be saved past a group that did not commit. An exception a
+    store raised is raised again, as it was, by the next ``submit`` or ``wait``. ``on_stored``
+    (the group's counts) runs in the caller's thread, inside that ``submit`` or ``wait``: the
+    caller's state is only ever touched by the caller's thread.
+
+    The thread is started by the first ``submit(..., background=True)`` and has its own
+    database connection (Django gives each thread one); ``close`` closes it. A store runs in
+    the caller's thread instead when ``background`` is false (an import too small to gain
+    anything from a thread and a second connection), and always when the caller's connection
+    is inside a transaction (``atomic``, e.g. a test): a second connection could not see what
+    that transaction wrote, and would commit what a rollback of it must take back.
+    """
+
+    def __init__(self) -> None:
+        self._inline = connection.in_atomic_block
+        self._executor: ThreadPoolExecutor | None = None
+        self._in_flight: tuple[Future[Any], Callable[[Any], None], frozenset[str]] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """A group was handed to the thread and is not known to be stored yet."""
+        return self._in_flight is not None
+
+    def holds_any(self, keys: Iterable[str]) -> bool:
+        """Whether the group being stored has one of these provider keys."""
+        return self._in_flight is not None and not self._in_flight[2].isdisjoint(keys)
+
+    def submit(
+        self,
+        store: Callable[[], _Stored],
+        on_stored: Callable[[_Stored], None],
+        *,
+        keys: Collection[str] = (),
+        background: bool = True,
+    ) -> None:
+        """Run ``store`` (one group, in a transaction of its own) after the group before it,
+        on the thread; then ``on_stored`` with its result. ``keys``: the group's provider keys
+        (``holds_any``)."""
+        self.wait()
+        if self._inline or not background:
+            on_stored(store())
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-store")
+        self._in_flight = (self._executor.submit(store), on_stored, frozenset(keys))
+
+    def wait(self) -> None:
+        """Everything submitted is stored (or the first error is raised)."""
+        if self._in_flight is None:
+            return
+        future, on_stored, _keys = self._in_flight
+        self._in_flight = None
+        on_stored(future.result())
+
+    def close(self) -> None:
+        """The pull is over: wait for the group being stored (raising its error), then stop
+        the thread and close its database connection."""
+        try:
+            self.wait()
+        finally:
+            self._stop()
+
+    def close_after_error(self) -> None:
+        """The pull is ending with an error of its own, which is the one to raise: the group
+        being stored is still waited for (it commits, or its error is logged) — the thread
+        must be done with its connection before it is closed, and the pull's lock released."""
+        in_flight, self._in_flight = self._in_flight, None
+        try:
+            if in_flight is not None:
+                try:
+                    in_flight[0].result()
+                except Exception:
+                    logger.exception("storing a group failed while the pull was ending with an error")
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # Run on the thread: Django's connections belong to the thread that opened them.
+            executor.submit(connections.close_all)
+            executor.shutdown(wait=True)
 
 
 def store_parsed_messages(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,6 +75,7 @@ from sync.providers.imap.placement import Location, Placement, PlacementCheck
 from sync.providers.imap.structure import TEXT_FETCH_BYTES, StructurePart, listing, text_only_message
 from sync.store import (
     MAX_FETCH_BYTES,
+    BackgroundStore,
     RawItem,
     StoreOutcome,
     commit_without_waiting_for_disk,
@@ -115,8 +117,6 @@ CONFIRMING_CHECKS = 2
 # Logins per pull after a server hung up on a FETCH (narrowing down to the message it cannot read).
 MAX_RECONNECTS = 20
 FetchAnswer = dict[int, dict[bytes, Any]]
-# A fetched group waiting to be stored: items, their FETCH metadata, the parse job, UIDs asked.
-_Pending = tuple[list[RawItem], list[dict[bytes, Any]], ParseJob, int]
 
 
 @dataclass
@@ -160,7 +160,12 @@ class ImapPull:
         self.placement: PlacementCheck | None = None
         self.fetch_faults = 0
         self.attempted: set[str] = set()  # keys asked for this pull (no double counting)
-        self.gmail_ids: dict[str, int] = {}  # ref key → X-GM-MSGID, stored after each group
+        # Fetched groups are stored on a thread of their own while the next is read.
+        self.store = BackgroundStore()
+        # The first sync's progress bar (done, total), and what is done but not reported yet
+        # because a group is being stored (``_progressed``).
+        self.progress: list[int] | None = None
+        self.progress_owed = 0
         self.reconnects = 0
         self.own_clients: list[IMAPClient] = []  # opened after a server hung up on a FETCH
         # The folder selected last, known while only _scan and _reselect select folders (the
@@ -171,7 +176,13 @@ class ImapPull:
     # --- the run -----------------------------------------------------------------------
     def run(self) -> PullReport:
         try:
-            return self._run()
+            try:
+                report = self._run()
+            except BaseException:
+                self.store.close_after_error()  # the error raised is the pull's own
+                raise
+            self.store.close()
+            return report
         finally:
             for client in self.own_clients:
                 disconnect(client)
@@ -217,8 +228,13 @@ class ImapPull:
                 self._import_windows(scan)
             else:
                 self._import(scan, scan.new_uids)
+        # The faults read next are written by the stores too (a message that arrived clears
+        # its own), and nothing below may run before every group is committed: the cursors
+        # (``_save_states``) must never be saved past a group that did not commit.
+        self._wait_stored()
         self.selected, self.tracking = None, False  # from here on, other code selects too
         self._retry_refused()
+        self._wait_stored()
         seen = {key: flag for scan in self.scans.values() for key, flag in scan.seen.items()}
         if seen:
             apply_external_read_state(self.account, seen)
@@ -483,10 +499,18 @@ class ImapPull:
 
     def _import(self, scan: FolderScan, uids: list[int], *, quick_first: bool = False) -> None:
         """Fetch, parse and store these UIDs (those not known, tombstoned or asked already).
-        With ``quick_first`` the newest ``FIRST_GROUP_COUNT`` are stored before the rest."""
+        With ``quick_first`` the newest ``FIRST_GROUP_COUNT`` are stored before the rest.
+
+        The last group may still be being stored when this returns (``self.store``): the
+        next window's reading overlaps it too. Whoever reads what it writes waits first."""
         if not uids:
             return
         keys = {uid: ref_key(scan.folder, scan.uidvalidity, uid) for uid in uids}
+        if self.store.holds_any(keys.values()):
+            # A key met twice (an expunge by another client shifted the windows' sequence
+            # numbers): whether it is known depends on that group's commit. Any other key's
+            # references and tombstones are the same before and after it: no need to wait.
+            self._wait_stored()
         known = self._existing_keys(list(keys.values()))
         tombstoned = set(
             Tombstone.objects.filter(account_id=self.account.pk)
@@ -510,7 +534,11 @@ class ImapPull:
         self.attempted.update(keys[uid] for uid in todo)
         self._reselect(scan)
         meta_items = ["RFC822.SIZE", "FLAGS", "INTERNALDATE", *(["X-GM-MSGID"] if self.gmail else [])]
-        pending: _Pending | None = None
+        # A first sync, or more than a group: stored on the store thread while the next group
+        # is read. A few new messages are stored here: the thread and its database connection
+        # would cost an incremental pull more than they save. Retries (``scan.retry``) too:
+        # ``_retry_refused`` then writes faults with nothing being stored meanwhile.
+        background = (first_sync or len(todo) > BODY_BATCH_COUNT) and not scan.retry
         for index, batch in enumerate(chunks(todo, META_BATCH)):
             meta = self._fetch(scan, batch, meta_items)
             flagged = [u for u in batch if u in meta and DELETED in _lower_flags(meta[u])]
@@ -527,7 +555,7 @@ class ImapPull:
                 bodies = self._fetch(scan, group, [BODY], expect=b"BODY[]", sent=sent)
                 # The next group is asked for now: the server reads and sends it while this
                 # group is handed to the parse workers and the previous one is stored (which
-                # uses only the database, never this connection).
+                # uses only the database, never this IMAP connection).
                 sent = (
                     send_fetch(self.client, groups[number + 1], [BODY]) if number + 1 < len(groups) else None
                 )
@@ -537,22 +565,19 @@ class ImapPull:
                     if bodies.get(uid, {}).get(b"BODY[]") is not None
                 ]
                 metas = [meta[item.ref.uid] for item in items]  # type: ignore[index]
-                # The workers parse this group while the previous one is stored (and the
-                # next one fetched): fetch, parse and ingest overlap.
+                # The workers parse this group while the previous one is stored, then the
+                # store thread stores it while this thread reads the next: fetch, parse and
+                # ingest overlap. Handed over at once, the first group of a first sync (the
+                # newest, ``quick_first``: FIRST_GROUP_COUNT) shows as soon as it committed.
                 job = start_parsing_items(self.account, items)
-                self._flush(pending, first_sync)
-                pending = (items, metas, job, len(group))
-                if quick_first and index == 0 and number == 0:
-                    self._flush(pending, first_sync)  # the newest ones: shown at once
-                    pending = None
+                self._store_group(items, metas, job, len(group), first_sync, background=background)
             if large:
-                self._flush(pending, first_sync)
-                pending = None
+                # Stored in this thread, after the groups read before them.
+                self._wait_stored()
             for uid in large:
                 self._import_too_large(scan, uid, meta[uid])
                 if first_sync:
                     self._progressed(1)
-        self._flush(pending, first_sync)
 
     def _import_too_large(self, scan: FolderScan, uid: int, meta: dict[bytes, Any]) -> None:
         """Above the body cap: the headers, the structure (every attachment listed with its
@@ -567,7 +592,6 @@ class ImapPull:
         if not isinstance(body, tuple | list) or not body:
             reason = too_large_reason(size, where, text=False, files=0, cap=MAX_FETCH_BYTES)
             self._store(scan, uid, headers, meta, headers_only_reason=reason)
-            self._save_gmail_ids()
             return
         # The text fetched stays within the body cap too (and far below it).
         found = listing(body, text_budget=min(TEXT_FETCH_BYTES, MAX_FETCH_BYTES))
@@ -598,29 +622,73 @@ class ImapPull:
             is_read=item.is_read,
             fallback_date=item.fallback_date,
         )
-        self._counted(item.ref, meta, outcome)
-        self._save_gmail_ids()
+        self._counted(item, meta, outcome)
 
-    def _flush(self, pending: _Pending | None, first_sync: bool) -> None:
-        """Store a fetched group whose parse was started: one bulk ingest, one commit."""
-        if pending is None:
-            return
-        items, metas, job, count = pending
-        with transaction.atomic():
-            commit_without_waiting_for_disk()
-            outcomes = store_raw_messages(self.account, items, parsing=job)
-            for item, meta, outcome in zip(items, metas, outcomes, strict=True):
-                self._counted(item.ref, meta, outcome)
-            self._save_gmail_ids()
-            if first_sync:
-                self._progressed(count)  # in the same commit as the messages it counts
+    def _store_group(
+        self,
+        items: list[RawItem],
+        metas: list[dict[bytes, Any]],
+        job: ParseJob,
+        asked: int,
+        first_sync: bool,
+        *,
+        background: bool,
+    ) -> None:
+        """Store a fetched group whose parse was started — one bulk ingest, one commit — on
+        the store thread (``background``) once the group before it is stored. ``asked``: the
+        UIDs the group's FETCH asked for (the progress bar counts each, arrived or not)."""
+        account, gmail = self.account, self.gmail
+        progress = self._progress_after(asked) if first_sync else None
+
+        def store() -> list[StoreOutcome]:
+            # On the store thread: the database only. The pull's state (report, progress,
+            # faults) is kept by the pull's thread (``counted``, ``_progress_after``).
+            with transaction.atomic():
+                commit_without_waiting_for_disk()
+                outcomes = store_raw_messages(account, items, parsing=job)
+                if gmail:
+                    _save_gmail_ids(account, _gmail_ids(items, metas, outcomes))
+                if progress is not None:
+                    # In the same commit as the messages it counts.
+                    report_initial_sync_progress(account, done=progress[0], total=progress[1])
+            return outcomes
+
+        def counted(outcomes: list[StoreOutcome]) -> None:
+            for outcome in outcomes:
+                self.report.count(outcome)
+
+        self.store.submit(store, counted, keys=[item.ref.key for item in items], background=background)
+
+    def _wait_stored(self) -> None:
+        """Every group handed to the store thread is committed (or its error raised here)."""
+        self.store.wait()
+        if self.progress_owed:
+            self._report_progress()
 
     def _progressed(self, count: int) -> None:
-        """The progress bar of a first sync: every UID counts once, imported or not."""
+        """The progress bar of a first sync: every UID counts once, imported or not. While a
+        group is being stored the count waits for it (``progress_owed``), to be reported with
+        that group or the next: the bar never counts what is not committed yet — and only
+        this thread's numbers, in order, ever reach it."""
         if self.progress is None or count <= 0:
             return
-        self.progress[0] = min(self.progress[0] + count, self.progress[1])
+        self.progress_owed += count
+        if not self.store.busy:
+            self._report_progress()
+
+    def _report_progress(self) -> None:
+        assert self.progress is not None
+        self.progress[0] = min(self.progress[0] + self.progress_owed, self.progress[1])
+        self.progress_owed = 0
         report_initial_sync_progress(self.account, done=self.progress[0], total=self.progress[1])
+
+    def _progress_after(self, count: int) -> tuple[int, int]:
+        """(done, total) for the bar once a group of ``count`` UIDs is committed (with what
+        was done meanwhile), counted now: the stores commit in this order."""
+        assert self.progress is not None
+        self.progress[0] = min(self.progress[0] + self.progress_owed + count, self.progress[1])
+        self.progress_owed = 0
+        return self.progress[0], self.progress[1]
 
     def _fetch(
         self,
@@ -696,6 +764,9 @@ class ImapPull:
         return self.client
 
     def _fetch_failed(self, scan: FolderScan, uid: int, reason: str) -> None:
+        # Faults are written by the stores too (one that arrives clears its own): one writer
+        # at a time. Rare, and the group being stored is about to be waited for anyway.
+        self._wait_stored()
         key = ref_key(scan.folder, scan.uidvalidity, uid)
         locator = {"folder": scan.folder, "uidvalidity": scan.uidvalidity, "uid": uid}
         fault = record_fetch_failure(self.account, key, reason, locator=locator)
@@ -824,33 +895,13 @@ class ImapPull:
             fallback_date=item.fallback_date,
             headers_only_reason=item.headers_only_reason,
         )
-        self._counted(item.ref, meta, outcome)
+        self._counted(item, meta, outcome)
 
-    def _counted(self, ref: RefData, meta: dict[bytes, object], outcome: StoreOutcome) -> None:
+    def _counted(self, item: RawItem, meta: dict[bytes, Any], outcome: StoreOutcome) -> None:
+        """One message stored in this thread (a large one): counted, and its X-GM-MSGID kept."""
         self.report.count(outcome)
-        msgid = meta.get(b"X-GM-MSGID")
-        if self.gmail and msgid is not None and outcome in (StoreOutcome.CREATED, StoreOutcome.DUPLICATE):
-            self.gmail_ids[ref.key] = int(msgid)  # type: ignore[call-overload]
-
-    def _save_gmail_ids(self) -> None:
-        """X-GM-MSGIDs of what was just stored (Gmail-style servers): the placement check
-        looks a message up by it in All Mail."""
-        if not self.gmail_ids:
-            return
-        pks = dict(
-            ProviderRef.objects.filter(account_id=self.account.pk, key__in=list(self.gmail_ids)).values_list(
-                "key", "message_id"
-            )
-        )
-        GmailMessageId.objects.bulk_create(
-            [
-                GmailMessageId(account=self.account, message_id=pks[key], msgid=msgid)
-                for key, msgid in self.gmail_ids.items()
-                if key in pks
-            ],
-            ignore_conflicts=True,
-        )
-        self.gmail_ids.clear()
+        if self.gmail:
+            _save_gmail_ids(self.account, _gmail_ids([item], [meta], [outcome]))
 
     # --- where did it go? ---------------------------------------------------------------------
     def _track_arrivals(self, scan: FolderScan) -> None:
@@ -1210,6 +1261,37 @@ class ImapPull:
         if state.extra.get("folder_list") != folder_list:
             state.extra = {**state.extra, "folder_list": folder_list}
             state.save(update_fields=["extra"])
+
+
+def _gmail_ids(
+    items: Sequence[RawItem], metas: Sequence[dict[bytes, Any]], outcomes: Sequence[StoreOutcome]
+) -> dict[str, int]:
+    """Ref key → X-GM-MSGID of what was stored (or was known already)."""
+    return {
+        item.ref.key: int(meta[b"X-GM-MSGID"])
+        for item, meta, outcome in zip(items, metas, outcomes, strict=True)
+        if meta.get(b"X-GM-MSGID") is not None and outcome in (StoreOutcome.CREATED, StoreOutcome.DUPLICATE)
+    }
+
+
+def _save_gmail_ids(account: MailAccount, gmail_ids: dict[str, int]) -> None:
+    """X-GM-MSGIDs of what was just stored (Gmail-style servers): the placement check looks a
+    message up by it in All Mail."""
+    if not gmail_ids:
+        return
+    pks = dict(
+        ProviderRef.objects.filter(account_id=account.pk, key__in=list(gmail_ids)).values_list(
+            "key", "message_id"
+        )
+    )
+    GmailMessageId.objects.bulk_create(
+        [
+            GmailMessageId(account=account, message_id=pks[key], msgid=msgid)
+            for key, msgid in gmail_ids.items()
+            if key in pks
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _vanished_since(client: IMAPClient, uid_set: str, modseq: int) -> tuple[set[int], dict[int, bool]]:
