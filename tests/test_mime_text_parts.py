@@ -10,6 +10,7 @@ manager. Each test parses the same bytes twice — with the shortcut, and with i
 
 from __future__ import annotations
 
+import base64
 import random
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -17,7 +18,6 @@ from datetime import UTC, datetime
 import pytest
 
 import sync.mime
-from bench.imap_initial_sync import iter_messages
 from sync.mime import count_mime_parts, parse_message
 from tests.security.hostile_mime import CASES
 
@@ -218,9 +218,34 @@ def test_random_text_parts_read_as_the_full_path_reads_them(seed, monkeypatch):
         assert quick == full, parts
 
 
-def test_the_initial_sync_benchs_messages_read_as_the_full_path_reads_them(monkeypatch):
-    for raw in iter_messages(300, "alice@acme.test"):
-        quick, full = both_ways(raw, monkeypatch)
+def bench_like(rng: random.Random) -> bytes:
+    """The three shapes of bench/imap_initial_sync.py's mailbox (not imported: that module sets
+    up a database when imported): plain text, text + HTML alternative, text + a base64 file."""
+    paragraph = " ".join(rng.choice(["price", "seats", "contract", "demo"]) for _ in range(60)).encode()
+    kind = rng.random()
+    if kind < 0.7:
+        return single(
+            b"text/plain; charset=utf-8", None, None, b"\r\n\r\n".join([paragraph] * rng.randint(2, 8))
+        )
+    if kind < 0.92:
+        html = b"<html><body>" + b"".join(b"<p>" + paragraph + b"</p>" for _ in range(3)) + b"</body></html>"
+        return multipart(
+            b"alternative",
+            part(b"text/plain; charset=utf-8", None, None, paragraph),
+            part(b"text/html; charset=utf-8", None, None, html),
+        )
+    blob = base64.encodebytes(rng.randbytes(rng.randint(30_000, 60_000))).replace(b"\n", b"\r\n")
+    return multipart(
+        b"mixed",
+        part(b"text/plain; charset=utf-8", None, None, paragraph),
+        part(b'application/pdf; name="offer.pdf"', b"base64", b'attachment; filename="offer.pdf"', blob),
+    )
+
+
+def test_messages_like_the_initial_sync_benchs_read_as_the_full_path_reads_them(monkeypatch):
+    rng = random.Random(7)
+    for _ in range(200):
+        quick, full = both_ways(bench_like(rng), monkeypatch)
         assert quick == full
 
 
