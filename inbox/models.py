@@ -224,7 +224,7 @@ class Attachment(models.Model):
     """
 
     # No index of its own: att_message_pos_idx starts with it, and no query's plan used this one
-    # (bench/index_plans_cpu.py, docs/bench/index-plans-s28.txt); each one cost every insert.
+    # (bench/index_plans.py, docs/bench/index-plans-s28.txt); each one cost every insert.
     message = models.ForeignKey(
         Message, on_delete=models.CASCADE, related_name="attachment_rows", db_index=False
     )
@@ -265,7 +265,7 @@ class ProviderRef(models.Model):
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="refs")
     # No index of its own: provider_ref_unique and ref_folder_uid_idx start with it, and every
-    # query's plan keeps an index of that shape without it (bench/index_plans_cpu.py,
+    # query's plan keeps an index of that shape without it (bench/index_plans.py,
     # docs/bench/index-plans-s28.txt); it cost each message of an initial sync an insert.
     account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=500)

@@ -3,7 +3,7 @@
 ``inbox_attachment(message_id)`` (att_message_pos_idx starts with message_id) and
 ``inbox_providerref(account_id)`` (provider_ref_unique and ref_folder_uid_idx start with
 account_id): every query the app sends keeps an index of that shape without them
-(bench/index_plans_cpu.py on a 100,000-conversation database, docs/bench/index-plans-s28.txt),
+(bench/index_plans.py on a 100,000-conversation database, docs/bench/index-plans-s28.txt),
 and each was one more index insert per stored message or file.
 
 Only the indexes go: ``AlterField(db_index=False)`` would also drop and re-add the foreign-key

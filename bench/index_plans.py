@@ -1,7 +1,7 @@
 """Proof before dropping an index: the plan of every query the app sends that could use it,
 with the index and without it.
 
-    DATABASE_URL=postgres://.../salesinbox_<tag>_big .venv/bin/python bench/index_plans_cpu.py \\
+    DATABASE_URL=postgres://.../salesinbox_<tag>_big .venv/bin/python bench/index_plans.py \\
         --drop inbox_message_account_id_44d5ab47 ... [--out docs/bench/index-plans.txt]
 
 The database is one ``seed_demo --conversations 100000`` (then ``VACUUM (ANALYZE)``).
