@@ -73,13 +73,25 @@ def _deliver_leads(setup: ImapSetup, count: int, **overrides: dict[str, str]) ->
         setup.deliver(subject=subject, date=start + timedelta(hours=n), **fields)
 
 
-def _backends() -> int:
-    """Connections to this test database besides this one (the store thread's, if open)."""
+@pytest.fixture(autouse=True)
+def store_backends() -> Iterator[list[int]]:
+    """The PostgreSQL backend pids of the connections the store thread opened."""
+    pids: list[int] = []
+
+    def opened(sender: object, connection: Any, **kwargs: object) -> None:
+        if threading.current_thread().name.startswith("pull-store"):
+            pids.append(connection.connection.info.backend_pid)
+
+    connection_created.connect(opened)
+    yield pids
+    connection_created.disconnect(opened)
+
+
+def _store_backends_open(pids: list[int]) -> int:
+    """How many of the store thread's connections are still open. Only those: the suite runs
+    other servers (Celery workers, a live server) on the same test database."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
-        )
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [pids])
         return int(cursor.fetchone()[0])
 
 
@@ -119,7 +131,7 @@ def _in_thread(target: Callable[[], PullSummary]) -> tuple[threading.Thread, Out
 
 
 def test_a_first_sync_stores_on_the_store_thread_newest_first_with_exact_counts_and_progress(
-    faulty: ImapSetup, store_threads: list[str]
+    faulty: ImapSetup, store_threads: list[str], store_backends: list[int]
 ):
     leads = 3 * WINDOW + 2  # four windows, nine groups
     _deliver_leads(faulty, leads)
@@ -167,13 +179,18 @@ def test_a_first_sync_stores_on_the_store_thread_newest_first_with_exact_counts_
     assert max(len(commit) for commit in commits) <= GROUP
     assert FolderState.objects.get(account=account, folder="INBOX").uidnext == leads + 1
     # The store thread's connection was closed when the pull ended.
-    wait_for(lambda: _backends() == 0, "the store thread's connection to close", timeout=30)
+    assert store_backends  # the store thread had a connection of its own
+    wait_for(
+        lambda: _store_backends_open(store_backends) == 0,
+        "the store thread's connection to close",
+        timeout=30,
+    )
     again = faulty.pull()
     assert again.report is not None and again.report.created == 0
 
 
 def test_a_group_postgres_refuses_is_stored_one_by_one_and_only_the_bad_message_is_quarantined(
-    faulty: ImapSetup, store_threads: list[str], ingests: dict[str, list[int]]
+    faulty: ImapSetup, store_threads: list[str], ingests: dict[str, list[int]], store_backends: list[int]
 ):
     leads = 2 * WINDOW
     # A To address longer than the column holding a conversation's participants: PostgreSQL
@@ -196,11 +213,16 @@ def test_a_group_postgres_refuses_is_stored_one_by_one_and_only_the_bad_message_
     assert any(name.startswith("pull-store") for name in store_threads)
     faulty.account.refresh_from_db()
     assert (faulty.account.initial_sync_done, faulty.account.initial_sync_total) == (leads, leads)
-    wait_for(lambda: _backends() == 0, "the store thread's connection to close", timeout=30)
+    assert store_backends  # the store thread had a connection of its own
+    wait_for(
+        lambda: _store_backends_open(store_backends) == 0,
+        "the store thread's connection to close",
+        timeout=30,
+    )
 
 
 def test_a_store_error_reaches_the_pull_and_no_cursor_is_saved_past_the_group_that_failed(
-    faulty: ImapSetup, monkeypatch: pytest.MonkeyPatch
+    faulty: ImapSetup, monkeypatch: pytest.MonkeyPatch, store_backends: list[int]
 ):
     leads = WINDOW
     _deliver_leads(faulty, leads)
@@ -224,7 +246,12 @@ def test_a_store_error_reaches_the_pull_and_no_cursor_is_saved_past_the_group_th
     assert not FolderState.objects.filter(account=faulty.account, folder="INBOX").exists()
     account = MailAccount.objects.get(pk=faulty.account.pk)
     assert account.initial_sync_finished_at is None and account.initial_sync_done == FIRST
-    wait_for(lambda: _backends() == 0, "the store thread's connection to close", timeout=30)
+    assert store_backends  # the store thread had a connection of its own
+    wait_for(
+        lambda: _store_backends_open(store_backends) == 0,
+        "the store thread's connection to close",
+        timeout=30,
+    )
 
     monkeypatch.setattr(imap_pull, "store_raw_messages", store)
     resumed = faulty.pull()
@@ -235,7 +262,9 @@ def test_a_store_error_reaches_the_pull_and_no_cursor_is_saved_past_the_group_th
     assert FolderState.objects.get(account=faulty.account, folder="INBOX").uidnext == leads + 1
 
 
-def test_the_server_hanging_up_while_a_group_is_being_stored_loses_and_doubles_nothing(faulty: ImapSetup):
+def test_the_server_hanging_up_while_a_group_is_being_stored_loses_and_doubles_nothing(
+    faulty: ImapSetup, store_backends: list[int]
+):
     leads = WINDOW
     _deliver_leads(faulty, leads)
     # Dovecot hangs up (BYE) when asked for a message whose file it cannot open: Lead 2, in the
@@ -276,4 +305,9 @@ def test_the_server_hanging_up_while_a_group_is_being_stored_loses_and_doubles_n
     account = MailAccount.objects.get(pk=faulty.account.pk)
     assert (account.initial_sync_done, account.initial_sync_total) == (leads, leads)
     assert FolderState.objects.get(account=faulty.account, folder="INBOX").uidnext == leads + 1
-    wait_for(lambda: _backends() == 0, "the store thread's connection to close", timeout=30)
+    assert store_backends  # the store thread had a connection of its own
+    wait_for(
+        lambda: _store_backends_open(store_backends) == 0,
+        "the store thread's connection to close",
+        timeout=30,
+    )
