@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import base64
 import random
-from dataclasses import asdict
-from datetime import UTC, datetime
 
 import pytest
 
 import sync.mime
 from sync.mime import count_mime_parts, parse_message
 from tests.security.hostile_mime import CASES
+from tests.test_mime_fast_paths import _parsed
 
 # The big cases take seconds each and hold no plain text parts worth the time.
 _BIG = {"nested-2000", "parts-5000", "attachments-3000", "attachment-25mb", "subject-1mb"}
-FALLBACK = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def both_ways(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:  # type: ignore[type-arg]
@@ -32,13 +30,6 @@ def both_ways(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
         patched.setattr(sync.mime, "_simple_text", lambda part: None)
         full = _parsed(raw)
     return quick, full
-
-
-def _parsed(raw: bytes) -> dict:  # type: ignore[type-arg]
-    try:
-        return asdict(parse_message(raw, own_addresses=("alice@acme.test",), fallback_date=FALLBACK))
-    except Exception as exc:
-        return {"raised": type(exc).__name__}
 
 
 HEADERS = (
@@ -116,14 +107,8 @@ BODIES = [
 def single(
     content_type: bytes | None, encoding: bytes | None, disposition: bytes | None, body: bytes
 ) -> bytes:
-    lines = [HEADERS.rstrip(b"\r\n")]
-    if content_type is not None:
-        lines.append(b"Content-Type: " + content_type)
-    if encoding is not None:
-        lines.append(b"Content-Transfer-Encoding: " + encoding)
-    if disposition is not None:
-        lines.append(b"Content-Disposition: " + disposition)
-    return b"\r\n".join([*lines, b"", body])
+    """A whole message: the common headers, then the part's."""
+    return HEADERS.rstrip(b"\r\n") + b"\r\n" + part(content_type, encoding, disposition, body)
 
 
 def part(content_type: bytes | None, encoding: bytes | None, disposition: bytes | None, body: bytes) -> bytes:
