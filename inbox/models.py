@@ -181,7 +181,8 @@ class Direction(models.TextChoices):
 
 class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the composite indexes below start with it (migration 0017).
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+", db_index=False)
     message_id = models.CharField(max_length=998, blank=True)
     in_reply_to = models.CharField(max_length=998, blank=True)
     references = models.JSONField(default=list, blank=True)

@@ -20,7 +20,6 @@ from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Count,
-    DateTimeField,
     Exists,
     F,
     OuterRef,
@@ -47,6 +46,7 @@ from inbox.models import (
     Participant,
     UserSyncSettings,
 )
+from inbox.search_sql import SqlWithParams, compiled_once
 
 __all__ = ["FOLDERS", "Folder", "folder_of", "in_folder"]  # the folder rule lives in inbox.folders
 PAGE_SIZE = 50
@@ -432,15 +432,15 @@ def _term_filter(term: str, account_ids: list[int], *, probe: bool = False) -> Q
 
     ``probe``: test the participants and messages of each conversation row as the walk
     reaches it (a scalar subquery, which PostgreSQL never turns into a hashed subplan);
-    otherwise ``EXISTS``, which PostgreSQL may answer for the whole mailbox at once from
-    the GIN indexes — the right plan only when matches are few (see ``search_page``).
+    otherwise ``EXISTS`` (SQLite's search). PostgreSQL's index query reads the rarest word's
+    matches from the GIN indexes instead (``_term_hits``).
     """
     people, body, subject = _term_places(term, account_ids)
     people = people.filter(conversation_id=OuterRef("pk"))
     # A word starting with ``term`` contains it, so on PostgreSQL the substring test is a
     # necessary condition: it is cheaper than parsing the row into a tsvector and runs first.
-    # The conversation's own mailbox: exact when one query searches several (the index
-    # query's LATERAL), and one probe serves every query of a search (``_condition_sql``).
+    # The conversation's own mailbox: exact when one query searches several, and one probe
+    # serves every query of a search (``_condition_sql``).
     body = body.filter(
         conversation_id=OuterRef("pk"), account_id=OuterRef("account_id"), text__icontains=term
     )
@@ -479,21 +479,68 @@ class SearchEstimate:
 def _estimate_search(terms: list[str], account_ids: list[int]) -> SearchEstimate:
     """Call it with parallel workers off: a parallel Append lists its branches by cost, not in
     query order."""
-    branches: list[QuerySet[Any, Any]] = []
-    for term in terms:
-        people, body, _ = _term_places(term, account_ids)
-        branches += [people.values_list("conversation_id"), body.values_list("conversation_id")]
-    branches += [
-        Participant.objects.values_list("conversation_id"),
-        Message.objects.filter(account_id__in=account_ids).values_list("conversation_id"),
+    branches = [
+        *(sql for t in terms for sql in (_people_sql(t, account_ids), _bodies_fts_sql(t, account_ids))),
+        _all_people_sql("", account_ids),
+        _all_bodies_sql("", account_ids),
     ]
-    plan = json.loads(branches[0].union(*branches[1:], all=True).explain(format="json"))[0]["Plan"]
+    with connection.cursor() as db:
+        db.execute(
+            "EXPLAIN (FORMAT JSON) " + " UNION ALL ".join(f"({sql})" for sql, _ in branches),
+            [p for _, params in branches for p in params],
+        )
+        explained = db.fetchone()[0]
+    plan = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
     children = plan.get("Plans", []) if plan["Node Type"] == "Append" else []
     if len(children) != len(branches):
         return SearchEstimate({}, None)
     estimated = [child["Plan Rows"] for child in children]
     rows = {term: (estimated[2 * i], estimated[2 * i + 1]) for i, term in enumerate(terms)}
     return SearchEstimate(rows, (estimated[-2], estimated[-1]))
+
+
+@compiled_once
+def _people_sql(term: str, account_ids: list[int]) -> SqlWithParams:
+    """The conversations of the participants with ``term`` (any mailbox's: a participant
+    belongs to its conversation's)."""
+    return _sql_of(_term_places(term, account_ids)[0].values("conversation_id"))
+
+
+@compiled_once
+def _bodies_fts_sql(term: str, account_ids: list[int]) -> SqlWithParams:
+    """The conversations of the messages of ``account_ids`` with ``term`` by full-text search
+    alone: what the GIN index finds (the estimate's)."""
+    return _sql_of(_term_places(term, account_ids)[1].values("conversation_id"))
+
+
+@compiled_once
+def _bodies_sql(term: str, account_ids: list[int]) -> SqlWithParams:
+    """The (mailbox, conversation) of each message of ``account_ids`` with ``term``: the
+    full-text match and the substring, as ``_term_filter``'s."""
+    body = _term_places(term, account_ids)[1].filter(text__icontains=term)
+    return _sql_of(body.values("account_id", "conversation_id"))
+
+
+@compiled_once
+def _subject_sql(term: str, account_ids: list[int]) -> SqlWithParams:
+    return _condition_sql(_term_places(term, account_ids)[2])
+
+
+@compiled_once
+def _probe_sql(term: str, account_ids: list[int]) -> SqlWithParams:
+    return _condition_sql(_term_filter(term, account_ids, probe=True))
+
+
+@compiled_once
+def _all_people_sql(_: str, account_ids: list[int]) -> SqlWithParams:
+    """Every participant: the estimate's total."""
+    return _sql_of(Participant.objects.values("conversation_id"))
+
+
+@compiled_once
+def _all_bodies_sql(_: str, account_ids: list[int]) -> SqlWithParams:
+    """Every message of ``account_ids``: the estimate's total."""
+    return _sql_of(Message.objects.filter(account_id__in=account_ids).values("conversation_id"))
 
 
 def _terms_by_rarity(terms: list[str], estimate: SearchEstimate) -> list[str]:
@@ -537,6 +584,11 @@ def _condition_sql(condition: Q) -> tuple[str, list[Any]]:
     a query on ``Conversation`` does unless the table is aliased (never in the search)."""
     query = Conversation.objects.filter(condition).query
     sql, params = query.get_compiler(connection=connection).compile(query.where)
+    return sql, list(params)
+
+
+def _sql_of(query: QuerySet[Any, Any]) -> SqlWithParams:
+    sql, params = query.query.sql_with_params()
     return sql, list(params)
 
 
@@ -670,7 +722,7 @@ def _search_keys_postgresql(
         _no_parallel_workers()
         estimate = _estimate_search(terms, account_ids)
         terms = _terms_by_rarity(terms, estimate)
-        probes = [_condition_sql(_term_filter(t, account_ids, probe=True)) for t in terms]
+        probes = [_probe_sql(t, account_ids) for t in terms]
         if _walk_can_fill_a_page(estimate, terms, limit):
             keys, bound_of = _search_walk(account_ids, probes, folder_scope, limit)
         else:
@@ -678,8 +730,7 @@ def _search_keys_postgresql(
         found_in = Counter(account for account, _, _ in keys)
         sparse = [a for a in account_ids if a in bound_of and found_in[a] <= limit]
         if sparse:
-            indexed = _condition_sql(_term_filter(terms[0], sparse))
-            keys += _search_index(sparse, bound_of, [indexed, *probes[1:]], folder_scope, limit)
+            keys += _search_index(sparse, bound_of, terms[0], probes[1:], folder_scope, limit)
     keys.sort(key=lambda k: (k[2], k[1]), reverse=True)
     return [(pk, at) for _, pk, at in keys[: limit + 1]]
 
@@ -744,36 +795,52 @@ def _search_walk(
 def _search_index(
     sparse: list[int],
     bound_of: dict[int, datetime],
-    conditions: list[tuple[str, list[Any]]],
+    term: str,
+    probes: list[tuple[str, list[Any]]],
     folder_scope: FolderScope,
     limit: int,
 ) -> list[tuple[int, int, datetime]]:
-    """The mailboxes with few matches, older than their walk's bound: the first condition
-    is the rarest term as ``EXISTS``, its matches in these mailboxes from the GIN indexes (a
-    hashed subplan: the set is small, or the walk would have found a page), tested on each
-    row before the other terms' probes. One query for all of them: LATERAL walks each
-    mailbox in turn (its id and bound from VALUES), and the rare term's sets, which do not
-    depend on the mailbox, are built once rather than once per mailbox as in a UNION.
+    """The mailboxes with few matches, older than their walk's bound, newest first: one
+    query. The rarest ``term``'s participants and bodies in these mailboxes are read once
+    from the GIN indexes (``_term_hits``: the set is small, or the walk would have found a
+    page); each mailbox's folder is walked in page order, testing that set (and the subject)
+    and then the other terms' ``probes``; and the mailboxes' walks are merged in page order
+    (a Merge Append), so all of them together stop at a page rather than a page each.
     """
-    rest = (
-        folder_scope(sparse)
-        .filter(
-            account_id=RawSQL('"m"."account"', ()),
-            last_message_at__lt=RawSQL('"m"."bound"', (), output_field=DateTimeField()),
-        )
-        .filter(_all_in_order(conditions))
+    hits_sql, hits_params, found = _term_hits(term, sparse)
+    subject, subject_params = _subject_sql(term, sparse)
+    first = (f"({subject} OR {found})", subject_params)
+    walks = [
+        folder_scope([mailbox])
+        .filter(last_message_at__lt=bound_of[mailbox])
+        .filter(_all_in_order([first, *probes]))
         .order_by("-last_message_at", "-id")
         .values_list("account_id", "id", "last_message_at")[: limit + 1]
-    )
-    sql, params = rest.query.sql_with_params()
-    mailboxes = ", ".join(["(%s::integer, %s::timestamptz)"] * len(sparse))
+        for mailbox in sparse
+    ]
+    if len(walks) > 1:
+        walks[0] = walks[0].union(*walks[1:], all=True).order_by("-last_message_at", "-id")[: limit + 1]
+    sql, params = walks[0].query.sql_with_params()
     with connection.cursor() as db:
-        db.execute(
-            f'SELECT "s".* FROM (VALUES {mailboxes}) AS "m" ("account", "bound")'  # noqa: S608 (ORM-compiled SQL, params bound)
-            f' CROSS JOIN LATERAL ({sql}) AS "s"',
-            [*(v for a in sparse for v in (a, bound_of[a])), *params],
-        )
+        db.execute(f"{hits_sql} {sql}", [*hits_params, *params])
         return list(db.fetchall())
+
+
+def _term_hits(term: str, account_ids: list[int]) -> tuple[str, list[Any], str]:
+    """A word's participants and message bodies in ``account_ids`` as two materialized CTEs
+    (built once however many mailboxes a query walks), and the condition on a conversation
+    row that it has one of them — a message of its own mailbox, as ``_term_filter``'s."""
+    people_sql, people_params = _people_sql(term, account_ids)
+    body_sql, body_params = _bodies_sql(term, account_ids)
+    ctes = (
+        f'WITH "search_people" AS MATERIALIZED ({people_sql}), "search_bodies" AS MATERIALIZED ({body_sql})'
+    )
+    found = (
+        '"inbox_conversation"."id" IN (SELECT "conversation_id" FROM "search_people")'
+        ' OR ("inbox_conversation"."account_id", "inbox_conversation"."id")'
+        ' IN (SELECT "account_id", "conversation_id" FROM "search_bodies")'
+    )
+    return ctes, [*people_params, *body_params], found
 
 
 def conversation_rows(user: User, ids: list[int]) -> list[Conversation]:
