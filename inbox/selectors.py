@@ -232,24 +232,30 @@ def folder_page(
     # The page's keys as a subquery of the rows' query: one round trip for both.
     keys_sql, keys_params = merged[: limit + 1].query.sql_with_params()
     page_keys = RawSQL(f'SELECT "k"."id" FROM ({keys_sql}) AS "k"', keys_params)  # noqa: S608, S611 (ORM-compiled SQL, params bound)
-    rows = list(
-        Conversation.objects.filter(pk__in=page_keys)
-        .select_related("deal", "lead")
-        .only(*LIST_ROW_FIELDS)
-        .order_by(*order)
-    )
+    rows = list(_list_rows(Conversation.objects.filter(pk__in=page_keys)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = Cursor(rows[-1].last_message_at, rows[-1].pk).encode()
+    _attach_listed(rows, by_pk)
+    return FolderPage(rows, next_cursor)
+
+
+def _list_rows(found: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """``found`` newest first, with only what a list row shows (``LIST_ROW_FIELDS``)."""
+    return found.select_related("deal", "lead").only(*LIST_ROW_FIELDS).order_by("-last_message_at", "-id")
+
+
+def _attach_listed(rows: list[Conversation], accounts: dict[int, MailAccount]) -> None:
+    """Give list rows their mailbox (from ``accounts``, already read, not one built per row)
+    and their ``listed_participants``, in one query for any number of rows."""
     listed: dict[int, list[ListedParticipant]] = {c.pk: [] for c in rows}
     people = Participant.objects.filter(conversation_id__in=list(listed)).order_by("id")
     for conversation_id, address, name in people.values_list("conversation_id", "address", "name"):
         listed[conversation_id].append(ListedParticipant(address, name))
     for conversation in rows:
-        conversation.account = by_pk[conversation.account_id]
+        conversation.account = accounts[conversation.account_id]
         conversation.listed_participants = listed[conversation.pk]  # type: ignore[attr-defined]
-    return FolderPage(rows, next_cursor)
 
 
 class ListedParticipant(NamedTuple):
@@ -642,16 +648,12 @@ def search_page(
         keys = keys[:limit]
         next_cursor = Cursor(keys[-1][1], keys[-1][0]).encode()
     # The keys are the user's own mailboxes' (as a folder page's): the rows are loaded as
-    # folder_page loads them, sharing the mailboxes already read, not one built per row.
-    by_id = {
-        c.pk: c
-        for c in Conversation.objects.filter(pk__in=[k[0] for k in keys], account_id__in=list(searched))
-        .select_related("deal", "lead")
-        .prefetch_related(Prefetch("participants", queryset=Participant.objects.order_by("id")))
-    }
-    for conversation in by_id.values():
-        conversation.account = searched[conversation.account_id]
-    return FolderPage([by_id[k[0]] for k in keys if k[0] in by_id], next_cursor)
+    # folder_page loads them.
+    rows = list(
+        _list_rows(Conversation.objects.filter(pk__in=[k[0] for k in keys], account_id__in=list(searched)))
+    )
+    _attach_listed(rows, searched)
+    return FolderPage(rows, next_cursor)
 
 
 def _search_keys(
