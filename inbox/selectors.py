@@ -11,7 +11,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
@@ -464,11 +464,12 @@ class SearchEstimate:
     """PostgreSQL's own estimates for a search, from one ``EXPLAIN`` (nothing executed; the
     statistics of the trigram and full-text indexes' expressions): for each word, the
     participants and the bodies containing it — the set the index query builds for its first
-    word (subjects are tested on the row) — and how many participants and bodies there are
-    in all. Empty when the plan could not be read."""
+    word — and how many participants and bodies there are in all; and for each word, the
+    conversations with it in the subject. Empty when the plan could not be read."""
 
     rows: dict[str, tuple[float, float]]
     totals: tuple[float, float] | None
+    subjects: dict[str, float] = field(default_factory=dict)
 
     def matches(self, term: str) -> float:
         people, bodies = self.rows[term]
@@ -481,12 +482,20 @@ class SearchEstimate:
         people_total, bodies_total = self.totals or (1.0, 1.0)
         return min(1.0, people / max(people_total, 1.0) + bodies / max(bodies_total, 1.0))
 
+    def everywhere(self, term: str) -> float | None:
+        """The word's participants, bodies and subjects: every row its hits are read from.
+        None when not estimated."""
+        if term not in self.rows or term not in self.subjects:
+            return None
+        return self.matches(term) + self.subjects[term]
+
 
 def _estimate_search(terms: list[str], account_ids: list[int]) -> SearchEstimate:
     """Call it with parallel workers off: a parallel Append lists its branches by cost, not in
     query order."""
+    per_term = (_people_sql, _bodies_fts_sql, _subjects_fts_sql)
     branches = [
-        *(sql for t in terms for sql in (_people_sql(t, account_ids), _bodies_fts_sql(t, account_ids))),
+        *(build(t, account_ids) for t in terms for build in per_term),
         _all_people_sql("", account_ids),
         _all_bodies_sql("", account_ids),
     ]
@@ -501,8 +510,10 @@ def _estimate_search(terms: list[str], account_ids: list[int]) -> SearchEstimate
     if len(children) != len(branches):
         return SearchEstimate({}, None)
     estimated = [child["Plan Rows"] for child in children]
-    rows = {term: (estimated[2 * i], estimated[2 * i + 1]) for i, term in enumerate(terms)}
-    return SearchEstimate(rows, (estimated[-2], estimated[-1]))
+    n = len(per_term)
+    rows = {term: (estimated[n * i], estimated[n * i + 1]) for i, term in enumerate(terms)}
+    subjects = {term: estimated[n * i + 2] for i, term in enumerate(terms)}
+    return SearchEstimate(rows, (estimated[-2], estimated[-1]), subjects)
 
 
 @compiled_once
@@ -530,6 +541,30 @@ def _bodies_sql(term: str, account_ids: list[int]) -> SqlWithParams:
 @compiled_once
 def _subject_sql(term: str, account_ids: list[int]) -> SqlWithParams:
     return _condition_sql(_term_places(term, account_ids)[2])
+
+
+@compiled_once
+def _subjects_sql(term: str, account_ids: list[int]) -> SqlWithParams:
+    """The conversations of ``account_ids`` with ``term`` in the subject (as ``_subject_sql``)."""
+    subject = _term_places(term, account_ids)[2]
+    return _sql_of(Conversation.objects.filter(subject, account_id__in=account_ids).values("id"))
+
+
+@compiled_once
+def _subjects_fts_sql(term: str, account_ids: list[int]) -> SqlWithParams:
+    """The conversations of ``account_ids`` with the word ``term`` itself in the subject, by
+    the full-text index (the estimate's). Not the prefix: PostgreSQL estimates a prefix from
+    the share of its matching words among all words, which for subjects (few distinct words)
+    put "pricing", in one subject in 13, at one in 50. Not the substring test either: its
+    selectivity is a guess. A prefix of common words can still look rare; the index query
+    counts before it trusts that (``_search_index``)."""
+    from django.contrib.postgres.search import SearchQuery, SearchVector
+
+    query = SearchQuery(term, search_type="raw", config="simple")
+    found = Conversation.objects.filter(account_id__in=account_ids).annotate(
+        _doc=SearchVector("subject", config="simple")
+    )
+    return _sql_of(found.filter(_doc=query).values("id"))
 
 
 @compiled_once
@@ -732,7 +767,10 @@ def _search_keys_postgresql(
         found_in = Counter(account for account, _, _ in keys)
         sparse = [a for a in account_ids if a in bound_of and found_in[a] <= limit]
         if sparse:
-            keys += _search_index(sparse, bound_of, terms[0], probes[1:], folder_scope, limit)
+            hits_first = _hits_are_few(estimate, terms[0])
+            keys += _search_index(
+                sparse, bound_of, terms[0], probes[1:], folder_scope, limit, hits_first=hits_first
+            )
     keys.sort(key=lambda k: (k[2], k[1]), reverse=True)
     return [(pk, at) for _, pk, at in keys[: limit + 1]]
 
@@ -801,6 +839,8 @@ def _search_index(
     probes: list[tuple[str, list[Any]]],
     folder_scope: FolderScope,
     limit: int,
+    *,
+    hits_first: bool = False,
 ) -> list[tuple[int, int, datetime]]:
     """The mailboxes with few matches, older than their walk's bound, newest first: one
     query. The rarest ``term``'s participants and bodies in these mailboxes are read once
@@ -808,23 +848,92 @@ def _search_index(
     page); each mailbox's folder is walked in page order, testing that set (and the subject)
     and then the other terms' ``probes``; and the mailboxes' walks are merged in page order
     (a Merge Append), so all of them together stop at a page rather than a page each.
+
+    ``hits_first`` (the estimate says the word is rare): the query also holds the other way
+    round — each mailbox's rows found from the word's participants, subjects and bodies by
+    key (few: not the walk's most of the folder, or all of it for a word nobody wrote), the
+    other probes, sorted — and runs that way only when the hits, counted as they are read,
+    are at most ``HITS_FIRST_MAX_ROWS``; else the walk. The estimate is a guess (a prefix's
+    is often several times off), the count is not; one of the two runs (a one-time filter).
     """
-    hits_sql, hits_params, found = _term_hits(term, sparse)
+    ctes, ctes_params, found = _term_hits(term, sparse)
     subject, subject_params = _subject_sql(term, sparse)
     first = (f"({subject} OR {found})", subject_params)
     walks = [
         folder_scope([mailbox])
         .filter(last_message_at__lt=bound_of[mailbox])
         .filter(_all_in_order([first, *probes]))
-        .order_by("-last_message_at", "-id")
-        .values_list("account_id", "id", "last_message_at")[: limit + 1]
         for mailbox in sparse
     ]
+    if hits_first:
+        subjects_sql, subjects_params = _subjects_sql(term, sparse)
+        ctes += f', "search_subjects" AS MATERIALIZED ({subjects_sql})'
+        ctes_params = [*ctes_params, *subjects_params]
+        few = _hits_at_most(HITS_FIRST_MAX_ROWS)
+        # Top-level conditions: the count a one-time filter, the hits a semi-join.
+        hits = [
+            folder_scope([mailbox])
+            .filter(last_message_at__lt=bound_of[mailbox])
+            .filter(_sql_condition(few))
+            .filter(_sql_condition(_HITS.format(mailbox=mailbox)))
+            for mailbox in sparse
+        ]
+        if probes:
+            hits = [rows.filter(_all_in_order(probes)) for rows in hits]
+        walks = [walk.filter(_sql_condition(f"NOT {few}")) for walk in walks] + hits
+    ordered = [
+        walk.order_by("-last_message_at", "-id").values_list("account_id", "id", "last_message_at")
+        for walk in walks
+    ]
+    return _merged_newest(ordered, limit, ctes, ctes_params)
+
+
+# The index query starts from the rarest word's matches rather than walking the folder when
+# there are at most this many participants, bodies and subjects with it. Starting from them
+# costs a few µs each (reading each one's conversation by key, then sorting); the walk about
+# 2 µs a folder row until it has a page, which for a word this rare is most of the folder
+# (every row, for a word nobody wrote).
+HITS_FIRST_MAX_ROWS = 3000
+
+# A conversation of mailbox ``mailbox`` among the word's hits (``_term_hits``, ``search_subjects``).
+_HITS = (
+    '"inbox_conversation"."id" IN (SELECT "conversation_id" FROM "search_people"'
+    ' UNION ALL SELECT "id" FROM "search_subjects"'
+    ' UNION ALL SELECT "conversation_id" FROM "search_bodies" WHERE "account_id" = {mailbox:d})'
+)
+
+
+def _hits_at_most(cap: int) -> str:
+    """Whether the word has at most ``cap`` hits: counted by reading at most ``cap + 1`` of
+    them (a materialized CTE is computed as it is read, so this builds no more of it than the
+    query that follows would)."""
+    hits = (
+        'SELECT 1 FROM "search_people" UNION ALL SELECT 1 FROM "search_subjects"'
+        ' UNION ALL SELECT 1 FROM "search_bodies"'
+    )
+    return f'((SELECT COUNT(*) FROM ({hits} LIMIT {cap + 1:d}) AS "hits") <= {cap:d})'  # noqa: S608 (constant SQL)
+
+
+def _hits_are_few(estimate: SearchEstimate, term: str) -> bool:
+    everywhere = estimate.everywhere(term)
+    return everywhere is not None and everywhere <= HITS_FIRST_MAX_ROWS
+
+
+def _sql_condition(sql: str) -> RawSQL:
+    return RawSQL(sql, (), output_field=BooleanField())  # noqa: S611 (constant SQL)
+
+
+def _merged_newest(
+    walks: list[QuerySet[Any, Any]], limit: int, ctes: str, ctes_params: list[Any]
+) -> list[tuple[int, int, datetime]]:
+    """The newest ``limit + 1`` rows of the ordered ``walks`` (one per mailbox), merged in page
+    order, after the common table expressions ``ctes``."""
+    walks = [walk[: limit + 1] for walk in walks]
     if len(walks) > 1:
         walks[0] = walks[0].union(*walks[1:], all=True).order_by("-last_message_at", "-id")[: limit + 1]
     sql, params = walks[0].query.sql_with_params()
     with connection.cursor() as db:
-        db.execute(f"{hits_sql} {sql}", [*hits_params, *params])
+        db.execute(f"{ctes} {sql}", [*ctes_params, *params])
         return list(db.fetchall())
 
 
