@@ -926,8 +926,8 @@ def _sql_condition(sql: str) -> RawSQL:
 def _merged_newest(
     walks: list[QuerySet[Any, Any]], limit: int, ctes: str, ctes_params: list[Any]
 ) -> list[tuple[int, int, datetime]]:
-    """The newest ``limit + 1`` rows of the ordered ``walks`` (one per mailbox), merged in page
-    order, after the common table expressions ``ctes``."""
+    """The newest ``limit + 1`` rows of the ordered ``walks`` (each of one mailbox), merged in
+    page order, after the common table expressions ``ctes``."""
     walks = [walk[: limit + 1] for walk in walks]
     if len(walks) > 1:
         walks[0] = walks[0].union(*walks[1:], all=True).order_by("-last_message_at", "-id")[: limit + 1]
