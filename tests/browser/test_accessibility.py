@@ -23,6 +23,10 @@ def _serious(page) -> list[str]:  # type: ignore[no-untyped-def]
     return found
 
 
+# The h1 count and the page's text in one round trip.
+HEADINGS_AND_TEXT = "() => [document.querySelectorAll('h1').length, document.body.innerText]"
+
+
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_no_serious_or_critical_axe_violations_on_any_page(open_as, size):
     demo = demo_pages()
@@ -35,11 +39,10 @@ def test_no_serious_or_critical_axe_violations_on_any_page(open_as, size):
         found = _serious(page)
         # A screen reader jumps to a page's title by its heading: exactly one h1 (axe-core's
         # own rule for it is only "moderate").
-        headings = page.locator("h1").count()
+        headings, text = page.evaluate(HEADINGS_AND_TEXT)
         if headings != 1:
             found.append(f"{headings} h1 headings")
         # Nor template source read out as text (a {# comment #} spanning lines is shown).
-        text = page.locator("body").inner_text()
         found += [f"template text {mark!r} shown" for mark in ("{#", "#}", "{%", "{{") if mark in text]
         if found:
             problems[name] = found
