@@ -181,8 +181,41 @@ _POST = """([action, fields]) => {
 }"""
 
 
+# Counts the page's own requests in flight (htmx's XMLHttpRequests, app.js's fetches): after
+# the load event these are the only requests a page of the app makes (no lazy images, web
+# fonts or CSS urls; the mail frames load before the load event).
+_COUNT_REQUESTS = """(() => {
+  window.__requestsInFlight = 0;
+  const done = () => { window.__requestsInFlight -= 1; };
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (...args) {
+    window.__requestsInFlight += 1;
+    this.addEventListener("loadend", done, { once: true });
+    return send.apply(this, args);
+  };
+  const fetch = window.fetch;
+  window.fetch = function (...args) {
+    window.__requestsInFlight += 1;
+    return fetch.apply(this, args).finally(done);
+  };
+})();"""
+
+# True once nothing has been in flight, swapping or settling for three animation frames in a
+# row: a request an IntersectionObserver or a swapped-in fragment starts comes within a frame.
+_QUIET = """() => {
+  const busy = window.__requestsInFlight !== 0
+    || document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added") !== null;
+  window.__quietFrames = busy ? 0 : (window.__quietFrames || 0) + 1;
+  return window.__quietFrames >= 3;
+}"""
+
+
 def _settle(page: Page) -> None:
-    page.wait_for_load_state("networkidle")
+    """Wait until the page has loaded and its follow-up requests (htmx's load and intersect
+    triggers, the time-zone guess) are answered and swapped in. Playwright's "networkidle"
+    waited for the same but then a fixed 500 ms more on each of the walk's pages."""
+    page.wait_for_load_state("load")
+    page.wait_for_function(_QUIET, polling="raf")
 
 
 def _post(page: Page, action: str, fields: dict[str, str]) -> None:
@@ -205,6 +238,7 @@ def _sign_in_as(page: Page, user: User) -> None:
 def each_page(page: Page, demo: DemoPages) -> Iterator[str]:
     """Open every page in turn on ``page`` (signed in as alice); yields each page's name
     once it has loaded. Ends signed out, the company back on its plan."""
+    page.add_init_script(_COUNT_REQUESTS)
     for name, path in demo.paths.items():
         page.goto(path)
         _settle(page)

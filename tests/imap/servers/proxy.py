@@ -267,6 +267,11 @@ class FaultProxy:
             except OSError:
                 client.close()
                 continue
+            # The proxy writes a response line by line (and a command around its literals):
+            # with Nagle's algorithm on, each small write after the first waits for the peer's
+            # delayed ACK (40 ms on Linux), which made every command through the proxy slow.
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection = _Connection(self, client, upstream)
             threading.Thread(target=connection.server_loop, daemon=True).start()
             threading.Thread(target=connection.client_loop, daemon=True).start()
