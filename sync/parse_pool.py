@@ -103,6 +103,24 @@ def _get_pool() -> ProcessPoolExecutor | None:
     return _pool
 
 
+def start() -> None:
+    """Fork the workers now, if big groups are parsed in a pool here at all (an idempotent
+    no-op otherwise). A pull that may hand the pool a big group calls this before it starts
+    a thread of its own (``sync.store.BackgroundStore``): the pool forks its workers on its
+    first task, and a fork copies every lock another thread holds at that moment (a psycopg
+    connection's, logging's) into the child, locked for ever. Forked here, the workers are
+    copies of a process with one thread."""
+    pool = _get_pool()
+    if pool is None:
+        return
+    try:
+        # With fork, the pool starts all its workers at the first submit, in this thread.
+        pool.submit(int)
+    except (BrokenProcessPool, RuntimeError, OSError, AssertionError) as exc:
+        logger.warning("MIME parsing pool could not start (%r): parsing in-process", exc)
+        _drop_pool()
+
+
 def _drop_pool() -> None:
     """A broken pool is not started again in this process: parsing stays inline."""
     global _pool, _pool_failed
