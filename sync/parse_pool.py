@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from inbox.services.ingest import prepare
 from inbox.types import ParsedMessage
 from sync.mime import parse_message
 
@@ -61,6 +62,11 @@ def parse_one(item: ParseInput) -> ParsedMessage | str:
         parsed.problems.insert(0, item.headers_only_reason)
     if item.incoming is not None:
         parsed.incoming = item.incoming
+    try:
+        # The ingest's per-message part, here: in a worker, it runs beside the store thread.
+        parsed.prepared = prepare(parsed)
+    except Exception:  # the ingest computes it again and fails (or quarantines) there
+        parsed.prepared = None
     return parsed
 
 

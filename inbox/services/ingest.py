@@ -22,7 +22,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crm.models import PersonEmail
-from inbox.lookups import any_of
+from inbox.lookups import any_of, any_text
 from inbox.models import (
     Attachment,
     Conversation,
@@ -34,7 +34,7 @@ from inbox.models import (
     ProviderRef,
     Tombstone,
 )
-from inbox.types import Address, IngestOutcome, IngestResult, ParsedMessage, RefData
+from inbox.types import Address, IngestOutcome, IngestResult, ParsedMessage, PreparedMessage, RefData
 
 SUBJECT_THREAD_WINDOW = timedelta(days=30)
 _PREFIX = re.compile(r"^\s*((re|fw|fwd|sv|vs|aw|wg|tr|rv|antw|odp)(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
@@ -85,6 +85,38 @@ def _addresses(parsed: ParsedMessage) -> list[Address]:
         if address and address.email and address.email.lower() not in seen:
             seen[address.email.lower()] = address
     return list(seen.values())
+
+
+def prepare(parsed: ParsedMessage) -> PreparedMessage:
+    """The bulk ingest's per-message work on ``parsed`` alone (no database, no account):
+    done by the parse workers (``sync.parse_pool.parse_one``) so the store thread — a first
+    sync's critical path — only threads and writes."""
+    return PreparedMessage(
+        row=(
+            parsed.message_id[:998],
+            parsed.in_reply_to[:998],
+            _json(parsed.references[:100]),
+            parsed.subject[:998],
+            (parsed.sender.email if parsed.sender else "")[:320],
+            (parsed.sender.name if parsed.sender else "")[:300],
+            _json([{"email": a.email, "name": a.name} for a in parsed.to]),
+            _json([{"email": a.email, "name": a.name} for a in parsed.cc]),
+            parsed.date,
+            parsed.text,
+            parsed.html,
+            _json(parsed.attachments),
+            _json(parsed.problems),
+        ),
+        addresses=tuple((a.email.lower(), a) for a in _addresses(parsed)),
+        snippet=snippet_of(parsed.text),
+        normalized_subject=normalize_subject(parsed.subject),
+    )
+
+
+def _prepared(parsed: ParsedMessage) -> PreparedMessage:
+    """``parsed.prepared``, or computed here when the parse did not (a message built or
+    changed after its parse)."""
+    return parsed.prepared if parsed.prepared is not None else prepare(parsed)
 
 
 def _find_conversation(account: MailAccount, parsed: ParsedMessage) -> Conversation | None:
@@ -394,6 +426,7 @@ class _NewMessage:
     """A message the batch creates: its row, and its pk once allocated."""
 
     parsed: ParsedMessage
+    prepared: PreparedMessage
     thread: _Thread
     pk: int = 0
 
@@ -416,7 +449,7 @@ def _values_in(queryset: QuerySet, field_name: str, values: Iterable[str], *fiel
     if not wanted:
         return []
     if connection.vendor == "postgresql":
-        return list(queryset.filter(any_of(field_name, wanted)).values_list(*fields))
+        return list(queryset.filter(any_text(field_name, wanted)).values_list(*fields))
     rows: list[tuple] = []  # type: ignore[type-arg]
     for start in range(0, len(wanted), 1000):
         rows += queryset.filter(**{f"{field_name}__in": wanted[start : start + 1000]}).values_list(*fields)
@@ -442,9 +475,10 @@ def ingest_messages(
     keys = [ref.key for _, ref in items]
     mids = {p.message_id for p, _ in items if p.message_id}
     related = {mid for p, _ in items for mid in [p.in_reply_to, *p.references] if mid}
-    addresses = {a.email.lower() for p, _ in items for a in _addresses(p)}
+    prepared = [_prepared(p) for p, _ in items]
+    addresses = {address for pr in prepared for address, _ in pr.addresses}
     others = addresses - {own}
-    subjects = {normalize_subject(p.subject) for p, _ in items} - {""}
+    subjects = {pr.normalized_subject for pr in prepared} - {""}
 
     # 1. What the database holds about the batch, one query each.
     known_refs: dict[str, tuple[int | _NewMessage, int | _Thread]] = {
@@ -462,7 +496,7 @@ def ingest_messages(
     tomb_mids: set[str] = set()
     for key, mid in (
         Tombstone.objects.filter(account_id=account.pk)
-        .filter(Q(any_of("provider_key", keys)) | Q(any_of("message_id", mids)))
+        .filter(Q(any_text("provider_key", keys)) | Q(any_text("message_id", mids)))
         .values_list("provider_key", "message_id")
     ):
         tomb_keys.add(key)
@@ -492,7 +526,7 @@ def ingest_messages(
             account_id=account.pk,
             last_message_at__gte=min(dates) - SUBJECT_THREAD_WINDOW,
             first_message_at__lte=max(dates) + SUBJECT_THREAD_WINDOW,
-        ).filter(any_of("participants__address", others))
+        ).filter(any_text("participants__address", others))
         wanted |= {pk for (pk,) in _values_in(candidates, "normalized_subject", subjects, "pk")}
     threads: dict[int, _Thread] = {}
     if wanted:
@@ -502,7 +536,7 @@ def ingest_messages(
             conversation = _Conv(*row)
             threads[conversation.pk] = _Thread(conversation, is_new=False, participants=set())  # type: ignore[index]
         for conversation_pk, address in Participant.objects.filter(
-            any_of("conversation_id", threads), any_of("address", addresses)
+            any_of("conversation_id", threads), any_text("address", addresses)
         ).values_list("conversation_id", "address"):
             threads[conversation_pk].participants.add(address)
     by_subject: dict[str, list[_Thread]] = defaultdict(list)
@@ -510,7 +544,7 @@ def ingest_messages(
         by_subject[existing.conversation.normalized_subject].append(existing)
     people = dict(
         PersonEmail.objects.filter(company_id=account.company_id)
-        .filter(any_of("email", addresses))
+        .filter(any_text("email", addresses))
         .values_list("email", "person_id")
     )
 
@@ -525,7 +559,7 @@ def ingest_messages(
     # (thread, address, name, person, is_sender)
     new_participants: list[tuple[_Thread, str, str, int | None, bool]] = []
     new_threads: list[_Thread] = []
-    for parsed, ref in items:
+    for (parsed, ref), pr in zip(items, prepared, strict=True):
         if ref.key in known_refs:
             known_message, known_conversation = known_refs[ref.key]
             planned.append((IngestOutcome.DUPLICATE, known_conversation, known_message))
@@ -539,13 +573,13 @@ def ingest_messages(
             known_refs[ref.key] = (same.message, same.conversation)
             planned.append((IngestOutcome.DUPLICATE, same.conversation, same.message))
             continue
-        thread = _thread_for(parsed, own, by_mid, by_reply_to, by_subject, thread_of)
+        thread = _thread_for(parsed, pr, own, by_mid, by_reply_to, by_subject, thread_of)
         incoming = parsed.incoming
         if thread is None:
             conversation = _Conv(
                 None,
                 subject=parsed.subject[:998],
-                normalized_subject=normalize_subject(parsed.subject),
+                normalized_subject=pr.normalized_subject,
                 first_message_at=parsed.date,
                 last_message_at=parsed.date,
                 is_read=parsed.is_read or not incoming,
@@ -554,7 +588,7 @@ def ingest_messages(
             thread = _Thread(conversation, is_new=True, participants=set())
             new_threads.append(thread)
             by_subject[conversation.normalized_subject].append(thread)
-        message = _NewMessage(parsed, thread)
+        message = _NewMessage(parsed, pr, thread)
         new_messages.append(message)
         new_refs.append((ref, message))
         known = _Known(parsed.date, thread, message, _AFTER_EVERY_PK + len(new_messages))
@@ -565,15 +599,14 @@ def ingest_messages(
             by_reply_to[in_reply_to].append(known)
         known_refs[ref.key] = (message, thread)
         sender = parsed.sender.email.lower() if parsed.sender else ""
-        for a in _addresses(parsed):
-            address = a.email.lower()
+        for address, a in pr.addresses:
             if address not in thread.participants:
                 thread.participants.add(address)
                 new_participants.append(
                     (thread, address, a.name[:300], people.get(address), address == sender)
                 )
         direction = Direction.INCOMING if incoming else Direction.OUTGOING
-        unarchived = _count_in(thread, parsed, direction, now)
+        unarchived = _count_in(thread, parsed, direction, now, pr.snippet)
         planned.append((IngestOutcome.CREATED, thread, (message, unarchived)))
 
     # 3. The writes: ids first (rows refer to each other), then COPY for what is new.
@@ -725,25 +758,14 @@ def _write_batch(
 
 def _message_row(account: MailAccount, message: _NewMessage, now: datetime) -> tuple[object, ...]:
     """The row ``_new_message`` would save, in the COPY's column order."""
-    p = message.parsed
+    *values, problems = message.prepared.row
     return (
         message.pk,
         message.thread.conversation.pk,
         account.pk,
-        p.message_id[:998],
-        p.in_reply_to[:998],
-        _json(p.references[:100]),
-        p.subject[:998],
-        (p.sender.email if p.sender else "")[:320],
-        (p.sender.name if p.sender else "")[:300],
-        _json([{"email": a.email, "name": a.name} for a in p.to]),
-        _json([{"email": a.email, "name": a.name} for a in p.cc]),
-        p.date,
-        p.text,
-        p.html,
-        _json(p.attachments),
-        (Direction.INCOMING if p.incoming else Direction.OUTGOING).value,
-        _json(p.problems),
+        *values,
+        (Direction.INCOMING if message.parsed.incoming else Direction.OUTGOING).value,
+        problems,
         now,
     )
 
@@ -829,6 +851,7 @@ def _write_participants(rows: list[tuple[_Thread, str, str, int | None, bool]]) 
 
 def _thread_for(
     parsed: ParsedMessage,
+    prepared: PreparedMessage,
     own: str,
     by_mid: dict[str, list[_Known]],
     by_reply_to: dict[str, list[_Known]],
@@ -845,10 +868,10 @@ def _thread_for(
         return thread_of(min(siblings, key=lambda known: known.order).conversation)
     if parsed.message_id and by_reply_to.get(parsed.message_id):
         return thread_of(by_reply_to[parsed.message_id][0].conversation)
-    subject = normalize_subject(parsed.subject)
+    subject = prepared.normalized_subject
     if not subject:
         return None
-    others = {a.email.lower() for a in _addresses(parsed)} - {own}
+    others = {address for address, _ in prepared.addresses} - {own}
     if not others:
         return None
     low, high = parsed.date - SUBJECT_THREAD_WINDOW, parsed.date + SUBJECT_THREAD_WINDOW
@@ -882,7 +905,7 @@ def _new_message(account: MailAccount, parsed: ParsedMessage) -> Message:
     )
 
 
-def _count_in(thread: _Thread, parsed: ParsedMessage, direction: str, now: datetime) -> bool:
+def _count_in(thread: _Thread, parsed: ParsedMessage, direction: str, now: datetime, snippet: str) -> bool:
     """The conversation update ``ingest_message`` makes for a new message; True when it
     brought an archived conversation back to the Inbox."""
     conversation = thread.conversation
@@ -891,7 +914,7 @@ def _count_in(thread: _Thread, parsed: ParsedMessage, direction: str, now: datet
     first = conversation.message_count == 0
     if parsed.date >= conversation.last_message_at or first:
         conversation.last_message_at = parsed.date
-        conversation.snippet = snippet_of(parsed.text)
+        conversation.snippet = snippet
     if parsed.date < conversation.first_message_at:
         conversation.first_message_at = parsed.date
     if any(not a.get("inline") for a in parsed.attachments):
