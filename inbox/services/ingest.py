@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
@@ -486,7 +486,7 @@ _CANDIDATES_SQL = (
 )
 
 
-def _probe(sql: str, values: Iterable[str], *params: object) -> list[tuple]:  # type: ignore[type-arg]
+def _probe(sql: str, values: Iterable[str], *params: Any) -> list[tuple]:  # type: ignore[type-arg]
     """The rows of one of the probes above for ``values`` (its ``v.value``)."""
     wanted = sorted(set(values))
     if not wanted:
