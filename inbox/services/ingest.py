@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, cast
 
 from django.db import connection, transaction
@@ -366,6 +367,10 @@ _UPDATED_FIELDS = [
     "updated_at",
 ]
 
+
+# A conversation's _UPDATED_FIELDS values, in order, in one call (a first sync creates
+# thousands of conversations; a getattr per field per row showed in the store's profile).
+_updated_values = attrgetter(*_UPDATED_FIELDS)
 
 _AFTER_EVERY_PK = 1 << 62
 
@@ -724,6 +729,7 @@ def _write_batch(
     changed: list[_Thread],
     new_messages: list[_NewMessage],
 ) -> None:
+    account_pk, company_pk = account.pk, account.company_id  # read once, not per row
     with connection.cursor() as cursor:
         for thread, pk in zip(
             new_threads, _allocate_ids(cursor, Conversation._meta.db_table, len(new_threads)), strict=True
@@ -750,13 +756,13 @@ def _write_batch(
                 (
                     (
                         c.pk,
-                        account.company_id,
-                        account.pk,
+                        company_pk,
+                        account_pk,
                         False,
                         now,
                         c.subject,
                         c.normalized_subject,
-                        *(getattr(c, name) for name in _UPDATED_FIELDS),
+                        *_updated_values(c),
                     )
                     for c in (thread.conversation for thread in new_threads)
                 ),
@@ -787,7 +793,7 @@ def _write_batch(
                     "parse_problems",
                     "created_at",
                 ],
-                (_message_row(account, m, now) for m in new_messages),
+                (_message_row(account_pk, m, now) for m in new_messages),
             )
             files = [(m.pk, row) for m in new_messages for row in attachment_values(m.parsed.attachments)]
             if files:
@@ -808,17 +814,17 @@ def _write_batch(
                         "provider_id",
                         "file",
                     ],
-                    ((pk, account.pk, *row, "") for pk, row in files),
+                    ((pk, account_pk, *row, "") for pk, row in files),
                 )
 
 
-def _message_row(account: MailAccount, message: _NewMessage, now: datetime) -> tuple[object, ...]:
+def _message_row(account_pk: int, message: _NewMessage, now: datetime) -> tuple[object, ...]:
     """The row ``_new_message`` would save, in the COPY's column order."""
     *values, problems = message.prepared.row
     return (
         message.pk,
         message.thread.conversation.pk,
-        account.pk,
+        account_pk,
         *values,
         (Direction.INCOMING if message.parsed.incoming else Direction.OUTGOING).value,
         problems,
@@ -863,13 +869,14 @@ def _write_refs(
 ) -> None:
     if not new_refs:
         return
+    account_pk = account.pk
     with connection.cursor() as cursor:
         _copy(
             cursor,
             ProviderRef._meta.db_table,
             ["account_id", "key", "message_id", "folder", "uidvalidity", "uid", "thread_id", "seen_at"],
             (
-                (account.pk, ref.key, _pk(message), ref.folder, ref.uidvalidity, ref.uid, ref.thread_id, now)
+                (account_pk, ref.key, _pk(message), ref.folder, ref.uidvalidity, ref.uid, ref.thread_id, now)
                 for ref, message in new_refs
             ),
         )
