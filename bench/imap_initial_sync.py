@@ -270,6 +270,9 @@ class ThreadBackends:
     def __init__(self) -> None:
         self.cpu = 0.0
         self.connections = 0
+        # The storing threads' own CPU (Python, psycopg), read on the thread as it closes its
+        # connection (``BackgroundStore`` closes it on the thread, at the pull's end).
+        self.thread_cpu = 0.0
         connection_created.connect(self._created)
 
     def _created(self, sender: object, connection: Any, **kwargs: object) -> None:
@@ -280,6 +283,7 @@ class ThreadBackends:
 
         def closing() -> None:
             self.cpu += _proc_cpu(pid)
+            self.thread_cpu += time.thread_time()
             self.connections += 1
             close()
 
@@ -390,6 +394,10 @@ def main() -> None:
             "every thread of the process)"
         )
         print(
+            f"  store thread CPU      {thread_backends.thread_cpu:6.2f} s  (part of the process's: ingest "
+            "Python and psycopg)"
+        )
+        print(
             f"  PostgreSQL backends   {pg_cpu:6.2f} s  (the pull's connection {main_pg_cpu:.2f}, "
             f"{thread_backends.connections} store-thread connection(s) {thread_backends.cpu:.2f})"
         )
@@ -419,6 +427,7 @@ def main() -> None:
                     "parse_workers_cpu_s": round(workers_cpu, 2),
                     "postgres_backend_cpu_s": round(pg_cpu, 2),
                     "postgres_store_thread_cpu_s": round(thread_backends.cpu, 2),
+                    "store_thread_cpu_s": round(thread_backends.thread_cpu, 2),
                     "dovecot_cpu_s": round(dovecot_cpu, 2),
                     "load_average": round(os.getloadavg()[0], 1),
                     "conversations": conversations,

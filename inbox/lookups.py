@@ -28,3 +28,40 @@ class AnyOf(Lookup):  # type: ignore[type-arg]
 def any_of(field_name: str, values: Iterable[object]) -> AnyOf:
     """A filter: ``field_name`` (may follow relations) is one of ``values``."""
     return AnyOf(F(field_name), sorted(set(values)))  # type: ignore[type-var]
+
+
+def text_array(values: Iterable[str]) -> str:
+    """A PostgreSQL ``text[]`` literal of ``values``, every element double-quoted (inside the
+    quotes only ``"`` and ``\\`` are escaped; "NULL", spaces and braces are then plain text).
+
+    psycopg writes a list parameter by testing each element against a regular expression to
+    decide whether it needs quotes, about 2 µs an element: a first sync's bulk ingest sends
+    some 2,500 strings a group this way, a tenth of the store thread's Python. Quoting every
+    element needs one test of the whole instead."""
+    values = list(values)
+    if not values:
+        return "{}"
+    joined = "".join(values)
+    if "\\" in joined or '"' in joined:
+        values = [value.replace("\\", "\\\\").replace('"', '\\"') for value in values]
+    return '{"' + '","'.join(values) + '"}'
+
+
+class AnyText(Lookup):  # type: ignore[type-arg]
+    """``AnyOf`` for strings, the array sent as one ``text[]`` literal (``text_array``).
+    A ``varchar`` column compares with ``text`` by the same operator (PostgreSQL has no
+    separate one for ``varchar``), so its btree indexes serve it as they serve ``AnyOf``."""
+
+    lookup_name = "any_text"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):  # type: ignore[no-untyped-def]
+        if connection.vendor != "postgresql":
+            return In(self.lhs, list(self.rhs)).as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::text[])", [*lhs_params, text_array(self.rhs)]
+
+
+def any_text(field_name: str, values: Iterable[str]) -> AnyText:
+    """A filter: the string ``field_name`` (may follow relations) is one of ``values``."""
+    return AnyText(F(field_name), sorted(set(values)))  # type: ignore[type-var]

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from inbox.services.ingest import prepare
 from inbox.types import ParsedMessage
 from sync.mime import parse_message
 
@@ -61,6 +62,11 @@ def parse_one(item: ParseInput) -> ParsedMessage | str:
         parsed.problems.insert(0, item.headers_only_reason)
     if item.incoming is not None:
         parsed.incoming = item.incoming
+    try:
+        # The ingest's per-message part, here: in a worker, it runs beside the store thread.
+        parsed.prepared = prepare(parsed)
+    except Exception:  # the ingest computes it again and fails (or quarantines) there
+        parsed.prepared = None
     return parsed
 
 
@@ -101,6 +107,24 @@ def _get_pool() -> ProcessPoolExecutor | None:
         logger.warning("MIME parsing stays in-process: no worker pool (%r)", exc)
         _pool_failed = True
     return _pool
+
+
+def start() -> None:
+    """Fork the workers now, if big groups are parsed in a pool here at all (an idempotent
+    no-op otherwise). A pull that may hand the pool a big group calls this before it starts
+    a thread of its own (``sync.store.BackgroundStore``): the pool forks its workers on its
+    first task, and a fork copies every lock another thread holds at that moment (a psycopg
+    connection's, logging's) into the child, locked for ever. Forked here, the workers are
+    copies of a process with one thread."""
+    pool = _get_pool()
+    if pool is None:
+        return
+    try:
+        # With fork, the pool starts all its workers at the first submit, in this thread.
+        pool.submit(int)
+    except (BrokenProcessPool, RuntimeError, OSError, AssertionError) as exc:
+        logger.warning("MIME parsing pool could not start (%r): parsing in-process", exc)
+        _drop_pool()
 
 
 def _drop_pool() -> None:

@@ -9,6 +9,7 @@ through the fault proxy where a test needs to see or bend the protocol."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from django.db import OperationalError, connection, connections, transaction
 from django.db.backends.signals import connection_created
 
 from inbox.models import MailAccount, Message, ProviderRef
+from sync import parse_pool
 from sync.models import FaultState, FolderState, QuarantinedMessage
 from sync.providers.imap import pull as imap_pull
 from sync.pull import PullSummary, pull_account
@@ -187,6 +189,40 @@ def test_a_first_sync_stores_on_the_store_thread_newest_first_with_exact_counts_
     )
     again = faulty.pull()
     assert again.report is not None and again.report.created == 0
+
+
+# The threads alive at each fork of this process while ``_FORKS["watching"]``: a hook cannot
+# be unregistered, so it is registered once and only records while a test watches.
+_FORKS: dict[str, Any] = {"watching": False, "threads": []}
+os.register_at_fork(
+    before=lambda: (
+        _FORKS["threads"].append([t.name for t in threading.enumerate()]) if _FORKS["watching"] else None
+    )
+)
+
+
+def test_the_parse_workers_are_forked_before_the_store_thread_starts(
+    faulty: ImapSetup, monkeypatch: pytest.MonkeyPatch
+):
+    # A fork copies the locks other threads hold into the child, held for ever: the parse
+    # workers must be copies of a pull with one thread, never of one whose store thread runs.
+    monkeypatch.setattr(parse_pool, "POOL_MIN_GROUP", GROUP)  # these small groups use the pool
+    parse_pool.shutdown()
+    leads = 2 * WINDOW
+    _deliver_leads(faulty, leads)
+    _FORKS["threads"] = []
+    _FORKS["watching"] = True
+    try:
+        summary = faulty.pull()
+    finally:
+        _FORKS["watching"] = False
+
+    assert summary.report is not None and summary.report.created == leads
+    assert parse_pool._pool is not None  # the groups were parsed by the workers
+    assert len(_FORKS["threads"]) == parse_pool.WORKERS
+    assert [names for names in _FORKS["threads"] if any(n.startswith("pull-store") for n in names)] == []
+    commits = _subjects_by_commit(faulty.account)
+    assert [int(subject.split()[-1]) for commit in commits for subject in commit] == list(range(leads, 0, -1))
 
 
 def test_a_group_postgres_refuses_is_stored_one_by_one_and_only_the_bad_message_is_quarantined(

@@ -47,6 +47,7 @@ from inbox.services import apply_external_deletions, apply_external_read_state, 
 from inbox.services.mailboxes import report_initial_sync_progress
 from inbox.services.refs import relocate_refs
 from inbox.types import RefData
+from sync import parse_pool
 from sync.errors import ProviderTemporaryError
 from sync.faults import clear_fault, fetch_retries_due, record_fetch_failure
 from sync.mime import clean_text
@@ -223,6 +224,11 @@ class ImapPull:
             # The bar's length is known before the first message is read: show it at once.
             report_initial_sync_progress(self.account, done=0, total=total)
         imports = [scan for scan in self.scans.values() if scan.role in IMPORT_ROLES]
+        if any((s.exists if s.windowed else len(s.new_uids)) >= parse_pool.POOL_MIN_GROUP for s in imports):
+            # A group may be big enough for the parse workers: they are forked now, while
+            # this is the process's only thread — before the store thread starts
+            # (``parse_pool.start``). A first read counts its whole folder (an upper bound).
+            parse_pool.start()
         for scan in sorted(imports, key=lambda scan: scan.role != "inbox"):
             if scan.windowed:
                 self._import_windows(scan)
