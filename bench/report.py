@@ -392,7 +392,14 @@ SYNC_SPEED_REASONS = {
         "1,152-1,247 msg/s against mbsync's 915-983 there (mbsync writes more slowly on that "
         "machine than on session 26's, where the same CPU per message would give ~1,800 "
         "msg/s against 1,954). PostgreSQL is now the largest cost (38% of it the bodies' "
-        "full-text index)."
+        "full-text index). Sessions 28-29: the store thread, per-message work moved to the "
+        "parse workers, the ingest's reads one index probe per value (they read every row of "
+        "a new mailbox per group). Session 29, same idle hour: this run 6.11 s against "
+        "mbsync's 5.34; four more alternated runs 5.48-6.92 s (before 6.92/5.57, after "
+        "5.48/5.91) against mbsync's 8.56-9.58 s in the same runs: mbsync's own time varies "
+        "that much minutes apart (its fsyncs), so the app is faster in most runs and not "
+        "in all. What is left of the store is the bodies' full-text index (~1.8 s of "
+        "PostgreSQL per 10,000, to_tsvector), which search needs."
     ),
     "2": (
         "Newest first, window by window: the first pull no longer searches the whole folder "
