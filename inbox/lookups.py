@@ -22,7 +22,12 @@ class AnyOf(Lookup):  # type: ignore[type-arg]
         if connection.vendor != "postgresql":
             return In(self.lhs, list(self.rhs)).as_sql(compiler, connection)
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", [*lhs_params, list(self.rhs)]
+        placeholder, array = self.array()
+        return f"{lhs} = ANY({placeholder})", [*lhs_params, array]
+
+    def array(self) -> tuple[str, object]:
+        """The placeholder and the parameter of the array of values."""
+        return "%s", list(self.rhs)
 
 
 def any_of(field_name: str, values: Iterable[object]) -> AnyOf:
@@ -47,19 +52,15 @@ def text_array(values: Iterable[str]) -> str:
     return '{"' + '","'.join(values) + '"}'
 
 
-class AnyText(Lookup):  # type: ignore[type-arg]
+class AnyText(AnyOf):
     """``AnyOf`` for strings, the array sent as one ``text[]`` literal (``text_array``).
     A ``varchar`` column compares with ``text`` by the same operator (PostgreSQL has no
     separate one for ``varchar``), so its btree indexes serve it as they serve ``AnyOf``."""
 
     lookup_name = "any_text"
-    prepare_rhs = False
 
-    def as_sql(self, compiler, connection):  # type: ignore[no-untyped-def]
-        if connection.vendor != "postgresql":
-            return In(self.lhs, list(self.rhs)).as_sql(compiler, connection)
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s::text[])", [*lhs_params, text_array(self.rhs)]
+    def array(self) -> tuple[str, object]:
+        return "%s::text[]", text_array(self.rhs)
 
 
 def any_text(field_name: str, values: Iterable[str]) -> AnyText:

@@ -526,11 +526,12 @@ def ingest_messages(
     subjects = {pr.normalized_subject for pr in prepared} - {""}
 
     # 1. What the database holds about the batch, one query each.
+    postgresql = connection.vendor == "postgresql"
     known_refs: dict[str, tuple[int | _NewMessage, int | _Thread]] = {
         key: (message_pk, conversation_pk)
         for key, message_pk, conversation_pk in (
             _probe(_REFS_SQL, keys, account.pk)
-            if connection.vendor == "postgresql"
+            if postgresql
             else _values_in(
                 ProviderRef.objects.filter(account_id=account.pk),
                 "key",
@@ -554,7 +555,6 @@ def ingest_messages(
     by_reply_to: dict[str, list[_Known]] = defaultdict(list)
     wanted: set[int] = set()
     messages = Message.objects.filter(account_id=account.pk).order_by("pk")
-    postgresql = connection.vendor == "postgresql"
     for pk, mid, conversation_pk, sent_at in (
         _probe(_MESSAGES_SQL.format(column="message_id"), mids | related, account.pk)
         if postgresql
