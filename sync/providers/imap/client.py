@@ -14,11 +14,11 @@ from typing import TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
-from imapclient.response_parser import parse_fetch_response
 
 from inbox.models import MailAccount
 from sync.errors import ProviderPermanentError
 from sync.mime import clean_text, normalize_message_id
+from sync.providers.imap import fetch_answer
 from sync.providers.imap.errors import imap_errors, is_temporary_refusal
 
 SECURITY_CHOICES = ("ssl", "starttls", "none")
@@ -442,8 +442,4 @@ def send_fetch(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) ->
 def finish_fetch(client: IMAPClient, tag: bytes, uids: Sequence[int]) -> dict[int, dict[bytes, object]]:
     """The answer of a ``send_fetch``, as ``client.fetch`` would have returned it (and with
     its errors: ``IMAPClientError`` for a NO, ``IMAPClientAbortError`` for a hang-up)."""
-    typ, data = client._imap._command_complete("FETCH", tag)
-    client._checkok("fetch", typ, data)
-    typ, data = client._imap._untagged_response(typ, data, "FETCH")
-    answer = parse_fetch_response(data, client.normalise_times, client.use_uid)
-    return {uid: answer[uid] for uid in uids if uid in answer}
+    return fetch_answer.finish(client, tag, uids)

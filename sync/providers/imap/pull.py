@@ -54,6 +54,7 @@ from sync.mime import clean_text
 from sync.models import FaultState, FolderState, GmailMessageId, UnplacedMessage
 from sync.parse_pool import ParseJob
 from sync.providers.base import PullReport
+from sync.providers.imap import fetch_answer
 from sync.providers.imap.client import (
     MESSAGE_ID_FIELD,
     ImapSettings,
@@ -734,7 +735,7 @@ class ImapPull:
         try:
             if sent is not None:
                 return finish_fetch(self.client, sent, uids), {}
-            return dict(self.client.fetch(uids, items)), {}
+            return fetch_answer.fetch(self.client, uids, items), {}
         except IMAPClientError as exc:
             if isinstance(exc, IMAPClientAbortError):
                 if self.reconnects >= MAX_RECONNECTS:
