@@ -43,7 +43,7 @@ from inbox.services import ingest  # noqa: E402
 from inbox.types import RefData  # noqa: E402
 from sync import store as sync_store  # noqa: E402
 from sync.parse_pool import ParseInput, parse_one  # noqa: E402
-from sync.store import commit_without_waiting_for_disk, store_parsed_messages  # noqa: E402
+from sync.store import commit_without_waiting_for_disk, look_up_by_index, store_parsed_messages  # noqa: E402
 
 GROUP, FIRST_GROUP = 250, 60  # sync/providers/imap/pull.py BODY_BATCH_COUNT, FIRST_GROUP_COUNT
 
@@ -129,6 +129,7 @@ def main() -> None:
             atomic = transaction.atomic()
             atomic.__enter__()
             commit_without_waiting_for_disk()
+            look_up_by_index()
             outcomes = store_parsed_messages(account, group)  # type: ignore[arg-type]
             if profiler is not None:
                 profiler.disable()

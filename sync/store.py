@@ -68,6 +68,24 @@ def commit_without_waiting_for_disk() -> None:
         cursor.execute("SET LOCAL synchronous_commit = off")
 
 
+def look_up_by_index() -> None:
+    """Let the current transaction (a pulled group's) read only by index where one exists
+    (``SET LOCAL enable_seqscan = off``; PostgreSQL).
+
+    Everything a group's store reads is looked up by key: the ingest's probes, and at the
+    commit the foreign-key checks of every new row (``SELECT 1 FROM conversation WHERE id =
+    $1``). PostgreSQL plans each check once per connection and keeps the plan. When the
+    tables had been emptied and vacuumed (statistics: 0 rows), that plan was made while the
+    first small group made them one page long — a sequential scan — and kept while they
+    grew: each check read the whole table. A first sync of 10,000 messages took 16 s instead
+    of 6 (9.4 s in its commits), and the loss grows with the square of the mailbox. Planned
+    under this setting, the checks and probes use the primary keys and the ingest's indexes
+    at any size; a table without a usable index is still read whole."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+
+
 def own_addresses(account: MailAccount) -> list[str]:
     """The account's address plus any aliases in its config: From one of them = sent mail."""
     aliases = account.config.get("aliases") if isinstance(account.config, dict) else None
@@ -215,6 +233,7 @@ class StoreGroups:
         items, job = self._parsing
         self._parsing = None
         with transaction.atomic():
+            look_up_by_index()
             outcomes = store_raw_messages(self.account, items, parsing=job)
             self.on_stored(items, outcomes)
 

@@ -481,13 +481,16 @@ _MESSAGES_SQL = (
     "CROSS JOIN LATERAL (SELECT m.id, m.{column}, m.conversation_id, m.sent_at FROM inbox_message m "
     "WHERE m.account_id = %s AND m.{column} = v.value OFFSET 0) AS t"
 )
+# The shared-address test inside the probe: per candidate conversation, its participants by
+# (conversation_id, address). Outside it, PostgreSQL hashed every participant row of the
+# batch's addresses — a frequent correspondent's rows in every conversation of the mailbox,
+# read again for each group (12 ms a group at 10,000 messages, ten times that at 100,000).
 _CANDIDATES_SQL = (
     "SELECT DISTINCT t.id FROM unnest(%s::text[]) AS v(value) "
     "CROSS JOIN LATERAL (SELECT c.id FROM inbox_conversation c WHERE c.account_id = %s "
     "AND c.normalized_subject = v.value AND c.last_message_at >= %s AND c.first_message_at <= %s "
-    "OFFSET 0) AS t "
-    "WHERE EXISTS (SELECT 1 FROM inbox_participant p WHERE p.conversation_id = t.id "
-    "AND p.address = ANY(%s::text[]))"
+    "AND EXISTS (SELECT 1 FROM inbox_participant p WHERE p.conversation_id = c.id "
+    "AND p.address = ANY(%s::text[])) OFFSET 0) AS t"
 )
 
 

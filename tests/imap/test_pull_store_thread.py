@@ -347,3 +347,34 @@ def test_the_server_hanging_up_while_a_group_is_being_stored_loses_and_doubles_n
         "the store thread's connection to close",
         timeout=30,
     )
+
+
+def test_every_group_of_a_first_sync_into_emptied_tables_is_stored_reading_by_index(
+    faulty: ImapSetup, monkeypatch: pytest.MonkeyPatch
+):
+    # The tables as a mailbox deleted earlier leaves them: emptied and vacuumed (0 rows in
+    # the statistics), the state in which the foreign-key checks were planned as scans.
+    with connection.cursor() as cursor:
+        for table in ("inbox_conversation", "inbox_message", "inbox_participant", "inbox_providerref"):
+            cursor.execute(f'VACUUM "{table}"')
+    leads = 2 * WINDOW
+    _deliver_leads(faulty, leads)
+    settings: list[str] = []
+    store = imap_pull.store_raw_messages
+
+    def store_and_look(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with connection.cursor() as cursor:  # the store thread's connection, in the group's transaction
+            cursor.execute("SHOW enable_seqscan")
+            settings.append(cursor.fetchone()[0])
+        return store(*args, **kwargs)
+
+    monkeypatch.setattr(imap_pull, "store_raw_messages", store_and_look)
+    summary = faulty.pull()
+
+    assert summary.report is not None and summary.report.created == leads
+    assert len(settings) >= leads // GROUP
+    assert set(settings) == {"off"}
+    # Outside a group's transaction the connection plans as configured.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        assert cursor.fetchone()[0] == "on"

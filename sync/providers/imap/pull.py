@@ -82,6 +82,7 @@ from sync.store import (
     StoreOutcome,
     commit_without_waiting_for_disk,
     exceeds_mass_delete_guard,
+    look_up_by_index,
     start_parsing_items,
     store_raw_message,
     store_raw_messages,
@@ -652,6 +653,7 @@ class ImapPull:
             # faults) is kept by the pull's thread (``counted``, ``_progress_after``).
             with transaction.atomic():
                 commit_without_waiting_for_disk()
+                look_up_by_index()
                 outcomes = store_raw_messages(account, items, parsing=job)
                 if gmail:
                     _save_gmail_ids(account, _gmail_ids(items, metas, outcomes))
