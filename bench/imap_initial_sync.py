@@ -290,6 +290,10 @@ class ThreadBackends:
 
         connection._close = closing
 
+    def stop(self) -> None:
+        """Count no more connections (the next run has its own)."""
+        connection_created.disconnect(self._created)
+
 
 def backend_pid() -> int:
     from django.db import connection
@@ -351,6 +355,7 @@ def measure_pull(server: Dovecot, user: Any, profile: str, messages: int) -> dic
     main_pg_cpu = _proc_cpu(pg_pid) - pg0 if backend_pid() == pg_pid else float("nan")
     dovecot_cpu = tree_cpu(server.process.pid) - dovecot0
     parse_pool.shutdown()
+    thread_backends.stop()
     return {
         "company": company,
         "seconds": seconds,
