@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
+from inbox.lookups import values_in
 from inbox.models import MailAccount
 from inbox.services import ingest_message
 from inbox.services.ingest import ingest_messages
@@ -461,16 +462,8 @@ def exceeds_mass_delete_guard(account: MailAccount, count: int) -> bool:
 
 
 def existing_values(queryset, field_name: str, values: Iterable[str]) -> set[str]:  # type: ignore[no-untyped-def]
-    """Which of ``values`` the queryset holds in ``field_name``, 1,000 per IN (...)."""
-    values = list(values)
-    found: set[str] = set()
-    for start in range(0, len(values), 1000):
-        found |= set(
-            queryset.filter(**{f"{field_name}__in": values[start : start + 1000]}).values_list(
-                field_name, flat=True
-            )
-        )
-    return found
+    """Which of ``values`` the queryset holds in ``field_name`` (``values_in``)."""
+    return {value for (value,) in values_in(queryset, field_name, values, field_name)}
 
 
 def pause_and_hold_deletions(account: MailAccount, *, state_folder: str, keys: list[str]) -> None:

@@ -19,11 +19,11 @@ from operator import attrgetter
 from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import PersonEmail
-from inbox.lookups import any_of, any_text, text_array
+from inbox.lookups import any_of, any_text, text_array, values_in
 from inbox.models import (
     Attachment,
     Conversation,
@@ -447,20 +447,6 @@ class _Known:
     order: int  # the pk, or after every pk for the batch's own (allocated in batch order)
 
 
-def _values_in(queryset: QuerySet, field_name: str, values: Iterable[str], *fields: str) -> list[tuple]:  # type: ignore[type-arg]
-    """``values_list(*fields)`` of the rows whose ``field_name`` is in ``values``: one
-    ``= ANY`` on PostgreSQL, 1,000 per IN elsewhere."""
-    wanted = sorted(set(values))
-    if not wanted:
-        return []
-    if connection.vendor == "postgresql":
-        return list(queryset.filter(any_text(field_name, wanted)).values_list(*fields))
-    rows: list[tuple] = []  # type: ignore[type-arg]
-    for start in range(0, len(wanted), 1000):
-        rows += queryset.filter(**{f"{field_name}__in": wanted[start : start + 1000]}).values_list(*fields)
-    return rows
-
-
 # The batch's reads by provider key, Message-ID and subject: one index probe per value, on
 # the (account, value) indexes. As ``account = x AND value = ANY(...)``, the planner compared
 # that with reading all of the account's rows through the account's own index and filtering
@@ -541,7 +527,7 @@ def ingest_messages(
         for key, message_pk, conversation_pk in (
             _probe(_REFS_SQL, keys, account.pk)
             if postgresql
-            else _values_in(
+            else values_in(
                 ProviderRef.objects.filter(account_id=account.pk),
                 "key",
                 keys,
@@ -567,7 +553,7 @@ def ingest_messages(
     for pk, mid, conversation_pk, sent_at in (
         _probe(_MESSAGES_SQL.format(column="message_id"), mids | related, account.pk)
         if postgresql
-        else _values_in(
+        else values_in(
             messages, "message_id", mids | related, "pk", "message_id", "conversation_id", "sent_at"
         )
     ):
@@ -576,7 +562,7 @@ def ingest_messages(
     for pk, in_reply_to, conversation_pk, sent_at in (
         _probe(_MESSAGES_SQL.format(column="in_reply_to"), mids | related, account.pk)
         if postgresql
-        else _values_in(
+        else values_in(
             messages, "in_reply_to", mids | related, "pk", "in_reply_to", "conversation_id", "sent_at"
         )
     ):
@@ -596,7 +582,7 @@ def ingest_messages(
             candidates = Conversation.objects.filter(
                 account_id=account.pk, last_message_at__gte=low, first_message_at__lte=high
             ).filter(any_text("participants__address", others))
-            found = _values_in(candidates, "normalized_subject", subjects, "pk")
+            found = values_in(candidates, "normalized_subject", subjects, "pk")
         wanted |= {pk for (pk,) in found}
     threads: dict[int, _Thread] = {}
     if wanted:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from imapclient import IMAPClient
 
+from inbox.lookups import values_in
 from inbox.models import Attachment, MailAccount, ProviderRef, SendStage
 from sync.attachments import decode_transfer
 from sync.errors import ProviderAuthError, ProviderPermanentError, ProviderTemporaryError
@@ -157,14 +158,19 @@ def folder_proofs(
     for keys in UnplacedMessage.objects.filter(account=account).values_list("keys", flat=True):
         unproven |= set(keys or [])
     snapshot = {str(ref.get("key")): ref for request in requests for ref in request.refs if ref.get("key")}
-    wanted = sorted(snapshot)
-    stored: dict[str, tuple[str, int | None, int | None, str]] = {}
-    for start in range(0, len(wanted), 1000):
-        rows = ProviderRef.objects.filter(account_id=account.pk, key__in=wanted[start : start + 1000])
-        for key, folder, validity, uid, mid in rows.values_list(
-            "key", "folder", "uidvalidity", "uid", "message__message_id"
-        ):
-            stored[key] = (folder, validity, uid, mid)
+    stored: dict[str, tuple[str, int | None, int | None, str]] = {
+        key: (folder, validity, uid, mid)
+        for key, folder, validity, uid, mid in values_in(
+            ProviderRef.objects.filter(account_id=account.pk),
+            "key",
+            snapshot,
+            "key",
+            "folder",
+            "uidvalidity",
+            "uid",
+            "message__message_id",
+        )
+    }
     trusted = set()
     for key, ref in snapshot.items():
         row = stored.get(key)
