@@ -18,7 +18,6 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from inbox.models import MailAccount
 from sync.errors import ProviderPermanentError
 from sync.mime import clean_text, normalize_message_id
-from sync.providers.imap import fetch_answer
 from sync.providers.imap.errors import imap_errors, is_temporary_refusal
 
 SECURITY_CHOICES = ("ssl", "starttls", "none")
@@ -425,7 +424,7 @@ def _reason(exc: BaseException) -> str:
 def send_fetch(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) -> bytes | None:
     """Send ``UID FETCH uids (items)`` and return its tag, without reading the answer: the
     server prepares and sends it while the caller does other work (anything but another
-    command on this connection); ``finish_fetch`` reads it. None when it could not be sent
+    command on this connection); ``fetch_answer.finish`` reads it. None when it could not be sent
     (the caller then fetches the usual way, which reconnects if the server hung up)."""
     if not uids or not client.use_uid:
         return None
@@ -437,9 +436,3 @@ def send_fetch(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) ->
         return tag
     except (IMAPClientError, OSError):
         return None
-
-
-def finish_fetch(client: IMAPClient, tag: bytes, uids: Sequence[int]) -> dict[int, dict[bytes, object]]:
-    """The answer of a ``send_fetch``, as ``client.fetch`` would have returned it (and with
-    its errors: ``IMAPClientError`` for a NO, ``IMAPClientAbortError`` for a hang-up)."""
-    return fetch_answer.finish(client, tag, uids)

@@ -62,7 +62,6 @@ from sync.providers.imap.client import (
     clear_untagged,
     connect,
     disconnect,
-    finish_fetch,
     has,
     message_id_of_fetch,
     parse_uid_set,
@@ -736,7 +735,7 @@ class ImapPull:
         again, a limited number of times, and narrows the same way."""
         try:
             if sent is not None:
-                return finish_fetch(self.client, sent, uids), {}
+                return fetch_answer.finish(self.client, sent, uids), {}
             return fetch_answer.fetch(self.client, uids, items), {}
         except IMAPClientError as exc:
             if isinstance(exc, IMAPClientAbortError):
