@@ -27,6 +27,7 @@ from sync.providers.imap.folders import ALL_MAIL, FolderMap, discover_folders
 from sync.providers.imap.pull import MAX_RECONNECTS, ImapPull
 from sync.providers.imap.push import FolderProof, ImapPush
 from sync.providers.imap.smtp import SmtpSettings, deliver, smtp_password
+from sync.ref_follower import RefFollower
 
 
 class ImapAdapter:
@@ -81,14 +82,25 @@ class ImapAdapter:
                 extra.append(connect(ImapSettings.from_account(self.account), self._password()))
                 return extra[-1]
 
+            follower = RefFollower(self.account)
             push = ImapPush(
-                client, self.folders(client), proofs=proofs, trusted_keys=trusted, reconnect=reconnect
+                client,
+                self.folders(client),
+                proofs=proofs,
+                trusted_keys=trusted,
+                reconnect=reconnect,
+                follow=follower,
             )
             try:
-                return push.run(requests)
+                results = push.run(requests)
+            except BaseException:
+                follower.close_after_error()
+                raise
             finally:
                 for other in extra:
                     disconnect(other)
+            follower.close()
+            return results
 
     def fetch_attachment(self, ref: ProviderRef, attachment: Attachment) -> Iterator[bytes]:
         """One body section (``BODY.PEEK[2]``), read in partial fetches of ``PART_CHUNK``

@@ -35,7 +35,7 @@ same push.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from imapclient import DELETED, SEEN, IMAPClient
@@ -94,6 +94,7 @@ class Item:
     note: str = ""
     new: dict[str, object] | None = None
     proven: bool = False  # located by the CONDSTORE proof (no Message-ID fetch was needed)
+    followed: bool = False  # its new location went to ImapPush.follow (not repeated in the result)
 
     @classmethod
     def from_ref(cls, change_id: int, ref: dict[str, object]) -> Item:
@@ -156,8 +157,13 @@ class ImapPush:
         proofs: dict[str, FolderProof] | None = None,
         trusted_keys: set[str] | frozenset[str] = frozenset(),
         reconnect: Callable[[], IMAPClient] | None = None,
+        follow: Callable[[dict[str, dict[str, object]]], None] | None = None,
     ) -> None:
         self.client = client
+        # Where new locations go as soon as the server gave them (old key -> new ref fields),
+        # in the order they were learnt, so the app's references follow the messages while
+        # the next batch moves; without it they are in the results.
+        self.follow = follow
         # A new logged-in connection after the server hung up on reading one message (Dovecot
         # sends BYE for a message file it cannot open); raises when no more may be tried.
         self.reconnect = reconnect
@@ -264,8 +270,10 @@ class ImapPush:
                 source = self._decide(kind, target, item)
                 if source:
                     by_source[source].append(item)
+        self._follow(every)  # found elsewhere already: before anything moves, in order
         for source, items in by_source.items():
             self._move(source, target, items)
+        self._follow(every)
         for item in every:
             if item.new is not None:
                 self.moved[item.key] = item.new
@@ -551,6 +559,7 @@ class ImapPush:
             raise ProviderTemporaryError(f"UIDVALIDITY of {source} changed during the push")
         for batch in chunks(sorted(by_uid), MOVE_BATCH):
             self._copy_then_flag(source, validity, target, {u: by_uid[u] for u in batch}, live, earlier)
+            self._follow(item for uid in batch for item in by_uid[uid])
 
     def _move_uids(self, source: str, target: str, by_uid: dict[int, list[Item]]) -> None:
         """UID MOVE: atomic at the server, so there is never a moment with two or no copies."""
@@ -565,6 +574,7 @@ class ImapPush:
                     else None
                 )
                 self._moved(by_uid[uid], source, target, place, flagged_only=False)
+            self._follow(item for uid in batch for item in by_uid[uid])
         unplaced = [i for group in by_uid.values() for i in group if i.new is None and i.message_id]
         if unplaced:  # no COPYUID (no UIDPLUS): find where they landed
             hits, _refused = self._search([i.message_id for i in unplaced], [target])
@@ -590,6 +600,7 @@ class ImapPush:
                     item.settle("moved", f"added to {target} (Gmail label); it stays in {source}")
                     if place is not None:
                         item.new = place.fields()
+            self._follow(item for uid in batch for item in by_uid[uid])
 
     def _copy_then_flag(
         self,
@@ -731,6 +742,19 @@ class ImapPush:
             if place is not None:
                 item.new = place.fields()
 
+    def _follow(self, items: Iterable[Item]) -> None:
+        """Hand the new locations not handed yet to ``follow``, each once."""
+        if self.follow is None:
+            return
+        moved: dict[str, dict[str, object]] = {}
+        for item in items:
+            if item.new is not None and not item.followed:
+                item.followed = True
+                if item.new["key"] != item.key:
+                    moved[item.key] = item.new
+        if moved:
+            self.follow(moved)
+
     # --- the result of one change -----------------------------------------------------------------
     def _result(self, target: str, request: PushRequest, items: list[Item]) -> PushResult:
         counts: dict[str, int] = defaultdict(int)
@@ -741,7 +765,7 @@ class ImapPush:
             counts[status] += 1
             if status != "moved" and len(notes[status]) < DETAIL_LIMIT:
                 notes[status].append(f"{item.label()}: {item.note}")
-            if item.new is not None and item.new["key"] != item.key:
+            if item.new is not None and item.new["key"] != item.key and not item.followed:
                 relocated[item.key] = item.new
         details: dict[str, object] = {"target": target, **dict(sorted(counts.items()))}
         for status, lines in notes.items():
