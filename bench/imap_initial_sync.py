@@ -79,7 +79,7 @@ from django.db.backends.signals import connection_created  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 
 from accounts.models import Company, Plan, Role, User  # noqa: E402
-from bench.mailbox import imap_account  # noqa: E402
+from bench.mailbox import imap_account, settle_disk  # noqa: E402
 from inbox.models import MailAccount, Message  # noqa: E402
 from sync import parse_pool  # noqa: E402
 from sync.pull import pull_account  # noqa: E402
@@ -314,14 +314,6 @@ def write_profile(profiler: cProfile.Profile, path: Path, messages: int, seconds
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + out.getvalue())
-
-
-def settle_disk() -> None:
-    """Before each timed run: PostgreSQL's dirty pages written (CHECKPOINT) and the kernel's
-    flushed (sync), so neither the app nor mbsync pays for what the run before it wrote."""
-    with connection.cursor() as cursor:
-        cursor.execute("CHECKPOINT")
-    os.sync()
 
 
 def measure_pull(server: Dovecot, user: Any, profile: str, messages: int) -> dict[str, Any]:

@@ -183,6 +183,16 @@ def bulk_ingest(account, folder: str, uidvalidity: int, mids: dict[int, str]) ->
         )
 
 
+def settle_disk() -> None:
+    """Before each timed run: PostgreSQL's dirty pages written (CHECKPOINT) and the kernel's
+    flushed (sync), so no run pays for what the run before it wrote."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+    os.sync()
+
+
 def adopt(account) -> object:  # type: ignore[no-untyped-def]
     """The real pull once: every UID known, so it stores the cursors and imports nothing."""
     from sync.pull import pull_account
