@@ -24,7 +24,7 @@ class RefFollower:
 
     def __init__(self, account: MailAccount) -> None:
         self.account = account
-        self._store = BackgroundStore()
+        self._store = BackgroundStore(thread_name="push-refs")
 
     def __call__(self, moved: dict[str, dict[str, object]]) -> None:
         account = self.account

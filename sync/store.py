@@ -258,6 +258,9 @@ class BackgroundStore:
     (the group's counts) runs in the caller's thread, inside that ``submit`` or ``wait``: the
     caller's state is only ever touched by the caller's thread.
 
+    The push uses it too (``sync.ref_follower.RefFollower``: references rewritten while the
+    next MOVE batch moves), with a ``thread_name`` of its own for the logs.
+
     The thread is started by the first ``submit(..., background=True)`` and has its own
     database connection (Django gives each thread one); ``close`` closes it. A store runs in
     the caller's thread instead when ``background`` is false (an import too small to gain
@@ -266,7 +269,8 @@ class BackgroundStore:
     that transaction wrote, and would commit what a rollback of it must take back.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, thread_name: str = "pull-store") -> None:
+        self._thread_name = thread_name
         self._inline = connection.in_atomic_block
         self._executor: ThreadPoolExecutor | None = None
         self._in_flight: tuple[Future[Any], Callable[[Any], None], frozenset[str]] | None = None
@@ -296,7 +300,7 @@ class BackgroundStore:
             on_stored(store())
             return
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-store")
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._thread_name)
         self._in_flight = (self._executor.submit(store), on_stored, frozenset(keys))
 
     def wait(self) -> None:

@@ -43,12 +43,11 @@ def faulty(dovecot_faulty: Dovecot, acme, alice, bob, monkeypatch) -> Iterator[I
 
 @pytest.fixture
 def follower_threads() -> Iterator[list[str]]:
-    """Names of the threads whose name says they store (``BackgroundStore``) that opened a
-    database connection."""
+    """Names of the push's reference threads (``RefFollower``) that opened a database connection."""
     names: list[str] = []
 
     def opened(sender: object, connection: Any, **kwargs: object) -> None:
-        if threading.current_thread().name.startswith("pull-store"):
+        if threading.current_thread().name.startswith("push-refs"):
             names.append(threading.current_thread().name)
 
     connection_created.connect(opened)
@@ -124,10 +123,12 @@ def test_each_move_batchs_references_are_rewritten_on_a_thread_while_the_next_ba
     assert summary.done == 1 and summary.failed == 0
     change.refresh_from_db()
     assert change.status == ChangeStatus.DONE
-    # When the third batch reached the server, the first batch's references had followed
-    # their messages (the second's may still be being written); none moved before its MOVE.
-    assert [folders.count("Archive") for folders in seen[:2]] == [0, 0]
-    assert seen[2].count("Archive") >= BATCH
+    # No reference moved before its batch's MOVE; when the third batch reached the server,
+    # the first batch's references had followed their messages (the second's may still be
+    # being written, as the first's may have been at the second MOVE).
+    in_archive = [folders.count("Archive") for folders in seen]
+    assert len(seen) == 3 and in_archive[0] == 0 and in_archive[1] in (0, BATCH)
+    assert in_archive[2] in (BATCH, 2 * BATCH)
     archive = faulty.folder("archive")
     assert _places(faulty, leads) == _server_places(faulty, leads, archive)
     assert follower_threads, "the references were rewritten in the push's own thread"
