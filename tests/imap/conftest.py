@@ -5,11 +5,14 @@ with every package), a fresh mailbox (passwd-file user) per test."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pytest
+from django.db.backends.signals import connection_created
 from imapclient import IMAPClient
 
 from accounts.models import Company, User
@@ -210,3 +213,17 @@ def mailbox(
     setup = make_setup(any_dovecot, request.param, acme=acme, alice=alice, bob=bob)
     yield setup
     setup.close()
+
+
+@pytest.fixture
+def connection_threads() -> Iterator[list[str]]:
+    """Names of the threads (other than this one) that opened a database connection."""
+    names: list[str] = []
+
+    def opened(sender: object, connection: Any, **kwargs: object) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            names.append(threading.current_thread().name)
+
+    connection_created.connect(opened)
+    yield names
+    connection_created.disconnect(opened)

@@ -51,20 +51,6 @@ def faulty(dovecot_faulty: Dovecot, acme, alice, bob, small_groups) -> Iterator[
     setup.close()
 
 
-@pytest.fixture
-def store_threads() -> Iterator[list[str]]:
-    """Names of the threads (other than this one) that opened a database connection."""
-    names: list[str] = []
-
-    def opened(sender: object, connection: Any, **kwargs: object) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            names.append(threading.current_thread().name)
-
-    connection_created.connect(opened)
-    yield names
-    connection_created.disconnect(opened)
-
-
 def _deliver_leads(setup: ImapSetup, count: int, **overrides: dict[str, str]) -> None:
     """Lead 1 … Lead n, oldest first (UIDs 1..n, an hour apart, all within the range).
     ``overrides``: extra fields for some of them, by subject."""
@@ -133,7 +119,7 @@ def _in_thread(target: Callable[[], PullSummary]) -> tuple[threading.Thread, Out
 
 
 def test_a_first_sync_stores_on_the_store_thread_newest_first_with_exact_counts_and_progress(
-    faulty: ImapSetup, store_threads: list[str], store_backends: list[int]
+    faulty: ImapSetup, connection_threads: list[str], store_backends: list[int]
 ):
     leads = 3 * WINDOW + 2  # four windows, nine groups
     _deliver_leads(faulty, leads)
@@ -172,8 +158,8 @@ def test_a_first_sync_stores_on_the_store_thread_newest_first_with_exact_counts_
     assert account.initial_sync_finished_at is not None
     # Stored on the store thread, one commit per group, newest first: the first commit is the
     # newest FIRST alone (they show at once), then each window's groups from the top down.
-    assert any(name.startswith("pull-store") for name in store_threads)
-    assert all(name.startswith("pull-store") for name in store_threads if name != "test-watch")
+    assert any(name.startswith("pull-store") for name in connection_threads)
+    assert all(name.startswith("pull-store") for name in connection_threads if name != "test-watch")
     commits = _subjects_by_commit(account)
     assert commits[0] == [f"Lead {n}" for n in range(leads, leads - FIRST, -1)]
     order = [int(subject.split()[-1]) for commit in commits for subject in commit]
@@ -226,7 +212,7 @@ def test_the_parse_workers_are_forked_before_the_store_thread_starts(
 
 
 def test_a_group_postgres_refuses_is_stored_one_by_one_and_only_the_bad_message_is_quarantined(
-    faulty: ImapSetup, store_threads: list[str], ingests: dict[str, list[int]], store_backends: list[int]
+    faulty: ImapSetup, connection_threads: list[str], ingests: dict[str, list[int]], store_backends: list[int]
 ):
     leads = 2 * WINDOW
     # A To address longer than the column holding a conversation's participants: PostgreSQL
@@ -246,7 +232,7 @@ def test_a_group_postgres_refuses_is_stored_one_by_one_and_only_the_bad_message_
     # Its group (Lead 13 … Lead 9) went one by one after its bulk ingest failed; every other
     # group, before and after it, in one bulk ingest.
     assert ingests == {"bulk": [FIRST, GROUP, GROUP, WINDOW - GROUP], "single": [1] * GROUP}
-    assert any(name.startswith("pull-store") for name in store_threads)
+    assert any(name.startswith("pull-store") for name in connection_threads)
     faulty.account.refresh_from_db()
     assert (faulty.account.initial_sync_done, faulty.account.initial_sync_total) == (leads, leads)
     assert store_backends  # the store thread had a connection of its own

@@ -419,20 +419,3 @@ def folder_uid_state(client: IMAPClient, folder: str) -> tuple[int, int]:
 
 def _reason(exc: BaseException) -> str:
     return clean_text(" ".join(str(a.decode() if isinstance(a, bytes) else a) for a in exc.args) or repr(exc))
-
-
-def send_fetch(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) -> bytes | None:
-    """Send ``UID FETCH uids (items)`` and return its tag, without reading the answer: the
-    server prepares and sends it while the caller does other work (anything but another
-    command on this connection); ``fetch_answer.finish`` reads it. None when it could not be sent
-    (the caller then fetches the usual way, which reconnects if the server hung up)."""
-    if not uids or not client.use_uid:
-        return None
-    try:
-        ids = b",".join(b"%d" % uid for uid in uids)
-        tag: bytes = client._imap._command(
-            "UID", "FETCH", ids, "(" + " ".join(i.upper() for i in items) + ")"
-        )
-        return tag
-    except (IMAPClientError, OSError):
-        return None

@@ -22,6 +22,7 @@ from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.datetime_util import datetime_to_native, parse_to_datetime
+from imapclient.exceptions import IMAPClientError
 from imapclient.fixed_offset import FixedOffset
 from imapclient.imapclient import join_message_ids, seq_to_parenstr_upper
 from imapclient.response_parser import parse_fetch_response
@@ -48,10 +49,29 @@ def fetch(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) -> Answ
     by ``parse_fetch_answer``."""
     if not uids:
         return {}
+    return finish(client, client._imap._command(*_command(client, uids, items)), uids)
+
+
+def send(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) -> bytes | None:
+    """Send ``UID FETCH uids (items)`` and return its tag, without reading the answer: the
+    server prepares and sends it while the caller does other work (anything but another
+    command on this connection); ``finish`` reads it. None when it could not be sent (the
+    caller then fetches the usual way, which reconnects if the server hung up)."""
+    if not uids or not client.use_uid:
+        return None
+    try:
+        tag: bytes = client._imap._command(*_command(client, uids, items))
+        return tag
+    except (IMAPClientError, OSError):
+        return None
+
+
+def _command(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) -> list[str]:
+    """The arguments of the FETCH command ``client.fetch`` sends."""
     args = ["FETCH", join_message_ids(uids), seq_to_parenstr_upper(items)]
     if client.use_uid:
         args.insert(0, "UID")
-    return finish(client, client._imap._command(*args), uids)
+    return args
 
 
 def finish(client: IMAPClient, tag: bytes, uids: Sequence[int]) -> Answer:

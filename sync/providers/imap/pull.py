@@ -66,7 +66,6 @@ from sync.providers.imap.client import (
     message_id_of_fetch,
     parse_uid_set,
     ref_key,
-    send_fetch,
     take_untagged,
     uid_ranges,
 )
@@ -557,15 +556,14 @@ class ImapPull:
                 # Flagged \Deleted (not imported while flagged) and refused ones are done too.
                 self._progressed(len(batch) - len(listed))
             groups = self._body_groups(small, meta, first=quick_first and index == 0)
-            sent = send_fetch(self.client, groups[0], [BODY]) if groups else None
+            sent = fetch_answer.send(self.client, groups[0], [BODY]) if groups else None
             for number, group in enumerate(groups):
                 bodies = self._fetch(scan, group, [BODY], expect=b"BODY[]", sent=sent)
                 # The next group is asked for now: the server reads and sends it while this
                 # group is handed to the parse workers and the previous one is stored (which
                 # uses only the database, never this IMAP connection).
-                sent = (
-                    send_fetch(self.client, groups[number + 1], [BODY]) if number + 1 < len(groups) else None
-                )
+                following = groups[number + 1] if number + 1 < len(groups) else []
+                sent = fetch_answer.send(self.client, following, [BODY])
                 items = [
                     self._item(scan, uid, bodies[uid][b"BODY[]"], meta[uid])
                     for uid in group
@@ -710,7 +708,7 @@ class ImapPull:
         """FETCH ``items`` of ``uids``; a UID the server refuses (``NO``) or leaves out of the
         answer is recorded as a fetch fault (retried later with backoff) and left out here,
         so one bad message never holds up the others or the folder's cursor. ``sent``: the
-        tag of that FETCH, sent ahead (``send_fetch``): only its answer is read."""
+        tag of that FETCH, sent ahead (``fetch_answer.send``): only its answer is read."""
         answer, refused = self._fetch_narrowing(scan, uids, items, sent=sent)
         if refused and len(refused) == len(uids) > 1:
             reason = next(iter(refused.values()))
